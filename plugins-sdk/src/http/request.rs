@@ -1,0 +1,105 @@
+//! [`Request`]: what to send, and the redirect loop.
+
+use std::time::Duration;
+
+use super::send::{Hop, send_hop};
+use super::url::{Target, resolve};
+use super::{DEFAULT_MAX_BODY_BYTES, Error, MAX_REDIRECTS, Response};
+
+/// An HTTP request, built up and then [sent](Request::send).
+#[derive(Debug, Clone)]
+pub struct Request {
+    hop: Hop,
+    follow_redirects: bool,
+    max_body_bytes: u64,
+    timeout: Option<Duration>,
+}
+
+impl Request {
+    /// A request with `method` (`GET`, `POST`, ..., any case) to an absolute http(s) `url`.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Self {
+        Self {
+            hop: Hop {
+                method: method.into().to_ascii_uppercase(),
+                url: url.into(),
+                headers: Vec::new(),
+                body: None,
+            },
+            follow_redirects: true,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            timeout: None,
+        }
+    }
+
+    /// Add a header (repeat the call for several values). A `user-agent` replaces the default
+    /// `sluice-plugin/<version>`.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.hop.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Set the request body.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.hop.body = Some(body.into());
+        self
+    }
+
+    /// Set a JSON body and `content-type: application/json`.
+    pub fn json<T: serde::Serialize + ?Sized>(self, value: &T) -> Result<Self, Error> {
+        let body = serde_json::to_vec(value)
+            .map_err(|err| Error::InvalidRequest(format!("body is not serializable: {err}")))?;
+        Ok(self.header("content-type", "application/json").body(body))
+    }
+
+    /// Follow 301/302/303/307/308 redirects (the default), up to [`MAX_REDIRECTS`].
+    pub fn follow_redirects(mut self, follow: bool) -> Self {
+        self.follow_redirects = follow;
+        self
+    }
+
+    /// Fail with [`Error::BodyTooLarge`] past this many response body bytes (default 16 MiB).
+    pub fn max_body_bytes(mut self, max: u64) -> Self {
+        self.max_body_bytes = max;
+        self
+    }
+
+    /// Time limit for connecting, for the first response byte and between body chunks. Without
+    /// it only the host's limit on the whole task applies.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Send the request, following redirects if asked, and read the whole response.
+    ///
+    /// Blocks: it runs its own `wstd` event loop, so do not call it from inside
+    /// `wstd::runtime::block_on`.
+    pub fn send(self) -> Result<Response, Error> {
+        wstd::runtime::block_on(self.send_async())
+    }
+
+    async fn send_async(self) -> Result<Response, Error> {
+        let mut hop = self.hop;
+        let mut redirects = 0;
+        loop {
+            let target = Target::parse(&hop.url)?;
+            let response = send_hop(&hop, &target, self.timeout).await?;
+            let status = response.status().as_u16();
+            let location = response.headers().get("location").and_then(|value| value.to_str().ok());
+            if let (true, true, Some(location)) = (self.follow_redirects, is_redirect(status), location) {
+                let next = resolve(&target.uri, location);
+                if redirects == MAX_REDIRECTS {
+                    return Err(Error::TooManyRedirects { url: next });
+                }
+                redirects += 1;
+                hop = hop.redirected(status, next, &target.origin);
+                continue;
+            }
+            return super::send::read_response(response, &hop.url, &target, self.max_body_bytes).await;
+        }
+    }
+}
+
+fn is_redirect(status: u16) -> bool {
+    matches!(status, 301 | 302 | 303 | 307 | 308)
+}

@@ -1,0 +1,165 @@
+//! One request/response exchange through `wstd`, with no redirect handling.
+
+use std::time::Duration;
+
+use wstd::http::body::util::BodyExt;
+use wstd::http::{Body, Client, HeaderName, HeaderValue, Method};
+
+use super::error::{failed, from_wstd};
+use super::url::Target;
+use super::{Error, Response};
+
+/// One request of a (possibly redirected) exchange.
+#[derive(Debug, Clone)]
+pub(super) struct Hop {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// Headers that must not follow a redirect to another origin.
+const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
+/// Sent unless the request sets its own.
+const USER_AGENT: &str = concat!("sluice-plugin/", env!("CARGO_PKG_VERSION"));
+/// Headers that describe a body, dropped with it.
+const BODY_HEADERS: [&str; 3] = ["content-type", "content-length", "content-encoding"];
+
+impl Hop {
+    /// The next hop after a redirect with `status` to `url`, as browsers and curl do it: 303
+    /// (and 301/302 after a POST) turn into a GET without body, 307/308 repeat the request.
+    /// Credentials are dropped when the origin changes.
+    pub fn redirected(mut self, status: u16, url: String, origin: &str) -> Self {
+        let to_get = match status {
+            303 => self.method != "HEAD",
+            301 | 302 => self.method == "POST",
+            _ => false,
+        };
+        if to_get {
+            self.method = "GET".to_string();
+            self.body = None;
+            self.headers.retain(|(name, _)| !BODY_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)));
+        }
+        let same_origin = Target::parse(&url).is_ok_and(|next| next.origin == origin);
+        if !same_origin {
+            self.headers.retain(|(name, _)| !CREDENTIAL_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)));
+        }
+        self.url = url;
+        self
+    }
+}
+
+/// Send one hop and wait for the response head.
+pub(super) async fn send_hop(
+    hop: &Hop,
+    target: &Target,
+    timeout: Option<Duration>,
+) -> Result<wstd::http::Response<Body>, Error> {
+    let method = Method::from_bytes(hop.method.as_bytes())
+        .map_err(|_| Error::InvalidRequest(format!("`{}` is not an HTTP method", hop.method)))?;
+    let mut builder = wstd::http::Request::builder().method(method).uri(target.uri.clone());
+    for (name, value) in &hop.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| Error::InvalidRequest(format!("`{name}` is not a valid header name")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| Error::InvalidRequest(format!("the value of header `{name}` is not valid")))?;
+        builder = builder.header(name, value);
+    }
+    // Some APIs (GitHub's) refuse requests without a user agent.
+    if !hop.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("user-agent")) {
+        builder = builder.header("user-agent", USER_AGENT);
+    }
+    let body = match &hop.body {
+        Some(bytes) => Body::from(bytes.clone()),
+        None => Body::empty(),
+    };
+    let request = builder.body(body).map_err(|err| Error::InvalidRequest(err.to_string()))?;
+    let mut client = Client::new();
+    if let Some(timeout) = timeout {
+        client.set_connect_timeout(timeout);
+        client.set_first_byte_timeout(timeout);
+        client.set_between_bytes_timeout(timeout);
+    }
+    client.send(request).await.map_err(|err| from_wstd(&err, &target.origin))
+}
+
+/// Read the rest of a response, failing once the body passes `max` bytes.
+pub(super) async fn read_response(
+    response: wstd::http::Response<Body>,
+    url: &str,
+    target: &Target,
+    max: u64,
+) -> Result<Response, Error> {
+    let too_large = || Error::BodyTooLarge { url: url.to_string(), max };
+    let (parts, body) = response.into_parts();
+    if body.content_length().is_some_and(|len| len > max) {
+        return Err(too_large());
+    }
+    let mut body = body.into_boxed_body();
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            let origin = &target.origin;
+            failed(origin, format!("reading the response body from {origin} failed: {err:#}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if (bytes.len() + data.len()) as u64 > max {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect();
+    Ok(Response { status: parts.status.as_u16(), headers, body: bytes, url: url.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Hop;
+
+    fn post() -> Hop {
+        Hop {
+            method: "POST".to_string(),
+            url: "https://a.example/form".to_string(),
+            headers: vec![
+                ("Authorization".to_string(), "token".to_string()),
+                ("content-type".to_string(), "text/plain".to_string()),
+                ("accept".to_string(), "*/*".to_string()),
+            ],
+            body: Some(b"data".to_vec()),
+        }
+    }
+
+    fn names(hop: &Hop) -> Vec<&str> {
+        hop.headers.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn see_other_turns_into_a_get_without_body() {
+        let hop = post().redirected(303, "https://a.example/done".into(), "https://a.example");
+        assert_eq!(hop.method, "GET");
+        assert_eq!(hop.body, None);
+        assert_eq!(names(&hop), ["Authorization", "accept"]);
+    }
+
+    #[test]
+    fn temporary_redirect_repeats_the_request() {
+        let hop = post().redirected(307, "https://a.example/v2".into(), "https://a.example");
+        assert_eq!(hop.method, "POST");
+        assert_eq!(hop.body.as_deref(), Some(&b"data"[..]));
+        assert_eq!(hop.url, "https://a.example/v2");
+    }
+
+    #[test]
+    fn credentials_stay_with_their_origin() {
+        let hop = post().redirected(308, "https://b.example/".into(), "https://a.example");
+        assert_eq!(names(&hop), ["content-type", "accept"]);
+    }
+}

@@ -1,0 +1,31 @@
+//! Write sluice task components in Rust.
+//!
+//! A plugin is a `cdylib` built for `wasm32-wasip2`. Implement [`Task`] for each task (typed,
+//! schema-described config and output), list them in [`plugin!`], and build with
+//! `cargo build --release --target wasm32-wasip2`. Inside a task:
+//!
+//! - log with [`info!`], [`warn!`], ... (the host tags, redacts and streams the lines);
+//! - read and write files with plain `std::fs`: the host preopens the task's workspace as
+//!   [`workspace()`] (`/workspace`) and makes it the current directory, and nothing else;
+//! - make HTTP requests with [`http`]: the host allows only the origins the flow grants, and
+//!   a refusal becomes [`TaskError::Denied`] through `?`;
+//! - fail with [`TaskError`].
+//!
+//! The raw WIT bindings are in [`bindings`], for components that need to bypass the typed layer.
+#![deny(missing_docs)]
+
+pub mod bindings;
+mod capability;
+mod error;
+pub mod http;
+pub mod log;
+mod plugin;
+mod task;
+mod workspace;
+
+pub use capability::Capability;
+pub use error::TaskError;
+#[doc(hidden)]
+pub use plugin::__private;
+pub use task::{Empty, Task};
+pub use workspace::{WORKSPACE, workspace};

@@ -1,0 +1,92 @@
+//! The installed plugins: the first-party ones embedded in the binary, then every `*.wasm` in
+//! `<data-dir>/plugins/`, loaded into one sandbox.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use sluice_sandbox::{Plugin, Sandbox, SandboxConfig};
+
+/// Where a plugin came from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    Builtin,
+    File(PathBuf),
+}
+
+pub struct Catalog {
+    pub plugins: Vec<(Arc<Plugin>, Origin)>,
+}
+
+impl Catalog {
+    /// A sandbox with the component cache under `data_dir`, and no plugins yet.
+    pub fn sandbox(data_dir: &Path) -> anyhow::Result<Sandbox> {
+        let config = SandboxConfig {
+            cache_dir: Some(data_dir.join("cache").join("components")),
+            max_concurrent_runs: 64,
+            ..SandboxConfig::default()
+        };
+        Sandbox::new(config).context("starting the sandbox")
+    }
+
+    /// Loads every installed plugin. Two plugins of the same name are an error: task types
+    /// must resolve to one component.
+    pub async fn load(data_dir: &Path) -> anyhow::Result<Catalog> {
+        let sandbox = Self::sandbox(data_dir)?;
+        let mut plugins = Vec::new();
+        for builtin in sluice_builtin_plugins::ALL {
+            let plugin = sandbox
+                .load(builtin.wasm)
+                .await
+                .with_context(|| format!("loading the built-in plugin `{}`", builtin.name))?;
+            plugins.push((plugin, Origin::Builtin));
+        }
+        for path in plugin_files(&data_dir.join("plugins"))? {
+            let plugin = load_file(&sandbox, &path).await?;
+            if let Some((_, other)) = plugins.iter().find(|(p, _)| p.info().name == plugin.info().name) {
+                anyhow::bail!(
+                    "{} is plugin `{}`, which is already installed ({}); remove one of them",
+                    path.display(),
+                    plugin.info().name,
+                    describe_origin(other)
+                );
+            }
+            plugins.push((plugin, Origin::File(path)));
+        }
+        Ok(Catalog { plugins })
+    }
+
+    pub fn find(&self, name: &str) -> Option<&(Arc<Plugin>, Origin)> {
+        self.plugins.iter().find(|(p, _)| p.info().name == name)
+    }
+}
+
+pub fn describe_origin(origin: &Origin) -> String {
+    match origin {
+        Origin::Builtin => "built in".to_string(),
+        Origin::File(path) => path.display().to_string(),
+    }
+}
+
+/// Reads and loads one component file.
+pub async fn load_file(sandbox: &Sandbox, path: &Path) -> anyhow::Result<Arc<Plugin>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    sandbox.load(&bytes).await.with_context(|| format!("loading {}", path.display()))
+}
+
+fn plugin_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", dir.display())),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let path = entry.with_context(|| format!("reading {}", dir.display()))?.path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}

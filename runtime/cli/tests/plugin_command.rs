@@ -1,0 +1,96 @@
+//! `sluice plugin list | describe`, run as the real binary.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+fn sluice(data_dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice")).arg("--data-dir").arg(data_dir).args(args).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "stderr: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+#[test]
+fn list_shows_the_builtin_core_plugin_and_installed_files() {
+    let data = tempfile::tempdir().unwrap();
+    let text = stdout(&sluice(data.path(), &["plugin", "list"]));
+    let core = text.lines().find(|l| l.starts_with("core ")).unwrap_or_else(|| panic!("{text}"));
+    assert!(core.contains("built-in") && core.contains("log, http, fail, assert"), "{core}");
+
+    // A third-party component dropped into <data-dir>/plugins is listed too.
+    std::fs::create_dir(data.path().join("plugins")).unwrap();
+    let installed = data.path().join("plugins/test.wasm");
+    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, &installed).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&sluice(data.path(), &["plugin", "list", "--json"]))).unwrap();
+    let names: Vec<_> = json.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["core", "test"]);
+    assert_eq!(json[1]["source"], serde_json::json!(installed.display().to_string()));
+    assert!(json[1]["tasks"].as_array().unwrap().contains(&serde_json::json!("test.echo")));
+}
+
+#[test]
+fn describe_core_prints_each_task_with_its_schema() {
+    let data = tempfile::tempdir().unwrap();
+    let text = stdout(&sluice(data.path(), &["plugin", "describe", "core"]));
+    assert!(text.starts_with("core 0.1.0 (built in)\ndigest: sha256:"), "{text}");
+    for task in ["core.log", "core.http", "core.fail", "core.assert"] {
+        assert!(text.lines().any(|l| l == task), "missing {task} in\n{text}");
+    }
+    assert!(text.contains("  capabilities: network to the origin in config field `url`"), "{text}");
+    assert!(
+        text.contains("  config schema:")
+            && text.contains("\"$schema\": \"https://json-schema.org/draft/2020-12/schema\"")
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&sluice(data.path(), &["plugin", "describe", "core", "--json"])))
+            .unwrap();
+    assert_eq!(json["name"], "core");
+    assert_eq!(json["tasks"][1]["name"], "http");
+    assert_eq!(json["tasks"][1]["configSchema"]["required"], serde_json::json!(["url"]));
+}
+
+#[test]
+fn describe_a_component_file() {
+    let data = tempfile::tempdir().unwrap();
+    let text = stdout(&sluice(data.path(), &["plugin", "describe", test_programs_artifacts::TEST_PROGRAMS]));
+    assert!(
+        text.starts_with(&format!("test 0.1.0 ({})\n", test_programs_artifacts::TEST_PROGRAMS)),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l == "test.echo"));
+}
+
+#[test]
+fn describe_errors_say_what_to_do() {
+    let data = tempfile::tempdir().unwrap();
+    let out = sluice(data.path(), &["plugin", "describe", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: no plugin named `nope` is installed (installed: core); to describe a component file, pass its path ending in .wasm\n"
+    );
+    let not_wasm = data.path().join("notes.wasm");
+    std::fs::write(&not_wasm, "hello").unwrap();
+    let out = sluice(data.path(), &["plugin", "describe", not_wasm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: loading {}: not a valid WebAssembly component: this is not a WebAssembly file (it does not start with `\\0asm`)\n",
+            not_wasm.display()
+        )
+    );
+}
+
+#[test]
+fn a_second_start_uses_the_compiled_component_cache() {
+    let data = tempfile::tempdir().unwrap();
+    stdout(&sluice(data.path(), &["plugin", "list"]));
+    let cache: Vec<_> = std::fs::read_dir(data.path().join("cache/components")).unwrap().collect();
+    assert_eq!(cache.len(), 1, "one compiled component (core) is cached");
+}

@@ -1,0 +1,89 @@
+//! Outbound HTTP: the wasi-http send hook that lets a request through only to granted origins.
+//!
+//! Every request the component sends passes here, including each hop of a redirect that the
+//! component follows (wasi-http never follows redirects by itself), so a granted origin cannot
+//! bounce the component to a non-granted one.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::grants::{OriginPattern, default_port};
+use crate::logs::{LogLevel, LogPipe};
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+/// The per-run HTTP policy.
+pub(crate) struct NetworkPolicy {
+    allowed: Vec<OriginPattern>,
+    log: LogPipe,
+    /// What was refused during the run, for the run report.
+    pub(crate) denied: Arc<Mutex<Vec<String>>>,
+}
+
+impl NetworkPolicy {
+    pub(crate) fn new(allowed: Vec<OriginPattern>, log: LogPipe) -> Self {
+        NetworkPolicy { allowed, log, denied: Arc::default() }
+    }
+
+    /// `Ok(())` when the request's origin is granted, else the origin as text.
+    fn check(&self, uri: &http::Uri) -> Result<(), String> {
+        let scheme = uri.scheme_str().unwrap_or("https");
+        let Some(authority) = uri.authority() else {
+            return Err(format!("{scheme}://(no host)"));
+        };
+        let host = authority.host();
+        let port = authority.port_u16().or_else(|| default_port(scheme));
+        let origin = match authority.port_u16() {
+            Some(p) => format!("{scheme}://{host}:{p}"),
+            None => format!("{scheme}://{host}"),
+        };
+        match port {
+            Some(port) if self.allowed.iter().any(|p| p.allows(scheme, host, port)) => Ok(()),
+            _ => Err(origin),
+        }
+    }
+}
+
+impl WasiHttpHooks for NetworkPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> ResponseFuture {
+        drop(fut);
+        if let Err(origin) = self.check(request.uri()) {
+            let message = format!(
+                "denied: outbound HTTP {} to {origin} (not granted; add it to the task's `allow.network`)",
+                request.method()
+            );
+            self.log.host(LogLevel::Error, message);
+            self.denied.lock().unwrap_or_else(PoisonError::into_inner).push(origin);
+            // Take the request body before refusing: a guest that writes its body before reading
+            // the response (wstd does) would otherwise see a closed stream ("connection
+            // reset") instead of the refusal. Nothing reaches the network either way.
+            return Box::new(async move {
+                use http_body_util::BodyExt;
+                let mut body = request.into_body();
+                while let Some(Ok(_)) = body.frame().await {}
+                Err(HttpError::HttpRequestDenied)
+            });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
+}

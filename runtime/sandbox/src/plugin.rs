@@ -1,0 +1,236 @@
+//! A loaded plugin: its digest, what it describes, its pre-linked instance template and the
+//! compiled JSON Schemas of its tasks.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::bindings::PluginPre;
+use crate::bindings::exports::sluice::plugin::task as wit;
+use crate::bindings::sluice::plugin::types::Capability as WitCapability;
+use crate::cache::CompiledFrom;
+use crate::error::{LoadError, RunError};
+use crate::state::RunState;
+
+/// A component's identity: `sha256:<hex>` of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Digest(String);
+
+impl Digest {
+    /// The digest of `bytes`.
+    pub fn of(bytes: &[u8]) -> Digest {
+        use sha2::{Digest as _, Sha256};
+        Digest(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+    }
+
+    /// The hex part, without `sha256:`.
+    pub fn hex(&self) -> &str {
+        &self.0["sha256:".len()..]
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A capability a task may need (what the component declares, not what is granted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind", content = "value")]
+pub enum Capability {
+    /// Outbound HTTP to the origin of the URL in this config field.
+    NetworkFromConfig(String),
+    /// Outbound HTTP to origins matching this pattern.
+    Network(String),
+    /// The Docker Engine API.
+    Docker,
+    /// This environment variable.
+    Env(String),
+    /// This secret.
+    Secret(String),
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Capability::NetworkFromConfig(field) => {
+                write!(f, "network to the origin in config field `{field}`")
+            }
+            Capability::Network(pattern) => write!(f, "network to {pattern}"),
+            Capability::Docker => f.write_str("docker"),
+            Capability::Env(name) => write!(f, "environment variable {name}"),
+            Capability::Secret(name) => write!(f, "secret {name}"),
+        }
+    }
+}
+
+/// One task as the plugin describes it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskInfo {
+    /// Name within the plugin (`http` of `core.http`).
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its config.
+    pub config_schema: serde_json::Value,
+    /// JSON Schema of its outputs.
+    pub output_schema: serde_json::Value,
+    /// Capabilities it may need.
+    pub capabilities: Vec<Capability>,
+}
+
+/// What a plugin describes about itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginInfo {
+    /// The plugin's name, the prefix of its task types.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// One sentence about it.
+    pub description: String,
+    /// Its tasks.
+    pub tasks: Vec<TaskInfo>,
+}
+
+impl PluginInfo {
+    /// The task of that name.
+    pub fn task(&self, name: &str) -> Option<&TaskInfo> {
+        self.tasks.iter().find(|t| t.name == name)
+    }
+}
+
+/// A plugin ready to run: compiled, linked, described.
+pub struct Plugin {
+    pub(crate) digest: Digest,
+    pub(crate) info: PluginInfo,
+    pub(crate) pre: PluginPre<RunState>,
+    pub(crate) schemas: BTreeMap<String, TaskSchemas>,
+    pub(crate) compiled_from: CompiledFrom,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin")
+            .field("digest", &self.digest)
+            .field("name", &self.info.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// `sha256:<hex>` of the component's bytes.
+    pub fn digest(&self) -> &Digest {
+        &self.digest
+    }
+
+    /// What the plugin describes about itself.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// Whether its native code was compiled now or read from the disk cache.
+    pub fn compiled_from(&self) -> CompiledFrom {
+        self.compiled_from
+    }
+
+    /// Checks a config against the task's schema, as the host does before every run.
+    pub fn check_config(&self, task: &str, config: &serde_json::Value) -> Result<(), RunError> {
+        let schemas = self.task_schemas(task)?;
+        schemas.config.check(config).map_err(RunError::InvalidConfig)
+    }
+
+    pub(crate) fn task_schemas(&self, task: &str) -> Result<&TaskSchemas, RunError> {
+        self.schemas.get(task).ok_or_else(|| RunError::UnknownTask {
+            plugin: self.info.name.clone(),
+            task: task.to_string(),
+            known: self.info.tasks.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+/// A task's compiled config and output schemas.
+pub(crate) struct TaskSchemas {
+    pub(crate) config: Schema,
+    pub(crate) output: Schema,
+}
+
+pub(crate) struct Schema(jsonschema::Validator);
+
+impl Schema {
+    fn compile(what: &str, schema: &serde_json::Value) -> Result<Schema, LoadError> {
+        jsonschema::validator_for(schema)
+            .map(Schema)
+            .map_err(|e| LoadError::Describe(format!("{what} is not a usable JSON Schema: {e}")))
+    }
+
+    /// Every violation, as `at <json pointer>: <message>` lines (`at /` for the root).
+    pub(crate) fn check(&self, value: &serde_json::Value) -> Result<(), String> {
+        let problems: Vec<String> = self
+            .0
+            .iter_errors(value)
+            .map(|e| {
+                let at = e.instance_path().to_string();
+                format!("at {}: {e}", if at.is_empty() { "/" } else { &at })
+            })
+            .collect();
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    }
+}
+
+/// Converts what `describe` returned, rejecting unusable descriptions with a clear reason.
+pub(crate) fn convert_info(
+    raw: wit::PluginInfo,
+) -> Result<(PluginInfo, BTreeMap<String, TaskSchemas>), LoadError> {
+    let bad = |m: String| LoadError::Describe(m);
+    if !is_name(&raw.name) {
+        return Err(bad(format!("plugin name `{}` must be lower-case letters, digits and `-`", raw.name)));
+    }
+    let mut tasks = Vec::with_capacity(raw.tasks.len());
+    let mut schemas = BTreeMap::new();
+    for task in raw.tasks {
+        if !is_name(&task.name) {
+            return Err(bad(format!("task name `{}` must be lower-case letters, digits and `-`", task.name)));
+        }
+        let parse = |what: &str, text: &str| {
+            serde_json::from_str::<serde_json::Value>(text)
+                .map_err(|e| bad(format!("task `{}`: the {what} schema is not JSON: {e}", task.name)))
+        };
+        let config_schema = parse("config", &task.config_schema)?;
+        let output_schema = parse("output", &task.output_schema)?;
+        let compiled = TaskSchemas {
+            config: Schema::compile(&format!("task `{}`: the config schema", task.name), &config_schema)?,
+            output: Schema::compile(&format!("task `{}`: the output schema", task.name), &output_schema)?,
+        };
+        if schemas.insert(task.name.clone(), compiled).is_some() {
+            return Err(bad(format!("task `{}` is described twice", task.name)));
+        }
+        tasks.push(TaskInfo {
+            name: task.name,
+            description: task.description,
+            config_schema,
+            output_schema,
+            capabilities: task.capabilities.into_iter().map(convert_capability).collect(),
+        });
+    }
+    let info = PluginInfo { name: raw.name, version: raw.version, description: raw.description, tasks };
+    Ok((info, schemas))
+}
+
+fn convert_capability(c: WitCapability) -> Capability {
+    match c {
+        WitCapability::NetworkFromConfig(f) => Capability::NetworkFromConfig(f),
+        WitCapability::Network(p) => Capability::Network(p),
+        WitCapability::Docker => Capability::Docker,
+        WitCapability::Env(n) => Capability::Env(n),
+        WitCapability::Secret(n) => Capability::Secret(n),
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}

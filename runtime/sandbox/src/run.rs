@@ -1,0 +1,181 @@
+//! One task run: a fresh store and instance, the limits armed, the component's verdict (or the
+//! host's) turned into a [`RunReport`].
+
+use std::path::Path;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use crate::bindings::exports::sluice::plugin::task::TaskError;
+use crate::error::RunError;
+use crate::grants::Grants;
+use crate::limits::Limits;
+use crate::logs::{LogLevel, LogSink};
+use crate::plugin::Plugin;
+use crate::sandbox::Sandbox;
+use crate::state::RunState;
+
+/// What to run and with what.
+pub struct RunRequest<'a> {
+    /// The task's name within the plugin (`http` for `core.http`).
+    pub task: &'a str,
+    /// The task's config, a JSON object; checked against the task's schema before the run.
+    pub config: &'a serde_json::Value,
+    /// The capabilities granted.
+    pub grants: &'a Grants,
+    /// The limits of this run.
+    pub limits: Limits,
+    /// The directory the component sees as `/workspace`; must exist.
+    pub workspace: &'a Path,
+    /// Receives the log lines as they happen.
+    pub logs: Arc<dyn LogSink>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunReport {
+    /// The outputs (a JSON object), or why there are none.
+    pub outcome: Result<serde_json::Value, RunError>,
+    /// Wall time from the start of instantiation to the verdict.
+    pub duration: Duration,
+    /// Whether log lines were dropped because the log limit was reached.
+    pub log_truncated: bool,
+    /// Origins the component tried to reach without a grant.
+    pub denied: Vec<String>,
+}
+
+/// Marks a trap raised by our epoch callback when the run's deadline passed.
+#[derive(Debug)]
+struct DeadlineReached;
+
+impl std::fmt::Display for DeadlineReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the run's deadline passed")
+    }
+}
+
+impl std::error::Error for DeadlineReached {}
+
+/// Makes wasm code yield to the async executor at every epoch tick (so concurrent runs share
+/// the threads fairly and the async timeout can fire) and trap once `timeout` has passed.
+pub(crate) fn arm_deadline(store: &mut Store<RunState>, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(DeadlineReached))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+}
+
+impl Sandbox {
+    /// Runs one task in a fresh instance. Never panics and never fails the host: every way the
+    /// component can misbehave ends as a [`RunError`] in the report.
+    pub async fn run(&self, plugin: &Plugin, request: RunRequest<'_>) -> RunReport {
+        let started = Instant::now();
+        let mut denied = Vec::new();
+        let mut log_truncated = false;
+        let outcome = self.run_inner(plugin, &request, &mut denied, &mut log_truncated).await;
+        RunReport { outcome, duration: started.elapsed(), log_truncated, denied }
+    }
+
+    async fn run_inner(
+        &self,
+        plugin: &Plugin,
+        request: &RunRequest<'_>,
+        denied: &mut Vec<String>,
+        log_truncated: &mut bool,
+    ) -> Result<serde_json::Value, RunError> {
+        let limits = request.limits;
+        if limits.memory_bytes > self.config.max_memory_bytes {
+            return Err(RunError::Host(format!(
+                "the memory limit of {} bytes exceeds the sandbox's maximum of {} bytes",
+                limits.memory_bytes, self.config.max_memory_bytes
+            )));
+        }
+        let schemas = plugin.task_schemas(request.task)?;
+        schemas.config.check(request.config).map_err(RunError::InvalidConfig)?;
+        let config =
+            serde_json::to_string(request.config).map_err(|e| RunError::InvalidConfig(e.to_string()))?;
+
+        let state = RunState::for_task(
+            request.workspace,
+            request.grants,
+            limits.memory_bytes,
+            limits.log_bytes,
+            request.logs.clone(),
+        )
+        .map_err(|e| RunError::Workspace {
+            path: request.workspace.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let _slot = self.slots.acquire().await.map_err(|e| RunError::Host(e.to_string()))?;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        arm_deadline(&mut store, limits.timeout);
+
+        let call = async {
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            instance.sluice_plugin_task().call_run(&mut store, request.task, &config).await
+        };
+        // The epoch callback stops wasm code at the deadline; this stops a run that is blocked
+        // in a host call (a hanging HTTP request, a sleep) at the same moment.
+        let result = tokio::time::timeout(limits.timeout, call).await;
+
+        let data = store.data();
+        data.log.flush_partial_lines();
+        *log_truncated = data.log.truncated();
+        *denied = data.network.denied.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let memory_hit = data.limiter.hit;
+        let verdict = match result {
+            Err(_elapsed) => Err(RunError::Timeout(limits.timeout)),
+            Ok(Err(trap)) => Err(classify_trap(&trap, limits, memory_hit)),
+            Ok(Ok(Err(task_error))) => Err(match task_error {
+                TaskError::InvalidConfig(m) => RunError::InvalidConfig(m),
+                TaskError::Denied(m) => RunError::Denied(m),
+                TaskError::Failed(m) => RunError::Failed(m),
+            }),
+            Ok(Ok(Ok(output))) => check_output(&output, limits, &schemas.output),
+        };
+        if let Err(err) = &verdict {
+            data.log.host(LogLevel::Error, format!("task {}: {err}", request.task));
+        }
+        verdict
+    }
+}
+
+fn classify_trap(err: &wasmtime::Error, limits: Limits, memory_hit: bool) -> RunError {
+    if err.downcast_ref::<DeadlineReached>().is_some() {
+        return RunError::Timeout(limits.timeout);
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => RunError::StackOverflow,
+        // A refused memory.grow usually ends in the allocator aborting (`unreachable`).
+        Some(_) if memory_hit => RunError::MemoryLimit { limit: limits.memory_bytes },
+        Some(trap) => RunError::Trap(trap.to_string()),
+        None if memory_hit => RunError::MemoryLimit { limit: limits.memory_bytes },
+        None => RunError::Trap(format!("{err:#}")),
+    }
+}
+
+fn check_output(
+    output: &str,
+    limits: Limits,
+    schema: &crate::plugin::Schema,
+) -> Result<serde_json::Value, RunError> {
+    if output.len() > limits.output_bytes {
+        return Err(RunError::OutputTooLarge { size: output.len(), limit: limits.output_bytes });
+    }
+    let value: serde_json::Value = serde_json::from_str(output)
+        .map_err(|e| RunError::InvalidOutput(format!("not JSON ({e}); outputs must be a JSON object")))?;
+    if !value.is_object() {
+        return Err(RunError::InvalidOutput("outputs must be a JSON object".into()));
+    }
+    schema.check(&value).map_err(|problems| {
+        RunError::InvalidOutput(format!("they do not match the task's output schema: {problems}"))
+    })?;
+    Ok(value)
+}

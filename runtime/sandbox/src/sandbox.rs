@@ -1,0 +1,215 @@
+//! The process-wide sandbox: one wasmtime `Engine` (component model, async, pooling allocator,
+//! epoch interruption driven by a ticker thread), one `Linker`, the compiled-component cache and
+//! the loaded plugins.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+
+use crate::bindings::{self, PluginPre};
+use crate::cache::{self, CompiledFrom, ComponentCache};
+use crate::error::LoadError;
+use crate::logs::DiscardLogs;
+use crate::plugin::{Digest, Plugin, convert_info};
+use crate::state::RunState;
+
+/// How the sandbox is set up; one per process.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Directory for compiled components; `None` compiles on every process start.
+    pub cache_dir: Option<PathBuf>,
+    /// Task runs (instances) alive at once; more wait for a free slot.
+    pub max_concurrent_runs: u32,
+    /// The largest memory limit any run may be given, in bytes.
+    pub max_memory_bytes: usize,
+    /// How often the epoch advances: the granularity of timeouts and of yielding to other tasks.
+    pub epoch_tick: Duration,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            cache_dir: None,
+            max_concurrent_runs: 1000,
+            max_memory_bytes: 4 << 30,
+            epoch_tick: Duration::from_millis(5),
+        }
+    }
+}
+
+/// Core instances, memories and tables a single component may need: Rust components use one
+/// or two of each; components made with componentize-py or -js use more.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+const MEMORIES_PER_COMPONENT: u32 = 4;
+const TABLES_PER_COMPONENT: u32 = 16;
+
+/// Runs sluice plugins. Cheap to share (`Arc`); all methods take `&self`.
+pub struct Sandbox {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<RunState>,
+    pub(crate) config: SandboxConfig,
+    pub(crate) slots: Semaphore,
+    cache: Option<ComponentCache>,
+    plugins: Mutex<HashMap<Digest, Arc<Plugin>>>,
+    ticker: EpochTicker,
+}
+
+impl Sandbox {
+    /// Builds the engine and linker and starts the epoch ticker.
+    pub fn new(config: SandboxConfig) -> Result<Sandbox, LoadError> {
+        let engine = Engine::new(&engine_config(&config)).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        bindings::sluice::plugin::log::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        let cache = config.cache_dir.as_deref().map(|dir| ComponentCache::open(dir, &engine)).transpose()?;
+        let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)
+            .map_err(|e| LoadError::Engine(format!("could not start the epoch ticker thread: {e}")))?;
+        Ok(Sandbox {
+            slots: Semaphore::new(config.max_concurrent_runs as usize),
+            engine,
+            linker,
+            config,
+            cache,
+            plugins: Mutex::new(HashMap::new()),
+            ticker,
+        })
+    }
+
+    /// Loads a component: checks it is a sluice plugin, compiles it (or reads the cache),
+    /// links it once and asks it to describe itself. Loading the same bytes again returns the
+    /// same plugin without any work.
+    pub async fn load(&self, wasm: &[u8]) -> Result<Arc<Plugin>, LoadError> {
+        check_header(wasm)?;
+        let digest = Digest::of(wasm);
+        if let Some(plugin) = self.plugins().get(&digest) {
+            return Ok(plugin.clone());
+        }
+        let (component, compiled_from) = match &self.cache {
+            Some(cache) => cache.load_or_compile(&self.engine, wasm, digest.hex())?,
+            None => (cache::compile(&self.engine, wasm)?, CompiledFrom::Compiled),
+        };
+        let ty = component.component_type();
+        if ty.get_export(&self.engine, bindings::TASK_INTERFACE_0_1).is_none() {
+            let found: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+            return Err(LoadError::UnsupportedAbi {
+                expected: bindings::TASK_INTERFACE_0_1,
+                found: if found.is_empty() { "nothing".into() } else { found.join(", ") },
+            });
+        }
+        let instance_pre =
+            self.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
+        let raw_info = self.describe(&pre).await?;
+        let (info, schemas) = convert_info(raw_info)?;
+        let plugin = Arc::new(Plugin { digest: digest.clone(), info, pre, schemas, compiled_from });
+        Ok(self.plugins().entry(digest).or_insert(plugin).clone())
+    }
+
+    async fn describe(
+        &self,
+        pre: &PluginPre<RunState>,
+    ) -> Result<bindings::exports::sluice::plugin::task::PluginInfo, LoadError> {
+        const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+        const DESCRIBE_MEMORY: usize = 256 << 20;
+        let _slot = self.slots.acquire().await.map_err(|e| LoadError::Describe(e.to_string()))?;
+        let mut store =
+            Store::new(&self.engine, RunState::for_describe(DESCRIBE_MEMORY, Arc::new(DiscardLogs)));
+        store.limiter(|s| &mut s.limiter);
+        crate::run::arm_deadline(&mut store, DESCRIBE_TIMEOUT);
+        let call = async {
+            let plugin = pre.instantiate_async(&mut store).await?;
+            plugin.sluice_plugin_task().call_describe(&mut store).await
+        };
+        match tokio::time::timeout(DESCRIBE_TIMEOUT, call).await {
+            Ok(Ok(info)) => Ok(info),
+            Ok(Err(err)) => Err(LoadError::Describe(format!("{err:#}"))),
+            Err(_) => Err(LoadError::Describe(format!("did not return within {DESCRIBE_TIMEOUT:?}"))),
+        }
+    }
+
+    /// The plugins loaded so far.
+    pub fn loaded(&self) -> Vec<Arc<Plugin>> {
+        self.plugins().values().cloned().collect()
+    }
+
+    fn plugins(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, Arc<Plugin>>> {
+        self.plugins.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The engine's epoch tick.
+    pub fn epoch_tick(&self) -> Duration {
+        self.ticker.tick
+    }
+}
+
+/// Refuses what is plainly not a component with a message that says what it is instead.
+fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
+    const MAGIC: &[u8] = b"\0asm";
+    const CORE_MODULE: &[u8] = &[1, 0, 0, 0];
+    if !wasm.starts_with(MAGIC) {
+        return Err(LoadError::InvalidComponent(
+            "this is not a WebAssembly file (it does not start with `\\0asm`)".into(),
+        ));
+    }
+    if wasm.get(4..8) == Some(CORE_MODULE) {
+        return Err(LoadError::InvalidComponent(
+            "this is a core WebAssembly module, not a component: build it for `wasm32-wasip2` (or wrap it with `wasm-tools component new`)".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn engine_config(config: &SandboxConfig) -> Config {
+    let runs = config.max_concurrent_runs.max(1);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(runs)
+        .total_core_instances(runs.saturating_mul(4))
+        .total_memories(runs.saturating_mul(2))
+        .total_tables(runs.saturating_mul(4))
+        .total_stacks(runs)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .max_memory_size(config.max_memory_bytes);
+    let mut wasm = Config::new();
+    wasm.wasm_component_model(true)
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    wasm
+}
+
+/// Advances the engine's epoch every tick until dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    tick: Duration,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine, tick: Duration) -> std::io::Result<EpochTicker> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::Builder::new().name("sluice-epoch".into()).spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(EpochTicker { stop, tick })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,104 @@
+//! The per-run host state behind a `Store`: WASI context, HTTP policy, log pipe and limiter.
+//! A fresh one is built for every run, so nothing crosses from one run to another.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::sluice::plugin::log;
+use crate::grants::Grants;
+use crate::http::NetworkPolicy;
+use crate::limits::MemoryLimiter;
+use crate::logs::{LogLevel, LogPipe, LogSink, LogSource, StdioToLog};
+
+/// Where the workspace appears inside the component (also its current directory).
+pub const GUEST_WORKSPACE: &str = "/workspace";
+
+pub struct RunState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    pub(crate) network: NetworkPolicy,
+    pub(crate) log: LogPipe,
+    pub(crate) limiter: MemoryLimiter,
+}
+
+impl RunState {
+    /// State for a task run: the workspace preopened read-write, granted env vars only, no
+    /// sockets, HTTP only to granted origins, stdout and stderr into the log.
+    pub(crate) fn for_task(
+        workspace: &Path,
+        grants: &Grants,
+        memory_bytes: usize,
+        log_bytes: usize,
+        sink: Arc<dyn LogSink>,
+    ) -> std::io::Result<RunState> {
+        let log = LogPipe::new(sink, &grants.redact, log_bytes);
+        let mut wasi = WasiCtx::builder();
+        let preopen_error = |e: wasmtime::Error| std::io::Error::other(format!("{e:#}"));
+        // Also preopened as `.`: wasi-libc resolves relative paths against a `.` preopen, so
+        // `std::fs::read("file")` works in every guest language without a chdir.
+        wasi.preopened_dir(workspace, GUEST_WORKSPACE, FsPerms::ReadWrite)
+            .map_err(preopen_error)?
+            .preopened_dir(workspace, ".", FsPerms::ReadWrite)
+            .map_err(preopen_error)?
+            .initial_cwd(GUEST_WORKSPACE)
+            .envs(&grants.env)
+            .stdout(StdioToLog::new(log.clone(), LogSource::Stdout))
+            .stderr(StdioToLog::new(log.clone(), LogSource::Stderr));
+        Ok(RunState::new(
+            wasi.build(),
+            NetworkPolicy::new(grants.network.clone(), log.clone()),
+            log,
+            memory_bytes,
+        ))
+    }
+
+    /// State for `describe`: no directory, no env, no network.
+    pub(crate) fn for_describe(memory_bytes: usize, sink: Arc<dyn LogSink>) -> RunState {
+        let log = LogPipe::new(sink, &[], 64 << 10);
+        let mut wasi = WasiCtx::builder();
+        wasi.stdout(StdioToLog::new(log.clone(), LogSource::Stdout))
+            .stderr(StdioToLog::new(log.clone(), LogSource::Stderr));
+        RunState::new(wasi.build(), NetworkPolicy::new(Vec::new(), log.clone()), log, memory_bytes)
+    }
+
+    fn new(wasi: WasiCtx, network: NetworkPolicy, log: LogPipe, memory_bytes: usize) -> RunState {
+        RunState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            network,
+            log,
+            limiter: MemoryLimiter::new(memory_bytes),
+        }
+    }
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.network }
+    }
+}
+
+impl log::Host for RunState {
+    fn log(&mut self, level: log::Level, message: String) {
+        let level = match level {
+            log::Level::Trace => LogLevel::Trace,
+            log::Level::Debug => LogLevel::Debug,
+            log::Level::Info => LogLevel::Info,
+            log::Level::Warn => LogLevel::Warn,
+            log::Level::Error => LogLevel::Error,
+        };
+        self.log.message(level, LogSource::Plugin, &message);
+    }
+}

@@ -1,0 +1,100 @@
+//! Tasks that misbehave on purpose: the host must contain each and fail only its task.
+
+use std::hint::black_box;
+
+use serde::Deserialize;
+use serde_json::json;
+use sluice_plugin::log::{Level, log};
+
+use crate::Outcome;
+
+/// `spin`: burns CPU forever (epoch interruption must stop it).
+pub fn spin() -> Outcome {
+    let mut counter: u64 = 0;
+    loop {
+        counter = black_box(counter.wrapping_add(1));
+    }
+}
+
+/// `alloc`: keeps 1 MiB blocks of a nonzero byte, so every page is touched (the memory limit
+/// must stop it).
+pub fn alloc() -> Outcome {
+    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    loop {
+        blocks.push(vec![0xA5; 1 << 20]);
+        black_box(&blocks);
+    }
+}
+
+/// `recurse`: non-tail recursion with tiny frames, so the wasm call stack (the engine's own)
+/// overflows first.
+pub fn recurse() -> Outcome {
+    Ok(json!({ "depth": deeper(0) }))
+}
+
+/// Never reached: read at run time so the recursion is not "unconditional" to the compiler.
+static LIMIT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(u64::MAX);
+
+// No `black_box` here: it would put values on the stack in linear memory, which must stay
+// untouched so that only the engine's call stack grows. The rotate keeps the call non-tail.
+#[inline(never)]
+fn deeper(depth: u64) -> u64 {
+    if depth == LIMIT.load(std::sync::atomic::Ordering::Relaxed) {
+        return 0;
+    }
+    deeper(depth + 1).rotate_left((depth % 63) as u32)
+}
+
+/// `recurse-shadow-stack`: recursion with a 1 KiB buffer per frame: Rust keeps such buffers on
+/// its stack in linear memory, which runs out before the wasm call stack does.
+pub fn recurse_shadow_stack() -> Outcome {
+    Ok(json!({ "depth": deeper_with_buffer(0) }))
+}
+
+fn deeper_with_buffer(depth: u64) -> u64 {
+    let frame = black_box([depth as u8; 1024]);
+    if black_box(depth) == u64::MAX {
+        return 0;
+    }
+    deeper_with_buffer(depth + 1) + u64::from(frame[(depth % 1024) as usize])
+}
+
+/// `trap`: panics, which traps the instance.
+pub fn trap() -> Outcome {
+    panic!("deliberate trap")
+}
+
+#[derive(Deserialize)]
+pub struct LogFlood {
+    lines: u64,
+    #[serde(default = "default_line_size")]
+    size: u64,
+}
+
+fn default_line_size() -> u64 {
+    100
+}
+
+/// `log-flood` `{lines, size?}`: `lines` info lines of `size` bytes each; returns `{}`.
+pub fn log_flood(config: LogFlood) -> Outcome {
+    let size = usize::try_from(config.size).unwrap_or(usize::MAX);
+    for n in 0..config.lines {
+        let mut line = format!("line {n} ");
+        line.truncate(size);
+        line.extend(std::iter::repeat_n('x', size.saturating_sub(line.len())));
+        log(Level::Info, &line);
+    }
+    Ok(json!({}))
+}
+
+#[derive(Deserialize)]
+pub struct BigOutput {
+    bytes: u64,
+}
+
+/// `big-output` `{bytes}`: `{"data":"xxx…"}` of about `bytes` bytes in total.
+pub fn big_output(config: BigOutput) -> Outcome {
+    const OVERHEAD: usize = r#"{"data":""}"#.len();
+    let bytes = usize::try_from(config.bytes).unwrap_or(usize::MAX);
+    Ok(json!({ "data": "x".repeat(bytes.saturating_sub(OVERHEAD)) }))
+}

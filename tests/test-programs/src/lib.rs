@@ -1,0 +1,103 @@
+//! The `test` plugin: guest behaviors the host tests drive, hostile ones included.
+//!
+//! It implements the raw [`Guest`] trait rather than `sluice_plugin::plugin!`, so tasks can
+//! return what a well-behaved plugin never would (malformed JSON, huge outputs, traps).
+//! Every task's contract is documented where it is implemented; host tests depend on it.
+
+mod fs;
+mod hostile;
+mod net;
+mod plain;
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sluice_plugin::bindings::exports::sluice::plugin::task::Guest;
+use sluice_plugin::bindings::sluice::plugin::types::{PluginInfo, TaskError, TaskInfo};
+
+/// Config schema of `echo`: the one strict schema, for the host's config validation tests.
+const ECHO_SCHEMA: &str =
+    r#"{"type":"object","properties":{"value":{}},"required":["value"],"additionalProperties":false}"#;
+
+/// Every task: name and description. Config and output schemas are `{}` except `echo`'s.
+const TASKS: &[(&str, &str)] = &[
+    ("noop", "Returns `{}`."),
+    ("echo", "Logs `echo` and returns `{\"value\": config.value}`."),
+    ("read-file", "Reads `path` as text: `{ok, content}` or `{ok: false, error}`."),
+    ("write-file", "Writes `content` to `path`: `{ok}` or `{ok: false, error}`."),
+    ("list-dir", "Lists `path`, sorted: `{ok, entries}` or `{ok: false, error}`."),
+    ("fetch", "GETs `url` with the SDK client: `{status, body}`; errors as the SDK maps them."),
+    ("spin", "Loops forever."),
+    ("alloc", "Allocates 1 MiB blocks without bound."),
+    ("recurse", "Recurses with small frames until the wasm call stack overflows."),
+    ("recurse-shadow-stack", "Recurses with 1 KiB frames until the stack in linear memory runs out."),
+    ("log-flood", "Logs `lines` info lines of `size` bytes (default 100)."),
+    ("stdio", "Prints `stdout` lines, `partial` without newline, and `stderr` lines."),
+    ("big-output", "Returns `{\"data\": \"xxx...\"}` of about `bytes` bytes."),
+    ("bad-json", "Returns output that is not JSON."),
+    ("trap", "Panics."),
+    ("env", "Returns `{vars, cwd}`: the environment and the current directory."),
+    ("say", "Logs `message` at info and returns `{message}`."),
+    ("sleep", "Sleeps `ms` milliseconds."),
+    ("fail", "Returns the task error `kind` (invalid-config, denied, failed) with `message`."),
+];
+
+/// Task result with output as a JSON value, serialized by [`Component::run`].
+type Outcome = Result<Value, TaskError>;
+
+struct Component;
+
+impl Guest for Component {
+    fn describe() -> PluginInfo {
+        let tasks = TASKS
+            .iter()
+            .map(|&(name, description)| TaskInfo {
+                name: name.to_string(),
+                description: description.to_string(),
+                config_schema: if name == "echo" { ECHO_SCHEMA } else { "{}" }.to_string(),
+                output_schema: "{}".to_string(),
+                capabilities: Vec::new(),
+            })
+            .collect();
+        PluginInfo {
+            name: "test".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            description: "Guest behaviors for the host's tests.".to_string(),
+            tasks,
+        }
+    }
+
+    fn run(task: String, config: String) -> Result<String, TaskError> {
+        let config = config.as_str();
+        let output = match task.as_str() {
+            // Returns its text verbatim, so it bypasses JSON serialization.
+            "bad-json" => return Ok("this is {not json".to_string()),
+            "noop" => plain::noop(),
+            "echo" => plain::echo(parse(config)?),
+            "say" => plain::say(parse(config)?),
+            "sleep" => plain::sleep(parse(config)?),
+            "env" => plain::env(),
+            "stdio" => plain::stdio(parse(config)?),
+            "fail" => plain::fail(parse(config)?),
+            "read-file" => fs::read_file(parse(config)?),
+            "write-file" => fs::write_file(parse(config)?),
+            "list-dir" => fs::list_dir(parse(config)?),
+            "fetch" => net::fetch(parse(config)?),
+            "spin" => hostile::spin(),
+            "alloc" => hostile::alloc(),
+            "recurse" => hostile::recurse(),
+            "recurse-shadow-stack" => hostile::recurse_shadow_stack(),
+            "trap" => hostile::trap(),
+            "log-flood" => hostile::log_flood(parse(config)?),
+            "big-output" => hostile::big_output(parse(config)?),
+            other => Err(TaskError::InvalidConfig(format!("unknown task `{other}`"))),
+        }?;
+        Ok(output.to_string())
+    }
+}
+
+/// Parse a task's config, a config error being `invalid-config`.
+fn parse<T: DeserializeOwned>(config: &str) -> Result<T, TaskError> {
+    serde_json::from_str(config).map_err(|err| TaskError::InvalidConfig(err.to_string()))
+}
+
+sluice_plugin::bindings::export!(Component with_types_in sluice_plugin::bindings);
