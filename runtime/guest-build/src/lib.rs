@@ -56,7 +56,7 @@ pub fn build_component(package: &str) -> PathBuf {
 
 /// Rebuild when the guest's sources, the SDK or the WIT change.
 fn rerun_if_changed(workspace: &Path) {
-    for dir in ["wit", "plugins-sdk", "plugins", "tests/test-programs/src"] {
+    for dir in ["wit", "plugins-sdk", "plugins", "tests/test-programs/src", "examples/plugins"] {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());

@@ -167,3 +167,19 @@ async fn bytes_that_are_not_a_sluice_component_are_refused_clearly() {
         "the component does not export `sluice:plugin/task@0.1.0` (it exports: nothing); build it against the sluice:plugin WIT world, e.g. with the `sluice-plugin` crate"
     );
 }
+
+#[tokio::test]
+async fn the_readme_example_plugin_builds_and_runs() {
+    let wasm = std::fs::read(test_programs_artifacts::HELLO_PLUGIN).unwrap();
+    let plugin = sandbox().load(&wasm).await.unwrap();
+    assert_eq!(plugin.info().name, "hello");
+    let greet = plugin.info().task("greet").unwrap();
+    assert_eq!(greet.description, "Greets `name` in the log and outputs the greeting.");
+    assert_eq!(greet.config_schema["properties"]["name"]["description"], json!("Who to greet."));
+
+    let run = Call::new(&plugin, "greet", json!({"name": "sluice"})).run().await;
+    assert_eq!(run.output(), &json!({"text": "hello, sluice"}));
+    assert_eq!(run.messages(), ["hello, sluice"]);
+    let run = Call::new(&plugin, "greet", json!({"nmae": "typo"})).run().await;
+    assert!(matches!(run.error(), RunError::InvalidConfig(m) if m.contains("nmae")), "{:?}", run.error());
+}

@@ -7,3 +7,6 @@ pub const TEST_PROGRAMS: &str = env!("TEST_PROGRAMS_WASM");
 pub fn test_programs_bytes() -> Vec<u8> {
     std::fs::read(TEST_PROGRAMS).unwrap_or_else(|err| panic!("reading {TEST_PROGRAMS}: {err}"))
 }
+
+/// The README's example plugin, `examples/plugins/hello-rust`.
+pub const HELLO_PLUGIN: &str = env!("HELLO_PLUGIN_WASM");
