@@ -16,6 +16,7 @@ pub const GUEST_TARGET: &str = "wasm32-wasip2";
 /// scripts, where a panic is how a build fails.
 pub fn build_component(package: &str) -> PathBuf {
     let workspace = workspace_root();
+    ensure_target_installed(&workspace);
     let target_dir = workspace.join("target").join("guests");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
@@ -60,6 +61,25 @@ fn rerun_if_changed(workspace: &Path) {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     println!("cargo:rerun-if-changed={}", workspace.join("Cargo.lock").display());
+}
+
+/// rustup installs the targets of `rust-toolchain.toml` only when it installs the toolchain
+/// itself; on a machine that already had the toolchain, add the target here so that a plain
+/// `cargo build` works on a fresh clone.
+fn ensure_target_installed(workspace: &Path) {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let sysroot = Command::new(&rustc).args(["--print", "sysroot"]).current_dir(workspace).output();
+    let Ok(sysroot) = sysroot else { return };
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if sysroot.join("lib/rustlib").join(GUEST_TARGET).is_dir() {
+        return;
+    }
+    let added = Command::new("rustup").args(["target", "add", GUEST_TARGET]).current_dir(workspace).status();
+    if !matches!(added, Ok(status) if status.success()) {
+        panic!(
+            "the {GUEST_TARGET} target is not installed and `rustup target add {GUEST_TARGET}` failed; install it and build again"
+        );
+    }
 }
 
 fn workspace_root() -> PathBuf {

@@ -12,5 +12,9 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
+// A future incompatible ABI gets its own `bindgen!` (world `sluice:plugin/plugin@0.2.0`, in a
+// sibling module) and its own export name below; `Sandbox::load` picks the bindings by the
+// export a component has, so plugins built against 0.1 keep loading and running.
+
 /// The export that identifies an ABI-0.1 plugin.
 pub(crate) const TASK_INTERFACE_0_1: &str = "sluice:plugin/task@0.1.0";

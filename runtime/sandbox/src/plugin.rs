@@ -11,6 +11,7 @@ use crate::bindings::exports::sluice::plugin::task as wit;
 use crate::bindings::sluice::plugin::types::Capability as WitCapability;
 use crate::cache::CompiledFrom;
 use crate::error::{LoadError, RunError};
+use crate::grants::OriginPattern;
 use crate::state::RunState;
 
 /// A component's identity: `sha256:<hex>` of its bytes.
@@ -93,6 +94,32 @@ pub struct PluginInfo {
     pub description: String,
     /// Its tasks.
     pub tasks: Vec<TaskInfo>,
+}
+
+impl TaskInfo {
+    /// The network grants this task gets without the flow asking: for each
+    /// `network-from-config` capability, the origin of the URL in that config field (when the
+    /// field is set). A field that holds something other than an absolute http(s) URL is an
+    /// error that names the field.
+    pub fn implied_network_grants(&self, config: &serde_json::Value) -> Result<Vec<OriginPattern>, RunError> {
+        let mut grants = Vec::new();
+        for capability in &self.capabilities {
+            let Capability::NetworkFromConfig(field) = capability else { continue };
+            match config.get(field) {
+                None | Some(serde_json::Value::Null) => {}
+                Some(serde_json::Value::String(url)) => grants.push(
+                    OriginPattern::origin_of_url(url)
+                        .map_err(|e| RunError::InvalidConfig(format!("at /{field}: {e}")))?,
+                ),
+                Some(other) => {
+                    return Err(RunError::InvalidConfig(format!(
+                        "at /{field}: expected a URL string, got {other}"
+                    )));
+                }
+            }
+        }
+        Ok(grants)
+    }
 }
 
 impl PluginInfo {
@@ -233,4 +260,41 @@ fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn task(capabilities: Vec<Capability>) -> TaskInfo {
+        TaskInfo {
+            name: "http".into(),
+            description: String::new(),
+            config_schema: json!({}),
+            output_schema: json!({}),
+            capabilities,
+        }
+    }
+
+    #[test]
+    fn network_from_config_grants_the_urls_origin() {
+        let http = task(vec![Capability::NetworkFromConfig("url".into()), Capability::Docker]);
+        let grants =
+            http.implied_network_grants(&json!({"url": "https://api.example.com:8443/v1?x=1"})).unwrap();
+        assert_eq!(grants.len(), 1);
+        assert!(grants[0].allows("https", "api.example.com", 8443));
+        assert!(!grants[0].allows("https", "api.example.com", 443));
+        assert!(http.implied_network_grants(&json!({})).unwrap().is_empty());
+        assert_eq!(
+            http.implied_network_grants(&json!({"url": 5})).unwrap_err(),
+            RunError::InvalidConfig("at /url: expected a URL string, got 5".into())
+        );
+        assert!(matches!(
+            http.implied_network_grants(&json!({"url": "ftp://x"})).unwrap_err(),
+            RunError::InvalidConfig(m) if m.starts_with("at /url: invalid network grant")
+        ));
+        assert!(task(vec![]).implied_network_grants(&json!({"url": "https://x"})).unwrap().is_empty());
+    }
 }

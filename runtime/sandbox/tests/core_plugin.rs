@@ -6,7 +6,7 @@ mod common;
 
 use common::{Call, core_plugin, http_server};
 use serde_json::json;
-use sluice_sandbox::{Capability, Grants, LogLevel, LogSource, OriginPattern, RunError};
+use sluice_sandbox::{Capability, Grants, LogLevel, LogSource, RunError};
 
 #[tokio::test]
 async fn describes_its_four_tasks() {
@@ -41,7 +41,9 @@ async fn http_calls_the_granted_url_and_checks_the_status() {
     let plugin = core_plugin().await;
     let server = http_server().await;
     let url = format!("http://{server}/hello");
-    let grants = Grants { network: vec![OriginPattern::origin_of_url(&url).unwrap()], ..Grants::default() };
+    // What the engine grants by default: the origin of the `url` field (network-from-config).
+    let implied = plugin.info().task("http").unwrap().implied_network_grants(&json!({"url": url})).unwrap();
+    let grants = Grants { network: implied, ..Grants::default() };
     let run = Call::new(&plugin, "http", json!({"url": url})).grants(grants.clone()).run().await;
     let out = run.output();
     assert_eq!(out["status"], json!(200));
