@@ -91,6 +91,13 @@ fn describe_errors_say_what_to_do() {
 fn a_second_start_uses_the_compiled_component_cache() {
     let data = tempfile::tempdir().unwrap();
     stdout(&sluice(data.path(), &["plugin", "list"]));
-    let cache: Vec<_> = std::fs::read_dir(data.path().join("cache/components")).unwrap().collect();
+    let cache: Vec<_> =
+        std::fs::read_dir(data.path().join("cache/components")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(cache.len(), 1, "one compiled component (core) is cached");
+    let written = std::fs::metadata(&cache[0]).unwrap().modified().unwrap();
+    // The second process loads the cached code: a compile would rewrite the entry.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    stdout(&sluice(data.path(), &["plugin", "list"]));
+    assert_eq!(std::fs::metadata(&cache[0]).unwrap().modified().unwrap(), written);
+    assert_eq!(std::fs::read_dir(data.path().join("cache/components")).unwrap().count(), 1);
 }
