@@ -1,0 +1,163 @@
+//! What the engine needs persisted, as one trait. `sluice-store` implements it on SQLite (and,
+//! later, PostgreSQL); nothing here assumes one process.
+
+use std::future::Future;
+
+use crate::records::{
+    ExecutionRecord, ExecutionState, FlowRevision, LogRecord, TaskRun, TaskRunKey, Timestamp,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A write lost a race (e.g. two creators of one flow revision); the caller may retry.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The stored data cannot be read back (corrupt row, unknown state name).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// Everything one engine step changed, written in one transaction before any of its commands
+/// is acted on.
+#[derive(Debug, Default, Clone)]
+pub struct CommitBatch {
+    /// Inserted or replaced whole.
+    pub executions: Vec<ExecutionRecord>,
+    /// Inserted or replaced whole, keyed by `(execution id, task run key)`.
+    pub task_runs: Vec<(String, TaskRun)>,
+    /// Appended.
+    pub logs: Vec<LogRecord>,
+}
+
+impl CommitBatch {
+    pub fn is_empty(&self) -> bool {
+        self.executions.is_empty() && self.task_runs.is_empty() && self.logs.is_empty()
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ExecutionFilter {
+    pub namespace: Option<String>,
+    pub flow_id: Option<String>,
+    pub states: Vec<ExecutionState>,
+    /// `key=value` pairs that must all be present.
+    pub labels: Vec<(String, String)>,
+    pub created_after: Option<Timestamp>,
+    pub created_before: Option<Timestamp>,
+    /// Newest first.
+    pub offset: u32,
+    pub limit: u32,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct LogFilter {
+    pub task_run: Option<TaskRunKey>,
+    /// Lines at this level or more severe (`TRACE` < ... < `ERROR`).
+    pub min_level: Option<String>,
+    /// Only lines with a sequence number greater than this (for following).
+    pub after_seq: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// A log line as read back, with its position in the execution's log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLog {
+    pub seq: i64,
+    pub record: LogRecord,
+}
+
+/// A content-addressed blob: its sha256 (hex) and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactRef {
+    pub sha256: String,
+    pub size: u64,
+}
+
+/// Persistence for flows, executions, task runs, logs and artifacts.
+pub trait Store: Send + Sync + 'static {
+    // --- flows ---
+
+    /// Stores `source` as the newest revision of `namespace.id`, unless it is byte-identical to
+    /// the newest revision, which is then returned unchanged.
+    fn save_flow(
+        &self,
+        namespace: &str,
+        id: &str,
+        source: &str,
+    ) -> impl Future<Output = Result<FlowRevision, StoreError>> + Send;
+
+    /// The given revision, or the newest when `revision` is None. Deleted flows are not found.
+    fn get_flow(
+        &self,
+        namespace: &str,
+        id: &str,
+        revision: Option<u32>,
+    ) -> impl Future<Output = Result<Option<FlowRevision>, StoreError>> + Send;
+
+    /// The newest revision of every flow (not deleted), optionally within a namespace prefix.
+    fn list_flows(
+        &self,
+        namespace_prefix: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<FlowRevision>, StoreError>> + Send;
+
+    /// Every revision of one flow, oldest first.
+    fn flow_revisions(
+        &self,
+        namespace: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Vec<FlowRevision>, StoreError>> + Send;
+
+    /// Marks a flow deleted; its revisions stay for the executions that pinned them.
+    fn delete_flow(&self, namespace: &str, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    // --- executions ---
+
+    /// Writes a batch atomically.
+    fn commit(&self, batch: CommitBatch) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    fn get_execution(&self, id: &str) -> impl Future<Output = Result<Option<ExecutionRecord>, StoreError>> + Send;
+
+    fn list_executions(
+        &self,
+        filter: &ExecutionFilter,
+    ) -> impl Future<Output = Result<Vec<ExecutionRecord>, StoreError>> + Send;
+
+    /// Executions not in a terminal state (for recovery after a crash).
+    fn unfinished_executions(&self) -> impl Future<Output = Result<Vec<ExecutionRecord>, StoreError>> + Send;
+
+    /// The task runs of one execution, in creation order.
+    fn task_runs(&self, execution_id: &str) -> impl Future<Output = Result<Vec<TaskRun>, StoreError>> + Send;
+
+    fn logs(
+        &self,
+        execution_id: &str,
+        filter: &LogFilter,
+    ) -> impl Future<Output = Result<Vec<StoredLog>, StoreError>> + Send;
+
+    // --- artifacts ---
+
+    /// Stores bytes under their sha256; storing the same bytes twice keeps one copy.
+    fn put_artifact(&self, bytes: &[u8]) -> impl Future<Output = Result<ArtifactRef, StoreError>> + Send;
+
+    fn get_artifact(&self, sha256: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Records that an execution (optionally one task run of it) produced an artifact under
+    /// `name` (e.g. a `file` input's file name).
+    fn attach_artifact(
+        &self,
+        execution_id: &str,
+        task_run: Option<&TaskRunKey>,
+        name: &str,
+        artifact: &ArtifactRef,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The artifacts attached to an execution: `(task run, name, artifact)`.
+    fn artifacts(
+        &self,
+        execution_id: &str,
+    ) -> impl Future<Output = Result<Vec<(Option<TaskRunKey>, String, ArtifactRef)>, StoreError>> + Send;
+}

@@ -1,0 +1,1 @@
+//! sluice persistence: [`sluice_engine::Store`] on SQLite.
