@@ -15,6 +15,8 @@ pub enum Origin {
 }
 
 pub struct Catalog {
+    /// The sandbox the plugins were loaded into; runs must use this one.
+    pub sandbox: Arc<Sandbox>,
     pub plugins: Vec<(Arc<Plugin>, Origin)>,
 }
 
@@ -53,7 +55,7 @@ impl Catalog {
             }
             plugins.push((plugin, Origin::File(path)));
         }
-        Ok(Catalog { plugins })
+        Ok(Catalog { sandbox: Arc::new(sandbox), plugins })
     }
 
     pub fn find(&self, name: &str) -> Option<&(Arc<Plugin>, Origin)> {
@@ -89,4 +91,27 @@ fn plugin_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     files.sort();
     Ok(files)
+}
+
+/// What flow validation needs to know about the installed plugins.
+impl sluice_flow::TaskCatalog for Catalog {
+    fn plugins(&self) -> Vec<String> {
+        self.plugins.iter().map(|(p, _)| p.info().name.clone()).collect()
+    }
+
+    fn tasks_of(&self, plugin: &str) -> Option<Vec<String>> {
+        let (plugin, _) = self.find(plugin)?;
+        Some(plugin.info().tasks.iter().map(|t| t.name.clone()).collect())
+    }
+
+    fn task(&self, plugin: &str, task: &str) -> Option<sluice_flow::CatalogTask> {
+        let (plugin, _) = self.find(plugin)?;
+        let info = plugin.info().task(task)?;
+        Some(sluice_flow::CatalogTask {
+            digest: plugin.digest().hex().to_string(),
+            description: info.description.clone(),
+            config_schema: info.config_schema.clone(),
+            output_schema: info.output_schema.clone(),
+        })
+    }
 }

@@ -4,6 +4,7 @@
 mod catalog;
 mod commands;
 mod output;
+mod progress;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +29,14 @@ enum Command {
     /// Inspect the installed plugins.
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// Run a flow once, on the embedded store, and wait for it to end. Exit code 0 on SUCCESS
+    /// or WARNING, 1 when it failed, 2 when the flow or its inputs are invalid.
+    Run(commands::run::RunArgs),
+    /// Check flow files against the installed plugins. Exit code 0 when all are valid, 2 when
+    /// any has errors (printed to stderr, compiler-style).
+    Validate(commands::validate::ValidateArgs),
+    /// Print the JSON Schema of flow files, with the installed plugins' task types, for editors.
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -43,14 +52,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let given_data_dir = cli.data_dir.clone();
     let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Plugin(cmd) => commands::plugin::run(cmd, &data_dir).await,
+            Command::Plugin(cmd) => commands::plugin::run(cmd, &data_dir).await.map(|()| ExitCode::SUCCESS),
+            Command::Run(args) => commands::run::run(args, given_data_dir.as_deref(), &data_dir).await,
+            Command::Validate(args) => commands::validate::run(args, &data_dir).await,
+            Command::Schema => commands::schema::run(&data_dir).await.map(|()| ExitCode::SUCCESS),
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

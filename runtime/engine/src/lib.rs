@@ -6,6 +6,7 @@
 
 pub mod machine;
 pub mod records;
+pub mod scheduler;
 pub mod store;
 
 pub use records::*;

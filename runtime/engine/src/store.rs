@@ -112,14 +112,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<FlowRevision>, StoreError>> + Send;
 
     /// Marks a flow deleted; its revisions stay for the executions that pinned them.
-    fn delete_flow(&self, namespace: &str, id: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn delete_flow(&self, namespace: &str, id: &str)
+    -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     // --- executions ---
 
     /// Writes a batch atomically.
     fn commit(&self, batch: CommitBatch) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    fn get_execution(&self, id: &str) -> impl Future<Output = Result<Option<ExecutionRecord>, StoreError>> + Send;
+    fn get_execution(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<ExecutionRecord>, StoreError>> + Send;
 
     fn list_executions(
         &self,

@@ -8,7 +8,26 @@
 //! says what would fix it.
 
 mod diagnostic;
+pub mod duration;
+pub mod inputs;
+mod load;
 mod model;
+mod parse;
+mod pointer;
+mod render;
+mod schema;
+mod source_map;
+mod suggest;
+pub mod template;
+mod units;
+mod validate;
 
 pub use diagnostic::Diagnostic;
+pub use load::{LockedFlow, load};
 pub use model::*;
+pub use parse::{Parsed, parse};
+pub use render::{render, render_source};
+pub use schema::flow_json_schema;
+pub use source_map::{SourceMap, Span};
+pub use units::parse_size;
+pub use validate::{CatalogTask, TaskCatalog, validate};

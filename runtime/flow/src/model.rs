@@ -123,7 +123,12 @@ pub enum TaskKind {
     /// (default 1; 0 = unbounded).
     ForEach { values: serde_json::Value, concurrency: u32, tasks: Vec<Task> },
     /// `flow.subflow`: start another flow; with `wait` (default), its outputs become this task's.
-    Subflow { namespace: String, flow_id: String, inputs: serde_json::Map<String, serde_json::Value>, wait: bool },
+    Subflow {
+        namespace: String,
+        flow_id: String,
+        inputs: serde_json::Map<String, serde_json::Value>,
+        wait: bool,
+    },
     /// `flow.pause`: wait for a resume (with typed `onResume` inputs) or the timeout.
     Pause {
         #[serde(with = "opt_duration")]
@@ -271,7 +276,9 @@ impl Task {
     /// The child task lists of a control-flow task, in declaration order (for walks).
     pub fn children(&self) -> Vec<&[Task]> {
         match &self.kind {
-            TaskKind::Sequential { tasks } | TaskKind::Parallel { tasks, .. } | TaskKind::ForEach { tasks, .. } => {
+            TaskKind::Sequential { tasks }
+            | TaskKind::Parallel { tasks, .. }
+            | TaskKind::ForEach { tasks, .. } => {
                 vec![tasks]
             }
             TaskKind::If { then, otherwise, .. } => vec![then, otherwise],

@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+/// What a secret value is replaced with in log lines (the same mark as `sluice_flow::inputs::REDACTED`).
+pub const REDACTED: &str = "******";
+
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -199,7 +202,7 @@ impl PipeState {
         let mut text = text.to_string();
         for secret in &self.redact {
             if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), "***");
+                text = text.replace(secret.as_str(), REDACTED);
             }
         }
         text

@@ -97,7 +97,7 @@ async fn secrets_are_redacted_from_logs() {
     let grants = Grants { redact: vec!["hunter2".into()], ..Grants::default() };
     let run =
         Call::new(&plugin, "say", json!({"message": "password is hunter2, ok"})).grants(grants).run().await;
-    assert_eq!(run.messages(), ["password is ***, ok"]);
+    assert_eq!(run.messages(), ["password is ******, ok"]);
 }
 
 #[tokio::test]

@@ -1,3 +1,6 @@
 //! One module per subcommand.
 
 pub mod plugin;
+pub mod run;
+pub mod schema;
+pub mod validate;

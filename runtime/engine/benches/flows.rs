@@ -1,0 +1,131 @@
+//! Whole flows on the real path: sandboxed no-op components, the durable SQLite store (WAL, in
+//! a temp dir), the scheduler and the machine. Prints tasks/s and per-task overhead.
+//!
+//! `cargo bench -p sluice-engine --bench flows` (add `-- 10000` to also measure a 10,000-wide
+//! fan-out's memory).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StartRequest, StaticSecrets};
+use sluice_engine::{ExecutionState, Store};
+use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
+use sluice_store::SqliteStore;
+
+fn chain(n: usize) -> String {
+    let mut yaml = String::from("id: chain\nnamespace: bench\ntasks:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("  - id: t{i}\n    type: test.noop\n"));
+    }
+    yaml
+}
+
+fn fan_out(n: usize) -> String {
+    let mut yaml =
+        String::from("id: fan\nnamespace: bench\ntasks:\n  - id: all\n    type: flow.parallel\n    tasks:\n");
+    for i in 0..n {
+        yaml.push_str(&format!("      - id: t{i}\n        type: test.noop\n"));
+    }
+    yaml
+}
+
+fn rss_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+async fn run_once(engine: &Engine<SqliteStore>, plugins: &Plugins, yaml: &str) -> Duration {
+    let locked = sluice_flow::load("bench.yaml", yaml, plugins).unwrap_or_else(|d| panic!("{d:?}"));
+    let flow = locked.flow.clone();
+    let saved = engine.store().save_flow(&flow.namespace, &flow.id, yaml).await.unwrap();
+    let started = Instant::now();
+    let handle = engine
+        .start(StartRequest {
+            flow: locked,
+            revision: saved.revision,
+            inputs: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            trigger: None,
+            parent: None,
+        })
+        .await
+        .unwrap();
+    let record = handle.finished().await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(record.state, ExecutionState::Success, "{record:?}");
+    took
+}
+
+fn report(name: &str, tasks: usize, mut times: Vec<Duration>) {
+    times.sort();
+    let median = times[times.len() / 2];
+    let per_task = median.as_secs_f64() / tasks as f64;
+    println!(
+        "{name:<28} median {:>9.2} ms  {:>8.0} tasks/s  {:>7.1} µs/task  (min {:.2} ms, max {:.2} ms, {} runs)",
+        median.as_secs_f64() * 1e3,
+        1.0 / per_task,
+        per_task * 1e6,
+        times[0].as_secs_f64() * 1e3,
+        times[times.len() - 1].as_secs_f64() * 1e3,
+        times.len()
+    );
+}
+
+fn main() {
+    let big: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = Arc::new(
+            Sandbox::new(SandboxConfig {
+                cache_dir: Some(dir.path().join("cache")),
+                ..SandboxConfig::default()
+            })
+            .unwrap(),
+        );
+        let test = sandbox.load(&test_programs_artifacts::test_programs_bytes()).await.unwrap();
+        let plugins = Plugins::new([test]).unwrap();
+        let store = Arc::new(SqliteStore::open(&dir.path().join("sluice.db")).await.unwrap());
+        let engine = Engine::new(
+            store,
+            sandbox,
+            plugins.clone(),
+            Arc::new(StaticSecrets::default()),
+            EngineConfig {
+                workspaces: dir.path().join("workspaces"),
+                workspace_retention: None,
+                limits: Limits::default(),
+            },
+        );
+        let (chain_yaml, fan_yaml) = (chain(1000), fan_out(1000));
+        // Warm up: pooled slots, SQLite pages, prepared statements.
+        run_once(&engine, &plugins, &chain(50)).await;
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            times.push(run_once(&engine, &plugins, &chain_yaml).await);
+        }
+        report("sequential chain, 1,000", 1000, times);
+        let mut times = Vec::new();
+        for _ in 0..7 {
+            times.push(run_once(&engine, &plugins, &fan_yaml).await);
+        }
+        report("parallel fan-out, 1,000", 1000, times);
+        if let Some(n) = big {
+            let before = rss_kib("VmRSS:");
+            let took = run_once(&engine, &plugins, &fan_out(n)).await;
+            let peak = rss_kib("VmHWM:");
+            report(&format!("parallel fan-out, {n}"), n, vec![took]);
+            println!(
+                "  memory: RSS before {:.1} MiB, peak {:.1} MiB (+{:.1} MiB, {:.1} KiB per task)",
+                before as f64 / 1024.0,
+                peak as f64 / 1024.0,
+                (peak - before) as f64 / 1024.0,
+                (peak - before) as f64 / n as f64
+            );
+        }
+    });
+}

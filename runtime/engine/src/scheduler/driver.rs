@@ -1,0 +1,675 @@
+//! One execution's driver loop. See the module docs of `scheduler` for the order of things:
+//! apply, answer pure commands, commit, act.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, PoisonError};
+
+use serde_json::{Map, Value};
+use sluice_flow::inputs::{InputError, RawInput, check_inputs, redact_inputs, secret_values};
+use sluice_flow::template::SecretAccess;
+use sluice_flow::{InputType, LockedFlow, Task, TaskKind};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+
+use super::context::ExecutionScope;
+use super::dispatch::{self, Attempt, now};
+use super::workspace::workspace_dir;
+use super::{Shared, StartError, StartRequest, Update};
+use crate::machine::{Command, Evaluate, Evaluation, Event, Execution};
+use crate::records::{ExecutionRecord, ExecutionState, LogRecord, TaskRunKey, Timestamp};
+use crate::store::{CommitBatch, Store};
+
+/// Messages from outside the driver.
+pub(crate) enum Control {
+    Event(Event),
+    Resume {
+        run: Option<TaskRunKey>,
+        inputs: BTreeMap<String, RawInput>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+pub(crate) async fn start<S: Store>(
+    shared: Arc<Shared<S>>,
+    request: StartRequest,
+) -> Result<super::ExecutionHandle, StartError> {
+    let flow = request.flow.flow.clone();
+    if flow.disabled {
+        return Err(StartError::Disabled(format!("{}.{}", flow.namespace, flow.id)));
+    }
+    let mut typed = check_inputs(&flow.inputs, request.inputs).map_err(StartError::Inputs)?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let workspace = workspace_dir(&shared.config.workspaces, &id);
+    tokio::fs::create_dir_all(&workspace)
+        .await
+        .map_err(|error| StartError::Workspace { path: workspace.clone(), error })?;
+    copy_file_inputs(&shared, &id, &flow.inputs, &mut typed, &workspace).await?;
+
+    let mut labels = flow.labels.clone();
+    labels.extend(request.labels);
+    let created = now();
+    let record = ExecutionRecord {
+        id: id.clone(),
+        namespace: flow.namespace.clone(),
+        flow_id: flow.id.clone(),
+        revision: request.revision,
+        state: ExecutionState::Created,
+        inputs: Value::Object(redact_inputs(&flow.inputs, &typed)),
+        outputs: None,
+        error: None,
+        labels,
+        parent: request.parent,
+        trigger: request.trigger,
+        created_at: created,
+        started_at: None,
+        ended_at: None,
+    };
+    let exec = Execution::new(flow.clone(), record.clone());
+    let redact = secret_values(&flow.inputs, &typed);
+    let mut scope = ExecutionScope::new(&exec, typed, created);
+    let first = match render_variables(&shared, &request.flow, &exec, &mut scope) {
+        Ok(()) => Event::Start { now: created },
+        Err(reason) => Event::Refuse { now: created, state: ExecutionState::Failed, reason },
+    };
+
+    let (done_tx, done_rx) = watch::channel(None);
+    let (control_tx, control_rx) = mpsc::unbounded_channel();
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let (logs_tx, logs_rx) = mpsc::unbounded_channel();
+    shared.live.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), control_tx);
+    let tasks = index_tasks(&request.flow);
+    let driver = Driver {
+        shared,
+        exec,
+        scope,
+        flow: request.flow,
+        tasks,
+        workspace,
+        redact,
+        events_tx,
+        events_rx,
+        control_rx,
+        logs_tx,
+        logs_rx,
+        pending_logs: Vec::new(),
+        attempts: HashMap::new(),
+        timers: Vec::new(),
+        done_tx,
+    };
+    tokio::spawn(driver.run(first));
+    Ok(super::ExecutionHandle { id, done: done_rx })
+}
+
+/// Copies each `file` input into the workspace (`inputs/<id>/<file name>`), records it as an
+/// artifact, and replaces the input's value with the path the tasks see.
+async fn copy_file_inputs<S: Store>(
+    shared: &Shared<S>,
+    execution_id: &str,
+    declared: &[sluice_flow::Input],
+    typed: &mut Map<String, Value>,
+    workspace: &std::path::Path,
+) -> Result<(), StartError> {
+    for decl in declared.iter().filter(|d| d.kind == InputType::File) {
+        let Some(Value::String(source)) = typed.get(&decl.id).cloned() else { continue };
+        let source = PathBuf::from(source);
+        let file_name =
+            source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
+        let relative = format!("inputs/{}/{file_name}", decl.id);
+        let io = |error| StartError::Workspace { path: source.clone(), error };
+        let bytes = tokio::fs::read(&source).await.map_err(io)?;
+        let target = workspace.join(&relative);
+        if let Some(parent) = target.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io)?;
+        }
+        tokio::fs::write(&target, &bytes).await.map_err(io)?;
+        let artifact = shared.store.put_artifact(&bytes).await?;
+        shared.store.attach_artifact(execution_id, None, &relative, &artifact).await?;
+        typed.insert(
+            decl.id.clone(),
+            Value::String(format!("{}/{relative}", sluice_sandbox::GUEST_WORKSPACE)),
+        );
+    }
+    Ok(())
+}
+
+/// Renders the flow's `variables` once. A variable may use others, in any order: each pass
+/// renders what it can, until all are rendered or a pass makes no progress (then the first
+/// error is reported, e.g. a cycle or an undefined name).
+fn render_variables<S: Store>(
+    shared: &Shared<S>,
+    flow: &LockedFlow,
+    exec: &Execution,
+    scope: &mut ExecutionScope,
+) -> Result<(), String> {
+    let mut pending: Vec<(&String, &Value)> = exec.flow().variables.iter().collect();
+    let mut vars = Map::new();
+    while !pending.is_empty() {
+        let mut first_error = None;
+        let before = pending.len();
+        let mut still = Vec::new();
+        for (name, value) in pending {
+            let ctx = scope.context(exec, None, now());
+            match shared.templates.render_value(&format!("/variables/{name}"), value, &ctx, None) {
+                Ok(rendered) => {
+                    vars.insert(name.clone(), rendered.value);
+                    scope.vars = Value::Object(vars.clone());
+                }
+                Err(error) => {
+                    first_error.get_or_insert_with(|| located(flow, &error));
+                    still.push((name, value));
+                }
+            }
+        }
+        if still.len() == before {
+            return Err(first_error.unwrap_or_default());
+        }
+        pending = still;
+    }
+    Ok(())
+}
+
+/// A template error with the file position of the field it came from, when it names one:
+/// `flow.yaml:14:14: /tasks/2/message: undefined variable ...`.
+fn located(flow: &LockedFlow, error: &sluice_flow::template::TemplateError) -> String {
+    let source = &flow.source;
+    match source.locate(&error.location, false).filter(|_| error.location.starts_with('/')) {
+        Some(span) => format!("{}:{}:{}: {error}", source.file_name(), span.start.0, span.start.1),
+        None => error.to_string(),
+    }
+}
+
+fn index_tasks(flow: &LockedFlow) -> HashMap<String, Arc<Task>> {
+    flow.flow.all_tasks().into_iter().map(|t| (t.id.clone(), Arc::new(t.clone()))).collect()
+}
+
+struct Driver<S: Store> {
+    shared: Arc<Shared<S>>,
+    exec: Execution,
+    scope: ExecutionScope,
+    flow: LockedFlow,
+    tasks: HashMap<String, Arc<Task>>,
+    workspace: PathBuf,
+    /// Secret input values, redacted from every log line and output.
+    redact: Vec<String>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events_rx: mpsc::UnboundedReceiver<Event>,
+    control_rx: mpsc::UnboundedReceiver<Control>,
+    logs_tx: mpsc::UnboundedSender<LogRecord>,
+    logs_rx: mpsc::UnboundedReceiver<LogRecord>,
+    pending_logs: Vec<LogRecord>,
+    /// The running attempt of each dispatched task run.
+    attempts: HashMap<TaskRunKey, (u32, AbortHandle)>,
+    timers: Vec<AbortHandle>,
+    done_tx: watch::Sender<Option<ExecutionRecord>>,
+}
+
+/// What one turn of the loop accumulated.
+#[derive(Default)]
+struct Turn {
+    commands: Vec<Command>,
+    changed: Vec<TaskRunKey>,
+    seen: HashSet<TaskRunKey>,
+    execution_changed: bool,
+}
+
+impl<S: Store> Driver<S> {
+    async fn run(mut self, first: Event) {
+        let mut queue = VecDeque::from([first]);
+        if let Some(timeout) = self.exec.flow().timeout {
+            self.start_timer_after(timeout, |now| Event::FlowTimedOut { now });
+        }
+        loop {
+            if queue.is_empty() && !self.wait_for_work(&mut queue).await {
+                return;
+            }
+            while let Ok(event) = self.events_rx.try_recv() {
+                queue.push_back(event);
+            }
+            let mut turn = Turn::default();
+            while let Some(event) = queue.pop_front() {
+                self.apply(event, &mut turn, &mut queue);
+            }
+            while let Ok(line) = self.logs_rx.try_recv() {
+                self.pending_logs.push(line);
+            }
+            if !self.commit(&turn).await {
+                return;
+            }
+            let mut finished = false;
+            for command in turn.commands {
+                match command {
+                    Command::Finished { .. } => finished = true,
+                    other => self.act(other, &mut queue),
+                }
+            }
+            if finished && queue.is_empty() {
+                self.finish().await;
+                return;
+            }
+        }
+    }
+
+    /// Blocks until an event, a control message or log lines arrive. Log lines alone are
+    /// committed right away so they can be followed live. False when the driver must stop.
+    async fn wait_for_work(&mut self, queue: &mut VecDeque<Event>) -> bool {
+        loop {
+            tokio::select! {
+                event = self.events_rx.recv() => {
+                    // The driver holds a sender itself, so the channel cannot close.
+                    if let Some(event) = event { queue.push_back(event); }
+                    return true;
+                }
+                Some(control) = self.control_rx.recv() => {
+                    if let Some(event) = self.control(control) {
+                        queue.push_back(event);
+                        return true;
+                    }
+                }
+                Some(line) = self.logs_rx.recv() => {
+                    self.pending_logs.push(line);
+                    while let Ok(line) = self.logs_rx.try_recv() {
+                        self.pending_logs.push(line);
+                    }
+                    if !self.commit(&Turn::default()).await {
+                        return false;
+                    }
+                }
+            }
+        }
+    }
+
+    fn control(&mut self, control: Control) -> Option<Event> {
+        match control {
+            Control::Event(event) => Some(event),
+            Control::Resume { run, inputs, reply } => {
+                let result = self.resume_event(run, inputs);
+                let (answer, event) = match result {
+                    Ok(event) => (Ok(()), Some(event)),
+                    Err(message) => (Err(message), None),
+                };
+                let _ = reply.send(answer);
+                event
+            }
+        }
+    }
+
+    fn resume_event(
+        &self,
+        run: Option<TaskRunKey>,
+        inputs: BTreeMap<String, RawInput>,
+    ) -> Result<Event, String> {
+        let paused: Vec<&TaskRunKey> = self
+            .exec
+            .task_runs()
+            .filter(|r| !r.state.is_terminal() && self.exec.pause_inputs(&r.key).is_some())
+            .map(|r| &r.key)
+            .collect();
+        let key = match run {
+            Some(key) if paused.contains(&&key) => key,
+            Some(key) => return Err(format!("task run `{key}` is not paused")),
+            None => match paused.as_slice() {
+                [only] => (*only).clone(),
+                [] => return Err("no task is paused".into()),
+                many => {
+                    let names: Vec<String> = many.iter().map(ToString::to_string).collect();
+                    return Err(format!("several tasks are paused ({}); say which one", names.join(", ")));
+                }
+            },
+        };
+        let declared = self.exec.pause_inputs(&key).unwrap_or_default();
+        let typed = check_inputs(declared, inputs)
+            .map_err(|errors| errors.iter().map(InputError::to_string).collect::<Vec<_>>().join("; "))?;
+        Ok(Event::Resume { run: Some(key), now: now(), inputs: Value::Object(typed) })
+    }
+
+    fn apply(&mut self, event: Event, turn: &mut Turn, queue: &mut VecDeque<Event>) {
+        if let Event::TaskSucceeded { run, .. }
+        | Event::TaskFailed { run, .. }
+        | Event::TaskCancelled { run, .. } = &event
+        {
+            self.attempts.remove(run);
+        }
+        let step = match self.exec.apply(event) {
+            Ok(step) => step,
+            Err(rejected) => {
+                tracing::debug!(execution = %self.exec.record().id, "event ignored: {rejected}");
+                return;
+            }
+        };
+        turn.execution_changed |= step.execution_changed;
+        for key in step.changed_runs {
+            if turn.seen.insert(key.clone()) {
+                turn.changed.push(key);
+            }
+        }
+        for command in step.commands {
+            // Evaluations and output rendering have no effect outside the machine, so they
+            // are answered before the commit.
+            match command {
+                Command::Evaluate { run, what } => queue.push_back(self.evaluate(run, what)),
+                Command::RenderOutputs => queue.push_back(self.render_outputs()),
+                other => turn.commands.push(other),
+            }
+        }
+    }
+
+    /// Writes what the turn changed. False when the store failed: the driver then stops acting
+    /// and leaves the execution as last committed, for recovery.
+    async fn commit(&mut self, turn: &Turn) -> bool {
+        let id = self.exec.record().id.clone();
+        let mut batch = CommitBatch::default();
+        if turn.execution_changed {
+            batch.executions.push(self.exec.record().clone());
+        }
+        for key in &turn.changed {
+            if let Some(run) = self.exec.task_run(key) {
+                batch.task_runs.push((id.clone(), run.clone()));
+            }
+        }
+        batch.logs = std::mem::take(&mut self.pending_logs);
+        if batch.is_empty() {
+            return true;
+        }
+        let listening = self.shared.updates.receiver_count() > 0;
+        let updates = listening.then(|| updates_of(&batch));
+        if let Err(error) = self.shared.store.commit(batch).await {
+            tracing::error!(execution = %id, "cannot persist the execution's progress, stopping it here: {error}");
+            self.abort_all();
+            self.unregister();
+            let _ = self.done_tx.send(Some(self.exec.record().clone()));
+            return false;
+        }
+        for update in updates.into_iter().flatten() {
+            let _ = self.shared.updates.send(update);
+        }
+        true
+    }
+
+    fn act(&mut self, command: Command, queue: &mut VecDeque<Event>) {
+        match command {
+            Command::Dispatch { run, attempt } => self.dispatch(run, attempt, queue),
+            Command::StartTimer { run, timer, at } => {
+                let delay = (at - now()).to_std().unwrap_or_default();
+                self.start_timer_after(delay, move |now| Event::TimerFired { run, timer, now });
+            }
+            Command::Cancel { run, attempt } => {
+                if let Some((current, handle)) = self.attempts.remove(&run)
+                    && current == attempt
+                {
+                    handle.abort();
+                }
+                queue.push_back(Event::TaskCancelled { run, attempt, now: now() });
+            }
+            Command::StartSubflow { run } => self.start_subflow(run, queue),
+            // Answered in `apply`, or handled by the loop.
+            Command::Evaluate { .. } | Command::RenderOutputs | Command::Finished { .. } => {}
+        }
+    }
+
+    fn dispatch(&mut self, run: TaskRunKey, attempt: u32, queue: &mut VecDeque<Event>) {
+        let fail = |error: String| Event::TaskFailed {
+            run: run.clone(),
+            attempt,
+            now: now(),
+            error,
+            retryable: false,
+        };
+        let Some(task) = self.tasks.get(&run.task).cloned() else {
+            queue.push_back(fail(format!("task `{}` is not in the flow", run.task)));
+            return;
+        };
+        let TaskKind::Plugin { task_type, config } = &task.kind else {
+            queue.push_back(fail(format!("task `{}` is not a plugin task", run.task)));
+            return;
+        };
+        let Some(plugin) = self.shared.plugins.get(&task_type.plugin).cloned() else {
+            queue.push_back(fail(format!("plugin `{}` is not installed", task_type.plugin)));
+            return;
+        };
+        if let Some(locked) = self.flow.digests.get(&task.id)
+            && locked != plugin.digest().hex()
+        {
+            queue.push_back(fail(format!(
+                "plugin `{}` changed since the flow was validated (validated sha256:{locked}, installed sha256:{}); run it again",
+                task_type.plugin,
+                plugin.digest().hex()
+            )));
+            return;
+        }
+        let ctx = self.scope.context(&self.exec, Some(&run), now());
+        let access = SecretAccess { source: self.shared.secrets.as_ref(), allowed: &task.allow.secrets };
+        let config = Value::Object(config.clone());
+        let rendered = match self.shared.templates.render_value(&task.pointer, &config, &ctx, Some(&access)) {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                queue.push_back(fail(located(&self.flow, &error)));
+                return;
+            }
+        };
+        let mut redact = self.redact.clone();
+        redact.extend(rendered.secrets);
+        let work = Attempt {
+            execution_id: self.exec.record().id.clone(),
+            run: run.clone(),
+            attempt,
+            task_name: task_type.task.clone(),
+            task: (*task).clone(),
+            plugin,
+            config: rendered.value,
+            redact,
+            workspace: self.workspace.clone(),
+            default_limits: self.shared.config.limits,
+            logs: self.logs_tx.clone(),
+        };
+        let shared = self.shared.clone();
+        let events = self.events_tx.clone();
+        let handle = tokio::spawn(async move {
+            let event = dispatch::run_attempt(&shared.sandbox, work).await;
+            let _ = events.send(event);
+        });
+        self.attempts.insert(run, (attempt, handle.abort_handle()));
+    }
+
+    fn evaluate(&self, run: TaskRunKey, what: Evaluate) -> Event {
+        // A fail message or an error is stored: keep secret input values out of it.
+        let result = match self.evaluate_template(&run, what) {
+            Ok(Evaluation::Text(text)) if what == Evaluate::FailMessage => {
+                Ok(Evaluation::Text(self.redacted(text)))
+            }
+            Err(error) => Err(self.redacted(error)),
+            other => other,
+        };
+        Event::Evaluated { run, now: now(), result }
+    }
+
+    fn redacted(&self, text: String) -> String {
+        let mut value = Value::String(text);
+        dispatch::redact_value(&mut value, &self.redact);
+        match value {
+            Value::String(text) => text,
+            _ => String::new(),
+        }
+    }
+
+    fn evaluate_template(&self, run: &TaskRunKey, what: Evaluate) -> Result<Evaluation, String> {
+        let task =
+            self.tasks.get(&run.task).ok_or_else(|| format!("task `{}` is not in the flow", run.task))?;
+        let ctx = self.scope.context(&self.exec, Some(run), now());
+        let templates = &self.shared.templates;
+        let at = |field: &str| format!("{}/{field}", task.pointer);
+        let located = |e: sluice_flow::template::TemplateError| located(&self.flow, &e);
+        let text = |field: &str, template: &str| {
+            templates.render_str(&at(field), template, &ctx, None).map(|r| r.value).map_err(located)
+        };
+        match (what, &task.kind) {
+            (Evaluate::RunIf, _) => {
+                let condition = task.run_if.as_deref().unwrap_or("true");
+                templates
+                    .eval_bool(&at("runIf"), condition, &ctx, None)
+                    .map(Evaluation::Bool)
+                    .map_err(located)
+            }
+            (Evaluate::IfCondition, TaskKind::If { condition, .. }) => templates
+                .eval_bool(&at("condition"), condition, &ctx, None)
+                .map(Evaluation::Bool)
+                .map_err(located),
+            (Evaluate::SwitchValue, TaskKind::Switch { value, .. }) => {
+                text("value", value).map(Evaluation::Text)
+            }
+            (Evaluate::ForEachValues, TaskKind::ForEach { values, .. }) => {
+                let rendered =
+                    templates.render_value(&at("values"), values, &ctx, None).map_err(located)?.value;
+                match rendered {
+                    Value::Array(items) => Ok(Evaluation::List(items)),
+                    Value::String(s) => match serde_json::from_str::<Value>(&s) {
+                        Ok(Value::Array(items)) => Ok(Evaluation::List(items)),
+                        _ => Err(self.located_at(
+                            &at("values"),
+                            format!("`values` must be a list, got the string `{s}`"),
+                        )),
+                    },
+                    other => {
+                        Err(self.located_at(&at("values"), format!("`values` must be a list, got {other}")))
+                    }
+                }
+            }
+            (Evaluate::SleepDuration, TaskKind::Sleep { duration }) => {
+                let shown = text("duration", duration)?;
+                sluice_flow::duration::parse_duration(&shown).map(Evaluation::Duration).map_err(|e| {
+                    self.located_at(&at("duration"), format!("`{shown}` is not a duration: {e}"))
+                })
+            }
+            (Evaluate::FailMessage, TaskKind::Fail { message }) => {
+                text("message", message).map(Evaluation::Text)
+            }
+            (what, _) => Err(format!("task `{}` has nothing to evaluate for {what:?}", task.id)),
+        }
+    }
+
+    /// `file:line:col: pointer: message` for a problem with a field of the flow.
+    fn located_at(&self, pointer: &str, message: String) -> String {
+        let error = sluice_flow::template::TemplateError { location: pointer.to_owned(), message };
+        located(&self.flow, &error)
+    }
+
+    fn render_outputs(&self) -> Event {
+        let outputs = &self.exec.flow().outputs;
+        let ctx = self.scope.context(&self.exec, None, now());
+        let template = Value::Object(outputs.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
+        let result = self
+            .shared
+            .templates
+            .render_value("/outputs", &template, &ctx, None)
+            .map(|r| {
+                let mut outputs = r.value;
+                dispatch::redact_value(&mut outputs, &self.redact);
+                outputs
+            })
+            .map_err(|e| located(&self.flow, &e));
+        Event::OutputsRendered { now: now(), result }
+    }
+
+    fn start_subflow(&mut self, run: TaskRunKey, queue: &mut VecDeque<Event>) {
+        let Some(task) = self.tasks.get(&run.task).cloned() else { return };
+        let TaskKind::Subflow { namespace, flow_id, inputs, wait } = &task.kind else { return };
+        let ctx = self.scope.context(&self.exec, Some(&run), now());
+        let rendered = self.shared.templates.render_value(
+            &format!("{}/inputs", task.pointer),
+            &Value::Object(inputs.clone()),
+            &ctx,
+            None,
+        );
+        let inputs = match rendered {
+            Ok(rendered) => rendered.value,
+            Err(error) => {
+                queue.push_back(Event::SubflowFailed { run, now: now(), error: located(&self.flow, &error) });
+                return;
+            }
+        };
+        let shared = self.shared.clone();
+        let events = self.events_tx.clone();
+        let parent = (self.exec.record().id.clone(), run.clone());
+        let (namespace, flow_id, wait) = (namespace.clone(), flow_id.clone(), *wait);
+        // Boxed: a subflow's driver runs this same code, and the future type must not contain
+        // itself.
+        let work: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            let started = super::subflow::start(shared, &namespace, &flow_id, inputs, parent).await;
+            match started {
+                Ok(handle) => {
+                    let child = handle.id.clone();
+                    let _ = events.send(Event::SubflowStarted {
+                        run: run.clone(),
+                        execution_id: child,
+                        now: now(),
+                    });
+                    if wait {
+                        let (state, outputs) = match handle.finished().await {
+                            Some(record) => (record.state, record.outputs.unwrap_or(Value::Null)),
+                            None => (ExecutionState::Failed, Value::Null),
+                        };
+                        let _ = events.send(Event::SubflowEnded { run, now: now(), state, outputs });
+                    }
+                }
+                Err(error) => {
+                    let _ = events.send(Event::SubflowFailed { run, now: now(), error });
+                }
+            }
+        });
+        tokio::spawn(work);
+    }
+
+    fn start_timer_after(
+        &mut self,
+        delay: std::time::Duration,
+        event: impl FnOnce(Timestamp) -> Event + Send + 'static,
+    ) {
+        let events = self.events_tx.clone();
+        let handle = tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = events.send(event(now()));
+        });
+        self.timers.push(handle.abort_handle());
+    }
+
+    fn abort_all(&mut self) {
+        for (_, (_, handle)) in self.attempts.drain() {
+            handle.abort();
+        }
+        for handle in self.timers.drain(..) {
+            handle.abort();
+        }
+    }
+
+    fn unregister(&self) {
+        let mut live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.remove(&self.exec.record().id);
+    }
+
+    async fn finish(mut self) {
+        self.abort_all();
+        self.unregister();
+        // Lines that arrived after the last commit.
+        while let Ok(line) = self.logs_rx.try_recv() {
+            self.pending_logs.push(line);
+        }
+        self.commit(&Turn::default()).await;
+        let _ = self.done_tx.send(Some(self.exec.record().clone()));
+    }
+}
+
+fn updates_of(batch: &CommitBatch) -> Vec<Update> {
+    let mut updates = Vec::with_capacity(batch.task_runs.len() + batch.logs.len() + 1);
+    // Logs first: a task's lines come before the line that says it ended.
+    updates.extend(batch.logs.iter().cloned().map(Update::Log));
+    updates.extend(
+        batch
+            .task_runs
+            .iter()
+            .map(|(id, run)| Update::TaskRun { execution_id: id.clone(), run: run.clone() }),
+    );
+    updates.extend(batch.executions.iter().cloned().map(Update::Execution));
+    updates
+}

@@ -1,0 +1,210 @@
+//! The scheduler: owns running executions and drives each one's [`Execution`] machine.
+//!
+//! One tokio task per execution (the driver) loops: take every event that is ready, apply them
+//! to the machine, answer the pure commands (template evaluations) on the spot, commit what
+//! changed in one store transaction, and only then act on the rest (dispatch attempts to the
+//! sandbox, start timers and subflows, cancel). Attempts and timers answer with events on the
+//! driver's channel.
+
+mod context;
+mod dispatch;
+mod driver;
+mod plugins;
+mod secrets;
+mod subflow;
+mod workspace;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde_json::Value;
+use sluice_flow::LockedFlow;
+use sluice_flow::inputs::{InputError, RawInput};
+use sluice_flow::template::{Secrets, Templates};
+use sluice_sandbox::{Limits, Sandbox};
+use tokio::sync::{broadcast, mpsc, watch};
+
+pub use plugins::Plugins;
+pub use secrets::{EnvSecrets, SECRET_ENV_PREFIX, StaticSecrets};
+
+use crate::machine::Event;
+use crate::records::{ExecutionRecord, LogRecord, TaskRun, TaskRunKey};
+use crate::store::{Store, StoreError};
+
+/// How the scheduler runs things.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where execution workspaces live (`<data dir>/workspaces`).
+    pub workspaces: PathBuf,
+    /// Workspaces of finished executions older than this are removed by
+    /// [`Engine::sweep_workspaces`]; None keeps them.
+    pub workspace_retention: Option<Duration>,
+    /// Limits of a task run that sets none of its own.
+    pub limits: Limits,
+}
+
+/// A change worth showing live (progress lines, SSE). Sent after it was committed.
+#[derive(Debug, Clone)]
+pub enum Update {
+    Execution(ExecutionRecord),
+    TaskRun { execution_id: String, run: TaskRun },
+    Log(LogRecord),
+}
+
+/// What to start.
+pub struct StartRequest {
+    pub flow: LockedFlow,
+    /// The stored revision of `flow` the execution pins.
+    pub revision: u32,
+    pub inputs: BTreeMap<String, RawInput>,
+    /// Added to the flow's own labels.
+    pub labels: BTreeMap<String, String>,
+    /// What started it, visible to templates as `trigger`.
+    pub trigger: Option<Value>,
+    /// Set for subflows: the parent execution and its `flow.subflow` task run.
+    pub parent: Option<(String, TaskRunKey)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The flow has `disabled: true`.
+    #[error("flow {0} is disabled (`disabled: true`); enable it to run it")]
+    Disabled(String),
+    /// Wrong or missing inputs; nothing was created.
+    #[error("invalid inputs:\n{}", .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+    Inputs(Vec<InputError>),
+    #[error("cannot prepare the execution's workspace {path}: {error}")]
+    Workspace { path: PathBuf, error: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A started execution.
+pub struct ExecutionHandle {
+    pub id: String,
+    done: watch::Receiver<Option<ExecutionRecord>>,
+}
+
+impl ExecutionHandle {
+    /// Waits until the execution reaches a terminal state and returns its final record. If the
+    /// driver stopped without one (the store failed), returns the last record it knew.
+    pub async fn finished(mut self) -> Option<ExecutionRecord> {
+        if let Ok(record) = self.done.wait_for(Option::is_some).await {
+            return record.clone();
+        }
+        self.done.borrow().clone()
+    }
+}
+
+/// The scheduler. Cheap to clone.
+pub struct Engine<S: Store> {
+    shared: Arc<Shared<S>>,
+}
+
+impl<S: Store> Clone for Engine<S> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+pub(crate) struct Shared<S: Store> {
+    pub(crate) store: Arc<S>,
+    pub(crate) sandbox: Arc<Sandbox>,
+    pub(crate) plugins: Plugins,
+    pub(crate) templates: Templates,
+    pub(crate) secrets: Arc<dyn Secrets>,
+    pub(crate) config: EngineConfig,
+    pub(crate) updates: broadcast::Sender<Update>,
+    pub(crate) live: Mutex<HashMap<String, mpsc::UnboundedSender<driver::Control>>>,
+}
+
+impl<S: Store> Engine<S> {
+    pub fn new(
+        store: Arc<S>,
+        sandbox: Arc<Sandbox>,
+        plugins: Plugins,
+        secrets: Arc<dyn Secrets>,
+        config: EngineConfig,
+    ) -> Self {
+        let (updates, _) = broadcast::channel(4096);
+        Self {
+            shared: Arc::new(Shared {
+                store,
+                sandbox,
+                plugins,
+                templates: Templates::new(),
+                secrets,
+                config,
+                updates,
+                live: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<S> {
+        &self.shared.store
+    }
+
+    pub fn plugins(&self) -> &Plugins {
+        &self.shared.plugins
+    }
+
+    /// Live changes of every execution, after they were committed. A slow receiver may lag and
+    /// miss updates (the store has them all).
+    pub fn subscribe(&self) -> broadcast::Receiver<Update> {
+        self.shared.updates.subscribe()
+    }
+
+    /// Checks the inputs, creates the execution and starts driving it.
+    pub async fn start(&self, request: StartRequest) -> Result<ExecutionHandle, StartError> {
+        driver::start(self.shared.clone(), request).await
+    }
+
+    /// Asks a running execution to stop. False when it is not running in this process.
+    pub fn kill(&self, execution_id: &str) -> bool {
+        self.control(execution_id, driver::Control::Event(Event::Kill { now: dispatch::now() }))
+    }
+
+    /// Resumes a paused task (the only paused one when `run` is None) with inputs typed
+    /// against its `onResume` declarations. The reply says what was wrong, if anything.
+    pub async fn resume(
+        &self,
+        execution_id: &str,
+        run: Option<TaskRunKey>,
+        inputs: BTreeMap<String, RawInput>,
+    ) -> Result<(), String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if !self.control(execution_id, driver::Control::Resume { run, inputs, reply }) {
+            return Err(format!("execution {execution_id} is not running"));
+        }
+        answer.await.unwrap_or_else(|_| Err(format!("execution {execution_id} ended")))
+    }
+
+    fn control(&self, execution_id: &str, message: driver::Control) -> bool {
+        let live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.get(execution_id).is_some_and(|tx| tx.send(message).is_ok())
+    }
+
+    /// Removes the workspaces of finished executions past the retention period. Returns how
+    /// many were removed.
+    pub async fn sweep_workspaces(&self) -> Result<usize, StoreError> {
+        let Some(retention) = self.shared.config.workspace_retention else { return Ok(0) };
+        let root = &self.shared.config.workspaces;
+        let names =
+            workspace::expired(root, retention).await.map_err(|e| StoreError::Database(e.to_string()))?;
+        let mut removed = 0;
+        for name in names {
+            let finished = match self.shared.store.get_execution(&name).await? {
+                Some(record) => record.state.is_terminal(),
+                // A directory no execution owns is not ours to judge; leave it.
+                None => false,
+            };
+            if finished && tokio::fs::remove_dir_all(root.join(&name)).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}

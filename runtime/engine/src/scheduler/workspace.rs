@@ -1,0 +1,29 @@
+//! Execution workspaces: one directory per execution, shared by its tasks (clone -> build ->
+//! image), under `<data dir>/workspaces/<execution id>`, removed after the retention period.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// The workspace directory of an execution.
+pub fn workspace_dir(root: &Path, execution_id: &str) -> PathBuf {
+    root.join(execution_id)
+}
+
+/// Names (execution ids) of the workspaces not modified for longer than `retention`.
+pub async fn expired(root: &Path, retention: Duration) -> std::io::Result<Vec<String>> {
+    let mut names = Vec::new();
+    let mut entries = match tokio::fs::read_dir(root).await {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(e),
+    };
+    let now = SystemTime::now();
+    while let Some(entry) = entries.next_entry().await? {
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        let modified = entry.metadata().await?.modified()?;
+        if now.duration_since(modified).unwrap_or_default() > retention {
+            names.push(name);
+        }
+    }
+    Ok(names)
+}

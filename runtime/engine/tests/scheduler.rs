@@ -1,0 +1,341 @@
+//! The scheduler on the real path: the test-programs and core components in the sandbox, the
+//! SQLite store in a temp dir. Exact states, outputs, attempts and logs, read back from the store.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StartRequest, StaticSecrets, Update};
+use sluice_engine::{ExecutionRecord, ExecutionState, LogFilter, Store, TaskRun, TaskRunKey, TaskRunState};
+use sluice_flow::inputs::RawInput;
+use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
+use sluice_store::SqliteStore;
+
+struct Harness {
+    engine: Engine<SqliteStore>,
+    plugins: Plugins,
+    dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    harness_with_secrets(HashMap::new()).await
+}
+
+async fn harness_with_secrets(secrets: HashMap<String, String>) -> Harness {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scheduler-cache");
+    let sandbox =
+        Arc::new(Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).unwrap());
+    let test = sandbox.load(&test_programs_artifacts::test_programs_bytes()).await.unwrap();
+    let core = sandbox.load(sluice_builtin_plugins::CORE.wasm).await.unwrap();
+    let plugins = Plugins::new([test, core]).unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("sluice.db")).await.unwrap());
+    let engine = Engine::new(
+        store,
+        sandbox,
+        plugins.clone(),
+        Arc::new(StaticSecrets(secrets)),
+        EngineConfig {
+            workspaces: dir.path().join("workspaces"),
+            workspace_retention: Some(Duration::ZERO),
+            limits: Limits::default(),
+        },
+    );
+    Harness { engine, plugins, dir }
+}
+
+impl Harness {
+    async fn start(&self, yaml: &str, inputs: &[(&str, &str)]) -> sluice_engine::scheduler::ExecutionHandle {
+        let locked = sluice_flow::load("test.yaml", yaml, &self.plugins)
+            .unwrap_or_else(|d| panic!("{}", sluice_flow::render(&d, "test.yaml", yaml)));
+        let flow = locked.flow.clone();
+        let saved = self.engine.store().save_flow(&flow.namespace, &flow.id, yaml).await.unwrap();
+        let inputs = inputs.iter().map(|(k, v)| (k.to_string(), RawInput::Text(v.to_string()))).collect();
+        self.engine
+            .start(StartRequest {
+                flow: locked,
+                revision: saved.revision,
+                inputs,
+                labels: BTreeMap::new(),
+                trigger: None,
+                parent: None,
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn run(&self, yaml: &str, inputs: &[(&str, &str)]) -> (ExecutionRecord, Vec<TaskRun>) {
+        let handle = self.start(yaml, inputs).await;
+        let id = handle.id.clone();
+        let record = tokio::time::timeout(Duration::from_secs(60), handle.finished()).await.unwrap().unwrap();
+        let stored = self.engine.store().get_execution(&id).await.unwrap().unwrap();
+        assert_eq!(stored, record, "the store holds the final record");
+        (record, self.engine.store().task_runs(&id).await.unwrap())
+    }
+}
+
+fn run<'a>(runs: &'a [TaskRun], key: &str) -> &'a TaskRun {
+    let key: TaskRunKey = key.parse().unwrap();
+    runs.iter().find(|r| r.key == key).unwrap_or_else(|| panic!("no run {key}"))
+}
+
+async fn wait_until_running(updates: &mut tokio::sync::broadcast::Receiver<Update>, task: &str) {
+    loop {
+        if let Update::TaskRun { run, .. } = updates.recv().await.unwrap()
+            && run.key.task == task
+            && run.state == TaskRunState::Running
+        {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn tasks_share_the_workspace_and_logs_are_stored_by_task_run() {
+    let h = harness().await;
+    let (record, runs) = h
+        .run(
+            r#"
+id: share
+namespace: t
+tasks:
+  - id: write
+    type: test.write-file
+    path: /workspace/note.txt
+    content: "from {{ flow.id }}"
+  - id: read
+    type: test.read-file
+    path: note.txt
+  - id: say
+    type: test.say
+    message: "read {{ outputs.read.content }}"
+"#,
+            &[],
+        )
+        .await;
+    assert_eq!(record.state, ExecutionState::Success, "{record:?} {runs:#?}");
+    assert_eq!(run(&runs, "read").outputs, Some(json!({"ok": true, "content": "from share"})));
+    let logs = h.engine.store().logs(&record.id, &LogFilter::default()).await.unwrap();
+    let said: Vec<(String, String, String)> = logs
+        .iter()
+        .filter(|l| l.record.source == "plugin")
+        .map(|l| {
+            (
+                l.record.task_run.as_ref().unwrap().to_string(),
+                l.record.level.clone(),
+                l.record.message.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(said, [("say".to_string(), "INFO".to_string(), "read from share".to_string())]);
+}
+
+#[tokio::test]
+async fn kill_stops_a_running_task() {
+    let h = harness().await;
+    let mut updates = h.engine.subscribe();
+    let handle = h
+        .start(
+            "id: k\nnamespace: t\ntasks:\n  - id: long\n    type: test.sleep\n    ms: 60000\n  - id: never\n    type: test.noop\n",
+            &[],
+        )
+        .await;
+    wait_until_running(&mut updates, "long").await;
+    assert!(h.engine.kill(&handle.id));
+    let id = handle.id.clone();
+    let record = tokio::time::timeout(Duration::from_secs(10), handle.finished()).await.unwrap().unwrap();
+    assert_eq!(record.state, ExecutionState::Killed);
+    let runs = h.engine.store().task_runs(&id).await.unwrap();
+    assert_eq!(run(&runs, "long").state, TaskRunState::Killed);
+    assert!(runs.iter().all(|r| r.key.task != "never"));
+    assert!(!h.engine.kill(&id), "a finished execution is not running any more");
+}
+
+#[tokio::test]
+async fn pause_resumes_with_typed_inputs() {
+    let h = harness().await;
+    let mut updates = h.engine.subscribe();
+    let handle = h
+        .start(
+            r#"
+id: p
+namespace: t
+tasks:
+  - id: approve
+    type: flow.pause
+    onResume:
+      - id: approved
+        type: bool
+      - id: by
+        type: string
+  - id: after
+    type: test.echo
+    value: "{{ outputs.approve.approved }} by {{ outputs.approve.by }}"
+"#,
+            &[],
+        )
+        .await;
+    wait_until_running(&mut updates, "approve").await;
+    let id = handle.id.clone();
+    let wrong = BTreeMap::from([("approved".to_string(), RawInput::Json(json!("yes please")))]);
+    let error = h.engine.resume(&id, None, wrong).await.unwrap_err();
+    assert!(error.contains("input `approved`: expected true or false, got a string"), "{error}");
+    assert!(error.contains("input `by`: required"), "{error}");
+    let right = BTreeMap::from([
+        ("approved".to_string(), RawInput::Json(json!(true))),
+        ("by".to_string(), RawInput::Text("ana".into())),
+    ]);
+    h.engine.resume(&id, None, right).await.unwrap();
+    let record = tokio::time::timeout(Duration::from_secs(10), handle.finished()).await.unwrap().unwrap();
+    assert_eq!(record.state, ExecutionState::Success, "{record:?}");
+    let runs = h.engine.store().task_runs(&id).await.unwrap();
+    assert_eq!(run(&runs, "approve").outputs, Some(json!({"approved": true, "by": "ana"})));
+    assert_eq!(run(&runs, "after").outputs, Some(json!({"value": "true by ana"})));
+}
+
+#[tokio::test]
+async fn flow_timeout_kills_running_tasks_then_runs_finally() {
+    let h = harness().await;
+    let (record, runs) = h
+        .run(
+            "id: slow\nnamespace: t\ntimeout: 300ms\ntasks:\n  - id: long\n    type: test.sleep\n    ms: 30000\nfinally:\n  - id: cleanup\n    type: test.noop\n",
+            &[],
+        )
+        .await;
+    assert_eq!(record.state, ExecutionState::Failed);
+    assert!(record.error.as_deref().unwrap().contains("timeout"), "{record:?}");
+    assert_eq!(run(&runs, "long").state, TaskRunState::Killed);
+    assert_eq!(run(&runs, "cleanup").state, TaskRunState::Success);
+}
+
+#[tokio::test]
+async fn task_timeout_and_retries_are_recorded_per_attempt() {
+    let h = harness().await;
+    let (record, runs) = h
+        .run(
+            r#"
+id: r
+namespace: t
+tasks:
+  - id: slow
+    type: test.sleep
+    ms: 30000
+    timeout: 100ms
+    allowFailure: true
+  - id: flaky
+    type: test.fail
+    kind: failed
+    message: boom
+    retry:
+      type: constant
+      maxAttempts: 3
+      interval: 10ms
+  - id: never
+    type: test.noop
+"#,
+            &[],
+        )
+        .await;
+    assert_eq!(record.state, ExecutionState::Failed);
+    let slow = run(&runs, "slow");
+    assert_eq!(slow.state, TaskRunState::Warning);
+    assert!(slow.error.as_deref().unwrap().contains("timed out"), "{slow:?}");
+    let flaky = run(&runs, "flaky");
+    assert_eq!(flaky.state, TaskRunState::Failed);
+    assert_eq!(flaky.attempts.len(), 3);
+    assert!(flaky.attempts.iter().all(|a| a.state == TaskRunState::Failed && a.ended_at.is_some()));
+    assert_eq!(flaky.attempts.iter().map(|a| a.number).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(flaky.error.as_deref().unwrap().contains("boom"));
+    assert!(record.error.as_deref().unwrap().contains("flaky"), "{record:?}");
+    assert!(runs.iter().all(|r| r.key.task != "never"));
+}
+
+#[tokio::test]
+async fn a_refused_config_is_not_retried() {
+    let h = harness().await;
+    let (record, runs) = h
+        .run(
+            "id: c\nnamespace: t\ntasks:\n  - id: bad\n    type: test.fail\n    kind: invalid-config\n    message: no\n    retry:\n      type: constant\n      maxAttempts: 5\n      interval: 10ms\n",
+            &[],
+        )
+        .await;
+    assert_eq!(record.state, ExecutionState::Failed);
+    assert_eq!(run(&runs, "bad").attempts.len(), 1);
+}
+
+#[tokio::test]
+async fn a_long_chain_is_stored_exactly_once_per_task() {
+    let h = harness().await;
+    let mut yaml = String::from("id: chain\nnamespace: t\ntasks:\n");
+    for i in 0..200 {
+        yaml.push_str(&format!("  - id: t{i}\n    type: test.noop\n"));
+    }
+    let (record, runs) = h.run(&yaml, &[]).await;
+    assert_eq!(record.state, ExecutionState::Success);
+    assert_eq!(runs.len(), 200);
+    for (i, r) in runs.iter().enumerate() {
+        assert_eq!(r.key.task, format!("t{i}"), "creation order");
+        assert_eq!((r.state, r.attempts.len()), (TaskRunState::Success, 1));
+    }
+    for pair in runs.windows(2) {
+        assert!(pair[1].started_at.unwrap() >= pair[0].ended_at.unwrap(), "sequential");
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_redacted_from_stored_logs_and_outputs() {
+    let h = harness_with_secrets(HashMap::from([("K".to_string(), "hunter2-secret".to_string())])).await;
+    let (record, runs) = h
+        .run(
+            "id: s\nnamespace: t\ntasks:\n  - id: say\n    type: test.say\n    message: \"key={{ secret('K') }}\"\n    allow:\n      secrets: [K]\n",
+            &[],
+        )
+        .await;
+    assert_eq!(record.state, ExecutionState::Success);
+    assert_eq!(run(&runs, "say").outputs, Some(json!({"message": "key=******"})));
+    let logs = h.engine.store().logs(&record.id, &LogFilter::default()).await.unwrap();
+    assert!(logs.iter().any(|l| l.record.message == "key=******"), "{logs:?}");
+    assert!(logs.iter().all(|l| !l.record.message.contains("hunter2")));
+}
+
+#[tokio::test]
+async fn file_inputs_are_copied_into_the_workspace_and_kept_as_artifacts() {
+    let h = harness().await;
+    let source = h.dir.path().join("report.txt");
+    std::fs::write(&source, "42 passed").unwrap();
+    let yaml = "id: f\nnamespace: t\ninputs:\n  - id: report\n    type: file\ntasks:\n  - id: read\n    type: test.read-file\n    path: \"{{ inputs.report }}\"\n";
+    let (record, runs) = h.run(yaml, &[("report", source.to_str().unwrap())]).await;
+    assert_eq!(record.state, ExecutionState::Success, "{record:?}");
+    assert_eq!(run(&runs, "read").outputs, Some(json!({"ok": true, "content": "42 passed"})));
+    assert_eq!(record.inputs, json!({"report": "/workspace/inputs/report/report.txt"}));
+    let artifacts = h.engine.store().artifacts(&record.id).await.unwrap();
+    assert_eq!(artifacts.len(), 1);
+    assert_eq!(artifacts[0].1, "inputs/report/report.txt");
+    let bytes = h.engine.store().get_artifact(&artifacts[0].2.sha256).await.unwrap().unwrap();
+    assert_eq!(bytes, b"42 passed");
+}
+
+#[tokio::test]
+async fn a_missing_subflow_fails_the_task_by_name() {
+    let h = harness().await;
+    let (record, runs) = h
+        .run("id: s\nnamespace: t\ntasks:\n  - id: child\n    type: flow.subflow\n    namespace: t\n    flowId: ghost\n", &[])
+        .await;
+    assert_eq!(record.state, ExecutionState::Failed);
+    let error = run(&runs, "child").error.clone().unwrap();
+    assert!(error.contains("flow t.ghost does not exist"), "{error}");
+}
+
+#[tokio::test]
+async fn workspaces_of_finished_executions_are_swept() {
+    let h = harness().await;
+    let (record, _) = h.run("id: w\nnamespace: t\ntasks:\n  - id: n\n    type: test.noop\n", &[]).await;
+    let workspace = h.dir.path().join("workspaces").join(&record.id);
+    assert!(workspace.is_dir());
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(h.engine.sweep_workspaces().await.unwrap(), 1);
+    assert!(!workspace.exists());
+}

@@ -1,0 +1,280 @@
+//! Where each node of a flow file is: JSON pointer -> line and column of the node's key and
+//! value, from a marked event parse of the YAML text. Keeps the file name and text so that any
+//! later stage (validation, the engine at run time) can render a diagnostic with its line.
+
+use std::collections::{HashMap, HashSet};
+
+use saphyr_parser::{Event, Parser, Span as MarkedSpan};
+
+use crate::pointer;
+
+/// A range of the text: 1-based `(line, column)` of the first character and of the character
+/// just past the end; columns count characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Span {
+    pub start: (usize, usize),
+    pub end: (usize, usize),
+}
+
+impl Span {
+    /// The one character at `position`.
+    pub fn at(position: (usize, usize)) -> Span {
+        Span { start: position, end: (position.0, position.1 + 1) }
+    }
+
+    fn of(marked: MarkedSpan) -> Span {
+        Span {
+            start: (marked.start.line(), marked.start.col() + 1),
+            end: (marked.end.line(), marked.end.col() + 1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct NodeSpans {
+    /// The mapping key naming the node; `None` for list items and the document.
+    key: Option<Span>,
+    value: Span,
+    /// Lists and mappings are marked at their start only.
+    collection: bool,
+}
+
+/// A key written twice in one mapping (the YAML parser only says "duplicate entry").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DuplicateKey {
+    pub pointer: String,
+    pub key: String,
+    pub first: Span,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SourceMap {
+    file_name: String,
+    text: String,
+    nodes: HashMap<String, NodeSpans>,
+    pub(crate) duplicate_keys: Vec<DuplicateKey>,
+    /// Where each document after the first starts (a flow file holds one).
+    pub(crate) extra_documents: Vec<(usize, usize)>,
+}
+
+/// Deeper nodes are not indexed; the YAML parser refuses such documents anyway.
+const MAX_DEPTH: usize = 128;
+
+impl SourceMap {
+    /// Indexes `text`. Never fails: on a syntax error it keeps what it found before it.
+    pub fn new(file_name: impl Into<String>, text: impl Into<String>) -> SourceMap {
+        let mut map = SourceMap { file_name: file_name.into(), text: text.into(), ..SourceMap::default() };
+        let text = std::mem::take(&mut map.text);
+        Indexer { map: &mut map, parser: Parser::new_from_str(&text), anchors: HashMap::new() }.run();
+        map.text = text;
+        map
+    }
+
+    pub fn file_name(&self) -> &str {
+        &self.file_name
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// 1-based `(line, column)` of the node's value.
+    pub fn position(&self, pointer: &str) -> Option<(usize, usize)> {
+        self.nodes.get(pointer).map(|n| n.value.start)
+    }
+
+    /// 1-based `(line, column)` of the mapping key naming the node.
+    pub fn key_position(&self, pointer: &str) -> Option<(usize, usize)> {
+        self.nodes.get(pointer).and_then(|n| n.key).map(|k| k.start)
+    }
+
+    /// The text range to underline for a node: its key (`at_key`, when it has one) or its value.
+    /// Nodes that are not in the map (merged or aliased ones, or made up by a stage that points
+    /// below what the file spells out) resolve to their nearest ancestor that is.
+    pub fn locate(&self, pointer: &str, at_key: bool) -> Option<Span> {
+        let mut current = pointer;
+        loop {
+            if let Some(node) = self.nodes.get(current) {
+                if at_key && let Some(key) = node.key {
+                    return Some(key);
+                }
+                if node.collection {
+                    return Some(Span::at(node.value.start));
+                }
+                return Some(node.value);
+            }
+            current = pointer::parent(current)?;
+        }
+    }
+
+    /// The text of 1-based line `number`, without its line break.
+    pub fn line(&self, number: usize) -> Option<&str> {
+        self.text.lines().nth(number.checked_sub(1)?)
+    }
+}
+
+struct Indexer<'m, 't> {
+    map: &'m mut SourceMap,
+    parser: Parser<'t, saphyr_parser::StrInput<'t>>,
+    /// Anchor id -> pointer of the anchored node, to index aliases like their anchor.
+    anchors: HashMap<usize, String>,
+}
+
+impl<'t> Indexer<'_, 't> {
+    fn next(&mut self) -> Option<(Event<'t>, MarkedSpan)> {
+        self.parser.next_event()?.ok()
+    }
+
+    fn run(mut self) {
+        let mut documents = 0;
+        while let Some((event, span)) = self.next() {
+            match event {
+                Event::DocumentStart(_) => {
+                    documents += 1;
+                    if documents > 1 {
+                        self.map.extra_documents.push(Span::of(span).start);
+                        return;
+                    }
+                    let Some((event, span)) = self.next() else { return };
+                    self.node(event, span, String::new(), None, 0);
+                }
+                Event::StreamEnd => return,
+                _ => {}
+            }
+        }
+    }
+
+    fn record(&mut self, pointer: &str, key: Option<Span>, value: Span, collection: bool) {
+        self.map.nodes.insert(pointer.to_string(), NodeSpans { key, value, collection });
+    }
+
+    /// Indexes the node that starts with `event`, consuming its events.
+    fn node(&mut self, event: Event<'t>, span: MarkedSpan, at: String, key: Option<Span>, depth: usize) {
+        match event {
+            Event::Scalar(_, _, anchor, _) => {
+                self.record(&at, key, Span::of(span), false);
+                self.anchor(anchor, &at);
+            }
+            Event::Alias(anchor) => {
+                self.record(&at, key, Span::of(span), false);
+                if let Some(target) = self.anchors.get(&anchor).cloned() {
+                    self.copy_subtree(&target, &at, false);
+                }
+            }
+            Event::SequenceStart(anchor, _) => {
+                self.record(&at, key, Span::of(span), true);
+                let mut index = 0;
+                while let Some((event, span)) = self.next() {
+                    if matches!(event, Event::SequenceEnd) {
+                        break;
+                    }
+                    let child = pointer::index(&at, index);
+                    if depth < MAX_DEPTH {
+                        self.node(event, span, child, None, depth + 1);
+                    } else {
+                        self.skip(event);
+                    }
+                    index += 1;
+                }
+                self.anchor(anchor, &at);
+            }
+            Event::MappingStart(anchor, _) => {
+                self.record(&at, key, Span::of(span), true);
+                self.mapping(&at, depth);
+                self.anchor(anchor, &at);
+            }
+            _ => {}
+        }
+    }
+
+    fn mapping(&mut self, at: &str, depth: usize) {
+        let mut seen: HashMap<String, Span> = HashMap::new();
+        let mut merges = Vec::new();
+        while let Some((event, span)) = self.next() {
+            let key = match event {
+                Event::MappingEnd => break,
+                Event::Scalar(text, ..) => Some(text.into_owned()),
+                other => {
+                    // A list or mapping used as a key: not a flow; skip it and its value.
+                    self.skip(other);
+                    None
+                }
+            };
+            let key_span = Span::of(span);
+            let Some((event, span)) = self.next() else { return };
+            let Some(key) = key else {
+                self.skip(event);
+                continue;
+            };
+            let child = pointer::key(at, &key);
+            if key == "<<" {
+                merges.push(child.clone());
+            } else if let Some(first) = seen.get(&key) {
+                self.map.duplicate_keys.push(DuplicateKey {
+                    pointer: child.clone(),
+                    key: key.clone(),
+                    first: *first,
+                });
+            } else {
+                seen.insert(key.clone(), key_span);
+            }
+            if depth < MAX_DEPTH {
+                self.node(event, span, child, Some(key_span), depth + 1);
+            } else {
+                self.skip(event);
+            }
+        }
+        // `<<: *base` (or a list of them) merges the base's keys into this mapping; point them at
+        // the base's text, without overriding keys written here.
+        for merge in merges {
+            self.copy_subtree(&merge, at, true);
+        }
+    }
+
+    fn anchor(&mut self, anchor: usize, at: &str) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, at.to_string());
+        }
+    }
+
+    /// Indexes the nodes below `from` again below `to`. A merge's `from` may be a list of
+    /// mappings, whose items' keys all land directly below `to`; earlier items win, and keys
+    /// written in the mapping itself win over all of them.
+    fn copy_subtree(&mut self, from: &str, to: &str, merge: bool) {
+        let prefix = format!("{from}/");
+        let from_is_list = merge && self.map.nodes.contains_key(&pointer::index(from, 0));
+        let mut copies = Vec::new();
+        for (path, spans) in &self.map.nodes {
+            let Some(mut rest) = path.strip_prefix(&prefix) else { continue };
+            if from_is_list {
+                let Some((_, tail)) = rest.split_once('/') else { continue };
+                rest = tail;
+            }
+            copies.push((format!("{to}/{rest}"), *spans, path.clone()));
+        }
+        copies.sort_by(|a, b| a.2.cmp(&b.2));
+        let mut taken: HashSet<String> = HashSet::new();
+        for (path, spans, _) in copies {
+            if merge && (self.map.nodes.contains_key(&path) || !taken.insert(path.clone())) {
+                continue;
+            }
+            self.map.nodes.insert(path, spans);
+        }
+    }
+
+    /// Consumes the rest of the node that starts with `event`.
+    fn skip(&mut self, event: Event<'t>) {
+        let mut depth = match event {
+            Event::SequenceStart(..) | Event::MappingStart(..) => 1,
+            _ => 0,
+        };
+        while depth > 0 {
+            match self.next() {
+                Some((Event::SequenceStart(..) | Event::MappingStart(..), _)) => depth += 1,
+                Some((Event::SequenceEnd | Event::MappingEnd, _)) => depth -= 1,
+                Some(_) => {}
+                None => return,
+            }
+        }
+    }
+}

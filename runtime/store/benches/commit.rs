@@ -1,0 +1,232 @@
+//! The commit path on a real file (WAL, `synchronous = NORMAL`):
+//! - `one_transition`: one task's step, the execution plus two task runs (the finished task
+//!   updated, the next one created);
+//! - `task_runs_1000`: one execution and 1,000 new task runs (a wide `forEach`);
+//! - `logs_100`: 100 log lines;
+//! - `flow_1000_tasks`: a 1,000-task sequential flow as the engine commits it, two commits per
+//!   task (started; finished + next created + a log line), reported as tasks per second.
+//!
+//! `cargo bench -p sluice-store --bench commit`
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::Utc;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use serde_json::json;
+use sluice_engine::{
+    Attempt, CommitBatch, ExecutionRecord, ExecutionState, LogRecord, Store, TaskRun, TaskRunKey,
+    TaskRunState,
+};
+use sluice_store::SqliteStore;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap()
+}
+
+fn execution(id: &str) -> ExecutionRecord {
+    ExecutionRecord {
+        id: id.to_owned(),
+        namespace: "company.team".to_owned(),
+        flow_id: "pipeline".to_owned(),
+        revision: 3,
+        state: ExecutionState::Running,
+        inputs: json!({"branch": "main", "replicas": 3}),
+        outputs: None,
+        error: None,
+        labels: BTreeMap::from([("team".to_owned(), "infra".to_owned())]),
+        parent: None,
+        trigger: Some(json!({"type": "cli"})),
+        created_at: Utc::now(),
+        started_at: Some(Utc::now()),
+        ended_at: None,
+    }
+}
+
+fn created(key: String) -> TaskRun {
+    TaskRun {
+        key: TaskRunKey::new(key),
+        parent: None,
+        state: TaskRunState::Created,
+        attempts: Vec::new(),
+        outputs: None,
+        error: None,
+        value: None,
+        created_at: Utc::now(),
+        started_at: None,
+        ended_at: None,
+    }
+}
+
+fn running(key: String) -> TaskRun {
+    let now = Utc::now();
+    TaskRun {
+        state: TaskRunState::Running,
+        attempts: vec![Attempt {
+            number: 1,
+            state: TaskRunState::Running,
+            started_at: now,
+            ended_at: None,
+            error: None,
+        }],
+        started_at: Some(now),
+        ..created(key)
+    }
+}
+
+fn succeeded(key: String) -> TaskRun {
+    let mut run = running(key);
+    let now = Utc::now();
+    run.state = TaskRunState::Success;
+    run.attempts[0].state = TaskRunState::Success;
+    run.attempts[0].ended_at = Some(now);
+    run.outputs = Some(json!({"exitCode": 0, "digest": "sha256:0123456789abcdef"}));
+    run.ended_at = Some(now);
+    run
+}
+
+fn log_line(execution_id: &str, task: &str, n: usize) -> LogRecord {
+    LogRecord {
+        execution_id: execution_id.to_owned(),
+        task_run: Some(TaskRunKey::new(task)),
+        attempt: Some(1),
+        time: Utc::now(),
+        level: "INFO".to_owned(),
+        source: "plugin".to_owned(),
+        message: format!("line {n}: compiling crate {n} of 100 (this is a typical build log line)"),
+    }
+}
+
+async fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(&dir.path().join("bench.db")).await.unwrap()
+}
+
+fn one_transition(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(open(&dir));
+    let exec = execution("bench-transition");
+    rt.block_on(store.commit(CommitBatch { executions: vec![exec.clone()], ..CommitBatch::default() }))
+        .unwrap();
+    let step = AtomicU64::new(0);
+    c.bench_function("commit/one_transition (1 execution + 2 task runs)", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                let n = step.fetch_add(1, Ordering::Relaxed);
+                CommitBatch {
+                    executions: vec![exec.clone()],
+                    task_runs: vec![
+                        (exec.id.clone(), succeeded(format!("task{n}"))),
+                        (exec.id.clone(), created(format!("task{}", n + 1))),
+                    ],
+                    logs: Vec::new(),
+                }
+            },
+            |batch| async { store.commit(batch).await.unwrap() },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn task_runs_1000(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(open(&dir));
+    let round = AtomicU64::new(0);
+    let mut group = c.benchmark_group("commit");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("task_runs_1000 (1 execution + 1,000 task runs)", |b| {
+        b.to_async(&rt).iter_batched(
+            || {
+                let id = format!("bench-wide-{}", round.fetch_add(1, Ordering::Relaxed));
+                let runs = (0..1000).map(|n| (id.clone(), created(format!("item{n}")))).collect();
+                CommitBatch { executions: vec![execution(&id)], task_runs: runs, logs: Vec::new() }
+            },
+            |batch| async { store.commit(batch).await.unwrap() },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+fn logs_100(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(open(&dir));
+    let exec = execution("bench-logs");
+    rt.block_on(store.commit(CommitBatch { executions: vec![exec.clone()], ..CommitBatch::default() }))
+        .unwrap();
+    let mut group = c.benchmark_group("commit");
+    group.throughput(Throughput::Elements(100));
+    group.bench_function("logs_100 (100 log lines)", |b| {
+        b.to_async(&rt).iter_batched(
+            || CommitBatch {
+                logs: (0..100).map(|n| log_line(&exec.id, "build", n)).collect(),
+                ..CommitBatch::default()
+            },
+            |batch| async { store.commit(batch).await.unwrap() },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+/// Runs a whole sequential flow of `tasks` tasks through the store, as the engine would.
+async fn run_flow(store: &SqliteStore, id: &str, tasks: usize) {
+    let mut exec = execution(id);
+    exec.state = ExecutionState::Created;
+    let first = (id.to_owned(), created("task0".to_owned()));
+    store
+        .commit(CommitBatch { executions: vec![exec.clone()], task_runs: vec![first], logs: Vec::new() })
+        .await
+        .unwrap();
+    exec.state = ExecutionState::Running;
+    for n in 0..tasks {
+        let key = format!("task{n}");
+        store
+            .commit(CommitBatch {
+                executions: vec![exec.clone()],
+                task_runs: vec![(id.to_owned(), running(key.clone()))],
+                logs: Vec::new(),
+            })
+            .await
+            .unwrap();
+        let mut task_runs = vec![(id.to_owned(), succeeded(key.clone()))];
+        if n + 1 < tasks {
+            task_runs.push((id.to_owned(), created(format!("task{}", n + 1))));
+        } else {
+            exec.state = ExecutionState::Success;
+            exec.ended_at = Some(Utc::now());
+        }
+        store
+            .commit(CommitBatch {
+                executions: vec![exec.clone()],
+                task_runs,
+                logs: vec![log_line(id, &key, n)],
+            })
+            .await
+            .unwrap();
+    }
+}
+
+fn flow_1000_tasks(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = rt.block_on(open(&dir));
+    let round = AtomicU64::new(0);
+    let mut group = c.benchmark_group("commit");
+    group.throughput(Throughput::Elements(1000)).sample_size(20);
+    group.bench_function("flow_1000_tasks (2 commits per task)", |b| {
+        b.to_async(&rt).iter(|| {
+            let id = format!("bench-flow-{}", round.fetch_add(1, Ordering::Relaxed));
+            let store = &store;
+            async move { run_flow(store, &id, 1000).await }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, one_transition, task_runs_1000, logs_100, flow_1000_tasks);
+criterion_main!(benches);

@@ -1,0 +1,135 @@
+//! Log lines: appended by the commit path, read back in order with filters.
+
+use sluice_engine::{LogFilter, LogRecord, StoreError, StoredLog};
+use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
+
+use crate::codec::{json_to_db, optional_key_from_db, timestamp_from_db, timestamp_to_db};
+use crate::error::{RowName, corrupt, db_error};
+
+/// Log levels from least to most severe.
+pub const LOG_LEVELS: [&str; 5] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
+
+/// For the commit trigger: appends every line in `NEW.logs`, a JSON array made by
+/// [`rows_json`], in array order.
+pub(crate) const APPEND_JSON_ROWS: &str = "\
+    INSERT INTO logs (execution_id, task_run, attempt, time, level, source, message) \
+    SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, \
+        r.value ->> 6 \
+    FROM jsonb_each(NEW.logs) AS r ORDER BY r.key";
+
+/// The lines as a JSON array of rows in column order (without `seq`).
+pub(crate) fn rows_json(logs: &[LogRecord]) -> Result<String, StoreError> {
+    let rows = logs
+        .iter()
+        .map(|log| {
+            Ok((
+                &log.execution_id,
+                log.task_run.as_ref().map(ToString::to_string),
+                log.attempt,
+                timestamp_to_db(log.time)?,
+                &log.level,
+                &log.source,
+                &log.message,
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    json_to_db(&rows)
+}
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    seq: i64,
+    execution_id: String,
+    task_run: Option<String>,
+    attempt: Option<i64>,
+    time: i64,
+    level: String,
+    source: String,
+    message: String,
+}
+
+impl LogRow {
+    fn into_stored(self) -> Result<StoredLog, StoreError> {
+        let row = RowName::Log(self.seq);
+        let attempt = self
+            .attempt
+            .map(|n| u32::try_from(n).map_err(|_| corrupt(row, "attempt", format_args!("{n} is not a u32"))))
+            .transpose()?;
+        Ok(StoredLog {
+            seq: self.seq,
+            record: LogRecord {
+                task_run: optional_key_from_db(row, "task_run", self.task_run.as_deref())?,
+                execution_id: self.execution_id,
+                attempt,
+                time: timestamp_from_db(self.time),
+                level: self.level,
+                source: self.source,
+                message: self.message,
+            },
+        })
+    }
+}
+
+/// The levels at `min_level` or above; the name is matched case-insensitively.
+fn levels_from(min_level: &str) -> Result<&'static [&'static str], StoreError> {
+    LOG_LEVELS
+        .iter()
+        .position(|level| level.eq_ignore_ascii_case(min_level))
+        .map(|at| &LOG_LEVELS[at..])
+        .ok_or_else(|| {
+            StoreError::Database(format!(
+                "unknown log level `{min_level}` (expected one of {})",
+                LOG_LEVELS.join(", ")
+            ))
+        })
+}
+
+/// Lines of one execution in the order they were appended.
+pub(crate) async fn read(
+    db: impl SqliteExecutor<'_>,
+    execution_id: &str,
+    filter: &LogFilter,
+) -> Result<Vec<StoredLog>, StoreError> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "SELECT seq, execution_id, task_run, attempt, time, level, source, message FROM logs \
+         WHERE execution_id = ",
+    );
+    query.push_bind(execution_id.to_owned());
+    if let Some(task_run) = &filter.task_run {
+        query.push(" AND task_run = ").push_bind(task_run.to_string());
+    }
+    if let Some(min_level) = &filter.min_level {
+        query.push(" AND level IN (");
+        let mut levels = query.separated(", ");
+        for level in levels_from(min_level)? {
+            levels.push_bind(*level);
+        }
+        query.push(")");
+    }
+    if let Some(after) = filter.after_seq {
+        query.push(" AND seq > ").push_bind(after);
+    }
+    query.push(" ORDER BY seq");
+    if let Some(limit) = filter.limit {
+        query.push(" LIMIT ").push_bind(i64::from(limit));
+    }
+    let rows = query.build_query_as::<LogRow>().fetch_all(db).await.map_err(db_error)?;
+    rows.into_iter().map(LogRow::into_stored).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn min_level_selects_itself_and_more_severe() {
+        assert_eq!(levels_from("TRACE").expect("known"), &LOG_LEVELS[..]);
+        assert_eq!(levels_from("warn").expect("known"), &["WARN", "ERROR"]);
+        assert_eq!(levels_from("ERROR").expect("known"), &["ERROR"]);
+        let error = levels_from("LOUD").expect_err("unknown");
+        assert_eq!(
+            error.to_string(),
+            "database error: unknown log level `LOUD` (expected one of TRACE, DEBUG, INFO, WARN, ERROR)"
+        );
+    }
+}

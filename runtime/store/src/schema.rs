@@ -1,0 +1,53 @@
+//! The schema: the numbered migrations in `runtime/store/migrations/`, applied on open.
+
+use sluice_engine::StoreError;
+use sqlx::SqliteConnection;
+use sqlx::migrate::{MigrateError, Migrator};
+
+use crate::error::db_error;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// The newest schema version this build knows (the number of the last migration file).
+pub fn schema_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Brings the database up to [`schema_version`]; a no-op when it is there already. A database
+/// written by a newer sluice is refused rather than half-understood.
+pub(crate) async fn migrate(connection: &mut SqliteConnection) -> Result<(), StoreError> {
+    if let Some(found) = applied_version(connection).await?
+        && found > schema_version()
+    {
+        return Err(newer_schema(found));
+    }
+    MIGRATOR.run(connection).await.map_err(|e| match e {
+        MigrateError::VersionMissing(found) if found > schema_version() => newer_schema(found),
+        MigrateError::Execute(e) => db_error(e),
+        other => StoreError::Database(format!("cannot migrate the database: {other}")),
+    })
+}
+
+/// The newest migration recorded in the file, None for a fresh file.
+async fn applied_version(connection: &mut SqliteConnection) -> Result<Option<i64>, StoreError> {
+    let table: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'")
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(db_error)?;
+    if table.is_none() {
+        return Ok(None);
+    }
+    sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(connection)
+        .await
+        .map_err(db_error)
+}
+
+fn newer_schema(found: i64) -> StoreError {
+    StoreError::Database(format!(
+        "the database has schema version {found}, but this sluice knows versions up to {}: \
+         open it with the newer sluice that wrote it",
+        schema_version()
+    ))
+}

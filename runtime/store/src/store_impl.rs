@@ -1,0 +1,99 @@
+//! [`Store`] for [`SqliteStore`]: writes go through the write connection, reads to the reader
+//! pool (or the write connection of an in-memory store).
+
+use sluice_engine::{
+    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, LogFilter, Store, StoreError,
+    StoredLog, TaskRun, TaskRunKey,
+};
+
+use crate::{SqliteStore, artifacts, commit, executions, flows, logs, task_runs};
+
+/// Runs one read against the reader pool, or against the write connection when there is none.
+macro_rules! read {
+    ($store:expr, |$db:ident| $call:expr) => {
+        match &$store.readers {
+            Some($db) => $call.await,
+            None => {
+                let mut connection = $store.writer.lock().await?;
+                let $db = &mut *connection;
+                $call.await
+            }
+        }
+    };
+}
+
+impl Store for SqliteStore {
+    async fn save_flow(&self, namespace: &str, id: &str, source: &str) -> Result<FlowRevision, StoreError> {
+        flows::save(&self.writer, namespace, id, source).await
+    }
+
+    async fn get_flow(
+        &self,
+        namespace: &str,
+        id: &str,
+        revision: Option<u32>,
+    ) -> Result<Option<FlowRevision>, StoreError> {
+        read!(self, |db| flows::get(db, namespace, id, revision))
+    }
+
+    async fn list_flows(&self, namespace_prefix: Option<&str>) -> Result<Vec<FlowRevision>, StoreError> {
+        read!(self, |db| flows::list(db, namespace_prefix))
+    }
+
+    async fn flow_revisions(&self, namespace: &str, id: &str) -> Result<Vec<FlowRevision>, StoreError> {
+        read!(self, |db| flows::revisions(db, namespace, id))
+    }
+
+    async fn delete_flow(&self, namespace: &str, id: &str) -> Result<bool, StoreError> {
+        flows::delete(&self.writer, namespace, id).await
+    }
+
+    async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
+        commit::commit(&self.writer, &batch).await
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        read!(self, |db| executions::get(db, id))
+    }
+
+    async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
+        read!(self, |db| executions::list(db, filter))
+    }
+
+    async fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        read!(self, |db| executions::unfinished(db))
+    }
+
+    async fn task_runs(&self, execution_id: &str) -> Result<Vec<TaskRun>, StoreError> {
+        read!(self, |db| task_runs::list(db, execution_id))
+    }
+
+    async fn logs(&self, execution_id: &str, filter: &LogFilter) -> Result<Vec<StoredLog>, StoreError> {
+        read!(self, |db| logs::read(db, execution_id, filter))
+    }
+
+    async fn put_artifact(&self, bytes: &[u8]) -> Result<ArtifactRef, StoreError> {
+        artifacts::put(&self.writer, bytes).await
+    }
+
+    async fn get_artifact(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        read!(self, |db| artifacts::get(db, sha256))
+    }
+
+    async fn attach_artifact(
+        &self,
+        execution_id: &str,
+        task_run: Option<&TaskRunKey>,
+        name: &str,
+        artifact: &ArtifactRef,
+    ) -> Result<(), StoreError> {
+        artifacts::attach(&self.writer, execution_id, task_run, name, artifact).await
+    }
+
+    async fn artifacts(
+        &self,
+        execution_id: &str,
+    ) -> Result<Vec<(Option<TaskRunKey>, String, ArtifactRef)>, StoreError> {
+        read!(self, |db| artifacts::list(db, execution_id))
+    }
+}

@@ -1,0 +1,216 @@
+//! What lives in the file: artifacts, durability across close and reopen, migrations.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use sluice_engine::{ArtifactRef, CommitBatch, ExecutionFilter, LogFilter, Store, StoreError};
+use sluice_store::{SqliteStore, schema_version};
+
+const HELLO_SHA256: &str = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+async fn count(dir: &tempfile::TempDir, table: &str) -> i64 {
+    let raw = raw(&db_path(dir)).await;
+    let sql = format!("SELECT COUNT(*) FROM {table}");
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&raw).await.unwrap()
+}
+
+#[tokio::test]
+async fn artifacts_are_stored_once_under_their_sha256() {
+    let (dir, store) = temp_store().await;
+    let first = store.put_artifact(b"hello world").await.unwrap();
+    let second = store.put_artifact(b"hello world").await.unwrap();
+    assert_eq!(first, ArtifactRef { sha256: HELLO_SHA256.to_owned(), size: 11 });
+    assert_eq!(second, first);
+    let empty = store.put_artifact(b"").await.unwrap();
+    assert_eq!(empty, ArtifactRef { sha256: EMPTY_SHA256.to_owned(), size: 0 });
+    assert_eq!(count(&dir, "artifacts").await, 2);
+
+    assert_eq!(store.get_artifact(HELLO_SHA256).await.unwrap(), Some(b"hello world".to_vec()));
+    assert_eq!(store.get_artifact(EMPTY_SHA256).await.unwrap(), Some(Vec::new()));
+    assert_eq!(store.get_artifact(&"0".repeat(64)).await.unwrap(), None);
+
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let big = store.put_artifact(&binary).await.unwrap();
+    assert_eq!(big.size, 70_000);
+    assert_eq!(store.get_artifact(&big.sha256).await.unwrap(), Some(binary));
+}
+
+#[tokio::test]
+async fn attached_artifacts_list_in_attach_order() {
+    let (_dir, store) = temp_store().await;
+    let hello = store.put_artifact(b"hello world").await.unwrap();
+    let report = store.put_artifact(b"<testsuite/>").await.unwrap();
+    let build = key("build[0]");
+
+    store.attach_artifact("e1", None, "input.txt", &hello).await.unwrap();
+    store.attach_artifact("e1", Some(&build), "report.xml", &report).await.unwrap();
+    // One blob under two names, and the same name at another level.
+    store.attach_artifact("e1", Some(&build), "copy.txt", &hello).await.unwrap();
+    store.attach_artifact("e1", Some(&build), "input.txt", &report).await.unwrap();
+    store.attach_artifact("e2", None, "input.txt", &hello).await.unwrap();
+
+    let expected = vec![
+        (None, "input.txt".to_owned(), hello.clone()),
+        (Some(build.clone()), "report.xml".to_owned(), report.clone()),
+        (Some(build.clone()), "copy.txt".to_owned(), hello.clone()),
+        (Some(build.clone()), "input.txt".to_owned(), report.clone()),
+    ];
+    assert_eq!(store.artifacts("e1").await.unwrap(), expected);
+
+    // Attaching a name again points it elsewhere and keeps its place.
+    store.attach_artifact("e1", Some(&build), "report.xml", &hello).await.unwrap();
+    let listed = store.artifacts("e1").await.unwrap();
+    assert_eq!(listed[1], (Some(build), "report.xml".to_owned(), hello.clone()));
+    assert_eq!(listed.len(), 4);
+    assert_eq!(store.artifacts("e2").await.unwrap(), vec![(None, "input.txt".to_owned(), hello)]);
+    assert_eq!(store.artifacts("e3").await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn attaching_an_artifact_that_was_never_put_is_not_found() {
+    let (_dir, store) = temp_store().await;
+    let missing = ArtifactRef { sha256: "ab".repeat(32), size: 3 };
+    let error = store.attach_artifact("e1", None, "x", &missing).await.unwrap_err();
+    assert!(matches!(&error, StoreError::NotFound(m) if m.contains(&missing.sha256)), "{error:?}");
+}
+
+#[tokio::test]
+async fn everything_is_there_after_close_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let flow = store.save_flow("ns", "flow", "tasks: []").await.unwrap();
+    let execution = full_execution("e1");
+    let runs = vec![("e1".to_owned(), full_task_run("build")), ("e1".to_owned(), task_run("test", at(4, 4)))];
+    let lines = vec![log("e1", None, "INFO", "one"), log("e1", Some("build"), "WARN", "two")];
+    store
+        .commit(CommitBatch {
+            executions: vec![execution.clone()],
+            task_runs: runs.clone(),
+            logs: lines.clone(),
+        })
+        .await
+        .unwrap();
+    let artifact = store.put_artifact(b"bytes").await.unwrap();
+    store.attach_artifact("e1", None, "file", &artifact).await.unwrap();
+    store.close().await;
+    assert!(store.get_execution("e1").await.is_err(), "a closed store refuses reads");
+
+    let reopened = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(reopened.get_flow("ns", "flow", None).await.unwrap(), Some(flow));
+    assert_eq!(reopened.get_execution("e1").await.unwrap(), Some(execution.clone()));
+    assert_eq!(reopened.list_executions(&ExecutionFilter::default()).await.unwrap(), vec![execution]);
+    let stored_runs: Vec<_> = runs.into_iter().map(|(_, run)| run).collect();
+    assert_eq!(reopened.task_runs("e1").await.unwrap(), stored_runs);
+    let stored_lines = reopened.logs("e1", &LogFilter::default()).await.unwrap();
+    assert_eq!(stored_lines.into_iter().map(|l| l.record).collect::<Vec<_>>(), lines);
+    assert_eq!(reopened.get_artifact(&artifact.sha256).await.unwrap(), Some(b"bytes".to_vec()));
+    assert_eq!(reopened.artifacts("e1").await.unwrap(), vec![(None, "file".to_owned(), artifact)]);
+    // Writing goes on where it stopped.
+    assert_eq!(reopened.save_flow("ns", "flow", "tasks: [x]").await.unwrap().revision, 2);
+}
+
+#[tokio::test]
+async fn a_second_open_of_the_file_sees_commits_of_the_first() {
+    let (dir, writer) = temp_store().await;
+    let watcher = SqliteStore::open(&db_path(&dir)).await.unwrap();
+    writer
+        .commit(CommitBatch { executions: vec![full_execution("e1")], ..CommitBatch::default() })
+        .await
+        .unwrap();
+    assert_eq!(watcher.get_execution("e1").await.unwrap(), Some(full_execution("e1")));
+}
+
+#[tokio::test]
+async fn the_migration_runs_on_a_fresh_file_and_not_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    assert!(!path.exists());
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert!(path.exists(), "the file and its parent directory are created");
+    store.close().await;
+
+    let raw_pool = raw(&path).await;
+    let applied: Vec<(i64, bool, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT version, success, checksum, installed_on FROM _sqlx_migrations ORDER BY version",
+    )
+    .fetch_all(&raw_pool)
+    .await
+    .unwrap();
+    assert_eq!(schema_version(), 1);
+    assert_eq!(applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(), vec![(1, true)]);
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
+            .fetch_all(&raw_pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        tables,
+        ["artifacts", "execution_artifacts", "execution_labels", "executions", "flows", "logs", "task_runs"]
+    );
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&raw_pool).await.unwrap();
+    assert_eq!(journal, "wal");
+    raw_pool.close().await;
+
+    let again = SqliteStore::open(&path).await.unwrap();
+    again.close().await;
+    let raw_pool = raw(&path).await;
+    let reapplied: Vec<(i64, bool, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT version, success, checksum, installed_on FROM _sqlx_migrations ORDER BY version",
+    )
+    .fetch_all(&raw_pool)
+    .await
+    .unwrap();
+    assert_eq!(reapplied, applied, "the second open applies nothing");
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    SqliteStore::open(&path).await.unwrap().close().await;
+    let raw_pool = raw(&path).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', 1, x'00', 0)",
+    )
+    .execute(&raw_pool)
+    .await
+    .unwrap();
+    raw_pool.close().await;
+
+    let error = SqliteStore::open(&path).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "database error: the database has schema version 9999, but this sluice knows versions up to 1: \
+         open it with the newer sluice that wrote it"
+    );
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_a_database_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not.db");
+    std::fs::write(&path, "this is a text file, not SQLite, and it is long enough to have a header").unwrap();
+    match SqliteStore::open(&path).await {
+        Err(StoreError::Database(message)) => assert!(message.contains("not a database"), "{message}"),
+        other => panic!("expected a database error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_in_memory_store_works_and_forgets() {
+    let store = SqliteStore::open_in_memory().await.unwrap();
+    store
+        .commit(CommitBatch { executions: vec![full_execution("e1")], ..CommitBatch::default() })
+        .await
+        .unwrap();
+    assert_eq!(store.get_execution("e1").await.unwrap(), Some(full_execution("e1")));
+    assert_eq!(store.save_flow("ns", "f", "x").await.unwrap().revision, 1);
+
+    let other = SqliteStore::open_in_memory().await.unwrap();
+    assert_eq!(other.get_execution("e1").await.unwrap(), None);
+}
