@@ -5,13 +5,13 @@
 //! refer to the execution it creates), each table's rows arriving as one JSON array. A commit
 //! is then a single prepared `INSERT INTO commit_batch` in autocommit mode:
 //! - atomic: a statement that fails undoes everything it (and its triggers) did;
-//! - one round trip to the connection's worker thread and no transaction left open when the
-//!   caller is cancelled (the statement either completes or never starts);
+//! - one round trip to the connection's worker thread, and no transaction left open when the
+//!   caller is cancelled (the statement runs to its end or not at all);
 //! - a write statement takes SQLite's write lock when it starts, waiting on another process's
 //!   lock through the busy timeout, like `BEGIN IMMEDIATE`.
 //!
 //! The view and trigger are `TEMP` objects of the write connection, not schema: they change
-//! with this code, without a migration.
+//! with this code, without a migration. (`jsonb_each` needs SQLite 3.45; sqlx bundles newer.)
 
 use sluice_engine::{CommitBatch, StoreError};
 use sqlx::SqliteConnection;

@@ -46,7 +46,7 @@ pub(crate) enum RowName<'a> {
     Flow { namespace: &'a str, id: &'a str, revision: i64 },
     Execution(&'a str),
     TaskRun { execution_id: &'a str, key: &'a str },
-    Log(i64),
+    Log { execution_id: &'a str, seq: i64 },
     Artifact { execution_id: &'a str, name: &'a str },
 }
 
@@ -60,7 +60,7 @@ impl Display for RowName<'_> {
             Self::TaskRun { execution_id, key } => {
                 write!(f, "task run `{key}` of execution `{execution_id}`")
             }
-            Self::Log(seq) => write!(f, "log line {seq}"),
+            Self::Log { execution_id, seq } => write!(f, "log line {seq} of execution `{execution_id}`"),
             Self::Artifact { execution_id, name } => {
                 write!(f, "artifact `{name}` of execution `{execution_id}`")
             }

@@ -2,9 +2,9 @@
 //!
 //! [`SqliteStore::open`] opens (or creates) one database file, migrates it with the numbered
 //! files in `migrations/`, and serves the engine's reads and writes: a single write
-//! connection takes every write (in `BEGIN IMMEDIATE` transactions), a small pool of read-only
-//! connections serves reads beside it (WAL). [`sluice_engine::Store::commit`] writes a batch
-//! of any size with one SQL statement (see `commit.rs`).
+//! connection takes every write, a small pool of read-only connections serves reads beside it
+//! (WAL). [`sluice_engine::Store::commit`] writes a batch of any size with one SQL statement
+//! (see `commit.rs`).
 //!
 //! How records are stored:
 //! - timestamps are integer nanoseconds since the Unix epoch, so they read back exactly as

@@ -10,11 +10,12 @@ use crate::error::{RowName, corrupt, db_error};
 pub const LOG_LEVELS: [&str; 5] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
 
 /// For the commit trigger: appends every line in `NEW.logs`, a JSON array made by
-/// [`rows_json`], in array order.
+/// [`rows_json`], in array order, each numbered above every earlier line of its execution.
 pub(crate) const APPEND_JSON_ROWS: &str = "\
-    INSERT INTO logs (execution_id, task_run, attempt, time, level, source, message) \
-    SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, \
-        r.value ->> 6 \
+    INSERT INTO logs (execution_id, seq, task_run, attempt, time, level, source, message) \
+    SELECT r.value ->> 0, \
+        (SELECT COALESCE(MAX(l.seq), 0) FROM logs AS l WHERE l.execution_id = r.value ->> 0) + 1 + r.key, \
+        r.value ->> 1, r.value ->> 2, r.value ->> 3, r.value ->> 4, r.value ->> 5, r.value ->> 6 \
     FROM jsonb_each(NEW.logs) AS r ORDER BY r.key";
 
 /// The lines as a JSON array of rows in column order (without `seq`).
@@ -50,7 +51,7 @@ struct LogRow {
 
 impl LogRow {
     fn into_stored(self) -> Result<StoredLog, StoreError> {
-        let row = RowName::Log(self.seq);
+        let row = RowName::Log { execution_id: &self.execution_id, seq: self.seq };
         let attempt = self
             .attempt
             .map(|n| u32::try_from(n).map_err(|_| corrupt(row, "attempt", format_args!("{n} is not a u32"))))

@@ -10,8 +10,8 @@ use crate::codec::{
 use crate::error::{RowName, corrupt, db_error};
 
 /// For the commit trigger: upserts every task run in `NEW.task_runs`, a JSON array made by
-/// [`rows_json`]. A new row gets a `seq` above every other of its execution, rows of one batch in array order;
-/// an update leaves `seq` alone, so reads keep creation order.
+/// [`rows_json`]. A new row gets a `seq` above every other of its execution (a batch's new
+/// rows in array order); an update leaves `seq` alone, so reads keep creation order.
 pub(crate) const UPSERT_JSON_ROWS: &str = "\
     INSERT INTO task_runs (execution_id, key, seq, parent, state, attempts, outputs, error, value, \
         created_at, started_at, ended_at) \

@@ -447,6 +447,28 @@ async fn logs_can_be_followed_with_after_seq() {
     assert_eq!(store.logs("e1", &limit_zero).await.unwrap(), vec![]);
 }
 
+#[tokio::test]
+async fn each_execution_numbers_its_own_lines_in_order() {
+    let (_dir, store) = temp_store().await;
+    let executions = vec![execution("e1", "ns", "f", at(0, 0)), execution("e2", "ns", "f", at(0, 0))];
+    let interleaved = |round: usize| -> Vec<_> {
+        (0..6)
+            .map(|n| log(if n % 2 == 0 { "e1" } else { "e2" }, None, "INFO", &format!("{round}.{n}")))
+            .collect()
+    };
+    store.commit(CommitBatch { executions, task_runs: Vec::new(), logs: interleaved(0) }).await.unwrap();
+    store.commit(CommitBatch { logs: interleaved(1), ..CommitBatch::default() }).await.unwrap();
+
+    for (id, expected) in [
+        ("e1", ["0.0", "0.2", "0.4", "1.0", "1.2", "1.4"]),
+        ("e2", ["0.1", "0.3", "0.5", "1.1", "1.3", "1.5"]),
+    ] {
+        let lines = store.logs(id, &LogFilter::default()).await.unwrap();
+        assert!(lines.windows(2).all(|w| w[0].seq < w[1].seq), "{lines:?}");
+        assert_eq!(messages_of(lines), expected);
+    }
+}
+
 fn messages_of(lines: Vec<sluice_engine::StoredLog>) -> Vec<String> {
     lines.into_iter().map(|l| l.record.message).collect()
 }
@@ -491,4 +513,49 @@ async fn a_cancelled_commit_lands_whole_or_not_at_all() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_stores_on_one_file_commit_side_by_side() {
+    // Two opens of one file stand for two processes: their commits wait on SQLite's lock.
+    let (dir, first) = temp_store().await;
+    let second = SqliteStore::open(&db_path(&dir)).await.unwrap();
+    first
+        .commit(CommitBatch {
+            executions: vec![execution("e1", "ns", "f", at(0, 0))],
+            ..CommitBatch::default()
+        })
+        .await
+        .unwrap();
+    let mut writers = Vec::new();
+    for n in 0..8 {
+        let store = if n % 2 == 0 { first.clone() } else { second.clone() };
+        writers.push(tokio::spawn(async move {
+            for step in 0..25 {
+                let run = task_run(&format!("w{n}s{step}"), at(1, 0));
+                let logs = vec![log("e1", None, "INFO", &format!("{n}/{step}"))];
+                store
+                    .commit(CommitBatch {
+                        task_runs: vec![("e1".to_owned(), run)],
+                        logs,
+                        ..CommitBatch::default()
+                    })
+                    .await?;
+            }
+            Ok::<_, StoreError>(())
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    let runs = first.task_runs("e1").await.unwrap();
+    assert_eq!(runs.len(), 200);
+    // Each writer's runs are in its own order.
+    for n in 0..8 {
+        let mine: Vec<_> = keys(&runs).into_iter().filter(|k| k.starts_with(&format!("w{n}s"))).collect();
+        assert_eq!(mine, (0..25).map(|s| format!("w{n}s{s}")).collect::<Vec<_>>());
+    }
+    let lines = second.logs("e1", &LogFilter::default()).await.unwrap();
+    assert_eq!(lines.len(), 200);
+    assert!(lines.windows(2).all(|w| w[0].seq < w[1].seq));
 }

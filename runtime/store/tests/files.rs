@@ -202,6 +202,18 @@ async fn a_file_that_is_not_a_database_is_an_error() {
 }
 
 #[tokio::test]
+async fn a_parent_that_is_a_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plain"), "x").unwrap();
+    match SqliteStore::open(&dir.path().join("plain").join("sluice.db")).await {
+        Err(StoreError::Database(message)) => {
+            assert!(message.starts_with("cannot create directory"), "{message}")
+        }
+        other => panic!("expected a database error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn the_in_memory_store_works_and_forgets() {
     let store = SqliteStore::open_in_memory().await.unwrap();
     store

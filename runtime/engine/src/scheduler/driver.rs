@@ -245,7 +245,8 @@ impl<S: Store> Driver<S> {
                     other => self.act(other, &mut queue),
                 }
             }
-            if finished && queue.is_empty() {
+            // Anything still queued would be rejected: the execution is terminal.
+            if finished {
                 self.finish().await;
                 return;
             }
