@@ -80,6 +80,14 @@ pub fn allow(r: &mut Reader, node: &Node<'_>, task: &str) -> Option<Allow> {
     let network = fields.get("network").and_then(|n| r.strings(&n, "a list of origins")).unwrap_or_default();
     for (i, origin) in network.iter().enumerate() {
         if is_template(origin) {
+            // Grants are read before anything renders, and must be reviewable as written.
+            r.report(
+                Diagnostic::at(
+                    format!("{}/{i}", fields.at("network")),
+                    format!("`{origin}` is a template; network grants cannot be"),
+                )
+                .with_hint("write the origin itself; a task's grants are fixed when the flow is deployed"),
+            );
             continue;
         }
         if let Err(reason) = check_origin(origin) {
@@ -141,6 +149,11 @@ fn check_origin(origin: &str) -> Result<(), &'static str> {
     if host.is_empty() {
         return Err("the host is missing");
     }
+    let wildcard_ok =
+        host == "*" || host.strip_prefix("*.").is_some_and(|rest| !rest.is_empty() && !rest.contains('*'));
+    if host.contains('*') && !wildcard_ok {
+        return Err("`*` may only stand for whole leading labels, as in `*.example.com`");
+    }
     if let Some(port) = port
         && port != "*"
         && port.parse::<u16>().is_err()
@@ -200,5 +213,10 @@ mod tests {
         );
         assert_eq!(check_origin("https://x.com:port"), Err("the port must be a number or `*`"));
         assert_eq!(check_origin("https://"), Err("the host is missing"));
+        assert_eq!(
+            check_origin("https://foo*.com"),
+            Err("`*` may only stand for whole leading labels, as in `*.example.com`")
+        );
+        assert_eq!(check_origin("https://*"), Ok(()));
     }
 }
