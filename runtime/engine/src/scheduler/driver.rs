@@ -75,17 +75,40 @@ pub(crate) async fn start<S: Store>(
         Err(reason) => Event::Refuse { now: created, state: ExecutionState::Failed, reason },
     };
 
+    Ok(spawn_driver(shared, request.flow, exec, scope, workspace, redact, Begin::Event(first)))
+}
+
+/// How a driver begins: with a first event (a new execution) or with the step of a restore.
+pub(crate) enum Begin {
+    Event(Event),
+    Restored(crate::machine::Step),
+}
+
+/// Registers the execution as live and starts its driver.
+pub(crate) fn spawn_driver<S: Store>(
+    shared: Arc<Shared<S>>,
+    flow: LockedFlow,
+    exec: Execution,
+    scope: ExecutionScope,
+    workspace: PathBuf,
+    redact: Vec<String>,
+    begin: Begin,
+) -> super::ExecutionHandle {
+    let id = exec.record().id.clone();
     let (done_tx, done_rx) = watch::channel(None);
     let (control_tx, control_rx) = mpsc::unbounded_channel();
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let (logs_tx, logs_rx) = mpsc::unbounded_channel();
-    shared.live.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), control_tx);
-    let tasks = index_tasks(&request.flow);
+    {
+        let mut live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.insert(id.clone(), super::Live { control: control_tx, done: done_rx.clone() });
+    }
+    let tasks = index_tasks(&flow);
     let driver = Driver {
         shared,
         exec,
         scope,
-        flow: request.flow,
+        flow,
         tasks,
         workspace,
         redact,
@@ -99,8 +122,8 @@ pub(crate) async fn start<S: Store>(
         timers: Vec::new(),
         done_tx,
     };
-    tokio::spawn(driver.run(first));
-    Ok(super::ExecutionHandle { id, done: done_rx })
+    tokio::spawn(driver.run(begin));
+    super::ExecutionHandle { id, done: done_rx }
 }
 
 /// Copies each `file` input into the workspace (`inputs/<id>/<file name>`), records it as an
@@ -138,7 +161,7 @@ async fn copy_file_inputs<S: Store>(
 /// Renders the flow's `variables` once. A variable may use others, in any order: each pass
 /// renders what it can, until all are rendered or a pass makes no progress (then the first
 /// error is reported, e.g. a cycle or an undefined name).
-fn render_variables<S: Store>(
+pub(crate) fn render_variables<S: Store>(
     shared: &Shared<S>,
     flow: &LockedFlow,
     exec: &Execution,
@@ -216,19 +239,29 @@ struct Turn {
 }
 
 impl<S: Store> Driver<S> {
-    async fn run(mut self, first: Event) {
-        let mut queue = VecDeque::from([first]);
+    async fn run(mut self, begin: Begin) {
+        let mut queue = VecDeque::new();
+        let mut restored = None;
+        match begin {
+            Begin::Event(first) => queue.push_back(first),
+            Begin::Restored(step) => restored = Some(step),
+        }
         if let Some(timeout) = self.exec.flow().timeout {
-            self.start_timer_after(timeout, |now| Event::FlowTimedOut { now });
+            // Counted from the start, also across a restart.
+            let started = self.exec.record().started_at.unwrap_or_else(now);
+            let left = (started + chrono::Duration::from_std(timeout).unwrap_or_default() - now()).to_std();
+            self.start_timer_after(left.unwrap_or_default(), |now| Event::FlowTimedOut { now });
         }
         loop {
-            if queue.is_empty() && !self.wait_for_work(&mut queue).await {
+            let mut turn = Turn::default();
+            if let Some(step) = restored.take() {
+                self.take_step(step, &mut turn, &mut queue);
+            } else if queue.is_empty() && !self.wait_for_work(&mut queue).await {
                 return;
             }
             while let Ok(event) = self.events_rx.try_recv() {
                 queue.push_back(event);
             }
-            let mut turn = Turn::default();
             while let Some(event) = queue.pop_front() {
                 self.apply(event, &mut turn, &mut queue);
             }
@@ -340,6 +373,11 @@ impl<S: Store> Driver<S> {
                 return;
             }
         };
+        self.take_step(step, turn, queue);
+    }
+
+    /// Adds a machine step to the turn: its changes to persist, its pure commands answered.
+    fn take_step(&mut self, step: crate::machine::Step, turn: &mut Turn, queue: &mut VecDeque<Event>) {
         turn.execution_changed |= step.execution_changed;
         for key in step.changed_runs {
             if turn.seen.insert(key.clone()) {

@@ -10,6 +10,7 @@ mod context;
 mod dispatch;
 mod driver;
 mod plugins;
+mod recover;
 mod secrets;
 mod subflow;
 mod workspace;
@@ -117,7 +118,13 @@ pub(crate) struct Shared<S: Store> {
     pub(crate) secrets: Arc<dyn Secrets>,
     pub(crate) config: EngineConfig,
     pub(crate) updates: broadcast::Sender<Update>,
-    pub(crate) live: Mutex<HashMap<String, mpsc::UnboundedSender<driver::Control>>>,
+    pub(crate) live: Mutex<HashMap<String, Live>>,
+}
+
+/// A running execution in this process.
+pub(crate) struct Live {
+    pub(crate) control: mpsc::UnboundedSender<driver::Control>,
+    pub(crate) done: watch::Receiver<Option<ExecutionRecord>>,
 }
 
 impl<S: Store> Engine<S> {
@@ -184,7 +191,7 @@ impl<S: Store> Engine<S> {
 
     fn control(&self, execution_id: &str, message: driver::Control) -> bool {
         let live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.get(execution_id).is_some_and(|tx| tx.send(message).is_ok())
+        live.get(execution_id).is_some_and(|live| live.control.send(message).is_ok())
     }
 
     /// Removes the workspaces of finished executions past the retention period. Returns how

@@ -1,0 +1,160 @@
+//! Recovery after a crash or restart: every execution the store holds as unfinished continues
+//! from its records. The machine's `restore` decides what to do again (a running attempt is
+//! dispatched anew: at-least-once; finished task runs are never run again); here the drivers are
+//! rebuilt and the subflows being waited for are re-attached.
+//!
+//! Known limit: `secret` inputs are stored redacted, so a restored execution sees `******` for
+//! them. `secret('NAME')` still resolves, from the process's secrets.
+
+use std::sync::{Arc, PoisonError};
+
+use serde_json::{Map, Value};
+use sluice_flow::TaskKind;
+
+use super::context::ExecutionScope;
+use super::dispatch::now;
+use super::driver::{Begin, Control, render_variables, spawn_driver};
+use super::workspace::workspace_dir;
+use super::{Engine, ExecutionHandle, Shared};
+use crate::machine::{Event, Execution};
+use crate::records::{ExecutionRecord, ExecutionState, TaskRunKey, TaskRunState};
+use crate::store::{CommitBatch, Store, StoreError};
+
+/// A subflow task run waiting for its child when the process stopped.
+struct Waiting {
+    parent: String,
+    run: TaskRunKey,
+    child: String,
+}
+
+impl<S: Store> Engine<S> {
+    /// Continues every unfinished execution in the store. Returns their handles; executions
+    /// that cannot continue (their flow revision is gone or no longer valid) are ended FAILED
+    /// with the reason.
+    pub async fn recover(&self) -> Result<Vec<ExecutionHandle>, StoreError> {
+        let shared = &self.shared;
+        let mut handles = Vec::new();
+        let mut waiting = Vec::new();
+        for record in shared.store.unfinished_executions().await? {
+            if is_live(shared, &record.id) {
+                continue;
+            }
+            match restore_one(shared, record.clone(), &mut waiting).await? {
+                Some(handle) => handles.push(handle),
+                None => continue,
+            }
+        }
+        for wait in waiting {
+            reattach(shared.clone(), wait).await?;
+        }
+        Ok(handles)
+    }
+}
+
+fn is_live<S: Store>(shared: &Shared<S>, id: &str) -> bool {
+    shared.live.lock().unwrap_or_else(PoisonError::into_inner).contains_key(id)
+}
+
+async fn restore_one<S: Store>(
+    shared: &Arc<Shared<S>>,
+    record: ExecutionRecord,
+    waiting: &mut Vec<Waiting>,
+) -> Result<Option<ExecutionHandle>, StoreError> {
+    let stored = shared.store.get_flow(&record.namespace, &record.flow_id, Some(record.revision)).await?;
+    let name = format!("{}.{} (revision {})", record.namespace, record.flow_id, record.revision);
+    let locked = match stored {
+        None => return fail_unrecoverable(shared, record, format!("flow {name} no longer exists")).await,
+        Some(stored) => match sluice_flow::load(&name, &stored.source, &shared.plugins) {
+            Ok(locked) => locked,
+            Err(diagnostics) => {
+                let why = sluice_flow::render(&diagnostics, &name, &stored.source);
+                return fail_unrecoverable(shared, record, format!("flow {name} is no longer valid:\n{why}"))
+                    .await;
+            }
+        },
+    };
+    let runs = shared.store.task_runs(&record.id).await?;
+    let inputs = match &record.inputs {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    let started = record.started_at.unwrap_or(record.created_at);
+    let (exec, step) = Execution::restore(locked.flow.clone(), record, runs, now());
+    for run in exec.task_runs() {
+        let Some(task) = locked.flow.find_task(&run.key.task) else { continue };
+        let waits = matches!(task.kind, TaskKind::Subflow { wait: true, .. });
+        let child = run.outputs.as_ref().and_then(|o| o.get("executionId")).and_then(Value::as_str);
+        if waits
+            && run.state == TaskRunState::Running
+            && let Some(child) = child
+        {
+            waiting.push(Waiting {
+                parent: exec.record().id.clone(),
+                run: run.key.clone(),
+                child: child.to_owned(),
+            });
+        }
+    }
+    let mut scope = ExecutionScope::new(&exec, inputs, started);
+    if let Err(error) = render_variables(shared, &locked, &exec, &mut scope) {
+        tracing::warn!(execution = %exec.record().id, "variables no longer render after a restart: {error}");
+    }
+    let workspace = workspace_dir(&shared.config.workspaces, &exec.record().id);
+    if let Err(error) = tokio::fs::create_dir_all(&workspace).await {
+        tracing::error!(path = %workspace.display(), "cannot recreate the workspace: {error}");
+    }
+    tracing::info!(execution = %exec.record().id, "continuing after a restart");
+    Ok(Some(spawn_driver(shared.clone(), locked, exec, scope, workspace, Vec::new(), Begin::Restored(step))))
+}
+
+async fn fail_unrecoverable<S: Store>(
+    shared: &Shared<S>,
+    mut record: ExecutionRecord,
+    reason: String,
+) -> Result<Option<ExecutionHandle>, StoreError> {
+    tracing::error!(execution = %record.id, "cannot continue: {reason}");
+    record.state = ExecutionState::Failed;
+    record.error = Some(reason);
+    record.ended_at = Some(now());
+    shared.store.commit(CommitBatch { executions: vec![record], ..CommitBatch::default() }).await?;
+    Ok(None)
+}
+
+/// Delivers `SubflowEnded` to the parent when its child ends (or at once if it already has).
+async fn reattach<S: Store>(shared: Arc<Shared<S>>, wait: Waiting) -> Result<(), StoreError> {
+    let live = {
+        let live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.get(&wait.child).map(|l| l.done.clone())
+    };
+    let send = move |shared: &Shared<S>, state: ExecutionState, outputs: Value| {
+        let live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(parent) = live.get(&wait.parent) {
+            let event = Event::SubflowEnded { run: wait.run.clone(), now: now(), state, outputs };
+            let _ = parent.control.send(Control::Event(event));
+        }
+    };
+    match live {
+        Some(mut done) => {
+            tokio::spawn(async move {
+                let ended = done.wait_for(Option::is_some).await.ok().and_then(|r| r.clone());
+                let (state, outputs) = match ended {
+                    Some(record) => (record.state, record.outputs.unwrap_or(Value::Null)),
+                    None => (ExecutionState::Failed, Value::Null),
+                };
+                send(&shared, state, outputs);
+            });
+        }
+        None => {
+            let child = shared.store.get_execution(&wait.child).await?;
+            let (state, outputs) = match child {
+                Some(record) if record.state.is_terminal() => {
+                    (record.state, record.outputs.unwrap_or(Value::Null))
+                }
+                // Neither running here nor finished: it was lost; the parent fails.
+                _ => (ExecutionState::Failed, Value::Null),
+            };
+            send(&shared, state, outputs);
+        }
+    }
+    Ok(())
+}
