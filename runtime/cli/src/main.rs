@@ -37,6 +37,9 @@ enum Command {
     Validate(commands::validate::ValidateArgs),
     /// Print the JSON Schema of flow files, with the installed plugins' task types, for editors.
     Schema,
+    /// Serve the HTTP API (flows, executions, logs) on the store in the data dir, until
+    /// SIGTERM or Ctrl-C.
+    Server(commands::server::ServerArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
             Command::Run(args) => commands::run::run(args, given_data_dir.as_deref(), &data_dir).await,
             Command::Validate(args) => commands::validate::run(args, &data_dir).await,
             Command::Schema => commands::schema::run(&data_dir).await.map(|()| ExitCode::SUCCESS),
+            Command::Server(args) => commands::server::run(args, &data_dir).await,
         }
     });
     match result {

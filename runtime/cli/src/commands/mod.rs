@@ -3,4 +3,5 @@
 pub mod plugin;
 pub mod run;
 pub mod schema;
+pub mod server;
 pub mod validate;

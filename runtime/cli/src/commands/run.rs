@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use sluice_engine::scheduler::{Engine, EngineConfig, EnvSecrets, Plugins, StartError, StartRequest};
-use sluice_engine::{ExecutionRecord, ExecutionState, Store, TaskRun};
+use sluice_engine::{ExecutionState, Store};
 use sluice_flow::inputs::RawInput;
 use sluice_sandbox::Limits;
 use sluice_store::SqliteStore;
@@ -134,7 +134,7 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
     if let Some(progress) = progress {
         progress.finish(&record, &runs).await;
     } else {
-        println!("{}", serde_json::to_string_pretty(&json_document(&record, &runs))?);
+        println!("{}", serde_json::to_string_pretty(&sluice_server::execution_document(&record, &runs))?);
     }
     let _ = engine.sweep_workspaces().await;
     Ok(match record.state {
@@ -202,53 +202,4 @@ fn subflow_refs(flow: &sluice_flow::Flow) -> Vec<(String, String)> {
             _ => None,
         })
         .collect()
-}
-
-/// `{ executionId, state, outputs: {<task>: ...}, flowOutputs, error, taskRuns: [...] }`.
-fn json_document(record: &ExecutionRecord, runs: &[TaskRun]) -> Value {
-    let mut outputs = Map::new();
-    for run in runs {
-        if let Some(out) = &run.outputs {
-            if run.key.iterations.is_empty() {
-                outputs.insert(run.key.task.clone(), out.clone());
-            } else {
-                // forEach bodies: one entry per iteration, keyed like the run (`step[2]`).
-                outputs.insert(run.key.to_string(), out.clone());
-            }
-        }
-    }
-    let task_runs: Vec<Value> = runs
-        .iter()
-        .map(|run| {
-            let duration_ms = match (run.started_at, run.ended_at) {
-                (Some(start), Some(end)) => Some((end - start).num_milliseconds()),
-                _ => None,
-            };
-            json!({
-                "id": run.key.to_string(),
-                "taskId": run.key.task,
-                "parent": run.parent.as_ref().map(ToString::to_string),
-                "state": run.state,
-                "attempts": run.attempts.len(),
-                "startedAt": run.started_at,
-                "endedAt": run.ended_at,
-                "durationMs": duration_ms,
-                "value": run.value,
-                "error": run.error,
-            })
-        })
-        .collect();
-    json!({
-        "executionId": record.id,
-        "namespace": record.namespace,
-        "flowId": record.flow_id,
-        "revision": record.revision,
-        "state": record.state,
-        "error": record.error,
-        "outputs": outputs,
-        "flowOutputs": record.outputs,
-        "startedAt": record.started_at,
-        "endedAt": record.ended_at,
-        "taskRuns": task_runs,
-    })
 }

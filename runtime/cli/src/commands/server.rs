@@ -1,0 +1,77 @@
+//! `sluice server`: the HTTP API on the embedded store under the data dir, until SIGTERM or
+//! Ctrl-C.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use sluice_engine::scheduler::{Engine, EngineConfig, EnvSecrets, Plugins};
+use sluice_sandbox::Limits;
+use sluice_server::AppState;
+use sluice_store::SqliteStore;
+
+use crate::catalog::Catalog;
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// The address to listen on; port 0 picks a free one (printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+}
+
+pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let catalog = Catalog::load(data_dir).await?;
+    let plugins = Plugins::new(catalog.plugins.iter().map(|(p, _)| p.clone())).map_err(anyhow::Error::msg)?;
+    let store = Arc::new(SqliteStore::open(&data_dir.join("sluice.db")).await.context("opening the store")?);
+    let engine = Engine::new(
+        store.clone(),
+        catalog.sandbox.clone(),
+        plugins,
+        Arc::new(EnvSecrets),
+        EngineConfig {
+            workspaces: data_dir.join("workspaces"),
+            workspace_retention: Some(Duration::from_secs(7 * 24 * 3600)),
+            limits: Limits::default(),
+        },
+    );
+    // Executions that were running when the last server stopped (or crashed) continue first.
+    let recovered = engine.recover().await.context("recovering unfinished executions")?;
+    if !recovered.is_empty() {
+        eprintln!("continuing {} unfinished executions", recovered.len());
+    }
+    let listener =
+        tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
+    let address = listener.local_addr().context("reading the bound address")?;
+    eprintln!("listening on http://{address}");
+    sluice_server::serve(listener, AppState::new(engine), stop_signal()).await.context("serving")?;
+    store.close().await;
+    eprintln!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

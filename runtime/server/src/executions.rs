@@ -1,0 +1,199 @@
+//! `/api/v1/executions`: start, list, read, kill and resume executions.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_engine::scheduler::{StartError, StartRequest};
+use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, Store, TaskRunKey, Timestamp};
+use sluice_flow::inputs::RawInput;
+
+use crate::document::{execution_document, execution_summary, task_run_document};
+use crate::error::{ApiError, json_object};
+use crate::flows::validate;
+use crate::labels::{LabelQuery, parse_labels};
+use crate::state::AppState;
+
+/// Default and largest page of `GET /executions`.
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+#[derive(Debug, Deserialize)]
+pub struct StartQuery {
+    #[serde(default)]
+    wait: bool,
+}
+
+fn raw_inputs(body: &[u8]) -> Result<BTreeMap<String, RawInput>, ApiError> {
+    Ok(json_object(body)?.into_iter().map(|(k, v)| (k, RawInput::Json(v))).collect())
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<StartQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Path((namespace, flow_id)) = path?;
+    let Query(query) = query?;
+    let inputs = raw_inputs(&body)?;
+    let store = state.engine.store();
+    let Some(flow) = store.get_flow(&namespace, &flow_id, None).await? else {
+        return Err(ApiError::NotFound(format!("no flow {namespace}.{flow_id}")));
+    };
+    // Validated again: the installed plugins may have changed since it was deployed.
+    let locked = validate(&state, &flow.source)?;
+    let request = StartRequest {
+        flow: locked,
+        revision: flow.revision,
+        inputs,
+        labels: BTreeMap::new(),
+        trigger: Some(json!({"type": "api"})),
+        parent: None,
+    };
+    let handle = match state.engine.start(request).await {
+        Ok(handle) => handle,
+        Err(StartError::Inputs(errors)) => {
+            return Err(ApiError::InvalidInputs(errors.iter().map(ToString::to_string).collect()));
+        }
+        Err(StartError::Disabled(name)) => {
+            return Err(ApiError::Conflict(format!(
+                "flow {name} is disabled (`disabled: true`); enable it to run it"
+            )));
+        }
+        Err(other) => return Err(ApiError::Internal(other.to_string())),
+    };
+    let id = handle.id.clone();
+    if !query.wait {
+        let state_now = store.get_execution(&id).await?.map_or(ExecutionState::Created, |r| r.state);
+        return Ok(
+            (StatusCode::ACCEPTED, Json(json!({"executionId": id, "state": state_now}))).into_response()
+        );
+    }
+    let record = match handle.finished().await {
+        Some(record) => record,
+        None => return Err(ApiError::Internal(format!("execution {id} stopped without a final state"))),
+    };
+    let runs = store.task_runs(&id).await?;
+    Ok(Json(execution_document(&record, &runs)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    namespace: Option<String>,
+    #[serde(rename = "flowId")]
+    flow_id: Option<String>,
+    /// Comma-separated state names.
+    state: Option<String>,
+    #[serde(flatten)]
+    labels: LabelQuery,
+    after: Option<Timestamp>,
+    before: Option<Timestamp>,
+    offset: Option<u32>,
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let mut states = Vec::new();
+    for name in query.state.iter().flat_map(|s| s.split(',')) {
+        let parsed = ExecutionState::parse(&name.to_ascii_uppercase())
+            .ok_or_else(|| ApiError::BadRequest(format!("`{name}` is not an execution state")))?;
+        states.push(parsed);
+    }
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    let filter = ExecutionFilter {
+        namespace: query.namespace,
+        flow_id: query.flow_id,
+        states,
+        labels: parse_labels(&query.labels)?,
+        created_after: query.after,
+        created_before: query.before,
+        offset: query.offset.unwrap_or(0),
+        limit,
+    };
+    let records = state.engine.store().list_executions(&filter).await?;
+    Ok(Json(Value::Array(records.iter().map(execution_summary).collect())))
+}
+
+pub(crate) async fn find(state: &AppState, id: &str) -> Result<ExecutionRecord, ApiError> {
+    state
+        .engine
+        .store()
+        .get_execution(id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no execution {id}")))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path(id) = path?;
+    let record = find(&state, &id).await?;
+    let runs = state.engine.store().task_runs(&id).await?;
+    let mut doc = execution_summary(&record);
+    doc["outputs"] = execution_document(&record, &runs)["outputs"].clone();
+    doc["taskRuns"] = json!(runs.iter().map(task_run_document).collect::<Vec<_>>());
+    Ok(Json(doc))
+}
+
+pub async fn kill(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = path?;
+    let record = find(&state, &id).await?;
+    if !state.engine.kill(&id) {
+        return Err(ApiError::Conflict(format!("execution {id} is not running (it is {})", record.state)));
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"executionId": id, "state": "KILLING"}))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ResumeQuery {
+    #[serde(rename = "taskRun")]
+    task_run: Option<String>,
+}
+
+pub async fn resume(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ResumeQuery>, QueryRejection>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let Path(id) = path?;
+    let Query(query) = query?;
+    let run = match query.task_run {
+        Some(text) => Some(text.parse::<TaskRunKey>().map_err(ApiError::BadRequest)?),
+        None => None,
+    };
+    let inputs = raw_inputs(&body)?;
+    find(&state, &id).await?;
+    match state.engine.resume(&id, run, inputs).await {
+        Ok(()) => Ok((StatusCode::ACCEPTED, Json(json!({"executionId": id}))).into_response()),
+        Err(message) => Err(resume_error(message)),
+    }
+}
+
+/// The engine answers a refused resume in words: input errors are `input `x`: ...` joined
+/// by `; `; anything else (not running, nothing paused, not that run) is a conflict.
+fn resume_error(message: String) -> ApiError {
+    if message.starts_with("input `") {
+        ApiError::InvalidInputs(message.split("; ").map(str::to_owned).collect())
+    } else {
+        ApiError::Conflict(message)
+    }
+}

@@ -1,0 +1,157 @@
+//! `/api/v1/flows`: deploy, update, read, list, delete and validate flows. Bodies are YAML.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sluice_engine::{FlowRevision, Store};
+use sluice_flow::LockedFlow;
+
+use crate::error::{ApiError, BODY_FILE_NAME, text_body};
+use crate::labels::{LabelQuery, parse_labels};
+use crate::state::AppState;
+
+/// Parses and validates a flow against the installed plugins.
+pub(crate) fn validate(state: &AppState, text: &str) -> Result<LockedFlow, ApiError> {
+    sluice_flow::load(BODY_FILE_NAME, text, state.engine.plugins())
+        .map_err(|diagnostics| ApiError::invalid_flow(&diagnostics, text))
+}
+
+fn saved(revision: &FlowRevision) -> Value {
+    json!({"namespace": revision.namespace, "id": revision.id, "revision": revision.revision})
+}
+
+fn full(revision: &FlowRevision) -> Value {
+    json!({
+        "namespace": revision.namespace,
+        "id": revision.id,
+        "revision": revision.revision,
+        "createdAt": revision.created_at,
+        "source": revision.source,
+    })
+}
+
+pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let text = text_body(&body)?;
+    let locked = validate(&state, text)?;
+    let (namespace, id) = (&locked.flow.namespace, &locked.flow.id);
+    let store = state.engine.store();
+    if store.get_flow(namespace, id, None).await?.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "flow {namespace}.{id} already exists; update it with PUT /api/v1/flows/{namespace}/{id}"
+        )));
+    }
+    let revision = store.save_flow(namespace, id, text).await?;
+    Ok((StatusCode::CREATED, Json(saved(&revision))).into_response())
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let Path((namespace, id)) = path?;
+    let text = text_body(&body)?;
+    let locked = validate(&state, text)?;
+    if locked.flow.namespace != namespace || locked.flow.id != id {
+        return Err(ApiError::BadRequest(format!(
+            "the body is flow {}.{}, but the path names {namespace}.{id}",
+            locked.flow.namespace, locked.flow.id
+        )));
+    }
+    let revision = state.engine.store().save_flow(&namespace, &id, text).await?;
+    Ok(Json(saved(&revision)))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RevisionQuery {
+    revision: Option<u32>,
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Result<Query<RevisionQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path((namespace, id)) = path?;
+    let Query(query) = query?;
+    let Some(found) = state.engine.store().get_flow(&namespace, &id, query.revision).await? else {
+        return Err(match query.revision {
+            Some(n) => ApiError::NotFound(format!("flow {namespace}.{id} has no revision {n}")),
+            None => ApiError::NotFound(format!("no flow {namespace}.{id}")),
+        });
+    };
+    let wants_yaml = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/x-yaml") || v.contains("text/yaml"));
+    if wants_yaml {
+        return Ok(([(header::CONTENT_TYPE, "application/x-yaml")], found.source).into_response());
+    }
+    Ok(Json(full(&found)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    namespace: Option<String>,
+    #[serde(flatten)]
+    labels: LabelQuery,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query?;
+    let wanted = parse_labels(&query.labels)?;
+    let flows = state.engine.store().list_flows(query.namespace.as_deref()).await?;
+    let mut listed = Vec::new();
+    for flow in &flows {
+        // A stored flow always parsed once; one that no longer does has no labels to match.
+        let labels = sluice_flow::parse(BODY_FILE_NAME, &flow.source)
+            .map(|parsed| parsed.flow.labels)
+            .unwrap_or_default();
+        if wanted.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+            let mut doc = full(flow);
+            doc["labels"] = json!(labels);
+            listed.push(doc);
+        }
+    }
+    Ok(Json(Value::Array(listed)))
+}
+
+pub async fn revisions(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Path((namespace, id)) = path?;
+    let store = state.engine.store();
+    if store.get_flow(&namespace, &id, None).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no flow {namespace}.{id}")));
+    }
+    let all = store.flow_revisions(&namespace, &id).await?;
+    Ok(Json(Value::Array(all.iter().map(full).collect())))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path((namespace, id)) = path?;
+    if state.engine.store().delete_flow(&namespace, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("no flow {namespace}.{id}")))
+    }
+}
+
+pub async fn check(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    validate(&state, text_body(&body)?)?;
+    Ok(Json(json!({"valid": true})))
+}

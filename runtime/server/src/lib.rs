@@ -1,0 +1,26 @@
+//! The sluice HTTP API (`/api/v1`), built on the engine.
+//!
+//! [`router`] is the whole API as an axum `Router` (tests call it directly); [`serve`] runs it
+//! on a listener. Errors are RFC 9457 problem documents ([`ApiError`]).
+
+mod document;
+mod error;
+mod executions;
+mod flows;
+mod health;
+mod labels;
+mod logs;
+mod metrics;
+mod openapi;
+mod plugins;
+mod routes;
+mod serve;
+mod state;
+
+pub use document::{execution_document, task_run_document};
+pub use error::{ApiError, BODY_FILE_NAME, FlowError};
+pub use metrics::Metrics;
+pub use openapi::openapi;
+pub use routes::{Route, router, routes};
+pub use serve::serve;
+pub use state::AppState;

@@ -1,0 +1,113 @@
+//! The OpenAPI 3.1 description of the API, written by hand.
+
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+fn problem() -> Value {
+    json!({"description": "A problem (RFC 9457)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+}
+
+fn ok(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {}}})
+}
+
+fn yaml_body() -> Value {
+    json!({"required": true, "content": {"application/x-yaml": {"schema": {"type": "string"}}}})
+}
+
+fn json_inputs() -> Value {
+    json!({"required": false, "content": {"application/json": {"schema": {"type": "object"}}}})
+}
+
+fn param(name: &str, location: &str) -> Value {
+    json!({"name": name, "in": location, "required": location == "path", "schema": {"type": "string"}})
+}
+
+fn op(summary: &str, params: &[(&str, &str)], body: Option<Value>, responses: &[(&str, Value)]) -> Value {
+    let mut op = json!({
+        "summary": summary,
+        "parameters": params.iter().map(|(n, l)| param(n, l)).collect::<Vec<_>>(),
+        "responses": responses.iter().map(|(c, v)| ((*c).to_owned(), v.clone())).collect::<Map<_, _>>(),
+    });
+    if let Some(body) = body {
+        op["requestBody"] = body;
+    }
+    op
+}
+
+pub fn openapi() -> Value {
+    let ns_id = [("namespace", "path"), ("id", "path")];
+    let exec = [("id", "path")];
+    let text = json!({"description": "Plain text", "content": {"text/plain": {}}});
+    let sse = json!({"description": "Server-Sent Events until the execution ends", "content": {"text/event-stream": {}}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "sluice", "version": env!("CARGO_PKG_VERSION")},
+        "paths": {
+            "/api/v1/flows": {
+                "post": op("Deploy a new flow", &[], Some(yaml_body()), &[("201", ok("The saved revision")), ("409", problem()), ("422", problem())]),
+                "get": op("List flows", &[("namespace", "query"), ("label", "query")], None, &[("200", ok("Newest revision of each flow"))]),
+            },
+            "/api/v1/flows/validate": {
+                "post": op("Validate a flow", &[], Some(yaml_body()), &[("200", ok("{valid: true}")), ("422", problem())]),
+            },
+            "/api/v1/flows/{namespace}/{id}": {
+                "get": op("A flow (YAML with Accept: application/x-yaml)", &[ns_id[0], ns_id[1], ("revision", "query")], None, &[("200", ok("The flow")), ("404", problem())]),
+                "put": op("Update a flow", &ns_id, Some(yaml_body()), &[("200", ok("The current revision")), ("400", problem()), ("422", problem())]),
+                "delete": op("Delete a flow", &ns_id, None, &[("204", json!({"description": "Deleted"})), ("404", problem())]),
+            },
+            "/api/v1/flows/{namespace}/{id}/revisions": {
+                "get": op("Every revision of a flow", &ns_id, None, &[("200", ok("Revisions, oldest first")), ("404", problem())]),
+            },
+            "/api/v1/executions/{namespace}/{flowId}": {
+                "post": op("Start an execution", &[("namespace", "path"), ("flowId", "path"), ("wait", "query")], Some(json_inputs()), &[("200", ok("The finished execution (wait=true)")), ("202", ok("{executionId, state}")), ("404", problem()), ("422", problem())]),
+            },
+            "/api/v1/executions": {
+                "get": op("List executions, newest first", &[("namespace", "query"), ("flowId", "query"), ("state", "query"), ("label", "query"), ("after", "query"), ("before", "query"), ("offset", "query"), ("limit", "query")], None, &[("200", ok("Executions")), ("400", problem())]),
+            },
+            "/api/v1/executions/{id}": {
+                "get": op("An execution with its task runs", &exec, None, &[("200", ok("The execution")), ("404", problem())]),
+            },
+            "/api/v1/executions/{id}/kill": {
+                "post": op("Kill a running execution", &exec, None, &[("202", ok("Killing")), ("404", problem()), ("409", problem())]),
+            },
+            "/api/v1/executions/{id}/resume": {
+                "post": op("Resume a paused task", &[exec[0], ("taskRun", "query")], Some(json_inputs()), &[("202", ok("Resumed")), ("404", problem()), ("409", problem()), ("422", problem())]),
+            },
+            "/api/v1/executions/{id}/logs": {
+                "get": op("Stored log lines", &[exec[0], ("taskRun", "query"), ("level", "query")], None, &[("200", ok("Lines with seq")), ("404", problem())]),
+            },
+            "/api/v1/executions/{id}/logs/follow": {
+                "get": op("Follow the log", &[exec[0], ("taskRun", "query"), ("level", "query")], None, &[("200", sse.clone()), ("404", problem())]),
+            },
+            "/api/v1/executions/{id}/follow": {
+                "get": op("Follow the states of an execution and its task runs", &exec, None, &[("200", sse), ("404", problem())]),
+            },
+            "/api/v1/plugins": {
+                "get": op("Installed plugins", &[], None, &[("200", ok("Plugins"))]),
+            },
+            "/api/v1/plugins/{name}": {
+                "get": op("A plugin with its task schemas", &[("name", "path")], None, &[("200", ok("The plugin")), ("404", problem())]),
+            },
+            "/api/v1/openapi.json": {
+                "get": op("This document", &[], None, &[("200", ok("OpenAPI 3.1"))]),
+            },
+            "/healthz": {"get": op("Liveness", &[], None, &[("200", text.clone())])},
+            "/readyz": {"get": op("Readiness", &[], None, &[("200", text.clone()), ("503", text.clone())])},
+            "/metrics": {"get": op("Prometheus metrics", &[], None, &[("200", text)])},
+        },
+        "components": {"schemas": {"Problem": {
+            "type": "object",
+            "required": ["type", "title", "status"],
+            "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"}, "rendered": {"type": "string"},
+                "errors": {"type": "array"}
+            }
+        }}}
+    })
+}
+
+pub async fn document() -> Json<Value> {
+    Json(openapi())
+}

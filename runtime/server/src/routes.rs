@@ -1,0 +1,72 @@
+//! Every route of the API, in one list: the router is built from it and the OpenAPI test
+//! checks the document against it.
+
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::{Method, Uri};
+use axum::routing::{MethodFilter, MethodRouter, on};
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::{executions, flows, health, logs, openapi, plugins};
+
+pub struct Route {
+    pub method: Method,
+    /// In axum's syntax, which is also OpenAPI's: `/api/v1/flows/{namespace}/{id}`.
+    pub path: &'static str,
+    handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    // The list below uses only GET, POST, PUT and DELETE, which all have a filter.
+    let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
+    Route { method, path, handler: on(filter, handler) }
+}
+
+pub fn routes() -> Vec<Route> {
+    use Method as M;
+    vec![
+        route(M::POST, "/api/v1/flows", flows::create),
+        route(M::GET, "/api/v1/flows", flows::list),
+        route(M::POST, "/api/v1/flows/validate", flows::check),
+        route(M::GET, "/api/v1/flows/{namespace}/{id}", flows::get),
+        route(M::PUT, "/api/v1/flows/{namespace}/{id}", flows::update),
+        route(M::DELETE, "/api/v1/flows/{namespace}/{id}", flows::delete),
+        route(M::GET, "/api/v1/flows/{namespace}/{id}/revisions", flows::revisions),
+        route(M::POST, "/api/v1/executions/{namespace}/{flowId}", executions::start),
+        route(M::GET, "/api/v1/executions", executions::list),
+        route(M::GET, "/api/v1/executions/{id}", executions::get),
+        route(M::POST, "/api/v1/executions/{id}/kill", executions::kill),
+        route(M::POST, "/api/v1/executions/{id}/resume", executions::resume),
+        route(M::GET, "/api/v1/executions/{id}/logs", logs::list),
+        route(M::GET, "/api/v1/executions/{id}/logs/follow", logs::follow),
+        route(M::GET, "/api/v1/executions/{id}/follow", logs::follow_states),
+        route(M::GET, "/api/v1/plugins", plugins::list),
+        route(M::GET, "/api/v1/plugins/{name}", plugins::get),
+        route(M::GET, "/api/v1/openapi.json", openapi::document),
+        route(M::GET, "/healthz", health::healthz),
+        route(M::GET, "/readyz", health::readyz),
+        route(M::GET, "/metrics", health::metrics),
+    ]
+}
+
+/// The API. Unknown paths and methods answer with problem documents too.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for r in routes() {
+        router = router.route(r.path, r.handler);
+    }
+    router.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} does not answer {method}", uri.path()))
+}

@@ -1,0 +1,18 @@
+//! Serving the router on a listener until asked to stop.
+
+use std::future::Future;
+
+use tokio::net::TcpListener;
+
+use crate::routes::router;
+use crate::state::AppState;
+
+/// Serves until `shutdown` resolves; then stops accepting and waits for in-flight requests.
+/// Followed streams (SSE) end with the server.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}

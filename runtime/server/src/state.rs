@@ -1,0 +1,25 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use sluice_engine::scheduler::Engine;
+use sluice_store::SqliteStore;
+
+use crate::metrics::Metrics;
+
+/// The engine (with its store and plugins) and the process's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine<SqliteStore>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// Also starts feeding the task-duration histogram from the engine's live updates, so
+    /// it must be called inside a tokio runtime.
+    pub fn new(engine: Engine<SqliteStore>) -> AppState {
+        let metrics = Arc::new(Metrics::default());
+        metrics.clone().follow(engine.subscribe());
+        AppState { engine, metrics }
+    }
+}
