@@ -115,3 +115,27 @@ impl sluice_flow::TaskCatalog for Catalog {
         })
     }
 }
+
+/// How long the workspaces of finished executions are kept.
+const WORKSPACE_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// The engine over the loaded plugins' sandbox, with its store and workspaces under
+/// `state_dir`. One place for `sluice run` and `sluice server`.
+pub fn engine(
+    catalog: &Catalog,
+    plugins: sluice_engine::scheduler::Plugins,
+    store: Arc<sluice_store::SqliteStore>,
+    state_dir: &Path,
+) -> sluice_engine::scheduler::Engine<sluice_store::SqliteStore> {
+    sluice_engine::scheduler::Engine::new(
+        store,
+        catalog.sandbox.clone(),
+        plugins,
+        Arc::new(sluice_engine::scheduler::EnvSecrets),
+        sluice_engine::scheduler::EngineConfig {
+            workspaces: state_dir.join("workspaces"),
+            workspace_retention: Some(WORKSPACE_RETENTION),
+            limits: sluice_sandbox::Limits::default(),
+        },
+    )
+}

@@ -5,15 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use sluice_engine::scheduler::{Engine, EngineConfig, EnvSecrets, Plugins, StartError, StartRequest};
+use sluice_engine::scheduler::{Plugins, StartError, StartRequest};
 use sluice_engine::{ExecutionState, Store};
 use sluice_flow::inputs::RawInput;
-use sluice_sandbox::Limits;
 use sluice_store::SqliteStore;
 
 use crate::catalog::Catalog;
@@ -79,17 +77,7 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
     let saved = store.save_flow(&flow.namespace, &flow.id, &text).await?;
     deploy_subflows(&store, &args.flow, flow, &plugins).await?;
 
-    let engine = Engine::new(
-        store.clone(),
-        catalog.sandbox.clone(),
-        plugins,
-        Arc::new(EnvSecrets),
-        EngineConfig {
-            workspaces: state_dir.join("workspaces"),
-            workspace_retention: Some(Duration::from_secs(7 * 24 * 3600)),
-            limits: Limits::default(),
-        },
-    );
+    let engine = crate::catalog::engine(&catalog, plugins, store.clone(), &state_dir);
     let progress = (!args.json).then(|| Progress::start(engine.subscribe()));
     let request = StartRequest {
         flow: locked,

@@ -5,12 +5,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use sluice_engine::scheduler::{Engine, EngineConfig, EnvSecrets, Plugins};
-use sluice_sandbox::Limits;
+use sluice_engine::scheduler::Plugins;
 use sluice_server::AppState;
 use sluice_store::SqliteStore;
 
@@ -27,17 +25,7 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
     let catalog = Catalog::load(data_dir).await?;
     let plugins = Plugins::new(catalog.plugins.iter().map(|(p, _)| p.clone())).map_err(anyhow::Error::msg)?;
     let store = Arc::new(SqliteStore::open(&data_dir.join("sluice.db")).await.context("opening the store")?);
-    let engine = Engine::new(
-        store.clone(),
-        catalog.sandbox.clone(),
-        plugins,
-        Arc::new(EnvSecrets),
-        EngineConfig {
-            workspaces: data_dir.join("workspaces"),
-            workspace_retention: Some(Duration::from_secs(7 * 24 * 3600)),
-            limits: Limits::default(),
-        },
-    );
+    let engine = crate::catalog::engine(&catalog, plugins, store.clone(), data_dir);
     // Executions that were running when the last server stopped (or crashed) continue first.
     let recovered = engine.recover().await.context("recovering unfinished executions")?;
     if !recovered.is_empty() {
