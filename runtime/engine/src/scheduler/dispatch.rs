@@ -75,11 +75,7 @@ pub async fn run_attempt(sandbox: &Sandbox, attempt: Attempt) -> Event {
                 error,
                 RunError::InvalidConfig(_) | RunError::Denied(_) | RunError::UnknownTask { .. }
             );
-            let mut message = error.to_string();
-            for secret in &attempt.redact {
-                message = message.replace(secret.as_str(), sluice_flow::inputs::REDACTED);
-            }
-            failed(message, retryable)
+            failed(redact_text(&error.to_string(), &attempt.redact), retryable)
         }
     }
 }
@@ -121,19 +117,24 @@ fn limits_of(task: &Task, defaults: Limits) -> Limits {
     }
 }
 
+/// `text` with every secret value in it replaced by the redaction mark.
+pub fn redact_text(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), sluice_flow::inputs::REDACTED);
+        }
+    }
+    text
+}
+
 /// Replaces every secret value inside the strings of `value`.
 pub fn redact_value(value: &mut Value, secrets: &[String]) {
     if secrets.is_empty() {
         return;
     }
     match value {
-        Value::String(s) => {
-            for secret in secrets {
-                if s.contains(secret.as_str()) {
-                    *s = s.replace(secret.as_str(), sluice_flow::inputs::REDACTED);
-                }
-            }
-        }
+        Value::String(s) => *s = redact_text(s, secrets),
         Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
         Value::Object(map) => map.values_mut().for_each(|v| redact_value(v, secrets)),
         Value::Null | Value::Bool(_) | Value::Number(_) => {}

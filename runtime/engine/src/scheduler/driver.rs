@@ -516,21 +516,12 @@ impl<S: Store> Driver<S> {
         // A fail message or an error is stored: keep secret input values out of it.
         let result = match self.evaluate_template(&run, what) {
             Ok(Evaluation::Text(text)) if what == Evaluate::FailMessage => {
-                Ok(Evaluation::Text(self.redacted(text)))
+                Ok(Evaluation::Text(dispatch::redact_text(&text, &self.redact)))
             }
-            Err(error) => Err(self.redacted(error)),
+            Err(error) => Err(dispatch::redact_text(&error, &self.redact)),
             other => other,
         };
         Event::Evaluated { run, now: now(), result }
-    }
-
-    fn redacted(&self, text: String) -> String {
-        let mut value = Value::String(text);
-        dispatch::redact_value(&mut value, &self.redact);
-        match value {
-            Value::String(text) => text,
-            _ => String::new(),
-        }
     }
 
     fn evaluate_template(&self, run: &TaskRunKey, what: Evaluate) -> Result<Evaluation, String> {
