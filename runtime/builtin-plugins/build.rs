@@ -1,6 +1,12 @@
 //! Compiles the first-party plugins so that the `sluice` binary embeds them.
 
 fn main() {
-    let core = sluice_guest_build::build_component("sluice-plugin-core");
-    println!("cargo:rustc-env=SLUICE_PLUGIN_CORE_WASM={}", core.display());
+    for (package, var) in [
+        ("sluice-plugin-core", "SLUICE_PLUGIN_CORE_WASM"),
+        ("sluice-plugin-git", "SLUICE_PLUGIN_GIT_WASM"),
+        ("sluice-plugin-docker", "SLUICE_PLUGIN_DOCKER_WASM"),
+    ] {
+        let wasm = sluice_guest_build::build_component(package);
+        println!("cargo:rustc-env={var}={}", wasm.display());
+    }
 }

@@ -14,5 +14,13 @@ pub struct BuiltinPlugin {
 pub const CORE: BuiltinPlugin =
     BuiltinPlugin { name: "core", wasm: include_bytes!(env!("SLUICE_PLUGIN_CORE_WASM")) };
 
+/// `git`: clone and push over smart HTTP.
+pub const GIT: BuiltinPlugin =
+    BuiltinPlugin { name: "git", wasm: include_bytes!(env!("SLUICE_PLUGIN_GIT_WASM")) };
+
+/// `docker`: build, run, tag, push and pull through a granted Docker Engine.
+pub const DOCKER: BuiltinPlugin =
+    BuiltinPlugin { name: "docker", wasm: include_bytes!(env!("SLUICE_PLUGIN_DOCKER_WASM")) };
+
 /// Every first-party plugin.
-pub const ALL: &[BuiltinPlugin] = &[CORE];
+pub const ALL: &[BuiltinPlugin] = &[CORE, GIT, DOCKER];

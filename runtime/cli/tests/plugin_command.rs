@@ -27,9 +27,9 @@ fn list_shows_the_builtin_core_plugin_and_installed_files() {
     let json: serde_json::Value =
         serde_json::from_str(&stdout(&sluice(data.path(), &["plugin", "list", "--json"]))).unwrap();
     let names: Vec<_> = json.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["core", "test"]);
-    assert_eq!(json[1]["source"], serde_json::json!(installed.display().to_string()));
-    assert!(json[1]["tasks"].as_array().unwrap().contains(&serde_json::json!("test.echo")));
+    assert_eq!(names, ["core", "git", "docker", "test"]);
+    assert_eq!(json[3]["source"], serde_json::json!(installed.display().to_string()));
+    assert!(json[3]["tasks"].as_array().unwrap().contains(&serde_json::json!("test.echo")));
 }
 
 #[test]
@@ -72,7 +72,7 @@ fn describe_errors_say_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: no plugin named `nope` is installed (installed: core); to describe a component file, pass its path ending in .wasm\n"
+        "error: no plugin named `nope` is installed (installed: core, git, docker); to describe a component file, pass its path ending in .wasm\n"
     );
     let not_wasm = data.path().join("notes.wasm");
     std::fs::write(&not_wasm, "hello").unwrap();
@@ -93,11 +93,12 @@ fn a_second_start_uses_the_compiled_component_cache() {
     stdout(&sluice(data.path(), &["plugin", "list"]));
     let cache: Vec<_> =
         std::fs::read_dir(data.path().join("cache/components")).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(cache.len(), 1, "one compiled component (core) is cached");
-    let written = std::fs::metadata(&cache[0]).unwrap().modified().unwrap();
-    // The second process loads the cached code: a compile would rewrite the entry.
+    assert_eq!(cache.len(), 3, "one compiled component per built-in plugin is cached");
+    let modified = |path: &std::path::PathBuf| std::fs::metadata(path).unwrap().modified().unwrap();
+    let written: Vec<_> = cache.iter().map(modified).collect();
+    // The second process loads the cached code: a compile would rewrite the entries.
     std::thread::sleep(std::time::Duration::from_millis(20));
     stdout(&sluice(data.path(), &["plugin", "list"]));
-    assert_eq!(std::fs::metadata(&cache[0]).unwrap().modified().unwrap(), written);
-    assert_eq!(std::fs::read_dir(data.path().join("cache/components")).unwrap().count(), 1);
+    assert_eq!(cache.iter().map(modified).collect::<Vec<_>>(), written);
+    assert_eq!(std::fs::read_dir(data.path().join("cache/components")).unwrap().count(), 3);
 }

@@ -147,11 +147,11 @@ fn the_examples_validate_and_the_pipeline_lacks_only_its_plugins() {
     assert_eq!(
         missing,
         [
-            "plugin `git` is not installed",
-            "plugin `docker` is not installed",
-            "plugin `docker` is not installed",
-            "plugin `docker` is not installed",
-            "plugin `docker` is not installed",
+            "plugin `git` has no task `clone`",
+            "plugin `docker` has no task `run`",
+            "plugin `docker` has no task `run`",
+            "plugin `docker` has no task `build`",
+            "plugin `docker` has no task `push`",
             "plugin `kubernetes` is not installed",
             "plugin `notify` is not installed",
         ],
