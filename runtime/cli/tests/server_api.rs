@@ -3,83 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::server::Server;
+
 use serde_json::{Value, json};
-
-struct Server {
-    child: Child,
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(["server", "--bind", "127.0.0.1:0"])
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let base = loop {
-            let line = lines.next().expect("the server exited before listening").unwrap();
-            if let Some(address) = line.strip_prefix("listening on ") {
-                break address.to_owned();
-            }
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base, http: reqwest::Client::new() }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
-        let response = request.send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() })
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.send(self.http.get(self.url(path))).await
-    }
-
-    async fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        self.send(self.http.post(self.url(path)).body(body.to_owned())).await
-    }
-
-    async fn wait_for_state(&self, id: &str, state: &str) -> Value {
-        for _ in 0..600 {
-            let (_, doc) = self.get(&format!("/api/v1/executions/{id}")).await;
-            if doc["state"] == state {
-                return doc;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("execution {id} never reached {state}");
-    }
-
-    /// SIGTERM, then the exit code.
-    fn terminate(mut self) -> i32 {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap().code().expect("exited, not killed by a signal")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-    }
-}
 
 const SLEEPY: &str =
     "id: sleepy\nnamespace: t\ntasks:\n  - id: nap\n    type: flow.sleep\n    duration: 60s\n";
