@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use sluice_sandbox::{Plugin, Sandbox, SandboxConfig};
+use sluice_sandbox::{DockerEndpoint, Plugin, Sandbox, SandboxConfig};
 
 /// Where a plugin came from.
 #[derive(Debug, Clone)]
@@ -23,9 +23,15 @@ pub struct Catalog {
 impl Catalog {
     /// A sandbox with the component cache under `data_dir`, and no plugins yet.
     pub fn sandbox(data_dir: &Path) -> anyhow::Result<Sandbox> {
+        Self::sandbox_with(data_dir, DockerEndpoint::default())
+    }
+
+    /// [`Catalog::sandbox`] whose `docker` runs reach the daemon at `docker`.
+    fn sandbox_with(data_dir: &Path, docker: DockerEndpoint) -> anyhow::Result<Sandbox> {
         let config = SandboxConfig {
             cache_dir: Some(data_dir.join("cache").join("components")),
             max_concurrent_runs: 64,
+            docker,
             ..SandboxConfig::default()
         };
         Sandbox::new(config).context("starting the sandbox")
@@ -34,7 +40,12 @@ impl Catalog {
     /// Loads every installed plugin. Two plugins of the same name are an error: task types
     /// must resolve to one component.
     pub async fn load(data_dir: &Path) -> anyhow::Result<Catalog> {
-        let sandbox = Self::sandbox(data_dir)?;
+        Self::load_with(data_dir, DockerEndpoint::default()).await
+    }
+
+    /// [`Catalog::load`] for commands that run tasks: `docker` runs reach the daemon at `docker`.
+    pub async fn load_with(data_dir: &Path, docker: DockerEndpoint) -> anyhow::Result<Catalog> {
+        let sandbox = Self::sandbox_with(data_dir, docker)?;
         let mut plugins = Vec::new();
         for builtin in sluice_builtin_plugins::ALL {
             let plugin = sandbox
@@ -60,6 +71,15 @@ impl Catalog {
 
     pub fn find(&self, name: &str) -> Option<&(Arc<Plugin>, Origin)> {
         self.plugins.iter().find(|(p, _)| p.info().name == name)
+    }
+}
+
+/// The Docker Engine for `--docker-host URL`, else `$DOCKER_HOST`, else the default socket.
+pub fn docker_endpoint(flag: Option<&str>) -> anyhow::Result<DockerEndpoint> {
+    let from_env = std::env::var("DOCKER_HOST").ok().filter(|value| !value.is_empty());
+    match flag.map(str::to_string).or(from_env) {
+        Some(text) => text.parse().map_err(anyhow::Error::from),
+        None => Ok(DockerEndpoint::default()),
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Grants {
     pub env: Vec<(String, String)>,
     /// Values that must never appear in logs (resolved secrets); replaced by `***`.
     pub redact: Vec<String>,
+    /// The Docker Engine API, through the host's route to the configured daemon.
+    pub docker: bool,
 }
 
 /// An allowed origin, `scheme://host[:port]`, with `*` wildcards: `https://*.example.com`,

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::docker::{DockerSession, is_docker};
 use crate::grants::{OriginPattern, default_port};
 use crate::logs::{LogLevel, LogPipe};
 
@@ -26,11 +27,19 @@ pub(crate) struct NetworkPolicy {
     log: LogPipe,
     /// What was refused during the run, for the run report.
     pub(crate) denied: Arc<Mutex<Vec<String>>>,
+    /// The route to the Docker Engine, when the run was granted `docker`.
+    pub(crate) docker: Option<Arc<DockerSession>>,
 }
 
 impl NetworkPolicy {
     pub(crate) fn new(allowed: Vec<OriginPattern>, log: LogPipe) -> Self {
-        NetworkPolicy { allowed, log, denied: Arc::default() }
+        NetworkPolicy { allowed, log, denied: Arc::default(), docker: None }
+    }
+
+    /// Also routes requests for the Docker origin to `endpoint`.
+    pub(crate) fn with_docker(mut self, endpoint: Arc<crate::DockerEndpoint>) -> Self {
+        self.docker = Some(Arc::new(DockerSession::new(endpoint, self.log.clone(), self.denied.clone())));
+        self
     }
 
     /// `Ok(())` when the request's origin is granted, else the origin as text.
@@ -60,6 +69,17 @@ impl WasiHttpHooks for NetworkPolicy {
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> ResponseFuture {
         drop(fut);
+        if is_docker(request.uri()) {
+            if let Some(session) = &self.docker {
+                return Box::new(session.clone().forward(request));
+            }
+            self.log.host(
+                LogLevel::Error,
+                "denied: Docker Engine API (not granted; add `docker: true` to the task's `allow`)".into(),
+            );
+            self.denied.lock().unwrap_or_else(PoisonError::into_inner).push("docker".into());
+            return refuse(request);
+        }
         if let Err(origin) = self.check(request.uri()) {
             let message = format!(
                 "denied: outbound HTTP {} to {origin} (not granted; add it to the task's `allow.network`)",
@@ -67,15 +87,7 @@ impl WasiHttpHooks for NetworkPolicy {
             );
             self.log.host(LogLevel::Error, message);
             self.denied.lock().unwrap_or_else(PoisonError::into_inner).push(origin);
-            // Take the request body before refusing: a guest that writes its body before reading
-            // the response (wstd does) would otherwise see a closed stream ("connection
-            // reset") instead of the refusal. Nothing reaches the network either way.
-            return Box::new(async move {
-                use http_body_util::BodyExt;
-                let mut body = request.into_body();
-                while let Some(Ok(_)) = body.frame().await {}
-                Err(HttpError::HttpRequestDenied)
-            });
+            return refuse(request);
         }
         Box::new(async move {
             use http_body_util::BodyExt;
@@ -86,4 +98,16 @@ impl WasiHttpHooks for NetworkPolicy {
             ))
         })
     }
+}
+
+/// Refuses a request with `HttpRequestDenied`. Takes the request body first: a guest that writes
+/// its body before reading the response (wstd does) would otherwise see a closed stream
+/// ("connection reset") instead of the refusal. Nothing reaches the network either way.
+fn refuse(request: http::Request<WasiBody>) -> ResponseFuture {
+    Box::new(async move {
+        use http_body_util::BodyExt;
+        let mut body = request.into_body();
+        while let Some(Ok(_)) = body.frame().await {}
+        Err(HttpError::HttpRequestDenied)
+    })
 }

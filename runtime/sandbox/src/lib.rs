@@ -7,10 +7,12 @@
 //! ```
 //!
 //! Deny by default: a run sees its workspace (as `/workspace`), the clocks and random, the env
-//! vars and network origins in its [`Grants`], and nothing else.
+//! vars and network origins in its [`Grants`], the Docker Engine when granted `docker` (through
+//! the host, at [`DOCKER_ORIGIN`]), and nothing else.
 
 mod bindings;
 mod cache;
+mod docker;
 mod error;
 mod grants;
 mod http;
@@ -22,6 +24,10 @@ mod sandbox;
 mod state;
 
 pub use cache::CompiledFrom;
+pub use docker::{
+    DEFAULT_DOCKER_HOST, DOCKER_AUTHORITY, DOCKER_DENIED_HEADER, DOCKER_ORIGIN, DockerEndpoint,
+    DockerEndpointError,
+};
 pub use error::{LoadError, RunError};
 pub use grants::{Grants, OriginPattern, OriginPatternError};
 pub use limits::Limits;

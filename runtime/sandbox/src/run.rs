@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::exports::sluice::plugin::task::TaskError;
+use crate::docker::DockerSession;
 use crate::error::RunError;
 use crate::grants::Grants;
 use crate::limits::Limits;
@@ -104,6 +105,7 @@ impl Sandbox {
         let state = RunState::for_task(
             request.workspace,
             request.grants,
+            &self.docker,
             limits.memory_bytes,
             limits.log_bytes,
             request.logs.clone(),
@@ -112,6 +114,9 @@ impl Sandbox {
             path: request.workspace.display().to_string(),
             message: e.to_string(),
         })?;
+        // Armed before the run starts, so the run's containers are removed however it ends,
+        // also when this future is dropped (the execution was killed).
+        let mut leftovers = Leftovers(state.network.docker.clone());
         let _slot = self.slots.acquire().await.map_err(|e| RunError::Host(e.to_string()))?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -143,7 +148,23 @@ impl Sandbox {
         if let Err(err) = &verdict {
             data.log.host(LogLevel::Error, format!("task {}: {err}", request.task));
         }
+        // Stop the instance's in-flight requests before looking for its containers.
+        drop(store);
+        if let Some(session) = leftovers.0.take() {
+            session.remove_leftovers().await;
+        }
         verdict
+    }
+}
+
+/// Removes a run's leftover containers in the background if the run is dropped before it ends.
+struct Leftovers(Option<Arc<DockerSession>>);
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if let (Some(session), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move { session.remove_leftovers().await });
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::bindings::{self, PluginPre};
 use crate::cache::{self, CompiledFrom, ComponentCache};
+use crate::docker::DockerEndpoint;
 use crate::error::LoadError;
 use crate::logs::DiscardLogs;
 use crate::plugin::{Digest, Plugin, convert_info};
@@ -30,6 +31,8 @@ pub struct SandboxConfig {
     pub max_memory_bytes: usize,
     /// How often the epoch advances: the granularity of timeouts and of yielding to other tasks.
     pub epoch_tick: Duration,
+    /// The Docker Engine that runs granted `docker` reach (default `unix:///var/run/docker.sock`).
+    pub docker: DockerEndpoint,
 }
 
 impl Default for SandboxConfig {
@@ -39,6 +42,7 @@ impl Default for SandboxConfig {
             max_concurrent_runs: 1000,
             max_memory_bytes: 4 << 30,
             epoch_tick: Duration::from_millis(5),
+            docker: DockerEndpoint::default(),
         }
     }
 }
@@ -60,6 +64,7 @@ pub struct Sandbox {
     pub(crate) linker: Linker<RunState>,
     pub(crate) config: SandboxConfig,
     pub(crate) slots: Semaphore,
+    pub(crate) docker: Arc<DockerEndpoint>,
     cache: Option<ComponentCache>,
     plugins: Mutex<HashMap<Digest, Arc<Plugin>>>,
     ticker: EpochTicker,
@@ -81,6 +86,7 @@ impl Sandbox {
             .map_err(|e| LoadError::Engine(format!("could not start the epoch ticker thread: {e}")))?;
         Ok(Sandbox {
             slots: Semaphore::new(config.max_concurrent_runs as usize),
+            docker: Arc::new(config.docker.clone()),
             engine,
             linker,
             config,

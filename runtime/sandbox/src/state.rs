@@ -32,6 +32,7 @@ impl RunState {
     pub(crate) fn for_task(
         workspace: &Path,
         grants: &Grants,
+        docker: &Arc<crate::DockerEndpoint>,
         memory_bytes: usize,
         log_bytes: usize,
         sink: Arc<dyn LogSink>,
@@ -49,12 +50,11 @@ impl RunState {
             .envs(&grants.env)
             .stdout(StdioToLog::new(log.clone(), LogSource::Stdout))
             .stderr(StdioToLog::new(log.clone(), LogSource::Stderr));
-        Ok(RunState::new(
-            wasi.build(),
-            NetworkPolicy::new(grants.network.clone(), log.clone()),
-            log,
-            memory_bytes,
-        ))
+        let mut network = NetworkPolicy::new(grants.network.clone(), log.clone());
+        if grants.docker {
+            network = network.with_docker(docker.clone());
+        }
+        Ok(RunState::new(wasi.build(), network, log, memory_bytes))
     }
 
     /// State for `describe`: no directory, no env, no network.

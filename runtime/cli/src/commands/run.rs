@@ -27,6 +27,10 @@ pub struct RunArgs {
     /// Print one JSON document with the result instead of progress lines.
     #[arg(long)]
     pub json: bool,
+    /// The Docker Engine for `docker` tasks: `unix:///path` or `tcp://host:port` (default
+    /// `$DOCKER_HOST`, else `unix:///var/run/docker.sock`).
+    #[arg(long, value_name = "URL")]
+    pub docker_host: Option<String>,
 }
 
 /// Exit code for an invalid flow or invalid inputs.
@@ -50,7 +54,8 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
             return Ok(ExitCode::from(INVALID));
         }
     };
-    let catalog = Catalog::load(plugin_dir).await?;
+    let docker = crate::catalog::docker_endpoint(args.docker_host.as_deref())?;
+    let catalog = Catalog::load_with(plugin_dir, docker).await?;
     let plugins = Plugins::new(catalog.plugins.iter().map(|(p, _)| p.clone())).map_err(anyhow::Error::msg)?;
     let file_name = args.flow.display().to_string();
     let locked = match sluice_flow::load(&file_name, &text, &plugins) {

@@ -19,10 +19,15 @@ pub struct ServerArgs {
     /// The address to listen on; port 0 picks a free one (printed on stderr).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
+    /// The Docker Engine for `docker` tasks: `unix:///path` or `tcp://host:port` (default
+    /// `$DOCKER_HOST`, else `unix:///var/run/docker.sock`).
+    #[arg(long, value_name = "URL")]
+    pub docker_host: Option<String>,
 }
 
 pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::load(data_dir).await?;
+    let docker = crate::catalog::docker_endpoint(args.docker_host.as_deref())?;
+    let catalog = Catalog::load_with(data_dir, docker).await?;
     let plugins = Plugins::new(catalog.plugins.iter().map(|(p, _)| p.clone())).map_err(anyhow::Error::msg)?;
     let store = Arc::new(SqliteStore::open(&data_dir.join("sluice.db")).await.context("opening the store")?);
     let engine = crate::catalog::engine(&catalog, plugins, store.clone(), data_dir);
