@@ -48,6 +48,9 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Denied { origin } if origin == super::DOCKER_ORIGIN => f.write_str(
+                "the Docker Engine API was refused by the host: add `docker: true` to the task's `allow`",
+            ),
             Self::Denied { origin } => write!(
                 f,
                 "outbound HTTP to {origin} was refused by the host: grant it in the task's `allow.network`"
@@ -156,6 +159,14 @@ mod tests {
             denied,
             TaskError::Denied(
                 "outbound HTTP to https://api.example was refused by the host: grant it in the task's `allow.network`".into()
+            )
+        );
+        let docker = TaskError::from(from_code(&ErrorCode::HttpRequestDenied, super::super::DOCKER_ORIGIN));
+        assert_eq!(
+            docker,
+            TaskError::Denied(
+                "the Docker Engine API was refused by the host: add `docker: true` to the task's `allow`"
+                    .into()
             )
         );
         let refused = TaskError::from(from_code(&ErrorCode::ConnectionRefused, origin));

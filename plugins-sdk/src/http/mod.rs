@@ -3,6 +3,8 @@
 //! The host sends the requests and allows only the origins the flow grants; a refusal comes back
 //! as [`Error::Denied`], which `?` turns into [`TaskError::Denied`](crate::TaskError::Denied).
 //! Redirects are followed by default (each hop is a new request, so the host checks each origin).
+//! Bodies can stream both ways: [`Request::body_reader`] sends from a reader as it goes, and
+//! [`Request::send_streaming`] hands the response body over chunk by chunk.
 //!
 //! ```ignore
 //! let response = sluice_plugin::http::get("https://example.com/api")
@@ -20,6 +22,11 @@ mod url;
 pub use error::Error;
 pub use request::Request;
 pub use response::Response;
+
+/// The origin of the Docker Engine API as the host offers it to tasks granted `docker`:
+/// send plain HTTP here (`http://docker.sluice.internal/v1.41/containers/json`) and the host
+/// forwards it to its daemon. Without the grant the request fails with [`Error::Denied`].
+pub const DOCKER_ORIGIN: &str = "http://docker.sluice.internal";
 
 /// How many response body bytes a request reads unless told otherwise (16 MiB).
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::send::{Hop, send_hop};
+use super::send::{Hop, SharedReader, send_hop};
 use super::url::{Target, resolve};
 use super::{DEFAULT_MAX_BODY_BYTES, Error, MAX_REDIRECTS, Response};
 
@@ -24,6 +24,7 @@ impl Request {
                 url: url.into(),
                 headers: Vec::new(),
                 body: None,
+                reader: None,
             },
             follow_redirects: true,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
@@ -41,6 +42,18 @@ impl Request {
     /// Set the request body.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.hop.body = Some(body.into());
+        self.hop.reader = None;
+        self
+    }
+
+    /// Stream the request body from `reader` as it is sent, in chunks, instead of holding it in
+    /// memory (a large upload, a tar archive written on the fly). Sent without a
+    /// `content-length` (chunked) unless the request sets one. A streamed body can be sent
+    /// once: a redirect that repeats the request (307, 308) fails with
+    /// [`Error::InvalidRequest`].
+    pub fn body_reader(mut self, reader: impl std::io::Read + Send + 'static) -> Self {
+        self.hop.reader = Some(SharedReader::new(reader));
+        self.hop.body = None;
         self
     }
 
@@ -75,10 +88,26 @@ impl Request {
     /// Blocks: it runs its own `wstd` event loop, so do not call it from inside
     /// `wstd::runtime::block_on`.
     pub fn send(self) -> Result<Response, Error> {
-        wstd::runtime::block_on(self.send_async())
+        wstd::runtime::block_on(self.send_async(None))
     }
 
-    async fn send_async(self) -> Result<Response, Error> {
+    /// Send the request like [`send`](Request::send), but hand a 2xx response's body to
+    /// `on_chunk` piece by piece as it arrives instead of reading it into memory (live logs,
+    /// progress streams, large downloads). The returned [`Response`] then has an empty body.
+    /// A response with any other status is read whole into [`Response::body`] as usual (up to
+    /// [`max_body_bytes`](Request::max_body_bytes)), since error bodies are short and wanted
+    /// whole. An error from `on_chunk` stops the exchange and is returned.
+    pub fn send_streaming(
+        self,
+        mut on_chunk: impl FnMut(&[u8]) -> Result<(), Error>,
+    ) -> Result<Response, Error> {
+        wstd::runtime::block_on(self.send_async(Some(&mut on_chunk)))
+    }
+
+    async fn send_async(
+        self,
+        sink: Option<&mut dyn FnMut(&[u8]) -> Result<(), Error>>,
+    ) -> Result<Response, Error> {
         let mut hop = self.hop;
         let mut redirects = 0;
         loop {
@@ -95,7 +124,12 @@ impl Request {
                 hop = hop.redirected(status, next, &target.origin);
                 continue;
             }
-            return super::send::read_response(response, &hop.url, &target, self.max_body_bytes).await;
+            return match sink {
+                Some(sink) if (200..300).contains(&status) => {
+                    super::send::stream_response(response, &hop.url, &target, sink).await
+                }
+                _ => super::send::read_response(response, &hop.url, &target, self.max_body_bytes).await,
+            };
         }
     }
 }

@@ -1,8 +1,13 @@
 //! One request/response exchange through `wstd`, with no redirect handling.
 
+use std::io::Read;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use wstd::http::body::util::BodyExt;
+use wstd::http::body::{Bytes, Frame, HttpBody};
 use wstd::http::{Body, Client, HeaderName, HeaderValue, Method};
 
 use super::error::{failed, from_wstd};
@@ -16,6 +21,58 @@ pub(super) struct Hop {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// A body streamed from a reader instead of `body`; it can be sent once.
+    pub reader: Option<SharedReader>,
+}
+
+/// A streamed request body, shared so that [`Hop`] stays `Clone`; the first send takes it.
+#[derive(Clone)]
+pub(super) struct SharedReader(Arc<Mutex<Option<Box<dyn Read + Send>>>>);
+
+impl SharedReader {
+    pub fn new(reader: impl Read + Send + 'static) -> Self {
+        SharedReader(Arc::new(Mutex::new(Some(Box::new(reader)))))
+    }
+
+    fn take(&self) -> Option<Box<dyn Read + Send>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+impl std::fmt::Debug for SharedReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedReader")
+    }
+}
+
+/// How much a streamed request body reads per chunk.
+const CHUNK_BYTES: usize = 256 << 10;
+
+/// An HTTP body read from a blocking reader chunk by chunk as it is sent (reads from files in
+/// the workspace do not block in a way the event loop could use).
+struct ReaderBody(Box<dyn Read + Send>);
+
+impl HttpBody for ReaderBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        let mut chunk = vec![0; CHUNK_BYTES];
+        loop {
+            return match self.0.read(&mut chunk) {
+                Ok(0) => Poll::Ready(None),
+                Ok(n) => {
+                    chunk.truncate(n);
+                    Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
+                }
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(err) => Poll::Ready(Some(Err(err))),
+            };
+        }
+    }
 }
 
 /// Headers that must not follow a redirect to another origin.
@@ -38,6 +95,7 @@ impl Hop {
         if to_get {
             self.method = "GET".to_string();
             self.body = None;
+            self.reader = None;
             self.headers.retain(|(name, _)| !BODY_HEADERS.iter().any(|h| name.eq_ignore_ascii_case(h)));
         }
         let same_origin = Target::parse(&url).is_ok_and(|next| next.origin == origin);
@@ -69,9 +127,18 @@ pub(super) async fn send_hop(
     if !hop.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("user-agent")) {
         builder = builder.header("user-agent", USER_AGENT);
     }
-    let body = match &hop.body {
-        Some(bytes) => Body::from(bytes.clone()),
-        None => Body::empty(),
+    let body = match (&hop.reader, &hop.body) {
+        (Some(reader), _) => match reader.take() {
+            Some(reader) => Body::from_http_body(ReaderBody(reader)),
+            None => {
+                return Err(Error::InvalidRequest(format!(
+                    "the streamed request body was already sent; it cannot be sent again to {}",
+                    hop.url
+                )));
+            }
+        },
+        (None, Some(bytes)) => Body::from(bytes.clone()),
+        (None, None) => Body::empty(),
     };
     let request = builder.body(body).map_err(|err| Error::InvalidRequest(err.to_string()))?;
     let mut client = Client::new();
@@ -81,6 +148,43 @@ pub(super) async fn send_hop(
         client.set_between_bytes_timeout(timeout);
     }
     client.send(request).await.map_err(|err| from_wstd(&err, &target.origin))
+}
+
+/// Hand a response body to `sink` chunk by chunk as it arrives; the returned response has an
+/// empty body.
+pub(super) async fn stream_response(
+    response: wstd::http::Response<Body>,
+    url: &str,
+    target: &Target,
+    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<Response, Error> {
+    let (parts, body) = response.into_parts();
+    let mut body = body.into_boxed_body();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| {
+            let origin = &target.origin;
+            failed(origin, format!("reading the response body from {origin} failed: {err:#}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            sink(&data)?;
+        }
+    }
+    Ok(Response {
+        status: parts.status.as_u16(),
+        headers: headers_of(&parts.headers),
+        body: Vec::new(),
+        url: url.to_string(),
+    })
+}
+
+fn headers_of(headers: &wstd::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_string(), value)
+        })
+        .collect()
 }
 
 /// Read the rest of a response, failing once the body passes `max` bytes.
@@ -109,15 +213,12 @@ pub(super) async fn read_response(
             bytes.extend_from_slice(&data);
         }
     }
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-            (name.as_str().to_string(), value)
-        })
-        .collect();
-    Ok(Response { status: parts.status.as_u16(), headers, body: bytes, url: url.to_string() })
+    Ok(Response {
+        status: parts.status.as_u16(),
+        headers: headers_of(&parts.headers),
+        body: bytes,
+        url: url.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -134,6 +235,7 @@ mod tests {
                 ("accept".to_string(), "*/*".to_string()),
             ],
             body: Some(b"data".to_vec()),
+            reader: None,
         }
     }
 
