@@ -136,6 +136,14 @@ pub trait Store: Send + Sync + 'static {
     /// The task runs of one execution, in creation order.
     fn task_runs(&self, execution_id: &str) -> impl Future<Output = Result<Vec<TaskRun>, StoreError>> + Send;
 
+    /// Removes task runs of an execution (a restart drops the runs of `errors` and `finally`,
+    /// which run again if needed). Unknown keys are ignored.
+    fn delete_task_runs(
+        &self,
+        execution_id: &str,
+        keys: &[TaskRunKey],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     fn logs(
         &self,
         execution_id: &str,

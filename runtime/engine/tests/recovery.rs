@@ -120,3 +120,65 @@ fn executions_continue_after_a_crash_and_each_task_succeeds_exactly_once() {
         assert!(engine.recover().await.unwrap().is_empty(), "nothing is left to recover");
     });
 }
+
+const ONE_AT_A_TIME: &str = "id: serial
+namespace: t
+concurrency: {limit: 1, behavior: queue}
+tasks:
+  - id: slow
+    type: test.sleep
+    ms: 400
+";
+
+/// The queue of a flow with a `concurrency` limit survives a crash: the running execution
+/// keeps its place, the queued ones start after it, one at a time, in their original order.
+#[test]
+fn queued_executions_keep_their_turn_across_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = runtime();
+    let ids: Vec<String> = before.block_on(async {
+        let (engine, plugins) = engine(dir.path()).await;
+        let saved = engine.store().save_flow("t", "serial", ONE_AT_A_TIME).await.unwrap();
+        let mut ids = Vec::new();
+        for _ in 0..4 {
+            let request = StartRequest {
+                flow: sluice_flow::load("serial.yaml", ONE_AT_A_TIME, &plugins).unwrap(),
+                revision: saved.revision,
+                inputs: BTreeMap::new(),
+                labels: BTreeMap::new(),
+                trigger: None,
+                parent: None,
+            };
+            ids.push(engine.start(request).await.unwrap().id);
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let store = engine.store();
+        assert_eq!(store.get_execution(&ids[0]).await.unwrap().unwrap().state, ExecutionState::Running);
+        for id in &ids[1..] {
+            assert_eq!(store.get_execution(id).await.unwrap().unwrap().state, ExecutionState::Queued);
+        }
+        ids
+    });
+    before.shutdown_background();
+
+    let after = runtime();
+    after.block_on(async {
+        let (engine, _) = engine(dir.path()).await;
+        let handles = engine.recover().await.unwrap();
+        assert_eq!(handles.len(), 4);
+        let mut records = Vec::new();
+        for handle in handles {
+            records.push(
+                tokio::time::timeout(Duration::from_secs(30), handle.finished()).await.unwrap().unwrap(),
+            );
+        }
+        assert_eq!(records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), ids);
+        for pair in records.windows(2) {
+            assert_eq!(pair[1].state, ExecutionState::Success);
+            assert!(
+                pair[1].started_at.unwrap() >= pair[0].ended_at.unwrap(),
+                "one at a time, in order: {pair:?}"
+            );
+        }
+    });
+}

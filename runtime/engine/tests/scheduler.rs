@@ -3,95 +3,15 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod scheduler_support;
+
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
+use scheduler_support::{harness, harness_with_secrets, run, wait_until_running};
 use serde_json::json;
-use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StartRequest, StaticSecrets, Update};
-use sluice_engine::{ExecutionRecord, ExecutionState, LogFilter, Store, TaskRun, TaskRunKey, TaskRunState};
+use sluice_engine::{ExecutionState, LogFilter, Store, TaskRunState};
 use sluice_flow::inputs::RawInput;
-use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
-use sluice_store::SqliteStore;
-
-struct Harness {
-    engine: Engine<SqliteStore>,
-    plugins: Plugins,
-    dir: tempfile::TempDir,
-}
-
-async fn harness() -> Harness {
-    harness_with_secrets(HashMap::new()).await
-}
-
-async fn harness_with_secrets(secrets: HashMap<String, String>) -> Harness {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("scheduler-cache");
-    let sandbox =
-        Arc::new(Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).unwrap());
-    let test = sandbox.load(&test_programs_artifacts::test_programs_bytes()).await.unwrap();
-    let core = sandbox.load(sluice_builtin_plugins::CORE.wasm).await.unwrap();
-    let plugins = Plugins::new([test, core]).unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("sluice.db")).await.unwrap());
-    let engine = Engine::new(
-        store,
-        sandbox,
-        plugins.clone(),
-        Arc::new(StaticSecrets(secrets)),
-        EngineConfig {
-            workspaces: dir.path().join("workspaces"),
-            workspace_retention: Some(Duration::ZERO),
-            limits: Limits::default(),
-        },
-    );
-    Harness { engine, plugins, dir }
-}
-
-impl Harness {
-    async fn start(&self, yaml: &str, inputs: &[(&str, &str)]) -> sluice_engine::scheduler::ExecutionHandle {
-        let locked = sluice_flow::load("test.yaml", yaml, &self.plugins)
-            .unwrap_or_else(|d| panic!("{}", sluice_flow::render(&d, "test.yaml", yaml)));
-        let flow = locked.flow.clone();
-        let saved = self.engine.store().save_flow(&flow.namespace, &flow.id, yaml).await.unwrap();
-        let inputs = inputs.iter().map(|(k, v)| (k.to_string(), RawInput::Text(v.to_string()))).collect();
-        self.engine
-            .start(StartRequest {
-                flow: locked,
-                revision: saved.revision,
-                inputs,
-                labels: BTreeMap::new(),
-                trigger: None,
-                parent: None,
-            })
-            .await
-            .unwrap()
-    }
-
-    async fn run(&self, yaml: &str, inputs: &[(&str, &str)]) -> (ExecutionRecord, Vec<TaskRun>) {
-        let handle = self.start(yaml, inputs).await;
-        let id = handle.id.clone();
-        let record = tokio::time::timeout(Duration::from_secs(60), handle.finished()).await.unwrap().unwrap();
-        let stored = self.engine.store().get_execution(&id).await.unwrap().unwrap();
-        assert_eq!(stored, record, "the store holds the final record");
-        (record, self.engine.store().task_runs(&id).await.unwrap())
-    }
-}
-
-fn run<'a>(runs: &'a [TaskRun], key: &str) -> &'a TaskRun {
-    let key: TaskRunKey = key.parse().unwrap();
-    runs.iter().find(|r| r.key == key).unwrap_or_else(|| panic!("no run {key}"))
-}
-
-async fn wait_until_running(updates: &mut tokio::sync::broadcast::Receiver<Update>, task: &str) {
-    loop {
-        if let Update::TaskRun { run, .. } = updates.recv().await.unwrap()
-            && run.key.task == task
-            && run.state == TaskRunState::Running
-        {
-            return;
-        }
-    }
-}
 
 #[tokio::test]
 async fn tasks_share_the_workspace_and_logs_are_stored_by_task_run() {

@@ -68,6 +68,10 @@ impl Store for SqliteStore {
         read!(self, |db| task_runs::list(db, execution_id))
     }
 
+    async fn delete_task_runs(&self, execution_id: &str, keys: &[TaskRunKey]) -> Result<(), StoreError> {
+        task_runs::delete(&self.writer, execution_id, keys).await
+    }
+
     async fn logs(&self, execution_id: &str, filter: &LogFilter) -> Result<Vec<StoredLog>, StoreError> {
         read!(self, |db| logs::read(db, execution_id, filter))
     }

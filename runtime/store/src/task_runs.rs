@@ -99,3 +99,23 @@ pub(crate) async fn list(
     .map_err(db_error)?;
     rows.into_iter().map(TaskRunRow::into_record).collect()
 }
+
+/// Deletes the listed runs of one execution in one statement.
+pub(crate) async fn delete(
+    writer: &crate::writer::Writer,
+    execution_id: &str,
+    keys: &[sluice_engine::TaskRunKey],
+) -> Result<(), StoreError> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+    let keys = serde_json::to_string(&keys).map_err(|e| StoreError::Database(e.to_string()))?;
+    sqlx::query("DELETE FROM task_runs WHERE execution_id = ?1 AND key IN (SELECT value FROM json_each(?2))")
+        .bind(execution_id)
+        .bind(keys)
+        .execute(&mut *writer.lock().await?)
+        .await
+        .map_err(crate::error::db_error)?;
+    Ok(())
+}

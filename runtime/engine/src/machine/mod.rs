@@ -97,6 +97,7 @@ mod kinds;
 mod lifecycle;
 mod lists;
 mod plan;
+pub mod rerun;
 mod restore;
 mod retry;
 mod state;

@@ -14,6 +14,7 @@ use sluice_flow::{InputType, LockedFlow, Task, TaskKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
+use super::admission::{Decision, flow_key};
 use super::context::ExecutionScope;
 use super::dispatch::{self, Attempt, now};
 use super::workspace::workspace_dir;
@@ -70,17 +71,17 @@ pub(crate) async fn start<S: Store>(
     let exec = Execution::new(flow.clone(), record.clone());
     let redact = secret_values(&flow.inputs, &typed);
     let mut scope = ExecutionScope::new(&exec, typed, created);
-    let first = match render_variables(&shared, &request.flow, &exec, &mut scope) {
-        Ok(()) => Event::Start { now: created },
-        Err(reason) => Event::Refuse { now: created, state: ExecutionState::Failed, reason },
-    };
-
-    Ok(spawn_driver(shared, request.flow, exec, scope, workspace, redact, Begin::Event(first)))
+    let variables = render_variables(&shared, &request.flow, &exec, &mut scope);
+    Ok(spawn_driver(shared, request.flow, exec, scope, workspace, redact, Begin::New { variables }))
 }
 
-/// How a driver begins: with a first event (a new execution) or with the step of a restore.
+/// How a driver begins: a new execution asks for a place under the flow's `concurrency` (once
+/// it is live, so that a place freed at any moment reaches it), a restored one takes its step.
 pub(crate) enum Begin {
-    Event(Event),
+    /// With the result of rendering the flow's `variables`.
+    New {
+        variables: Result<(), String>,
+    },
     Restored(crate::machine::Step),
 }
 
@@ -120,6 +121,7 @@ pub(crate) fn spawn_driver<S: Store>(
         pending_logs: Vec::new(),
         attempts: HashMap::new(),
         timers: Vec::new(),
+        timeout_armed: false,
         done_tx,
     };
     tokio::spawn(driver.run(begin));
@@ -226,6 +228,8 @@ struct Driver<S: Store> {
     /// The running attempt of each dispatched task run.
     attempts: HashMap<TaskRunKey, (u32, AbortHandle)>,
     timers: Vec<AbortHandle>,
+    /// Whether the flow's `timeout` timer runs (from the moment the execution started).
+    timeout_armed: bool,
     done_tx: watch::Sender<Option<ExecutionRecord>>,
 }
 
@@ -243,16 +247,11 @@ impl<S: Store> Driver<S> {
         let mut queue = VecDeque::new();
         let mut restored = None;
         match begin {
-            Begin::Event(first) => queue.push_back(first),
+            Begin::New { variables } => queue.push_back(self.first_event(variables)),
             Begin::Restored(step) => restored = Some(step),
         }
-        if let Some(timeout) = self.exec.flow().timeout {
-            // Counted from the start, also across a restart.
-            let started = self.exec.record().started_at.unwrap_or_else(now);
-            let left = (started + chrono::Duration::from_std(timeout).unwrap_or_default() - now()).to_std();
-            self.start_timer_after(left.unwrap_or_default(), |now| Event::FlowTimedOut { now });
-        }
         loop {
+            self.arm_flow_timeout();
             let mut turn = Turn::default();
             if let Some(step) = restored.take() {
                 self.take_step(step, &mut turn, &mut queue);
@@ -284,6 +283,31 @@ impl<S: Store> Driver<S> {
                 return;
             }
         }
+    }
+
+    /// Start, queue or refuse a new execution.
+    fn first_event(&self, variables: Result<(), String>) -> Event {
+        let now = now();
+        if let Err(reason) = variables {
+            return Event::Refuse { now, state: ExecutionState::Failed, reason };
+        }
+        match self.shared.admission.admit(self.exec.flow(), &self.exec.record().id) {
+            Decision::Start => Event::Start { now },
+            Decision::Queue => Event::Queue { now },
+            Decision::Refuse(state, reason) => Event::Refuse { now, state, reason },
+        }
+    }
+
+    /// The flow's `timeout` counts from the start (also across a restart), not while queued.
+    fn arm_flow_timeout(&mut self) {
+        let Some(timeout) = self.exec.flow().timeout else { return };
+        let Some(started) = self.exec.record().started_at else { return };
+        if self.timeout_armed {
+            return;
+        }
+        self.timeout_armed = true;
+        let left = (started + chrono::Duration::from_std(timeout).unwrap_or_default() - now()).to_std();
+        self.start_timer_after(left.unwrap_or_default(), |now| Event::FlowTimedOut { now });
     }
 
     /// Blocks until an event, a control message or log lines arrive. Log lines alone are
@@ -673,9 +697,12 @@ impl<S: Store> Driver<S> {
         }
     }
 
+    /// No longer live here; its place under the flow's `concurrency` goes to the next queued.
     fn unregister(&self) {
-        let mut live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.remove(&self.exec.record().id);
+        let id = &self.exec.record().id;
+        self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+        let admitted = self.shared.admission.release(&flow_key(self.exec.flow()), id);
+        self.shared.start_admitted(admitted);
     }
 
     async fn finish(mut self) {

@@ -6,11 +6,13 @@
 //! sandbox, start timers and subflows, cancel). Attempts and timers answer with events on the
 //! driver's channel.
 
+mod admission;
 mod context;
 mod dispatch;
 mod driver;
 mod plugins;
 mod recover;
+mod rerun;
 mod secrets;
 mod subflow;
 mod workspace;
@@ -28,6 +30,7 @@ use sluice_sandbox::{Limits, Sandbox};
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use plugins::Plugins;
+pub use rerun::RerunError;
 pub use secrets::{EnvSecrets, SECRET_ENV_PREFIX, StaticSecrets};
 
 use crate::machine::Event;
@@ -119,6 +122,24 @@ pub(crate) struct Shared<S: Store> {
     pub(crate) config: EngineConfig,
     pub(crate) updates: broadcast::Sender<Update>,
     pub(crate) live: Mutex<HashMap<String, Live>>,
+    pub(crate) admission: admission::Admission,
+}
+
+impl<S: Store> Shared<S> {
+    /// Sends a message to a live execution's driver. False when it is not live here.
+    pub(crate) fn control(&self, execution_id: &str, message: driver::Control) -> bool {
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.get(execution_id).is_some_and(|live| live.control.send(message).is_ok())
+    }
+
+    /// Starts queued executions that `concurrency` just admitted.
+    pub(crate) fn start_admitted(&self, admitted: Vec<String>) {
+        for id in admitted {
+            if !self.control(&id, driver::Control::Event(Event::Start { now: dispatch::now() })) {
+                tracing::warn!(execution = %id, "an admitted queued execution is not live in this process");
+            }
+        }
+    }
 }
 
 /// A running execution in this process.
@@ -146,6 +167,7 @@ impl<S: Store> Engine<S> {
                 config,
                 updates,
                 live: Mutex::new(HashMap::new()),
+                admission: admission::Admission::default(),
             }),
         }
     }
@@ -156,6 +178,12 @@ impl<S: Store> Engine<S> {
 
     pub fn plugins(&self) -> &Plugins {
         &self.shared.plugins
+    }
+
+    /// Where `secret('NAME')` values come from (the server's webhook signatures read theirs
+    /// here too).
+    pub fn secrets(&self) -> &Arc<dyn Secrets> {
+        &self.shared.secrets
     }
 
     /// Live changes of every execution, after they were committed. A slow receiver may lag and
@@ -190,8 +218,7 @@ impl<S: Store> Engine<S> {
     }
 
     fn control(&self, execution_id: &str, message: driver::Control) -> bool {
-        let live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.get(execution_id).is_some_and(|live| live.control.send(message).is_ok())
+        self.shared.control(execution_id, message)
     }
 
     /// Removes the workspaces of finished executions past the retention period. Returns how

@@ -11,6 +11,7 @@ use std::sync::{Arc, PoisonError};
 use serde_json::{Map, Value};
 use sluice_flow::TaskKind;
 
+use super::admission::flow_key;
 use super::context::ExecutionScope;
 use super::dispatch::now;
 use super::driver::{Begin, Control, render_variables, spawn_driver};
@@ -47,11 +48,29 @@ impl<S: Store> Engine<S> {
         for wait in waiting {
             reattach(shared.clone(), wait).await?;
         }
+        shared.start_admitted(shared.admission.admit_waiting());
         Ok(handles)
     }
 }
 
-fn is_live<S: Store>(shared: &Shared<S>, id: &str) -> bool {
+/// The flow revision an execution is pinned to, loaded against the installed plugins; the
+/// inner error says why it cannot run any more.
+pub(crate) async fn pinned_flow<S: Store>(
+    shared: &Shared<S>,
+    record: &ExecutionRecord,
+) -> Result<Result<sluice_flow::LockedFlow, String>, StoreError> {
+    let stored = shared.store.get_flow(&record.namespace, &record.flow_id, Some(record.revision)).await?;
+    let name = format!("{}.{} (revision {})", record.namespace, record.flow_id, record.revision);
+    Ok(match stored {
+        None => Err(format!("flow {name} no longer exists")),
+        Some(stored) => sluice_flow::load(&name, &stored.source, &shared.plugins).map_err(|diagnostics| {
+            let why = sluice_flow::render(&diagnostics, &name, &stored.source);
+            format!("flow {name} is no longer valid:\n{why}")
+        }),
+    })
+}
+
+pub(crate) fn is_live<S: Store>(shared: &Shared<S>, id: &str) -> bool {
     shared.live.lock().unwrap_or_else(PoisonError::into_inner).contains_key(id)
 }
 
@@ -60,18 +79,9 @@ async fn restore_one<S: Store>(
     record: ExecutionRecord,
     waiting: &mut Vec<Waiting>,
 ) -> Result<Option<ExecutionHandle>, StoreError> {
-    let stored = shared.store.get_flow(&record.namespace, &record.flow_id, Some(record.revision)).await?;
-    let name = format!("{}.{} (revision {})", record.namespace, record.flow_id, record.revision);
-    let locked = match stored {
-        None => return fail_unrecoverable(shared, record, format!("flow {name} no longer exists")).await,
-        Some(stored) => match sluice_flow::load(&name, &stored.source, &shared.plugins) {
-            Ok(locked) => locked,
-            Err(diagnostics) => {
-                let why = sluice_flow::render(&diagnostics, &name, &stored.source);
-                return fail_unrecoverable(shared, record, format!("flow {name} is no longer valid:\n{why}"))
-                    .await;
-            }
-        },
+    let locked = match pinned_flow(shared, &record).await? {
+        Ok(locked) => locked,
+        Err(why) => return fail_unrecoverable(shared, record, why).await,
     };
     let runs = shared.store.task_runs(&record.id).await?;
     let inputs = match &record.inputs {
@@ -96,15 +106,29 @@ async fn restore_one<S: Store>(
         }
     }
     let mut scope = ExecutionScope::new(&exec, inputs, started);
-    if let Err(error) = render_variables(shared, &locked, &exec, &mut scope) {
+    let variables = render_variables(shared, &locked, &exec, &mut scope);
+    if let Err(error) = &variables {
         tracing::warn!(execution = %exec.record().id, "variables no longer render after a restart: {error}");
     }
+    // Places under the flow's `concurrency`: queued ones queue again (the store lists them in
+    // creation order), a created one asks like a new one, the others hold theirs.
+    let begin = match exec.record().state {
+        ExecutionState::Queued => {
+            shared.admission.requeue(exec.flow(), &exec.record().id);
+            Begin::Restored(step)
+        }
+        ExecutionState::Created => Begin::New { variables },
+        _ => {
+            shared.admission.occupy(flow_key(exec.flow()), &exec.record().id);
+            Begin::Restored(step)
+        }
+    };
     let workspace = workspace_dir(&shared.config.workspaces, &exec.record().id);
     if let Err(error) = tokio::fs::create_dir_all(&workspace).await {
         tracing::error!(path = %workspace.display(), "cannot recreate the workspace: {error}");
     }
     tracing::info!(execution = %exec.record().id, "continuing after a restart");
-    Ok(Some(spawn_driver(shared.clone(), locked, exec, scope, workspace, Vec::new(), Begin::Restored(step))))
+    Ok(Some(spawn_driver(shared.clone(), locked, exec, scope, workspace, Vec::new(), begin)))
 }
 
 async fn fail_unrecoverable<S: Store>(

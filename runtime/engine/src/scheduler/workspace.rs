@@ -27,3 +27,22 @@ pub async fn expired(root: &Path, retention: Duration) -> std::io::Result<Vec<St
     }
     Ok(names)
 }
+
+/// Copies a workspace (a replay starts from the original's files). Symlinks are copied as
+/// links, never followed, so a link a task left cannot pull outside files in.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
