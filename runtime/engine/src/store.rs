@@ -77,6 +77,27 @@ pub struct ArtifactRef {
     pub size: u64,
 }
 
+/// What the server remembers about one `schedule` trigger between ticks and across restarts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleState {
+    /// Every fire time up to and including this one has been handled: fired, skipped because
+    /// the trigger's previous execution was still running, or dropped by `recoverMissed`.
+    pub covered_until: Timestamp,
+    /// The execution the trigger started last, if any (to refuse overlapping runs).
+    pub execution_id: Option<String>,
+    /// Fire times skipped because the previous execution was still running, since the state
+    /// was created.
+    pub skipped: u64,
+}
+
+/// Names one trigger of one flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TriggerKey<'a> {
+    pub namespace: &'a str,
+    pub flow_id: &'a str,
+    pub trigger_id: &'a str,
+}
+
 /// Persistence for flows, executions, task runs, logs and artifacts.
 pub trait Store: Send + Sync + 'static {
     // --- flows ---
@@ -172,4 +193,33 @@ pub trait Store: Send + Sync + 'static {
         &self,
         execution_id: &str,
     ) -> impl Future<Output = Result<Vec<(Option<TaskRunKey>, String, ArtifactRef)>, StoreError>> + Send;
+
+    // --- schedule triggers (server) ---
+    //
+    // Claims are conditional writes, so two servers on one database never both fire one tick:
+    // only the one whose `expected` matches the stored state wins.
+
+    /// The stored state of a schedule trigger; None before its first claim.
+    fn schedule_state(
+        &self,
+        key: TriggerKey<'_>,
+    ) -> impl Future<Output = Result<Option<ScheduleState>, StoreError>> + Send;
+
+    /// Moves `covered_until` from `expected` (None: no state yet) to `until`, adding `skipped`
+    /// to the skip count. False when the stored state is not `expected` (another server claimed
+    /// first, or the caller's view is stale): nothing is written then.
+    fn claim_schedule(
+        &self,
+        key: TriggerKey<'_>,
+        expected: Option<Timestamp>,
+        until: Timestamp,
+        skipped: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Records the execution the trigger's last claimed fire started.
+    fn set_schedule_execution(
+        &self,
+        key: TriggerKey<'_>,
+        execution_id: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }

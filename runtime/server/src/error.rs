@@ -30,6 +30,13 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// A webhook request whose signature is missing or wrong.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The server is not configured to answer this (a webhook's signing secret is not set):
+    /// not the client's fault, so a 5xx, but one that says what is missing.
+    #[error("{0}")]
+    Unavailable(String),
     /// A flow that does not parse or validate: positioned errors plus the text `sluice
     /// validate` prints.
     #[error("the flow is invalid")]
@@ -71,6 +78,8 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::InvalidFlow { .. } | ApiError::InvalidInputs(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -84,6 +93,8 @@ impl ApiError {
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
+            ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized"),
+            ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::InvalidFlow { .. } => ("invalid-flow", "Invalid flow"),
             ApiError::InvalidInputs(_) => ("invalid-inputs", "Invalid inputs"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
@@ -97,7 +108,9 @@ impl ApiError {
             ApiError::BadRequest(detail)
             | ApiError::NotFound(detail)
             | ApiError::Conflict(detail)
-            | ApiError::MethodNotAllowed(detail) => doc["detail"] = json!(detail),
+            | ApiError::MethodNotAllowed(detail)
+            | ApiError::Unauthorized(detail)
+            | ApiError::Unavailable(detail) => doc["detail"] = json!(detail),
             ApiError::InvalidFlow { errors, rendered } => {
                 let count = errors.len();
                 doc["detail"] =
@@ -117,8 +130,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(message) = &self {
-            tracing::error!("request failed: {message}");
+        match &self {
+            ApiError::Internal(message) => tracing::error!("request failed: {message}"),
+            ApiError::Unavailable(message) => tracing::error!("cannot answer: {message}"),
+            _ => {}
         }
         let mut response = (self.status(), self.problem().to_string()).into_response();
         response

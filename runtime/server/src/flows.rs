@@ -46,6 +46,7 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Respon
         )));
     }
     let revision = store.save_flow(namespace, id, text).await?;
+    state.triggers.flows_changed();
     Ok((StatusCode::CREATED, Json(saved(&revision))).into_response())
 }
 
@@ -64,6 +65,7 @@ pub async fn update(
         )));
     }
     let revision = state.engine.store().save_flow(&namespace, &id, text).await?;
+    state.triggers.flows_changed();
     Ok(Json(saved(&revision)))
 }
 
@@ -145,6 +147,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let Path((namespace, id)) = path?;
     if state.engine.store().delete_flow(&namespace, &id).await? {
+        state.triggers.flows_changed();
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no flow {namespace}.{id}")))

@@ -16,6 +16,7 @@ mod plugins;
 mod routes;
 mod serve;
 mod state;
+pub mod triggers;
 
 pub use document::{execution_document, task_run_document};
 pub use error::{ApiError, BODY_FILE_NAME, FlowError};

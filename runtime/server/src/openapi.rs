@@ -35,6 +35,25 @@ fn op(summary: &str, params: &[(&str, &str)], body: Option<Value>, responses: &[
     op
 }
 
+fn webhook_op(summary: &str) -> Value {
+    let any_body = json!({"required": false, "content": {"*/*": {}}});
+    op(
+        summary,
+        &[("namespace", "path"), ("flowId", "path"), ("key", "path"), ("wait", "query")],
+        Some(any_body),
+        &[
+            ("200", ok("The finished execution (wait=true)")),
+            ("202", ok("{executionId, state, trigger}")),
+            ("400", problem()),
+            ("401", problem()),
+            ("404", problem()),
+            ("409", problem()),
+            ("422", problem()),
+            ("503", problem()),
+        ],
+    )
+}
+
 pub fn openapi() -> Value {
     let ns_id = [("namespace", "path"), ("id", "path")];
     let exec = [("id", "path")];
@@ -55,6 +74,13 @@ pub fn openapi() -> Value {
                 "get": op("A flow (YAML with Accept: application/x-yaml)", &[ns_id[0], ns_id[1], ("revision", "query")], None, &[("200", ok("The flow")), ("404", problem())]),
                 "put": op("Update a flow", &ns_id, Some(yaml_body()), &[("200", ok("The current revision")), ("400", problem()), ("422", problem())]),
                 "delete": op("Delete a flow", &ns_id, None, &[("204", json!({"description": "Deleted"})), ("404", problem())]),
+            },
+            "/api/v1/flows/{namespace}/{id}/triggers": {
+                "get": op("A flow's triggers, with each schedule's state (coveredUntil, nextDate, executionId, skipped)", &ns_id, None, &[("200", ok("Triggers")), ("404", problem())]),
+            },
+            "/api/v1/webhooks/{namespace}/{flowId}/{key}": {
+                "post": webhook_op("Start a flow through its webhook trigger (the request is `trigger.body`, `trigger.headers`, `trigger.query`)"),
+                "get": webhook_op("Start a flow through its webhook trigger (no body)"),
             },
             "/api/v1/flows/{namespace}/{id}/revisions": {
                 "get": op("Every revision of a flow", &ns_id, None, &[("200", ok("Revisions, oldest first")), ("404", problem())]),

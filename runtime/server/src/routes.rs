@@ -8,7 +8,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{executions, flows, health, logs, openapi, plugins};
+use crate::{executions, flows, health, logs, openapi, plugins, triggers};
 
 pub struct Route {
     pub method: Method,
@@ -37,6 +37,7 @@ pub fn routes() -> Vec<Route> {
         route(M::PUT, "/api/v1/flows/{namespace}/{id}", flows::update),
         route(M::DELETE, "/api/v1/flows/{namespace}/{id}", flows::delete),
         route(M::GET, "/api/v1/flows/{namespace}/{id}/revisions", flows::revisions),
+        route(M::GET, "/api/v1/flows/{namespace}/{id}/triggers", triggers::list),
         route(M::POST, "/api/v1/executions/{namespace}/{flowId}", executions::start),
         route(M::GET, "/api/v1/executions", executions::list),
         route(M::GET, "/api/v1/executions/{id}", executions::get),
@@ -45,6 +46,8 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/api/v1/executions/{id}/logs", logs::list),
         route(M::GET, "/api/v1/executions/{id}/logs/follow", logs::follow),
         route(M::GET, "/api/v1/executions/{id}/follow", logs::follow_states),
+        route(M::POST, "/api/v1/webhooks/{namespace}/{flowId}/{key}", triggers::receive),
+        route(M::GET, "/api/v1/webhooks/{namespace}/{flowId}/{key}", triggers::receive),
         route(M::GET, "/api/v1/plugins", plugins::list),
         route(M::GET, "/api/v1/plugins/{name}", plugins::get),
         route(M::GET, "/api/v1/openapi.json", openapi::document),

@@ -6,12 +6,15 @@ use sluice_engine::scheduler::Engine;
 use sluice_store::SqliteStore;
 
 use crate::metrics::Metrics;
+use crate::triggers::{SystemClock, Triggers};
 
 /// The engine (with its store and plugins) and the process's metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine<SqliteStore>,
     pub metrics: Arc<Metrics>,
+    /// Webhooks, schedules and flow triggers (see [`crate::triggers`]).
+    pub triggers: Arc<Triggers>,
 }
 
 impl AppState {
@@ -20,6 +23,6 @@ impl AppState {
     pub fn new(engine: Engine<SqliteStore>) -> AppState {
         let metrics = Arc::new(Metrics::default());
         metrics.clone().follow(engine.subscribe());
-        AppState { engine, metrics }
+        AppState { engine, metrics, triggers: Arc::new(Triggers::new(Arc::new(SystemClock))) }
     }
 }

@@ -24,6 +24,7 @@ mod error;
 mod executions;
 mod flows;
 mod logs;
+mod schedules;
 mod schema;
 mod store_impl;
 mod task_runs;

@@ -2,11 +2,11 @@
 //! pool (or the write connection of an in-memory store).
 
 use sluice_engine::{
-    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, LogFilter, Store, StoreError,
-    StoredLog, TaskRun, TaskRunKey,
+    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, LogFilter, ScheduleState,
+    Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
 };
 
-use crate::{SqliteStore, artifacts, commit, executions, flows, logs, task_runs};
+use crate::{SqliteStore, artifacts, commit, executions, flows, logs, schedules, task_runs};
 
 /// Runs one read against the reader pool, or against the write connection when there is none.
 macro_rules! read {
@@ -99,5 +99,27 @@ impl Store for SqliteStore {
         execution_id: &str,
     ) -> Result<Vec<(Option<TaskRunKey>, String, ArtifactRef)>, StoreError> {
         read!(self, |db| artifacts::list(db, execution_id))
+    }
+
+    async fn schedule_state(&self, key: TriggerKey<'_>) -> Result<Option<ScheduleState>, StoreError> {
+        read!(self, |db| schedules::get(db, key))
+    }
+
+    async fn claim_schedule(
+        &self,
+        key: TriggerKey<'_>,
+        expected: Option<Timestamp>,
+        until: Timestamp,
+        skipped: u64,
+    ) -> Result<bool, StoreError> {
+        schedules::claim(&self.writer, key, expected, until, skipped).await
+    }
+
+    async fn set_schedule_execution(
+        &self,
+        key: TriggerKey<'_>,
+        execution_id: &str,
+    ) -> Result<(), StoreError> {
+        schedules::set_execution(&self.writer, key, execution_id).await
     }
 }

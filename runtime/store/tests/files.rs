@@ -140,8 +140,8 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
     .fetch_all(&raw_pool)
     .await
     .unwrap();
-    assert_eq!(schema_version(), 1);
-    assert_eq!(applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(), vec![(1, true)]);
+    assert_eq!(schema_version(), 2);
+    assert_eq!(applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(), vec![(1, true), (2, true)]);
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
             .fetch_all(&raw_pool)
@@ -149,7 +149,16 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
             .unwrap();
     assert_eq!(
         tables,
-        ["artifacts", "execution_artifacts", "execution_labels", "executions", "flows", "logs", "task_runs"]
+        [
+            "artifacts",
+            "execution_artifacts",
+            "execution_labels",
+            "executions",
+            "flows",
+            "logs",
+            "schedule_triggers",
+            "task_runs"
+        ]
     );
     let journal: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&raw_pool).await.unwrap();
     assert_eq!(journal, "wal");
@@ -185,7 +194,7 @@ async fn a_newer_schema_is_refused_with_a_clear_error() {
     let error = SqliteStore::open(&path).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "database error: the database has schema version 9999, but this sluice knows versions up to 1: \
+        "database error: the database has schema version 9999, but this sluice knows versions up to 2: \
          open it with the newer sluice that wrote it"
     );
 }

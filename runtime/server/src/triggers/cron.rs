@@ -1,0 +1,145 @@
+//! Schedule arithmetic: a trigger's cron expression in its time zone, as UTC instants.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use croner::Cron;
+use croner::parser::{CronParser, Seconds, Year};
+
+/// A parsed `schedule` trigger: five fields (seconds 0), or six with seconds first, evaluated
+/// in `timezone` (so `0 3 * * *` in `Europe/Paris` is 03:00 Paris time, summer and winter).
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    cron: Cron,
+    timezone: Tz,
+}
+
+impl Schedule {
+    /// The same rules the flow validation applies; `timezone` None is UTC.
+    pub fn parse(cron: &str, timezone: Option<&str>) -> Result<Schedule, String> {
+        let cron = CronParser::builder()
+            .seconds(Seconds::Optional)
+            .year(Year::Disallowed)
+            .build()
+            .parse(cron)
+            .map_err(|e| format!("invalid cron expression `{cron}`: {e}"))?;
+        let timezone = match timezone {
+            Some(name) => Tz::from_str(name).map_err(|_| format!("unknown time zone `{name}`"))?,
+            None => Tz::UTC,
+        };
+        Ok(Schedule { cron, timezone })
+    }
+
+    /// The first fire time strictly after `after`; None when the expression never fires again.
+    pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = after.with_timezone(&self.timezone);
+        self.cron.find_next_occurrence(&local, false).ok().map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The fire times in `(after, until]`, oldest first, at most `limit` of them (the newest
+    /// ones when there are more), and how many there were in all (counted up to `max_count`).
+    pub fn between(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: usize,
+        max_count: usize,
+    ) -> (Vec<DateTime<Utc>>, usize) {
+        let mut kept = std::collections::VecDeque::new();
+        let mut count = 0;
+        let mut cursor = after;
+        while count < max_count {
+            let Some(next) = self.next_after(cursor).filter(|t| *t <= until) else { break };
+            count += 1;
+            if kept.len() == limit {
+                kept.pop_front();
+            }
+            kept.push_back(next);
+            cursor = next;
+        }
+        (kept.into(), count)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn utc(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn five_fields_fire_on_the_minute_in_utc() {
+        let s = Schedule::parse("*/15 * * * *", None).unwrap();
+        assert_eq!(s.next_after(utc("2026-03-01T10:07:31Z")), Some(utc("2026-03-01T10:15:00Z")));
+        // Strictly after: a time that is itself a fire time gives the next one.
+        assert_eq!(s.next_after(utc("2026-03-01T10:15:00Z")), Some(utc("2026-03-01T10:30:00Z")));
+    }
+
+    #[test]
+    fn six_fields_have_seconds_first() {
+        let s = Schedule::parse("*/10 * * * * *", None).unwrap();
+        assert_eq!(s.next_after(utc("2026-03-01T10:07:31.250Z")), Some(utc("2026-03-01T10:07:40Z")));
+        let s = Schedule::parse("30 0 3 * * *", None).unwrap();
+        assert_eq!(s.next_after(utc("2026-03-01T10:00:00Z")), Some(utc("2026-03-02T03:00:30Z")));
+    }
+
+    #[test]
+    fn the_time_zone_moves_the_instant_and_follows_daylight_saving() {
+        let s = Schedule::parse("0 3 * * *", Some("Europe/Paris")).unwrap();
+        // Winter: Paris is UTC+1.
+        assert_eq!(s.next_after(utc("2026-01-10T12:00:00Z")), Some(utc("2026-01-11T02:00:00Z")));
+        // Summer: UTC+2.
+        assert_eq!(s.next_after(utc("2026-07-10T12:00:00Z")), Some(utc("2026-07-11T01:00:00Z")));
+        let ny = Schedule::parse("0 9 * * 1-5", Some("America/New_York")).unwrap();
+        // Friday 2026-03-06 after 9:00 EST -> Monday 2026-03-09 09:00 EDT (DST began on the 8th).
+        assert_eq!(ny.next_after(utc("2026-03-06T15:00:00Z")), Some(utc("2026-03-09T13:00:00Z")));
+    }
+
+    #[test]
+    fn a_skipped_local_time_fires_once_on_the_spring_forward_day() {
+        // 02:30 does not exist in Paris on 2026-03-29 (02:00 -> 03:00).
+        let s = Schedule::parse("30 2 * * *", Some("Europe/Paris")).unwrap();
+        let after = utc("2026-03-28T12:00:00Z");
+        let next = s.next_after(after).unwrap();
+        let following = s.next_after(next).unwrap();
+        assert!(next > after && next < utc("2026-03-30T00:00:00Z"), "{next}");
+        assert_eq!(following, utc("2026-03-30T00:30:00Z"));
+    }
+
+    #[test]
+    fn between_counts_every_fire_and_keeps_the_newest() {
+        let s = Schedule::parse("0 * * * *", None).unwrap();
+        let after = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
+        let until = Utc.with_ymd_and_hms(2026, 5, 1, 5, 0, 0).unwrap();
+        let (all, count) = s.between(after, until, 100, 1000);
+        assert_eq!(count, 5);
+        assert_eq!(
+            all,
+            (1..=5).map(|h| Utc.with_ymd_and_hms(2026, 5, 1, h, 0, 0).unwrap()).collect::<Vec<_>>()
+        );
+        let (last_two, count) = s.between(after, until, 2, 1000);
+        assert_eq!(count, 5);
+        assert_eq!(last_two, vec![until - chrono::Duration::hours(1), until]);
+        let (none, count) = s.between(until, until, 10, 1000);
+        assert_eq!((none.len(), count), (0, 0));
+    }
+
+    #[test]
+    fn bad_expressions_and_zones_are_refused() {
+        assert!(
+            Schedule::parse("61 * * * *", None)
+                .unwrap_err()
+                .starts_with("invalid cron expression `61 * * * *`")
+        );
+        assert_eq!(
+            Schedule::parse("* * * * *", Some("Mars/Base")).unwrap_err(),
+            "unknown time zone `Mars/Base`"
+        );
+    }
+}

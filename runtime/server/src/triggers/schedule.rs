@@ -1,0 +1,285 @@
+//! `schedule` triggers: one loop per server walks every schedule trigger's fire times.
+//!
+//! Per trigger the store keeps `covered_until` (every fire time up to it was handled) and the
+//! execution its last fire started. Each fire time is claimed with a conditional update before
+//! it is acted on, so two servers on one database never both fire it. Then:
+//! - if the trigger's previous execution is still running (or queued, or paused), the fire time
+//!   is skipped and logged, and the skip counted: one trigger never has two runs at once;
+//! - otherwise the flow starts with `trigger.date` set to the fire time.
+//!
+//! Fire times that passed while no server ran (found when this process first sees a trigger
+//! that has stored state) follow `recoverMissed`: `all` runs each of them (at most
+//! [`MAX_CATCH_UP`], the newest), one after another, each waiting for the previous run to end;
+//! `last` runs only the newest; `none` drops them. A disabled trigger or flow lets its fire
+//! times pass without running. A trigger seen for the first time starts from now.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::json;
+use sluice_engine::{ScheduleState, Store, StoreError, TriggerKey};
+use sluice_flow::{LockedFlow, RecoverMissed, Trigger, TriggerKind};
+use tokio::sync::watch;
+
+use super::cron::Schedule;
+use super::fire::fire;
+use super::index::IndexedFlow;
+use crate::state::AppState;
+
+/// The most missed fire times `recoverMissed: all` runs after a restart (the newest ones).
+pub const MAX_CATCH_UP: usize = 100;
+
+/// Counting missed fire times stops here (a per-second schedule down for weeks).
+const MAX_COUNT: usize = 10_000_000;
+
+/// The longest the loop sleeps: it also waits for running executions to end.
+const MAX_SLEEP: Duration = Duration::from_secs(1);
+
+type Key = (String, String, String);
+
+struct Entry {
+    key: Key,
+    schedule: Schedule,
+    timezone: Option<String>,
+    recover: RecoverMissed,
+    /// Neither the trigger nor its flow is disabled.
+    active: bool,
+    flow: LockedFlow,
+    revision: u32,
+    trigger: Trigger,
+    /// The stored state as this process last saw it; None: read it again.
+    state: Option<ScheduleState>,
+    /// Fire times up to this one were missed while no server ran: `recoverMissed` applies.
+    catch_up_until: Option<DateTime<Utc>>,
+}
+
+impl Entry {
+    fn store_key(&self) -> TriggerKey<'_> {
+        TriggerKey { namespace: &self.key.0, flow_id: &self.key.1, trigger_id: &self.key.2 }
+    }
+
+    fn name(&self) -> String {
+        format!("{}.{}/{}", self.key.0, self.key.1, self.key.2)
+    }
+}
+
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut entries: HashMap<Key, Entry> = HashMap::new();
+    let mut known: Option<Arc<Vec<IndexedFlow>>> = None;
+    loop {
+        let flows = state.triggers.index.flows(&state).await;
+        if known.as_ref().is_none_or(|k| !Arc::ptr_eq(k, &flows)) {
+            entries = rebuild(&flows, entries);
+            known = Some(flows);
+        }
+        let now = state.triggers.clock.now();
+        let mut wake = now + MAX_SLEEP;
+        for entry in entries.values_mut() {
+            if let Err(error) = step(&state, entry, now).await {
+                tracing::error!(trigger = %entry.name(), %error, "schedule trigger failed; retrying");
+                entry.state = None;
+            }
+            if let Some(next) = entry.state.as_ref().and_then(|s| entry.schedule.next_after(s.covered_until))
+            {
+                wake = wake.min(next);
+            }
+        }
+        let sleep = (wake - state.triggers.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(sleep) => {}
+            () = state.triggers.wake.notified() => {}
+        }
+    }
+}
+
+/// The schedule triggers of `flows`, keeping what this process knew about those it had.
+fn rebuild(flows: &[IndexedFlow], mut old: HashMap<Key, Entry>) -> HashMap<Key, Entry> {
+    let mut entries = HashMap::new();
+    for indexed in flows {
+        let flow = &indexed.flow.flow;
+        for trigger in &flow.triggers {
+            let TriggerKind::Schedule { cron, timezone, recover_missed } = &trigger.kind else { continue };
+            let key = (flow.namespace.clone(), flow.id.clone(), trigger.id.clone());
+            let schedule = match Schedule::parse(cron, timezone.as_deref()) {
+                Ok(schedule) => schedule,
+                Err(error) => {
+                    tracing::error!(trigger = %format!("{}.{}/{}", key.0, key.1, key.2), %error, "ignored");
+                    continue;
+                }
+            };
+            let previous = old.remove(&key);
+            entries.insert(
+                key.clone(),
+                Entry {
+                    key,
+                    schedule,
+                    timezone: timezone.clone(),
+                    recover: *recover_missed,
+                    active: !trigger.disabled && !flow.disabled,
+                    flow: indexed.flow.clone(),
+                    revision: indexed.revision,
+                    trigger: trigger.clone(),
+                    state: previous.as_ref().and_then(|p| p.state.clone()),
+                    catch_up_until: previous.and_then(|p| p.catch_up_until),
+                },
+            );
+        }
+    }
+    entries
+}
+
+/// Handles every fire time of one trigger that is due at `now`.
+async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let store = state.engine.store();
+    if entry.state.is_none() {
+        match store.schedule_state(entry.store_key()).await? {
+            Some(found) => {
+                entry.catch_up_until = Some(entry.catch_up_until.map_or(now, |c| c.max(now)));
+                entry.state = Some(found);
+            }
+            None => {
+                // First sight: the schedule starts now. (Losing the insert race to another
+                // server is fine: its row is read back.)
+                store.claim_schedule(entry.store_key(), None, now, 0).await?;
+                entry.state = store.schedule_state(entry.store_key()).await?;
+            }
+        }
+    }
+    loop {
+        let Some(current) = entry.state.clone() else { return Ok(()) };
+        let Some(next) = entry.schedule.next_after(current.covered_until) else { return Ok(()) };
+        if next > now {
+            return Ok(());
+        }
+        if !entry.active {
+            claim(state, entry, &current, now, 0).await?;
+            return Ok(());
+        }
+        if let Some(until) = entry.catch_up_until.filter(|until| next <= *until) {
+            match entry.recover {
+                RecoverMissed::None => {
+                    let (_, count) = entry.schedule.between(current.covered_until, until, 0, MAX_COUNT);
+                    if claim(state, entry, &current, until, 0).await? {
+                        tracing::info!(trigger = %entry.name(), count, "missed fire times dropped (recoverMissed: none)");
+                        entry.catch_up_until = None;
+                    }
+                    continue;
+                }
+                RecoverMissed::Last => {
+                    if still_running(state, &current).await? {
+                        return Ok(());
+                    }
+                    let (newest, count) = entry.schedule.between(current.covered_until, until, 1, MAX_COUNT);
+                    let Some(newest) = newest.first().copied() else { return Ok(()) };
+                    if claim(state, entry, &current, newest, 0).await? {
+                        entry.catch_up_until = None;
+                        tracing::info!(trigger = %entry.name(), count, "running the newest missed fire time (recoverMissed: last)");
+                        start(state, entry, newest, true).await?;
+                    }
+                    continue;
+                }
+                RecoverMissed::All => {
+                    let (kept, count) =
+                        entry.schedule.between(current.covered_until, until, MAX_CATCH_UP, MAX_COUNT);
+                    if count > kept.len()
+                        && let Some(first) = kept.first()
+                    {
+                        let before = *first - chrono::Duration::nanoseconds(1);
+                        if claim(state, entry, &current, before, 0).await? {
+                            tracing::warn!(
+                                trigger = %entry.name(), dropped = count - kept.len(),
+                                "too many missed fire times; running the newest {MAX_CATCH_UP}"
+                            );
+                        }
+                        continue;
+                    }
+                    if still_running(state, &current).await? {
+                        return Ok(());
+                    }
+                    if claim(state, entry, &current, next, 0).await? {
+                        start(state, entry, next, true).await?;
+                    }
+                    continue;
+                }
+            }
+        }
+        entry.catch_up_until = None;
+        if still_running(state, &current).await? {
+            if claim(state, entry, &current, next, 1).await? {
+                tracing::warn!(
+                    trigger = %entry.name(),
+                    date = %next.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    execution = current.execution_id.as_deref().unwrap_or(""),
+                    "fire time skipped: the trigger's previous execution is still running"
+                );
+            }
+            continue;
+        }
+        if claim(state, entry, &current, next, 0).await? {
+            start(state, entry, next, false).await?;
+        }
+    }
+}
+
+/// Claims fire times up to `until`; on a lost race, forgets the state so it is read again.
+async fn claim(
+    state: &AppState,
+    entry: &mut Entry,
+    current: &ScheduleState,
+    until: DateTime<Utc>,
+    skipped: u64,
+) -> Result<bool, StoreError> {
+    let won = state
+        .engine
+        .store()
+        .claim_schedule(entry.store_key(), Some(current.covered_until), until, skipped)
+        .await?;
+    if won {
+        entry.state = Some(ScheduleState {
+            covered_until: until,
+            execution_id: current.execution_id.clone(),
+            skipped: current.skipped + skipped,
+        });
+    } else {
+        entry.state = None;
+    }
+    Ok(won)
+}
+
+async fn still_running(state: &AppState, current: &ScheduleState) -> Result<bool, StoreError> {
+    let Some(id) = &current.execution_id else { return Ok(false) };
+    Ok(state.engine.store().get_execution(id).await?.is_some_and(|r| !r.state.is_terminal()))
+}
+
+async fn start(
+    state: &AppState,
+    entry: &mut Entry,
+    date: DateTime<Utc>,
+    recovered: bool,
+) -> Result<(), StoreError> {
+    let document = json!({
+        "type": "schedule",
+        "id": entry.trigger.id,
+        "date": date.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+        "timezone": entry.timezone.as_deref().unwrap_or("UTC"),
+        "recovered": recovered,
+    });
+    match fire(state, &state.triggers.templates, entry.flow.clone(), entry.revision, &entry.trigger, document)
+        .await
+    {
+        Ok(handle) => {
+            state.engine.store().set_schedule_execution(entry.store_key(), &handle.id).await?;
+            if let Some(current) = &mut entry.state {
+                current.execution_id = Some(handle.id.clone());
+            }
+            tracing::info!(trigger = %entry.name(), execution = %handle.id, %date, "schedule started an execution");
+        }
+        Err(error) => {
+            tracing::error!(trigger = %entry.name(), %date, %error, "schedule could not start the flow")
+        }
+    }
+    Ok(())
+}
