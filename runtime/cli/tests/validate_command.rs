@@ -147,7 +147,6 @@ fn the_examples_validate_and_the_pipeline_lacks_only_its_plugins() {
     assert_eq!(
         missing,
         [
-            "plugin `git` has no task `clone`",
             "plugin `docker` has no task `run`",
             "plugin `docker` has no task `run`",
             "plugin `docker` has no task `build`",
@@ -157,5 +156,5 @@ fn the_examples_validate_and_the_pipeline_lacks_only_its_plugins() {
         ],
         "{stderr}"
     );
-    assert!(stderr.ends_with("7 errors\n"), "{stderr}");
+    assert!(stderr.ends_with(&format!("{} errors\n", missing.len())), "{stderr}");
 }

@@ -1,0 +1,180 @@
+//! Checkout: write a commit's tree into the workspace. Regular files and empty directories as
+//! they are; symlinks as symlinks when they resolve inside the checkout (also through other
+//! symlinks of the tree), else as a regular file holding the target, so that nothing written
+//! here can lead a later task out of its directory. Nothing is ever written through a symlink.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use sluice_plugin::TaskError;
+
+use crate::object::{self, Kind, MODE_EXECUTABLE, MODE_FILE, MODE_GITLINK, MODE_SYMLINK, MODE_TREE, Objects};
+use crate::oid::Oid;
+
+/// A file of the checkout, as the index records it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// `/`-separated, relative to the checkout directory.
+    pub path: String,
+    pub mode: u32,
+    pub oid: Oid,
+    pub size: u32,
+}
+
+/// How a checkout went.
+#[derive(Default)]
+pub struct Summary {
+    pub entries: Vec<Entry>,
+    pub files: usize,
+    pub symlinks: usize,
+    /// Symlinks written as regular files because they pointed outside.
+    pub unsafe_symlinks: Vec<String>,
+    pub submodules: Vec<(String, Oid)>,
+}
+
+/// Every blob (and gitlink) under `tree`, depth-first, with `/`-joined paths; also the
+/// directories, so empty ones are created.
+pub fn flatten(objects: &Objects, tree: Oid) -> Result<(Vec<String>, Vec<Entry>), TaskError> {
+    let mut dirs = Vec::new();
+    let mut entries = Vec::new();
+    let mut stack = vec![(String::new(), tree)];
+    while let Some((prefix, oid)) = stack.pop() {
+        let data = &object::get(objects, oid, Kind::Tree)?.data;
+        for entry in object::parse_tree(data, oid)? {
+            let path =
+                if prefix.is_empty() { entry.name.clone() } else { format!("{prefix}/{}", entry.name) };
+            match entry.mode {
+                MODE_TREE => {
+                    dirs.push(path.clone());
+                    stack.push((path, entry.oid));
+                }
+                MODE_GITLINK => entries.push(Entry { path, mode: MODE_GITLINK, oid: entry.oid, size: 0 }),
+                mode => {
+                    let blob = object::get(objects, entry.oid, Kind::Blob)?;
+                    entries.push(Entry { path, mode, oid: entry.oid, size: blob.data.len() as u32 });
+                }
+            }
+        }
+    }
+    Ok((dirs, entries))
+}
+
+/// Write the tree of `commit` into `dir` (which exists and is empty).
+pub fn checkout(objects: &Objects, tree: Oid, dir: &Path) -> Result<Summary, TaskError> {
+    let (dirs, entries) = flatten(objects, tree)?;
+    let io = |what: &str, path: &str, err: std::io::Error| {
+        TaskError::failed(format!("cannot {what} {path}: {err}"))
+    };
+    // Parents come before children in `dirs` (depth-first from the root).
+    for d in &dirs {
+        std::fs::create_dir(dir.join(d)).map_err(|e| io("create directory", d, e))?;
+    }
+    let links: HashMap<&str, String> = entries
+        .iter()
+        .filter(|e| e.mode == MODE_SYMLINK)
+        .filter_map(|e| {
+            objects.get(&e.oid).map(|o| (e.path.as_str(), String::from_utf8_lossy(&o.data).into_owned()))
+        })
+        .collect();
+    let mut summary = Summary::default();
+    for entry in &entries {
+        let target = dir.join(&entry.path);
+        match entry.mode {
+            MODE_GITLINK => {
+                std::fs::create_dir(&target).map_err(|e| io("create directory", &entry.path, e))?;
+                summary.submodules.push((entry.path.clone(), entry.oid));
+            }
+            MODE_SYMLINK => {
+                let link = links.get(entry.path.as_str()).cloned().unwrap_or_default();
+                let parent: Vec<String> = entry.path.split('/').map(str::to_string).collect();
+                let parent = parent[..parent.len() - 1].to_vec();
+                if !link.contains('\0') && resolve(parent, &link, &links, &mut 40).is_some() {
+                    symlink(&link, &target).map_err(|e| io("create symlink", &entry.path, e))?;
+                    summary.symlinks += 1;
+                } else {
+                    std::fs::write(&target, link.as_bytes()).map_err(|e| io("write", &entry.path, e))?;
+                    summary.unsafe_symlinks.push(entry.path.clone());
+                }
+            }
+            MODE_FILE | MODE_EXECUTABLE => {
+                let data = &object::get(objects, entry.oid, Kind::Blob)?.data;
+                std::fs::write(&target, data).map_err(|e| io("write", &entry.path, e))?;
+                summary.files += 1;
+            }
+            other => return Err(TaskError::failed(format!("{} has unknown mode {other:o}", entry.path))),
+        }
+    }
+    summary.entries = entries;
+    Ok(summary)
+}
+
+/// Where `target`, read from a symlink in directory `dir` (components from the checkout root),
+/// leads; `None` when it leaves the checkout (absolute, or `..` past the root, also through other
+/// symlinks of the tree) or loops.
+pub fn resolve(
+    mut dir: Vec<String>,
+    target: &str,
+    links: &HashMap<&str, String>,
+    budget: &mut u32,
+) -> Option<Vec<String>> {
+    if target.starts_with('/') || target.contains('\\') || target.contains(':') {
+        return None;
+    }
+    for component in target.split('/') {
+        match component {
+            "" | "." => {}
+            ".." => {
+                dir.pop()?;
+            }
+            name => {
+                dir.push(name.to_string());
+                if let Some(next) = links.get(dir.join("/").as_str()) {
+                    *budget = budget.checked_sub(1)?;
+                    dir.pop();
+                    dir = resolve(dir, next, links, budget)?;
+                }
+            }
+        }
+    }
+    Some(dir)
+}
+
+/// Create a symlink through `wasi:filesystem` (relative to the workspace preopen).
+#[cfg(target_os = "wasi")]
+fn symlink(target: &str, path: &Path) -> std::io::Result<()> {
+    use wasip2::filesystem::preopens::get_directories;
+    let relative = path.strip_prefix(".").unwrap_or(path).to_string_lossy().into_owned();
+    let dirs = get_directories();
+    let (dir, _) = dirs
+        .iter()
+        .find(|(_, name)| name == ".")
+        .or_else(|| dirs.first())
+        .ok_or_else(|| std::io::Error::other("no workspace directory is preopened"))?;
+    dir.symlink_at(target, &relative).map_err(|code| std::io::Error::other(format!("{code:?}")))
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn symlink(_target: &str, _path: &Path) -> std::io::Result<()> {
+    Err(std::io::Error::other("symlinks are only written by the wasm component"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(dir: &[&str], target: &str, links: &[(&str, &str)]) -> Option<String> {
+        let links: HashMap<&str, String> = links.iter().map(|(k, v)| (*k, v.to_string())).collect();
+        resolve(dir.iter().map(|s| s.to_string()).collect(), target, &links, &mut 40).map(|p| p.join("/"))
+    }
+
+    #[test]
+    fn symlinks_stay_inside() {
+        assert_eq!(check(&["a"], "../b", &[]), Some("b".into()));
+        assert_eq!(check(&["a"], "../../b", &[]), None);
+        assert_eq!(check(&[], "/etc/passwd", &[]), None);
+        // `up` points at the root, so `up/../x` climbs out even though it looks inside.
+        assert_eq!(check(&[], "up/../x", &[("up", ".")]), None);
+        assert_eq!(check(&["d"], "deep/../x", &[("d/deep", "e/f")]), Some("d/e/x".into()));
+        assert_eq!(check(&[], "loop", &[("loop", "loop")]), None);
+    }
+}

@@ -1,0 +1,382 @@
+//! `git.push`: commit the workspace's changes in a checkout made by `git.clone` and push the
+//! commit to a branch of the remote (`receive-pack` over smart HTTP).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sluice_plugin::{Capability, Task, TaskError};
+
+use crate::checkout::{self, Entry};
+use crate::clone::relative_dir;
+use crate::gitdir;
+use crate::object::{
+    self, Kind, MODE_EXECUTABLE, MODE_FILE, MODE_GITLINK, MODE_SYMLINK, MODE_TREE, TreeEntry,
+};
+use crate::oid::Oid;
+use crate::pack;
+use crate::pktline::{Packet, Reader, Writer, read_sideband};
+use crate::refs;
+use crate::remote::{Remote, Service};
+
+pub struct PushTask;
+
+/// Config of `git.push`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PushConfig {
+    /// The repository URL (http or https), normally the one the checkout was cloned from. Its
+    /// origin is granted by default.
+    pub url: String,
+    /// The branch to push to.
+    pub branch: String,
+    /// Create `branch` on the remote when it does not exist.
+    #[serde(default)]
+    pub create: bool,
+    /// The checkout made by `git.clone`, relative to the workspace (default: the workspace).
+    #[serde(default)]
+    pub directory: Option<String>,
+    /// Which changes to commit: paths or globs relative to the checkout (`manifests/**`,
+    /// `deploy/app.yaml`); a directory includes everything under it. Default: every change.
+    #[serde(default)]
+    pub paths: Option<Vec<String>>,
+    /// The commit message.
+    pub message: String,
+    /// Author (and committer) name.
+    pub author_name: String,
+    /// Author (and committer) email.
+    pub author_email: String,
+    /// User name for HTTP basic auth.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Password or token for HTTP basic auth, normally `{{ secret('...') }}`.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Push even when the remote branch moved since the clone (replacing what is there).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Outputs of `git.push`.
+#[derive(Serialize, JsonSchema)]
+pub struct PushOutput {
+    /// The id of the commit now at the tip of `branch` (the base commit when nothing changed).
+    pub commit: String,
+    /// Whether a new commit was made.
+    pub changed: bool,
+}
+
+impl Task for PushTask {
+    const NAME: &'static str = "push";
+    const DESCRIPTION: &'static str = "Commits the changes of a `git.clone` checkout (`directory`; only \
+        `paths`, paths or globs, when given) with `message` by `authorName`/`authorEmail`, and \
+        pushes the commit to `branch` of `url` (created when `create` is true) with basic-auth \
+        `username`/`password`. Refuses when the remote branch moved since the clone unless \
+        `force` is true. Outputs `commit`. The origin of `url` is granted by default.";
+    type Config = PushConfig;
+    type Output = PushOutput;
+
+    fn capabilities() -> Vec<Capability> {
+        vec![Capability::network_from_config("url")]
+    }
+
+    fn run(config: PushConfig) -> Result<PushOutput, TaskError> {
+        let dir = relative_dir(config.directory.as_deref().unwrap_or("."), "directory")?;
+        if config.branch.is_empty() || config.branch.contains("..") || config.branch.starts_with('/') {
+            return Err(TaskError::invalid_config(format!(
+                "at /branch: `{}` is not a branch name",
+                config.branch
+            )));
+        }
+        let patterns = patterns(config.paths.as_deref())?;
+        let remote = Remote::new(&config.url, config.username.as_deref(), config.password.as_deref())?;
+        let git = dir.join(".git");
+        let mut repo = gitdir::open(&git)?;
+        let base = repo.commit;
+        let base_tree =
+            object::parse_commit(&object::get(&repo.objects, base, Kind::Commit)?.data, base)?.tree;
+        let (_, base_entries) = checkout::flatten(&repo.objects, base_tree)?;
+        let before: BTreeMap<String, (u32, Oid)> =
+            base_entries.iter().map(|e| (e.path.clone(), (e.mode, e.oid))).collect();
+
+        // The new tree: the base with the selected paths as they are on disk.
+        let mut after = before.clone();
+        let mut new_objects: Vec<(Kind, Vec<u8>)> = Vec::new();
+        let mut on_disk = BTreeMap::new();
+        let gitlinks: Vec<&str> =
+            base_entries.iter().filter(|e| e.mode == MODE_GITLINK).map(|e| e.path.as_str()).collect();
+        scan(&dir, "", &gitlinks, &mut on_disk)?;
+        let selected = |path: &str| patterns.iter().any(|p| matches(p, path));
+        for (path, file) in &on_disk {
+            if !selected(path) {
+                continue;
+            }
+            let (mode, data) = match file {
+                DiskFile::Symlink(target) => (MODE_SYMLINK, target.clone()),
+                DiskFile::Regular(data) => {
+                    // The sandbox shows neither the executable bit nor unsafe symlinks: keep the
+                    // recorded mode of a file that is still a regular file.
+                    let mode = match before.get(path) {
+                        Some((m @ (MODE_EXECUTABLE | MODE_SYMLINK), _)) => *m,
+                        _ => MODE_FILE,
+                    };
+                    (mode, data.clone())
+                }
+            };
+            let oid = Oid::of_object("blob", &data);
+            if !repo.objects.contains_key(&oid)
+                && !new_objects.iter().any(|(_, d)| Oid::of_object("blob", d) == oid)
+            {
+                new_objects.push((Kind::Blob, data));
+            }
+            after.insert(path.clone(), (mode, oid));
+        }
+        after
+            .retain(|path, (mode, _)| *mode == MODE_GITLINK || on_disk.contains_key(path) || !selected(path));
+
+        let changed = after != before;
+        let commit = if changed {
+            let tree = build_tree(&after, &mut new_objects)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let who = format!("{} <{}> {now} +0000", config.author_name, config.author_email);
+            let mut message = config.message.clone();
+            if !message.ends_with('\n') {
+                message.push('\n');
+            }
+            let text = format!("tree {tree}\nparent {base}\nauthor {who}\ncommitter {who}\n\n{message}");
+            let oid = Oid::of_object("commit", text.as_bytes());
+            new_objects.push((Kind::Commit, text.into_bytes()));
+            oid
+        } else {
+            sluice_plugin::info!("nothing to commit in {}", dir.display());
+            base
+        };
+
+        let refname = format!("refs/heads/{}", config.branch);
+        let adv = refs::discover(&remote, Service::ReceivePack, false)?;
+        let old = match adv.find(&refname) {
+            None if !config.create => {
+                return Err(TaskError::failed(format!(
+                    "branch `{}` does not exist in {}; set `create: true` to create it",
+                    config.branch, remote.url
+                )));
+            }
+            None => Oid::ZERO,
+            Some(r) if r.oid == commit => {
+                sluice_plugin::info!("{refname} of {} is already at {commit}", remote.url);
+                return Ok(PushOutput { commit: commit.to_hex(), changed });
+            }
+            Some(r) if r.oid != base && !config.force => {
+                return Err(TaskError::failed(format!(
+                    "the remote moved: {refname} of {} is at {}, but the checkout is based on {base}; \
+                     clone again and redo the change, or set `force: true` to replace the remote's commits",
+                    remote.url, r.oid
+                )));
+            }
+            Some(r) => r.oid,
+        };
+
+        let objects: Vec<(Kind, &[u8])> = new_objects.iter().map(|(k, d)| (*k, d.as_slice())).collect();
+        let pack_bytes = pack::encode(&objects);
+        send(&remote, &adv, old, commit, &refname, &pack_bytes)?;
+        sluice_plugin::info!(
+            "pushed {commit} to {refname} of {} ({} new objects)",
+            remote.url,
+            objects.len()
+        );
+
+        // Keep the checkout's `.git` in step: the new objects, the branch, the index.
+        let decoded = pack::decode(&pack_bytes)?;
+        gitdir::store_pack(&git, &pack_bytes, &decoded)?;
+        repo.objects.extend(decoded.objects);
+        gitdir::update_branch(&git, &config.branch, commit)?;
+        let entries: Vec<Entry> = after
+            .iter()
+            .map(|(path, (mode, oid))| Entry {
+                path: path.clone(),
+                mode: *mode,
+                oid: *oid,
+                size: repo.objects.get(oid).map_or(0, |o| o.data.len() as u32),
+            })
+            .collect();
+        gitdir::write_index(&git, &entries)?;
+        Ok(PushOutput { commit: commit.to_hex(), changed })
+    }
+}
+
+/// A file of the checkout as the sandbox sees it.
+enum DiskFile {
+    Regular(Vec<u8>),
+    Symlink(Vec<u8>),
+}
+
+/// Every file under `dir`, by `/`-joined path; skips `.git` and submodule checkouts.
+fn scan(
+    dir: &Path,
+    prefix: &str,
+    gitlinks: &[&str],
+    out: &mut BTreeMap<String, DiskFile>,
+) -> Result<(), TaskError> {
+    let here = if prefix.is_empty() { dir.to_path_buf() } else { dir.join(prefix) };
+    let io = |e: std::io::Error| TaskError::failed(format!("cannot read {}: {e}", here.display()));
+    for entry in std::fs::read_dir(&here).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name == ".git" {
+            continue;
+        }
+        let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(io)?;
+            out.insert(path, DiskFile::Symlink(target.to_string_lossy().into_owned().into_bytes()));
+        } else if kind.is_dir() {
+            if !gitlinks.contains(&path.as_str()) {
+                scan(dir, &path, gitlinks, out)?;
+            }
+        } else {
+            let data = std::fs::read(entry.path()).map_err(io)?;
+            out.insert(path, DiskFile::Regular(data));
+        }
+    }
+    Ok(())
+}
+
+fn patterns(paths: Option<&[String]>) -> Result<Vec<glob::Pattern>, TaskError> {
+    let Some(paths) = paths else {
+        return Ok(vec![glob::Pattern::new("**").map_err(|e| TaskError::failed(e.to_string()))?]);
+    };
+    paths
+        .iter()
+        .map(|p| {
+            glob::Pattern::new(p.trim_end_matches('/'))
+                .map_err(|e| TaskError::invalid_config(format!("at /paths: `{p}` is not a valid glob: {e}")))
+        })
+        .collect()
+}
+
+/// A path matches a pattern itself or through one of its parent directories.
+fn matches(pattern: &glob::Pattern, path: &str) -> bool {
+    let options = glob::MatchOptions { require_literal_separator: true, ..glob::MatchOptions::new() };
+    let mut prefix = path;
+    loop {
+        if pattern.matches_with(prefix, options) {
+            return true;
+        }
+        match prefix.rfind('/') {
+            Some(i) => prefix = &prefix[..i],
+            None => return false,
+        }
+    }
+}
+
+/// Encode the trees of `files` (path -> mode, blob), adding them to `new_objects`; the root's id.
+fn build_tree(
+    files: &BTreeMap<String, (u32, Oid)>,
+    new_objects: &mut Vec<(Kind, Vec<u8>)>,
+) -> Result<Oid, TaskError> {
+    #[derive(Default)]
+    struct Dir {
+        files: Vec<TreeEntry>,
+        dirs: BTreeMap<String, Dir>,
+    }
+    fn encode(dir: Dir, new_objects: &mut Vec<(Kind, Vec<u8>)>) -> Oid {
+        let mut entries = dir.files;
+        for (name, sub) in dir.dirs {
+            let oid = encode(sub, new_objects);
+            entries.push(TreeEntry { mode: MODE_TREE, name, oid });
+        }
+        let data = object::encode_tree(&mut entries);
+        let oid = Oid::of_object("tree", &data);
+        new_objects.push((Kind::Tree, data));
+        oid
+    }
+    let mut root = Dir::default();
+    for (path, (mode, oid)) in files {
+        let mut parts: Vec<&str> = path.split('/').collect();
+        let name = parts.pop().unwrap_or_default().to_string();
+        let mut dir = &mut root;
+        for part in parts {
+            dir = dir.dirs.entry(part.to_string()).or_default();
+        }
+        dir.files.push(TreeEntry { mode: *mode, name, oid: *oid });
+    }
+    // Trees unchanged from the base are sent again; the server keeps one copy.
+    Ok(encode(root, new_objects))
+}
+
+/// Send the ref update and the pack; read the server's report.
+fn send(
+    remote: &Remote,
+    adv: &refs::Advertisement,
+    old: Oid,
+    new: Oid,
+    refname: &str,
+    pack_bytes: &[u8],
+) -> Result<(), TaskError> {
+    let sideband = adv.has("side-band-64k");
+    let mut caps = vec!["report-status".to_string(), format!("agent={}", crate::AGENT)];
+    if sideband {
+        caps.push("side-band-64k".to_string());
+    }
+    let mut w = Writer::default();
+    w.data(format!("{old} {new} {refname}\0{}\n", caps.join(" ")).as_bytes());
+    w.flush();
+    w.buf.extend_from_slice(pack_bytes);
+    let body = remote.post(Service::ReceivePack, w.buf, false)?;
+    let from = format!("{}/git-receive-pack", remote.url);
+    let report = if sideband {
+        let mut inner = Vec::new();
+        read_sideband(&mut Reader::new(&body, &from), &mut inner)?;
+        inner
+    } else {
+        body
+    };
+    let mut reader = Reader::new(&report, &from);
+    let mut ok = false;
+    while !reader.at_end() {
+        match reader.next_line()? {
+            (Packet::Data(_), line) => {
+                if let Some(why) = line.strip_prefix("unpack ").filter(|s| *s != "ok") {
+                    return Err(TaskError::failed(format!(
+                        "the server could not unpack the pushed objects: {why}"
+                    )));
+                }
+                if let Some(rest) = line.strip_prefix("ng ") {
+                    let why = rest.strip_prefix(refname).unwrap_or(rest).trim();
+                    return Err(TaskError::failed(format!(
+                        "the server rejected the push to {refname}: {why}"
+                    )));
+                }
+                if line.strip_prefix("ok ") == Some(refname) {
+                    ok = true;
+                }
+            }
+            (Packet::Flush, _) => break,
+            _ => return Err(reader.garbage("unexpected packet in the push report")),
+        }
+    }
+    if !ok {
+        return Err(reader.garbage("no status for the pushed branch"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_select_paths_and_directories() {
+        let p = |s: &str| glob::Pattern::new(s).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches(&p("manifests"), "manifests/app/deploy.yaml"));
+        assert!(matches(&p("manifests/*.yaml"), "manifests/a.yaml"));
+        assert!(!matches(&p("manifests/*.yaml"), "other/a.yaml"));
+        assert!(matches(&p("**"), "a/b/c"));
+        assert!(!matches(&p("*.md"), "docs/x.rs"));
+    }
+}
