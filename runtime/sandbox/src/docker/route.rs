@@ -49,7 +49,18 @@ impl DockerSession {
             }
         };
         let body = match check {
-            BodyCheck::None => body,
+            BodyCheck::None => match first_frame(body).await? {
+                Some(body) => body,
+                None => {
+                    // An empty body goes as `content-length: 0`: the daemon refuses a chunked
+                    // one on some endpoints (`POST /containers/{id}/start`).
+                    parts.headers.remove(http::header::TRANSFER_ENCODING);
+                    if !matches!(parts.method, http::Method::GET | http::Method::HEAD) {
+                        parts.headers.insert(http::header::CONTENT_LENGTH, 0.into());
+                    }
+                    Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync()
+                }
+            },
             check => {
                 let bytes = read_limited(body).await?;
                 let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
@@ -118,6 +129,45 @@ fn run_id() -> String {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{}-{nanos:x}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Waits for the body's first frame: `None` when the body is empty (the component finished it
+/// without data), else the whole body again. Waiting also keeps the component's end of an empty
+/// body open until it finishes it; a body dropped early reads as "connection reset" there.
+async fn first_frame(mut body: WasiBody) -> Result<Option<WasiBody>, HttpError> {
+    loop {
+        match body.frame().await {
+            None => return Ok(None),
+            Some(Err(err)) => return Err(err),
+            Some(Ok(frame)) => {
+                if frame.data_ref().is_some_and(|data| data.is_empty()) {
+                    continue;
+                }
+                return Ok(Some(Prepended { first: Some(frame), rest: body }.boxed_unsync()));
+            }
+        }
+    }
+}
+
+/// A body whose first frame was already read.
+struct Prepended {
+    first: Option<hyper::body::Frame<Bytes>>,
+    rest: WasiBody,
+}
+
+impl hyper::body::Body for Prepended {
+    type Data = Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, HttpError>>> {
+        if let Some(frame) = self.first.take() {
+            return std::task::Poll::Ready(Some(Ok(frame)));
+        }
+        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
+    }
 }
 
 async fn read_limited(mut body: WasiBody) -> Result<Bytes, HttpError> {

@@ -1,0 +1,131 @@
+//! The Docker route of the sandbox with the real docker plugin and a real dockerd: granted,
+//! not granted, requests that would reach the host, and the containers of a run removed
+//! however it ends (timeout, dropped run).
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod docker_env;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::{Call, sandbox};
+use docker_env::{BUSYBOX, assert_no_labelled_containers, labelled_containers};
+use serde_json::json;
+use sluice_sandbox::{CollectLogs, Grants, Limits, Plugin, RunError, RunRequest};
+use tokio::sync::OnceCell;
+
+async fn docker_plugin() -> Arc<Plugin> {
+    static PLUGIN: OnceCell<Arc<Plugin>> = OnceCell::const_new();
+    PLUGIN
+        .get_or_init(|| async { sandbox().load(sluice_builtin_plugins::DOCKER.wasm).await.unwrap() })
+        .await
+        .clone()
+}
+
+fn granted() -> Grants {
+    Grants { docker: true, ..Grants::default() }
+}
+
+/// Serialises the tests of this file (they look at the daemon's whole container list).
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    static READY: OnceLock<()> = OnceLock::new();
+    let guard = docker_env::serial();
+    READY.get_or_init(docker_env::ready);
+    guard
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_granted_run_reaches_the_daemon_and_leaves_nothing() {
+    let _serial = lock();
+    let plugin = docker_plugin().await;
+    let config = json!({"image": BUSYBOX, "pull": "never", "commands": ["echo hello from the route", "echo to-stderr >&2"]});
+    let run = Call::new(&plugin, "run", config).grants(granted()).run().await;
+    assert_eq!(run.output(), &json!({"exitCode": 0, "outputFiles": []}));
+    let messages = run.messages();
+    assert!(messages.contains(&"hello from the route"), "{messages:?}");
+    assert!(messages.contains(&"to-stderr"), "{messages:?}");
+    assert!(run.report.denied.is_empty());
+    assert_eq!(labelled_containers(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_grant_the_route_is_denied() {
+    let _serial = lock();
+    let plugin = docker_plugin().await;
+    let config = json!({"image": BUSYBOX, "commands": ["true"]});
+    let run = Call::new(&plugin, "run", config).run().await;
+    assert_eq!(
+        run.error(),
+        &RunError::Denied(
+            "the Docker Engine API was refused by the host: add `docker: true` to the task's `allow`".into()
+        )
+    );
+    assert_eq!(run.report.denied, vec!["docker".to_string()]);
+    assert!(
+        run.messages().contains(&"denied: Docker Engine API (not granted; add `docker: true` to the task's `allow`)"),
+        "{:?}",
+        run.messages()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_granted_run_still_cannot_use_the_hosts_network() {
+    let _serial = lock();
+    let plugin = docker_plugin().await;
+    let config = json!({"image": BUSYBOX, "pull": "never", "network": "host", "commands": ["true"]});
+    let run = Call::new(&plugin, "run", config).grants(granted()).run().await;
+    let expected = "denied: Docker Engine API POST /v1.41/containers/create: the host's namespace \
+                    (`HostConfig.NetworkMode: host`) is not allowed to tasks";
+    assert_eq!(run.error(), &RunError::Denied(expected.into()));
+    assert_eq!(run.report.denied, vec!["docker: the host's namespace (`HostConfig.NetworkMode: host`)".to_string()]);
+    assert_eq!(labelled_containers(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_removes_the_container_of_a_timed_out_run() {
+    let _serial = lock();
+    let plugin = docker_plugin().await;
+    let config = json!({"image": BUSYBOX, "pull": "never", "commands": ["echo started", "sleep 60"]});
+    let started = Instant::now();
+    let run = Call::new(&plugin, "run", config).grants(granted()).timeout(Duration::from_secs(3)).run().await;
+    assert_eq!(run.error(), &RunError::Timeout(Duration::from_secs(3)));
+    // Removed before the report came back, not eventually.
+    assert_eq!(labelled_containers(), Vec::<String>::new());
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    let removed: Vec<&str> =
+        run.messages().into_iter().filter(|m| m.starts_with("removed container ")).collect();
+    assert_eq!(removed.len(), 1, "{:?}", run.messages());
+    assert!(removed[0].ends_with(" that the task left behind"), "{removed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_host_removes_the_container_of_a_dropped_run() {
+    let _serial = lock();
+    let plugin = docker_plugin().await;
+    let config = json!({"image": BUSYBOX, "pull": "never", "commands": ["sleep 60"]});
+    let workspace = tempfile::tempdir().unwrap();
+    let path = workspace.path().to_path_buf();
+    let run = tokio::spawn(async move {
+        let grants = granted();
+        let request = RunRequest {
+            task: "run",
+            config: &config,
+            grants: &grants,
+            limits: Limits { timeout: Duration::from_secs(120), ..Limits::default() },
+            workspace: &path,
+            logs: Arc::new(CollectLogs::default()),
+        };
+        sandbox().run(&plugin, request).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while labelled_containers().is_empty() {
+        assert!(Instant::now() < deadline, "the container never appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What the engine does to kill an execution: abort the run's task.
+    run.abort();
+    assert!(run.await.unwrap_err().is_cancelled());
+    assert_no_labelled_containers(Duration::from_secs(15));
+}
