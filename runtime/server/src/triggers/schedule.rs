@@ -15,6 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -53,6 +54,9 @@ struct Entry {
     state: Option<ScheduleState>,
     /// Fire times up to this one were missed while no server ran: `recoverMissed` applies.
     catch_up_until: Option<DateTime<Utc>>,
+    /// The run this process started last and whether it has ended: the engine returns from a
+    /// start before the execution's first commit, so the store alone cannot tell yet.
+    started: Option<(String, Arc<AtomicBool>)>,
 }
 
 impl Entry {
@@ -123,7 +127,8 @@ fn rebuild(flows: &[IndexedFlow], mut old: HashMap<Key, Entry>) -> HashMap<Key, 
                     revision: indexed.revision,
                     trigger: trigger.clone(),
                     state: previous.as_ref().and_then(|p| p.state.clone()),
-                    catch_up_until: previous.and_then(|p| p.catch_up_until),
+                    catch_up_until: previous.as_ref().and_then(|p| p.catch_up_until),
+                    started: previous.and_then(|p| p.started),
                 },
             );
         }
@@ -169,7 +174,7 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
                     continue;
                 }
                 RecoverMissed::Last => {
-                    if still_running(state, &current).await? {
+                    if still_running(state, entry, &current).await? {
                         return Ok(());
                     }
                     let (newest, count) = entry.schedule.between(current.covered_until, until, 1, MAX_COUNT);
@@ -196,7 +201,7 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
                         }
                         continue;
                     }
-                    if still_running(state, &current).await? {
+                    if still_running(state, entry, &current).await? {
                         return Ok(());
                     }
                     if claim(state, entry, &current, next, 0).await? {
@@ -207,7 +212,7 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
             }
         }
         entry.catch_up_until = None;
-        if still_running(state, &current).await? {
+        if still_running(state, entry, &current).await? {
             if claim(state, entry, &current, next, 1).await? {
                 tracing::warn!(
                     trigger = %entry.name(),
@@ -249,8 +254,15 @@ async fn claim(
     Ok(won)
 }
 
-async fn still_running(state: &AppState, current: &ScheduleState) -> Result<bool, StoreError> {
+/// Whether the trigger's last execution has not ended (running, queued or paused).
+async fn still_running(state: &AppState, entry: &Entry, current: &ScheduleState) -> Result<bool, StoreError> {
     let Some(id) = &current.execution_id else { return Ok(false) };
+    if let Some((started, ended)) = &entry.started
+        && started == id
+        && !ended.load(Ordering::SeqCst)
+    {
+        return Ok(true);
+    }
     Ok(state.engine.store().get_execution(id).await?.is_some_and(|r| !r.state.is_terminal()))
 }
 
@@ -271,11 +283,18 @@ async fn start(
         .await
     {
         Ok(handle) => {
-            state.engine.store().set_schedule_execution(entry.store_key(), &handle.id).await?;
+            let id = handle.id.clone();
+            let ended = Arc::new(AtomicBool::new(false));
+            entry.started = Some((id.clone(), ended.clone()));
+            tokio::spawn(async move {
+                handle.finished().await;
+                ended.store(true, Ordering::SeqCst);
+            });
+            state.engine.store().set_schedule_execution(entry.store_key(), &id).await?;
             if let Some(current) = &mut entry.state {
-                current.execution_id = Some(handle.id.clone());
+                current.execution_id = Some(id.clone());
             }
-            tracing::info!(trigger = %entry.name(), execution = %handle.id, %date, "schedule started an execution");
+            tracing::info!(trigger = %entry.name(), execution = %id, %date, "schedule started an execution");
         }
         Err(error) => {
             tracing::error!(trigger = %entry.name(), %date, %error, "schedule could not start the flow")
