@@ -18,8 +18,12 @@ use sluice_store::SqliteStore;
 const GH_SECRET: &str = "gh-s3cret";
 const GL_TOKEN: &str = "gl-t0ken";
 
-fn secrets() -> [(&'static str, &'static str); 2] {
-    [("SLUICE_SECRET_GH_HOOK", GH_SECRET), ("SLUICE_SECRET_GL_HOOK", GL_TOKEN)]
+fn secrets() -> [(&'static str, &'static str); 3] {
+    [
+        ("SLUICE_SECRET_GH_HOOK", GH_SECRET),
+        ("SLUICE_SECRET_GL_HOOK", GL_TOKEN),
+        ("SLUICE_SECRET_HOOK_KEY", "k3y-from-secret"),
+    ]
 }
 
 const HOOKS: &str = r#"
@@ -50,6 +54,11 @@ triggers:
     key: open
     inputs:
       ref: "{{ trigger.headers['x-ref'] }}"
+  - id: templated
+    type: webhook
+    key: "{{ secret('HOOK_KEY') }}"
+    inputs:
+      ref: templated
   - id: off
     type: webhook
     key: off
@@ -275,8 +284,26 @@ async fn webhooks_answer_get_and_refuse_unknown_disabled_and_unconfigured_ones()
     // Inputs that the request cannot provide: a 422 naming the trigger, not a 5xx.
     let (status, doc) = server.send(server.http.post(server.url("/api/v1/webhooks/t/hooks/open"))).await;
     assert_problem(status, &doc, 422, "trigger `open`");
+    // A body that is neither JSON nor text.
+    let (status, doc) = server
+        .send(
+            server
+                .http
+                .post(server.url("/api/v1/webhooks/t/hooks/open"))
+                .header("X-Ref", "r")
+                .body(vec![0xff, 0xfe]),
+        )
+        .await;
+    assert_problem(status, &doc, 400, "neither JSON nor UTF-8 text");
 
-    assert_eq!(executions(&server, "t", "hooks").await.len(), 1);
+    // A key taken from a secret: the secret's value is the key, the template text is not.
+    let (status, doc) = server.post("/api/v1/webhooks/t/hooks/k3y-from-secret?wait=true", "").await;
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["flowOutputs"]["triggerId"], "templated");
+    let (status, _) = server.post("/api/v1/webhooks/t/hooks/%7B%7B%20secret('HOOK_KEY')%20%7D%7D", "").await;
+    assert_eq!(status, 404);
+
+    assert_eq!(executions(&server, "t", "hooks").await.len(), 2);
 }
 
 const UPSTREAM: &str = r#"
