@@ -84,6 +84,7 @@ outputs:
   body: "{{ trigger.body }}"
   query: "{{ trigger.query }}"
   custom: "{{ trigger.headers['x-custom'] | default('none') }}"
+  token: "{{ trigger.headers['x-gitlab-token'] | default('none') }}"
 "#;
 
 async fn deploy(server: &Server, yaml: &str) {
@@ -183,6 +184,7 @@ async fn github_webhook_signatures_are_checked_and_the_request_reaches_templates
             "body": {"ref": "refs/heads/main", "commits": [{"id": "abc"}]},
             "query": {"wait": "true", "tag": ["a", "b"]},
             "custom": "yes",
+            "token": "none",
         })
     );
 
@@ -236,6 +238,8 @@ async fn gitlab_webhook_tokens_are_checked() {
     assert_eq!(done["flowOutputs"]["body"], "plain text, not JSON");
     assert_eq!(done["flowOutputs"]["query"], json!({"ref": "v1.2.3"}));
     assert_eq!(done["flowOutputs"]["custom"], "none");
+    // The token is the secret: redacted in the stored trigger document templates read.
+    assert_eq!(done["flowOutputs"]["token"], "******");
 
     let (status, doc) =
         server.send(server.http.post(&url).header("X-Gitlab-Token", "gl-t0ke").body("x")).await;

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use sluice_engine::scheduler::StartError;
 use sluice_engine::{ExecutionState, Store};
+use sluice_flow::inputs::REDACTED;
 use sluice_flow::template::{Context, Reference, SecretAccess, references};
 use sluice_flow::{TriggerKind, WebhookSignature};
 use subtle::ConstantTimeEq;
@@ -58,7 +59,7 @@ pub async fn receive(
         "type": "webhook",
         "id": trigger.id,
         "body": parse_body(&body)?,
-        "headers": header_map(&headers),
+        "headers": header_map(&headers, signature.as_ref()),
         "query": query_map(query.clone()),
     });
     let wait = query.iter().any(|(k, v)| k == "wait" && v == "true");
@@ -149,14 +150,20 @@ fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// Lowercase names; a header sent more than once is its values joined with `, `. Values that
-/// are not UTF-8 are left out.
-fn header_map(headers: &HeaderMap) -> Value {
+/// are not UTF-8 are left out. A GitLab token is the secret itself, so it is redacted: the
+/// trigger document is stored with the execution.
+fn header_map(headers: &HeaderMap, signature: Option<&WebhookSignature>) -> Value {
     let mut map = Map::new();
     for name in headers.keys() {
         let values: Vec<&str> = headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect();
         if !values.is_empty() {
             map.insert(name.as_str().to_owned(), Value::String(values.join(", ")));
         }
+    }
+    if let Some(scheme @ WebhookSignature::Gitlab { .. }) = signature
+        && let Some(token) = map.get_mut(&header_name(scheme).to_ascii_lowercase())
+    {
+        *token = Value::String(REDACTED.to_owned());
     }
     Value::Object(map)
 }
