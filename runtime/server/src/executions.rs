@@ -19,6 +19,7 @@ use crate::error::{ApiError, json_object};
 use crate::flows::validate;
 use crate::labels::{LabelQuery, parse_labels};
 use crate::state::AppState;
+use crate::upload::{StartInputs, start_inputs};
 
 /// Default and largest page of `GET /executions`.
 const DEFAULT_LIMIT: u32 = 100;
@@ -38,17 +39,20 @@ pub async fn start(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<StartQuery>, QueryRejection>,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
     let Path((namespace, flow_id)) = path?;
     let Query(query) = query?;
-    let inputs = raw_inputs(&body)?;
+    // Uploaded files live until the engine has copied them, i.e. until `start` returns.
+    let given = start_inputs(request).await?;
     let store = state.engine.store();
     let Some(flow) = store.get_flow(&namespace, &flow_id, None).await? else {
         return Err(ApiError::NotFound(format!("no flow {namespace}.{flow_id}")));
     };
     // Validated again: the installed plugins may have changed since it was deployed.
     let locked = validate(&state, &flow.source)?;
+    given.check_files(&locked.flow.inputs)?;
+    let StartInputs { inputs, _uploads, .. } = given;
     let request = StartRequest {
         flow: locked,
         revision: flow.revision,
@@ -66,6 +70,9 @@ pub async fn start(
             return Err(ApiError::Conflict(format!(
                 "flow {name} is disabled (`disabled: true`); enable it to run it"
             )));
+        }
+        Err(StartError::ShuttingDown) => {
+            return Err(ApiError::Unavailable(StartError::ShuttingDown.to_string()));
         }
         Err(other) => return Err(ApiError::Internal(other.to_string())),
     };

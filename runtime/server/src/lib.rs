@@ -13,10 +13,12 @@ mod logs;
 mod metrics;
 mod openapi;
 mod plugins;
+mod rerun;
 mod routes;
 mod serve;
 mod state;
 pub mod triggers;
+mod upload;
 
 pub use document::{execution_document, task_run_document};
 pub use error::{ApiError, BODY_FILE_NAME, FlowError};

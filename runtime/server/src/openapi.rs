@@ -100,6 +100,12 @@ pub fn openapi() -> Value {
             "/api/v1/executions/{id}/resume": {
                 "post": op("Resume a paused task", &[exec[0], ("taskRun", "query")], Some(json_inputs()), &[("202", ok("Resumed")), ("404", problem()), ("409", problem()), ("422", problem())]),
             },
+            "/api/v1/executions/{id}/restart": {
+                "post": op("Re-run the failed and killed tasks of a FAILED or KILLED execution, in place (new attempts of the same task runs)", &exec, None, &[("202", ok("Running again")), ("404", problem()), ("409", problem())]),
+            },
+            "/api/v1/executions/{id}/replay": {
+                "post": op("A new execution of the same flow revision and inputs: task runs before `fromTask` are copied with the workspace, the rest runs (everything without `fromTask`); its trigger records the original", &[exec[0], ("fromTask", "query")], None, &[("202", ok("{executionId, replayOf, fromTask}")), ("404", problem()), ("409", problem())]),
+            },
             "/api/v1/executions/{id}/logs": {
                 "get": op("Stored log lines", &[exec[0], ("taskRun", "query"), ("level", "query")], None, &[("200", ok("Lines with seq")), ("404", problem())]),
             },

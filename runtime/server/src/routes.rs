@@ -8,7 +8,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{executions, flows, health, logs, openapi, plugins, triggers};
+use crate::{executions, flows, health, logs, openapi, plugins, rerun, triggers};
 
 pub struct Route {
     pub method: Method,
@@ -43,6 +43,8 @@ pub fn routes() -> Vec<Route> {
         route(M::GET, "/api/v1/executions/{id}", executions::get),
         route(M::POST, "/api/v1/executions/{id}/kill", executions::kill),
         route(M::POST, "/api/v1/executions/{id}/resume", executions::resume),
+        route(M::POST, "/api/v1/executions/{id}/restart", rerun::restart),
+        route(M::POST, "/api/v1/executions/{id}/replay", rerun::replay),
         route(M::GET, "/api/v1/executions/{id}/logs", logs::list),
         route(M::GET, "/api/v1/executions/{id}/logs/follow", logs::follow),
         route(M::GET, "/api/v1/executions/{id}/follow", logs::follow_states),

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
@@ -23,6 +24,14 @@ pub struct ServerArgs {
     /// `$DOCKER_HOST`, else `unix:///var/run/docker.sock`).
     #[arg(long, value_name = "URL")]
     pub docker_host: Option<String>,
+    /// On SIGTERM or Ctrl-C, how long running tasks may take to finish (e.g. `30s`, `2m`).
+    /// Tasks still running then are cut and run again after the next start.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_grace)]
+    pub shutdown_grace: Duration,
+}
+
+fn parse_grace(text: &str) -> Result<Duration, String> {
+    sluice_flow::duration::parse_duration(text)
 }
 
 pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
@@ -40,7 +49,32 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let address = listener.local_addr().context("reading the bound address")?;
     eprintln!("listening on http://{address}");
-    sluice_server::serve(listener, AppState::new(engine), stop_signal()).await.context("serving")?;
+    let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
+    let serve = sluice_server::serve(listener, AppState::new(engine.clone()), async {
+        let _ = serving_stopped.await;
+    });
+    tokio::pin!(serve);
+    tokio::select! {
+        served = &mut serve => served.context("serving")?,
+        () = stop_signal() => {
+            // The API keeps answering reads while running tasks finish; new executions are
+            // refused (503) from here on.
+            eprintln!(
+                "stopping: {} running task(s) may take up to {:?} to finish",
+                engine.running_attempts(),
+                args.shutdown_grace
+            );
+            let drained = engine.drain(args.shutdown_grace).await;
+            if drained.cut > 0 {
+                eprintln!("{} task(s) still running were cut; they run again after the next start", drained.cut);
+            }
+            let _ = stop_serving.send(());
+            // Followers of live streams and `?wait=true` callers would hold the shutdown open.
+            if tokio::time::timeout(Duration::from_secs(2), &mut serve).await.is_err() {
+                eprintln!("closing the connections still open");
+            }
+        }
+    }
     store.close().await;
     eprintln!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -23,6 +23,10 @@ pub(crate) fn is_cancelling(attempt: &Attempt) -> bool {
 impl Execution {
     /// RUNNING, with a new attempt sent to the sandbox.
     pub(crate) fn dispatch(&mut self, run: usize) {
+        if self.hold_dispatches {
+            // Left as it is (CREATED, or RETRYING for a retry): restore starts it afresh.
+            return;
+        }
         let now = self.now();
         self.mark_running(run);
         let attempts = &mut self.runs[run].attempts;

@@ -242,6 +242,9 @@ pub struct Execution {
     /// Runs that ended WARNING.
     warnings: usize,
     awaiting_outputs: bool,
+    /// Set while the host drains for a shutdown: runs that would get an attempt stay as they
+    /// are (CREATED or RETRYING), so the restore after the restart starts them.
+    hold_dispatches: bool,
     work: VecDeque<state::Work>,
     step: state::StepScratch,
 }
@@ -279,6 +282,7 @@ impl Execution {
             paused: BTreeSet::new(),
             warnings: 0,
             awaiting_outputs: false,
+            hold_dispatches: false,
             work: VecDeque::new(),
             step: state::StepScratch::default(),
         }
@@ -300,6 +304,12 @@ impl Execution {
     /// Applies one event. On `Err` nothing changed.
     pub fn apply(&mut self, event: Event) -> Result<Step, MachineError> {
         self.apply_event(event)
+    }
+
+    /// From now on, attempts are not dispatched: a run that would get one stays as it is, for
+    /// [`Execution::restore`] to start after a restart (the host is shutting down).
+    pub fn hold_dispatches(&mut self) {
+        self.hold_dispatches = true;
     }
 
     pub fn record(&self) -> &ExecutionRecord {

@@ -37,6 +37,9 @@ pub(crate) async fn start<S: Store>(
     shared: Arc<Shared<S>>,
     request: StartRequest,
 ) -> Result<super::ExecutionHandle, StartError> {
+    if shared.drain.is_draining() {
+        return Err(StartError::ShuttingDown);
+    }
     let flow = request.flow.flow.clone();
     if flow.disabled {
         return Err(StartError::Disabled(format!("{}.{}", flow.namespace, flow.id)));
@@ -390,6 +393,9 @@ impl<S: Store> Driver<S> {
         {
             self.attempts.remove(run);
         }
+        if self.shared.drain.is_draining() {
+            self.exec.hold_dispatches();
+        }
         let step = match self.exec.apply(event) {
             Ok(step) => step,
             Err(rejected) => {
@@ -452,6 +458,11 @@ impl<S: Store> Driver<S> {
     }
 
     fn act(&mut self, command: Command, queue: &mut VecDeque<Event>) {
+        // While draining, a subflow to start is left as committed, for recovery after the
+        // restart (attempts are held back in the machine itself).
+        if self.shared.drain.is_draining() && matches!(command, Command::StartSubflow { .. }) {
+            return;
+        }
         match command {
             Command::Dispatch { run, attempt } => self.dispatch(run, attempt, queue),
             Command::StartTimer { run, timer, at } => {
@@ -529,7 +540,9 @@ impl<S: Store> Driver<S> {
         };
         let shared = self.shared.clone();
         let events = self.events_tx.clone();
+        let running = self.shared.drain.attempt();
         let handle = tokio::spawn(async move {
+            let _running = running;
             let event = dispatch::run_attempt(&shared.sandbox, work).await;
             let _ = events.send(event);
         });

@@ -9,6 +9,7 @@
 mod admission;
 mod context;
 mod dispatch;
+mod drain;
 mod driver;
 mod plugins;
 mod recover;
@@ -29,6 +30,7 @@ use sluice_flow::template::{Secrets, Templates};
 use sluice_sandbox::{Limits, Sandbox};
 use tokio::sync::{broadcast, mpsc, watch};
 
+pub use drain::Drained;
 pub use plugins::Plugins;
 pub use rerun::RerunError;
 pub use secrets::{EnvSecrets, SECRET_ENV_PREFIX, StaticSecrets};
@@ -83,6 +85,9 @@ pub enum StartError {
     Workspace { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The engine is draining for a shutdown; nothing was created.
+    #[error("sluice is shutting down and starts no new executions; try again once it is back")]
+    ShuttingDown,
 }
 
 /// A started execution.
@@ -123,6 +128,7 @@ pub(crate) struct Shared<S: Store> {
     pub(crate) updates: broadcast::Sender<Update>,
     pub(crate) live: Mutex<HashMap<String, Live>>,
     pub(crate) admission: admission::Admission,
+    pub(crate) drain: Arc<drain::Drain>,
 }
 
 impl<S: Store> Shared<S> {
@@ -168,6 +174,7 @@ impl<S: Store> Engine<S> {
                 updates,
                 live: Mutex::new(HashMap::new()),
                 admission: admission::Admission::default(),
+                drain: Arc::default(),
             }),
         }
     }

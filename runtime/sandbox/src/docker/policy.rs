@@ -123,10 +123,10 @@ fn check_host_config(host: &Value) -> Result<(), String> {
             return Err(format!("the host's namespace (`HostConfig.{field}: host`)"));
         }
     }
-    if let Some(options) = host.get("SecurityOpt").and_then(Value::as_array) {
-        if options.iter().filter_map(Value::as_str).any(|o| o.contains("unconfined")) {
-            return Err("an unconfined security profile (`HostConfig.SecurityOpt`)".into());
-        }
+    if let Some(options) = host.get("SecurityOpt").and_then(Value::as_array)
+        && options.iter().filter_map(Value::as_str).any(|o| o.contains("unconfined"))
+    {
+        return Err("an unconfined security profile (`HostConfig.SecurityOpt`)".into());
     }
     Ok(())
 }
