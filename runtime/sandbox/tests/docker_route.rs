@@ -64,7 +64,8 @@ async fn without_the_grant_the_route_is_denied() {
     );
     assert_eq!(run.report.denied, vec!["docker".to_string()]);
     assert!(
-        run.messages().contains(&"denied: Docker Engine API (not granted; add `docker: true` to the task's `allow`)"),
+        run.messages()
+            .contains(&"denied: Docker Engine API (not granted; add `docker: true` to the task's `allow`)"),
         "{:?}",
         run.messages()
     );
@@ -79,7 +80,10 @@ async fn a_granted_run_still_cannot_use_the_hosts_network() {
     let expected = "denied: Docker Engine API POST /v1.41/containers/create: the host's namespace \
                     (`HostConfig.NetworkMode: host`) is not allowed to tasks";
     assert_eq!(run.error(), &RunError::Denied(expected.into()));
-    assert_eq!(run.report.denied, vec!["docker: the host's namespace (`HostConfig.NetworkMode: host`)".to_string()]);
+    assert_eq!(
+        run.report.denied,
+        vec!["docker: the host's namespace (`HostConfig.NetworkMode: host`)".to_string()]
+    );
     assert_eq!(labelled_containers(), Vec::<String>::new());
 }
 

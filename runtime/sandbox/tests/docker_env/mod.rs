@@ -49,7 +49,8 @@ pub fn docker_output(args: &[&str]) -> Output {
 }
 
 fn daemon_answers() -> bool {
-    Path::new(SOCKET).exists() && docker_output(&["version", "--format", "{{.Server.Version}}"]).status.success()
+    Path::new(SOCKET).exists()
+        && docker_output(&["version", "--format", "{{.Server.Version}}"]).status.success()
 }
 
 /// Makes sure dockerd runs (starting it in the background if needed) and the busybox image
@@ -71,10 +72,15 @@ fn start_dockerd() {
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
-        .unwrap_or_else(|e| panic!("dockerd is not running and cannot be started ({e}); install it: {INSTALL}"));
+        .unwrap_or_else(|e| {
+            panic!("dockerd is not running and cannot be started ({e}); install it: {INSTALL}")
+        });
     let deadline = Instant::now() + Duration::from_secs(60);
     while !daemon_answers() {
-        assert!(Instant::now() < deadline, "dockerd did not answer within 60 s (see /tmp/sluice-test-dockerd.log)");
+        assert!(
+            Instant::now() < deadline,
+            "dockerd did not answer within 60 s (see /tmp/sluice-test-dockerd.log)"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
