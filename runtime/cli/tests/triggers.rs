@@ -597,3 +597,47 @@ async fn missed_fire_times_are_recovered_all_last_or_none_after_a_restart() {
     assert_eq!(executions(&server, "s", "recover-last").await.len(), 1);
     assert_eq!(executions(&server, "s", "recover-all").await.len(), 3);
 }
+
+const LIMITED: &str = r#"
+id: limited
+namespace: t
+concurrency:
+  limit: 1
+  behavior: cancel
+triggers:
+  - id: hook
+    type: webhook
+    key: go
+tasks:
+  - id: gate
+    type: flow.pause
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flow_concurrency_applies_to_triggered_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    deploy(&server, LIMITED).await;
+    let (status, first) = server.post("/api/v1/webhooks/t/limited/go", "").await;
+    assert_eq!(status, 202, "{first}");
+    let first = first["executionId"].as_str().unwrap().to_owned();
+    server.wait_for_state(&first, "PAUSED").await;
+
+    // The limit is taken: `behavior: cancel` cancels the second webhook's execution.
+    let (status, second) = server.post("/api/v1/webhooks/t/limited/go", "").await;
+    assert_eq!(status, 202, "{second}");
+    server.wait_for_state(second["executionId"].as_str().unwrap(), "CANCELLED").await;
+    let (_, still) = server.get(&format!("/api/v1/executions/{first}")).await;
+    assert_eq!(still["state"], "PAUSED");
+
+    // The trigger listing says what is served where.
+    let listed = triggers_of(&server, "t", "limited").await;
+    assert_eq!(
+        listed,
+        vec![
+            json!({"id": "hook", "type": "webhook", "disabled": false, "path": "/api/v1/webhooks/t/limited/go", "signature": null})
+        ]
+    );
+    let (status, doc) = server.get("/api/v1/flows/t/nothing/triggers").await;
+    assert_problem(status, &doc, 404, "no flow t.nothing");
+}
