@@ -6,6 +6,9 @@ use super::send::{Hop, SharedReader, send_hop};
 use super::url::{Target, resolve};
 use super::{DEFAULT_MAX_BODY_BYTES, Error, MAX_REDIRECTS, Response};
 
+/// Where [`Request::send_streaming`] hands the response body.
+type BodySink<'a> = dyn FnMut(&[u8]) -> Result<(), Error> + 'a;
+
 /// An HTTP request, built up and then [sent](Request::send).
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -104,10 +107,7 @@ impl Request {
         wstd::runtime::block_on(self.send_async(Some(&mut on_chunk)))
     }
 
-    async fn send_async(
-        self,
-        sink: Option<&mut dyn FnMut(&[u8]) -> Result<(), Error>>,
-    ) -> Result<Response, Error> {
+    async fn send_async(self, sink: Option<&mut BodySink<'_>>) -> Result<Response, Error> {
         let mut hop = self.hop;
         let mut redirects = 0;
         loop {

@@ -156,7 +156,7 @@ pub(super) async fn stream_response(
     response: wstd::http::Response<Body>,
     url: &str,
     target: &Target,
-    sink: &mut dyn FnMut(&[u8]) -> Result<(), Error>,
+    sink: &mut (dyn FnMut(&[u8]) -> Result<(), Error> + '_),
 ) -> Result<Response, Error> {
     let (parts, body) = response.into_parts();
     let mut body = body.into_boxed_body();

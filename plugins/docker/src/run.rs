@@ -416,10 +416,10 @@ fn copy_out(id: &str, config: &RunConfig) -> Result<Vec<String>, TaskError> {
         engine::request("GET", &format!("/containers/{id}/archive?path={path}")),
         "copying the output files out of the container",
         |chunk| {
-            if failure.is_none() {
-                if let Err(err) = reader.feed(chunk, &mut on_entry) {
-                    failure = Some(err);
-                }
+            if failure.is_none()
+                && let Err(err) = reader.feed(chunk, &mut on_entry)
+            {
+                failure = Some(err);
             }
             Ok(())
         },

@@ -7,7 +7,7 @@
 mod common;
 mod docker_env;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Call, sandbox};
@@ -29,16 +29,16 @@ fn granted() -> Grants {
 }
 
 /// Serialises the tests of this file (they look at the daemon's whole container list).
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    static READY: OnceLock<()> = OnceLock::new();
-    let guard = docker_env::serial();
-    READY.get_or_init(docker_env::ready);
+async fn lock() -> tokio::sync::MutexGuard<'static, ()> {
+    static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let guard = LOCK.lock().await;
+    docker_env::ready();
     guard
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_granted_run_reaches_the_daemon_and_leaves_nothing() {
-    let _serial = lock();
+    let _serial = lock().await;
     let plugin = docker_plugin().await;
     let config = json!({"image": BUSYBOX, "pull": "never", "commands": ["echo hello from the route", "echo to-stderr >&2"]});
     let run = Call::new(&plugin, "run", config).grants(granted()).run().await;
@@ -52,7 +52,7 @@ async fn a_granted_run_reaches_the_daemon_and_leaves_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_grant_the_route_is_denied() {
-    let _serial = lock();
+    let _serial = lock().await;
     let plugin = docker_plugin().await;
     let config = json!({"image": BUSYBOX, "commands": ["true"]});
     let run = Call::new(&plugin, "run", config).run().await;
@@ -73,7 +73,7 @@ async fn without_the_grant_the_route_is_denied() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_granted_run_still_cannot_use_the_hosts_network() {
-    let _serial = lock();
+    let _serial = lock().await;
     let plugin = docker_plugin().await;
     let config = json!({"image": BUSYBOX, "pull": "never", "network": "host", "commands": ["true"]});
     let run = Call::new(&plugin, "run", config).grants(granted()).run().await;
@@ -89,7 +89,7 @@ async fn a_granted_run_still_cannot_use_the_hosts_network() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_removes_the_container_of_a_timed_out_run() {
-    let _serial = lock();
+    let _serial = lock().await;
     let plugin = docker_plugin().await;
     let config = json!({"image": BUSYBOX, "pull": "never", "commands": ["echo started", "sleep 60"]});
     let started = Instant::now();
@@ -106,7 +106,7 @@ async fn the_host_removes_the_container_of_a_timed_out_run() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_host_removes_the_container_of_a_dropped_run() {
-    let _serial = lock();
+    let _serial = lock().await;
     let plugin = docker_plugin().await;
     let config = json!({"image": BUSYBOX, "pull": "never", "commands": ["sleep 60"]});
     let workspace = tempfile::tempdir().unwrap();

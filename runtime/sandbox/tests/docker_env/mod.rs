@@ -65,6 +65,8 @@ pub fn ready() {
     });
 }
 
+// dockerd is left running for the tests after this process (and for the next test binaries).
+#[allow(clippy::zombie_processes)]
 fn start_dockerd() {
     let log = std::fs::File::create(std::env::temp_dir().join("sluice-test-dockerd.log")).unwrap();
     Command::new("dockerd")
