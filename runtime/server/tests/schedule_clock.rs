@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StaticSecrets};
 use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, Store, TriggerKey};
 use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
-use sluice_server::triggers::{Clock, Triggers};
+use sluice_server::triggers::{Clock, MAX_CATCH_UP, Triggers};
 use sluice_server::{AppState, Metrics};
 use sluice_store::SqliteStore;
 
@@ -191,4 +191,40 @@ async fn a_restarted_trigger_runtime_recovers_missed_fire_times_all_last_or_none
         assert_eq!(s.covered_until, utc("2030-01-02T00:00:00Z"), "{policy}");
     }
     second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recover_all_runs_at_most_the_newest_hundred_missed_fire_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(dir.path()).await;
+    let clock = Arc::new(FakeClock(Mutex::new(utc("2030-06-01T00:00:00Z"))));
+    let flow = "id: busy\nnamespace: c\ntriggers:\n  - id: tick\n    type: schedule\n    cron: \"* * * * * *\"\n    recoverMissed: all\ntasks:\n  - id: log\n    type: core.log\n    message: tick\n";
+    engine.store().save_flow("c", "busy", flow).await.unwrap();
+    let first = sluice_server::triggers::start(&state_with(&engine, clock.clone()));
+    until("the trigger's state", async || engine.store().schedule_state(key("busy")).await.unwrap()).await;
+    first.stop().await;
+    assert!(executions(&engine, "busy").await.is_empty());
+
+    // 1000 seconds missed: only the newest 100 run, in order, one at a time.
+    clock.set("2030-06-01T00:16:40Z");
+    let second = sluice_server::triggers::start(&state_with(&engine, clock.clone()));
+    let runs = until("100 catch-up runs", async || {
+        let list = executions(&engine, "busy").await;
+        (list.len() == MAX_CATCH_UP && list.iter().all(|r| r.state.is_terminal())).then_some(list)
+    })
+    .await;
+    let expected: Vec<Value> = (901..=1000)
+        .map(|s| {
+            json!(
+                (utc("2030-06-01T00:00:00Z") + chrono::Duration::seconds(s))
+                    .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            )
+        })
+        .collect();
+    assert_eq!(dates(&runs), expected);
+    let state = engine.store().schedule_state(key("busy")).await.unwrap().unwrap();
+    assert_eq!(state.covered_until, utc("2030-06-01T00:16:40Z"));
+    assert_eq!(state.skipped, 0);
+    second.stop().await;
+    assert_eq!(executions(&engine, "busy").await.len(), MAX_CATCH_UP);
 }

@@ -37,28 +37,32 @@ impl Schedule {
         self.cron.find_next_occurrence(&local, false).ok().map(|t| t.with_timezone(&Utc))
     }
 
-    /// The fire times in `(after, until]`, oldest first, at most `limit` of them (the newest
-    /// ones when there are more), and how many there were in all (counted up to `max_count`).
-    pub fn between(
+    /// The newest fire times in `(after, until]`, at most `limit` of them, oldest first, and
+    /// whether older ones were left out. Walks back from `until`, so the cost is `limit` steps
+    /// however long the interval (a per-second schedule after weeks down).
+    pub fn newest_between(
         &self,
         after: DateTime<Utc>,
         until: DateTime<Utc>,
         limit: usize,
-        max_count: usize,
-    ) -> (Vec<DateTime<Utc>>, usize) {
-        let mut kept = std::collections::VecDeque::new();
-        let mut count = 0;
-        let mut cursor = after;
-        while count < max_count {
-            let Some(next) = self.next_after(cursor).filter(|t| *t <= until) else { break };
-            count += 1;
-            if kept.len() == limit {
-                kept.pop_front();
+    ) -> (Vec<DateTime<Utc>>, bool) {
+        let mut newest = Vec::new();
+        let mut cursor = until.with_timezone(&self.timezone);
+        let mut inclusive = true;
+        while let Ok(found) = self.cron.find_previous_occurrence(&cursor, inclusive) {
+            if found.with_timezone(&Utc) <= after {
+                break;
             }
-            kept.push_back(next);
-            cursor = next;
+            if newest.len() == limit {
+                newest.reverse();
+                return (newest, true);
+            }
+            newest.push(found.with_timezone(&Utc));
+            cursor = found;
+            inclusive = false;
         }
-        (kept.into(), count)
+        newest.reverse();
+        (newest, false)
     }
 }
 
@@ -112,21 +116,24 @@ mod tests {
     }
 
     #[test]
-    fn between_counts_every_fire_and_keeps_the_newest() {
+    fn newest_between_walks_back_from_the_end() {
         let s = Schedule::parse("0 * * * *", None).unwrap();
         let after = Utc.with_ymd_and_hms(2026, 5, 1, 0, 0, 0).unwrap();
         let until = Utc.with_ymd_and_hms(2026, 5, 1, 5, 0, 0).unwrap();
-        let (all, count) = s.between(after, until, 100, 1000);
-        assert_eq!(count, 5);
+        let hour = |h| Utc.with_ymd_and_hms(2026, 5, 1, h, 0, 0).unwrap();
+        // `after` is excluded, `until` included.
+        assert_eq!(s.newest_between(after, until, 100), ((1..=5).map(hour).collect(), false));
+        assert_eq!(s.newest_between(after, until, 5), ((1..=5).map(hour).collect(), false));
+        assert_eq!(s.newest_between(after, until, 2), (vec![hour(4), hour(5)], true));
+        assert_eq!(s.newest_between(after, until + chrono::Duration::minutes(59), 1), (vec![hour(5)], true));
+        assert_eq!(s.newest_between(until, until, 10), (vec![], false));
+        // A per-second schedule over a year costs `limit` steps.
+        let every_second = Schedule::parse("* * * * * *", None).unwrap();
+        let (last, more) = every_second.newest_between(after - chrono::Duration::days(365), until, 3);
         assert_eq!(
-            all,
-            (1..=5).map(|h| Utc.with_ymd_and_hms(2026, 5, 1, h, 0, 0).unwrap()).collect::<Vec<_>>()
+            (last, more),
+            (vec![until - chrono::Duration::seconds(2), until - chrono::Duration::seconds(1), until], true)
         );
-        let (last_two, count) = s.between(after, until, 2, 1000);
-        assert_eq!(count, 5);
-        assert_eq!(last_two, vec![until - chrono::Duration::hours(1), until]);
-        let (none, count) = s.between(until, until, 10, 1000);
-        assert_eq!((none.len(), count), (0, 0));
     }
 
     #[test]

@@ -32,9 +32,6 @@ use crate::state::AppState;
 /// The most missed fire times `recoverMissed: all` runs after a restart (the newest ones).
 pub const MAX_CATCH_UP: usize = 100;
 
-/// Counting missed fire times stops here (a per-second schedule down for weeks).
-const MAX_COUNT: usize = 10_000_000;
-
 /// The longest the loop sleeps: it also waits for running executions to end.
 const MAX_SLEEP: Duration = Duration::from_secs(1);
 
@@ -166,9 +163,8 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
         if let Some(until) = entry.catch_up_until.filter(|until| next <= *until) {
             match entry.recover {
                 RecoverMissed::None => {
-                    let (_, count) = entry.schedule.between(current.covered_until, until, 0, MAX_COUNT);
                     if claim(state, entry, &current, until, 0).await? {
-                        tracing::info!(trigger = %entry.name(), count, "missed fire times dropped (recoverMissed: none)");
+                        tracing::info!(trigger = %entry.name(), "missed fire times dropped (recoverMissed: none)");
                         entry.catch_up_until = None;
                     }
                     continue;
@@ -177,26 +173,25 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
                     if still_running(state, entry, &current).await? {
                         return Ok(());
                     }
-                    let (newest, count) = entry.schedule.between(current.covered_until, until, 1, MAX_COUNT);
+                    let (newest, _) = entry.schedule.newest_between(current.covered_until, until, 1);
                     let Some(newest) = newest.first().copied() else { return Ok(()) };
                     if claim(state, entry, &current, newest, 0).await? {
                         entry.catch_up_until = None;
-                        tracing::info!(trigger = %entry.name(), count, "running the newest missed fire time (recoverMissed: last)");
+                        tracing::info!(trigger = %entry.name(), %newest, "running the newest missed fire time (recoverMissed: last)");
                         start(state, entry, newest, true).await?;
                     }
                     continue;
                 }
                 RecoverMissed::All => {
-                    let (kept, count) =
-                        entry.schedule.between(current.covered_until, until, MAX_CATCH_UP, MAX_COUNT);
-                    if count > kept.len()
-                        && let Some(first) = kept.first()
-                    {
+                    let (newest, more) =
+                        entry.schedule.newest_between(current.covered_until, until, MAX_CATCH_UP);
+                    if more && let Some(first) = newest.first() {
+                        // Older ones are dropped: claim up to just before the oldest kept.
                         let before = *first - chrono::Duration::nanoseconds(1);
                         if claim(state, entry, &current, before, 0).await? {
                             tracing::warn!(
-                                trigger = %entry.name(), dropped = count - kept.len(),
-                                "too many missed fire times; running the newest {MAX_CATCH_UP}"
+                                trigger = %entry.name(),
+                                "more than {MAX_CATCH_UP} missed fire times; running the newest {MAX_CATCH_UP}"
                             );
                         }
                         continue;
@@ -286,9 +281,12 @@ async fn start(
             let id = handle.id.clone();
             let ended = Arc::new(AtomicBool::new(false));
             entry.started = Some((id.clone(), ended.clone()));
+            let triggers = state.triggers.clone();
             tokio::spawn(async move {
                 handle.finished().await;
                 ended.store(true, Ordering::SeqCst);
+                // A catch-up run waiting for this one can go now.
+                triggers.wake.notify_one();
             });
             state.engine.store().set_schedule_execution(entry.store_key(), &id).await?;
             if let Some(current) = &mut entry.state {
