@@ -192,7 +192,9 @@ fn fire_error(error: FireError) -> ApiError {
         FireError::Start(StartError::Disabled(name)) => {
             ApiError::Conflict(format!("flow {name} is disabled (`disabled: true`); enable it to run it"))
         }
-        FireError::Start(StartError::ShuttingDown) => ApiError::Unavailable(StartError::ShuttingDown.to_string()),
+        FireError::Start(StartError::ShuttingDown) => {
+            ApiError::Unavailable(StartError::ShuttingDown.to_string())
+        }
         FireError::Start(other) => ApiError::Internal(other.to_string()),
     }
 }
