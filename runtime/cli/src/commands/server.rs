@@ -49,29 +49,31 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let address = listener.local_addr().context("reading the bound address")?;
     eprintln!("listening on http://{address}");
-    let (stop_serving, serving_stopped) = tokio::sync::oneshot::channel::<()>();
-    let serve = sluice_server::serve(listener, AppState::new(engine.clone()), async {
-        let _ = serving_stopped.await;
-    });
+    // On the signal: triggers stop, running tasks get the grace period to finish while the
+    // API still answers reads (starts are refused), then the listener closes.
+    let (drained_tx, drained) = tokio::sync::oneshot::channel::<()>();
+    let draining = engine.clone();
+    let grace = args.shutdown_grace;
+    let drain = async move {
+        eprintln!(
+            "stopping: {} running task(s) may take up to {grace:?} to finish",
+            draining.running_attempts()
+        );
+        let drained = draining.drain(grace).await;
+        if drained.cut > 0 {
+            eprintln!("{} task(s) still running were cut; they run again after the next start", drained.cut);
+        }
+        let _ = drained_tx.send(());
+    };
+    let serve = sluice_server::serve(listener, AppState::new(engine), stop_signal(), drain);
     tokio::pin!(serve);
     tokio::select! {
         served = &mut serve => served.context("serving")?,
-        () = stop_signal() => {
-            // The API keeps answering reads while running tasks finish; new executions are
-            // refused (503) from here on.
-            eprintln!(
-                "stopping: {} running task(s) may take up to {:?} to finish",
-                engine.running_attempts(),
-                args.shutdown_grace
-            );
-            let drained = engine.drain(args.shutdown_grace).await;
-            if drained.cut > 0 {
-                eprintln!("{} task(s) still running were cut; they run again after the next start", drained.cut);
-            }
-            let _ = stop_serving.send(());
+        _ = drained => {
             // Followers of live streams and `?wait=true` callers would hold the shutdown open.
-            if tokio::time::timeout(Duration::from_secs(2), &mut serve).await.is_err() {
-                eprintln!("closing the connections still open");
+            match tokio::time::timeout(Duration::from_secs(2), &mut serve).await {
+                Ok(served) => served.context("serving")?,
+                Err(_) => eprintln!("closing the connections still open"),
             }
         }
     }
