@@ -401,6 +401,7 @@ async fn flow_triggers_follow_the_end_state_and_see_the_outputs() {
     assert_eq!(bad[0]["state"], "SUCCESS");
     assert_eq!(bad[0]["flowOutputs"]["upstream"], failed["executionId"]);
     assert_eq!(bad[0]["flowOutputs"]["state"], "FAILED");
+    assert_eq!(bad[0]["flowOutputs"]["outputs"], json!({}), "a failed flow has no outputs");
     assert_eq!(executions(&server, "t", "on-success").await.len(), 1);
 }
 
