@@ -14,7 +14,7 @@ use sluice_engine::ExecutionRecord;
 use sluice_engine::scheduler::Update;
 use sluice_flow::TriggerKind;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::fire::fire;
 use crate::state::AppState;
@@ -27,11 +27,28 @@ const SEEN: usize = 4096;
 
 pub async fn listen(state: AppState, mut stop: watch::Receiver<bool>) {
     let mut updates = state.engine.subscribe();
+    // Starting followers takes store reads and starts; a separate task does it so that this
+    // loop only filters and keeps up with the engine's updates (log lines included).
+    let (ended, mut to_start) = mpsc::unbounded_channel::<ExecutionRecord>();
+    let worker = {
+        let state = state.clone();
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            loop {
+                let record = tokio::select! {
+                    _ = stop.wait_for(|s| *s) => return,
+                    record = to_start.recv() => record,
+                };
+                let Some(record) = record else { return };
+                on_finished(&state, &record).await;
+            }
+        })
+    };
     let mut seen: HashSet<String> = HashSet::new();
     let mut order: VecDeque<String> = VecDeque::new();
     loop {
         let update = tokio::select! {
-            _ = stop.wait_for(|s| *s) => return,
+            _ = stop.wait_for(|s| *s) => break,
             update = updates.recv() => update,
         };
         let record = match update {
@@ -44,7 +61,7 @@ pub async fn listen(state: AppState, mut stop: watch::Receiver<bool>) {
                 );
                 continue;
             }
-            Err(RecvError::Closed) => return,
+            Err(RecvError::Closed) => break,
         };
         if !seen.insert(record.id.clone()) {
             continue;
@@ -55,8 +72,12 @@ pub async fn listen(state: AppState, mut stop: watch::Receiver<bool>) {
         {
             seen.remove(&old);
         }
-        on_finished(&state, &record).await;
+        if ended.send(record).is_err() {
+            break;
+        }
     }
+    drop(ended);
+    let _ = worker.await;
 }
 
 fn depth_of(record: &ExecutionRecord) -> u64 {
