@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{Call, sandbox};
 use docker_env::{BUSYBOX, assert_no_labelled_containers, labelled_containers};
 use serde_json::json;
-use sluice_sandbox::{CollectLogs, Grants, Limits, Plugin, RunError, RunRequest};
+use sluice_sandbox::{CollectLogs, Grants, Limits, Plugin, RunError, RunRequest, Sandbox, SandboxConfig};
 use tokio::sync::OnceCell;
 
 async fn docker_plugin() -> Arc<Plugin> {
@@ -132,4 +132,82 @@ async fn the_host_removes_the_container_of_a_dropped_run() {
     run.abort();
     assert!(run.await.unwrap_err().is_cancelled());
     assert_no_labelled_containers(Duration::from_secs(15));
+}
+
+/// A sandbox of its own whose runs reach the daemon at `endpoint`.
+async fn sandbox_with(endpoint: &str) -> (Sandbox, Arc<Plugin>) {
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("component-cache");
+    let sandbox = Sandbox::new(SandboxConfig {
+        cache_dir: Some(cache),
+        max_concurrent_runs: 4,
+        docker: endpoint.parse().unwrap(),
+        ..SandboxConfig::default()
+    })
+    .unwrap();
+    let plugin = sandbox.load(sluice_builtin_plugins::DOCKER.wasm).await.unwrap();
+    (sandbox, plugin)
+}
+
+async fn run_in(
+    sandbox: &Sandbox,
+    plugin: &Plugin,
+    config: serde_json::Value,
+) -> (sluice_sandbox::RunReport, Vec<String>) {
+    let workspace = tempfile::tempdir().unwrap();
+    let logs = Arc::new(CollectLogs::default());
+    let grants = granted();
+    let request = RunRequest {
+        task: "run",
+        config: &config,
+        grants: &grants,
+        limits: Limits::default(),
+        workspace: workspace.path(),
+        logs: logs.clone(),
+    };
+    let report = sandbox.run(plugin, request).await;
+    (report, logs.lines().into_iter().map(|l| l.message).collect())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tcp_endpoint_reaches_the_daemon_too() {
+    let _serial = lock().await;
+    // A plain TCP front for the daemon's socket, as `dockerd -H tcp://...` would offer.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let proxy = tokio::spawn(async move {
+        loop {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut unix = tokio::net::UnixStream::connect("/var/run/docker.sock").await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+            });
+        }
+    });
+    let (sandbox, plugin) = sandbox_with(&format!("tcp://{address}")).await;
+    let config = json!({"image": BUSYBOX, "pull": "never", "commands": ["echo over tcp"]});
+    let (report, messages) = run_in(&sandbox, &plugin, config).await;
+    assert_eq!(report.outcome.unwrap(), json!({"exitCode": 0, "outputFiles": []}));
+    assert!(messages.contains(&"over tcp".to_string()), "{messages:?}");
+    proxy.abort();
+    assert_eq!(labelled_containers(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_daemon_is_named_in_the_log_but_not_to_the_component() {
+    let _serial = lock().await;
+    let (sandbox, plugin) = sandbox_with("unix:///nonexistent/docker.sock").await;
+    let (report, messages) = run_in(&sandbox, &plugin, json!({"image": BUSYBOX, "commands": ["true"]})).await;
+    let error = report.outcome.unwrap_err();
+    assert_eq!(
+        error,
+        RunError::Failed(
+            "HTTP request to http://docker.sluice.internal failed: the host cannot reach the Docker Engine (see the task log)".into()
+        )
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("cannot reach the Docker Engine at unix:///nonexistent/docker.sock: ")),
+        "{messages:?}"
+    );
 }
