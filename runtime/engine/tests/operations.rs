@@ -221,3 +221,26 @@ async fn replay_copies_what_came_before_the_task_and_runs_the_rest() {
         other => panic!("{:?}", other.map(|h| h.id)),
     }
 }
+
+#[tokio::test]
+async fn killing_a_parent_kills_the_subflow_it_waits_for() {
+    let h = harness().await;
+    let child = "id: child\nnamespace: t\ntasks:\n  - id: long\n    type: test.sleep\n    ms: 60000\n";
+    h.engine.store().save_flow("t", "child", child).await.unwrap();
+    let parent = "id: parent\nnamespace: t\ntasks:\n  - id: call\n    type: flow.subflow\n    namespace: t\n    flowId: child\n    wait: true\n";
+    let mut updates = h.engine.subscribe();
+    let handle = h.start(parent, &[]).await;
+    scheduler_support::wait_until_running(&mut updates, "long").await;
+    assert!(h.engine.kill(&handle.id));
+    let record = finished(handle).await;
+    assert_eq!(record.state, ExecutionState::Killed);
+    let runs = h.engine.store().task_runs(&record.id).await.unwrap();
+    let child_id = run(&runs, "call").outputs.as_ref().unwrap()["executionId"].as_str().unwrap().to_owned();
+    for _ in 0..200 {
+        if state_of(&h, &child_id).await == ExecutionState::Killed {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the child {child_id} is {:?}", state_of(&h, &child_id).await);
+}

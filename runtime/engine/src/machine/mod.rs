@@ -83,7 +83,8 @@
 //! the same way (control-flow runs with KILLED children end FAILED), records
 //! `flow timeout after <timeout>`, then runs `errors` (when the main tasks were cut) and
 //! `finally`, and ends FAILED. A timeout during `errors` stops `errors` and still runs
-//! `finally`. Subflows started by killed tasks are not stopped by the machine.
+//! `finally`. Subflows started by killed tasks are not stopped by the machine (the scheduler
+//! kills the child of a killed `flow.subflow` run).
 //!
 //! **Restore.** [`Execution::restore`] rebuilds the state from the records alone: attempts that
 //! were RUNNING are marked FAILED `interrupted by a restart` and dispatched again as a new

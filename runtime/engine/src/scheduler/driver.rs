@@ -273,6 +273,7 @@ impl<S: Store> Driver<S> {
             if !self.commit(&turn).await {
                 return;
             }
+            self.kill_children_of_killed_subflows(&turn.changed);
             let mut finished = false;
             for command in turn.commands {
                 match command {
@@ -455,6 +456,23 @@ impl<S: Store> Driver<S> {
             let _ = self.shared.updates.send(update);
         }
         true
+    }
+
+    /// A `flow.subflow` run that was killed (the parent was killed or timed out) takes its
+    /// child execution down with it; the machine only records the parent's side.
+    fn kill_children_of_killed_subflows(&self, changed: &[TaskRunKey]) {
+        for key in changed {
+            let Some(run) = self.exec.task_run(key) else { continue };
+            if run.state != crate::records::TaskRunState::Killed {
+                continue;
+            }
+            let is_subflow =
+                self.tasks.get(&key.task).is_some_and(|t| matches!(t.kind, TaskKind::Subflow { .. }));
+            let child = run.outputs.as_ref().and_then(|o| o.get("executionId")).and_then(Value::as_str);
+            if let (true, Some(child)) = (is_subflow, child) {
+                self.shared.control(child, Control::Event(Event::Kill { now: now() }));
+            }
+        }
     }
 
     fn act(&mut self, command: Command, queue: &mut VecDeque<Event>) {
