@@ -60,17 +60,13 @@ impl HttpBody for ReaderBody {
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        let mut chunk = vec![0; CHUNK_BYTES];
-        loop {
-            return match self.0.read(&mut chunk) {
-                Ok(0) => Poll::Ready(None),
-                Ok(n) => {
-                    chunk.truncate(n);
-                    Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk)))))
-                }
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => Poll::Ready(Some(Err(err))),
-            };
+        // Fill a whole chunk (readers often return a little at a time): one frame, one write to
+        // the host, per chunk rather than per `read`.
+        let mut chunk = Vec::with_capacity(CHUNK_BYTES);
+        match (&mut self.0).take(CHUNK_BYTES as u64).read_to_end(&mut chunk) {
+            Ok(0) => Poll::Ready(None),
+            Ok(_) => Poll::Ready(Some(Ok(Frame::data(Bytes::from(chunk))))),
+            Err(err) => Poll::Ready(Some(Err(err))),
         }
     }
 }

@@ -3,7 +3,7 @@
 //! never held in memory, and a reader that extracts one as its chunks arrive.
 
 use std::fs::File;
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 const BLOCK: usize = 512;
@@ -65,29 +65,39 @@ impl TarWriter {
             Kind::File { source, size } => {
                 let mut file = File::open(&source)
                     .map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", source.display())))?;
-                let mode = if looks_executable(&mut file)? { 0o755 } else { 0o644 };
+                // The first bytes decide the mode; a small file is read whole in that one go.
+                let head_len = size.min(HEAD_BYTES);
+                let mut head = Vec::with_capacity(head_len as usize);
+                (&mut file).take(head_len).read_to_end(&mut head)?;
+                if (head.len() as u64) < head_len {
+                    return Err(io::Error::other(format!(
+                        "{} got shorter while it was archived",
+                        entry.name
+                    )));
+                }
+                let mode = if looks_executable(&head) { 0o755 } else { 0o644 };
                 write_header(&mut self.pending, &entry.name, size, mode, entry.mtime, b'0', "");
+                self.pending.extend_from_slice(&head);
                 let padding = (BLOCK - (size as usize % BLOCK)) % BLOCK;
-                self.file = Some(OpenFile { file, name: entry.name, remaining: size, padding });
+                if size == head_len {
+                    self.pending.resize(self.pending.len() + padding, 0);
+                } else {
+                    self.file =
+                        Some(OpenFile { file, name: entry.name, remaining: size - head_len, padding });
+                }
             }
         }
         Ok(())
     }
 }
 
+/// How much of a file is read before its header is written (all of it, for most files).
+const HEAD_BYTES: u64 = 64 << 10;
+
 /// The sandbox does not expose file permissions, so scripts and binaries are recognised by their
 /// first bytes (`#!`, ELF) and archived executable; everything else is 0644.
-fn looks_executable(file: &mut File) -> io::Result<bool> {
-    let mut magic = [0u8; 4];
-    let mut read = 0;
-    while read < magic.len() {
-        match file.read(&mut magic[read..])? {
-            0 => break,
-            n => read += n,
-        }
-    }
-    file.rewind()?;
-    Ok(magic[..read].starts_with(b"#!") || magic[..read].starts_with(b"\x7fELF"))
+fn looks_executable(head: &[u8]) -> bool {
+    head.starts_with(b"#!") || head.starts_with(b"\x7fELF")
 }
 
 impl Read for TarWriter {
@@ -392,6 +402,24 @@ mod tests {
         // The script is archived executable: mode field of its header.
         let script_header = archive.windows(6).position(|w| w == b"run.sh").expect("header");
         assert_eq!(&archive[script_header + 100..script_header + 107], b"0000755");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn a_file_larger_than_the_head_streams_whole() {
+        let dir = std::env::temp_dir().join(format!("sluice-tar-big-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let content: Vec<u8> = (0..150_001u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.join("big"), &content).expect("write");
+        let entries = vec![Entry {
+            name: "big.bin".into(),
+            kind: Kind::File { source: dir.join("big"), size: content.len() as u64 },
+            mtime: 0,
+        }];
+        let mut archive = Vec::new();
+        TarWriter::new(entries).read_to_end(&mut archive).expect("archive");
+        assert_eq!(archive.len(), BLOCK + content.len().div_ceil(BLOCK) * BLOCK + 2 * BLOCK);
+        assert_eq!(&archive[BLOCK..BLOCK + content.len()], &content[..]);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }
