@@ -190,9 +190,11 @@ impl Task for PushTask {
         );
 
         // Keep the checkout's `.git` in step: the new objects, the branch, the index.
-        let decoded = pack::decode(&pack_bytes)?;
-        gitdir::store_pack(&git, &pack_bytes, &decoded)?;
-        repo.objects.extend(decoded.objects);
+        if !objects.is_empty() {
+            let decoded = pack::decode(&pack_bytes)?;
+            gitdir::store_pack(&git, &pack_bytes, &decoded)?;
+            repo.objects.extend(decoded.objects);
+        }
         gitdir::update_branch(&git, &config.branch, commit)?;
         let entries: Vec<Entry> = after
             .iter()

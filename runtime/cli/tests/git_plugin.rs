@@ -532,3 +532,29 @@ fn push_refuses_when_the_remote_moved_unless_forced_and_creates_branches() {
     assert_eq!(rev(&bare, "main"), forced);
     assert_eq!(git(&bare, &["show", "main:app.yaml"]), "v: 2\n");
 }
+
+#[test]
+fn a_redirect_to_a_non_granted_origin_is_denied_before_any_byte_reaches_it() {
+    let root = tempfile::tempdir().unwrap();
+    fixture(root.path());
+    let elsewhere = GitServer::start(root.path());
+    let server = GitServer::start(root.path());
+    let port = elsewhere.origin.rsplit(':').next().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let tasks = format!(
+        "  - id: clone\n    type: git.clone\n    url: {}/redirect/{port}/fixture.git\n",
+        server.origin
+    );
+    let run = run_flow(data.path(), &flow(&tasks), &[]);
+    assert_eq!(run_of(&run.doc, "clone")["state"], "FAILED");
+    assert_eq!(
+        error_of(&run.doc, "clone"),
+        format!(
+            "denied: outbound HTTP to {} was refused by the host: grant it in the task's `allow.network`",
+            elsewhere.origin
+        )
+    );
+    assert_eq!(elsewhere.requests(), 0, "a request reached the non-granted origin");
+    assert_eq!(server.requests(), 1);
+    assert_eq!(std::fs::read_dir(&run.workspace).unwrap().count(), 0, "nothing was written");
+}

@@ -3,7 +3,8 @@
 //!
 //! Paths pick a behaviour: `/<repo>` is served as is; `/private/<repo>` needs basic auth
 //! ([`USER`]:[`PASSWORD`]); `/v0/<repo>` ignores `Git-Protocol` (a server without protocol v2);
-//! `/garbage/<repo>` answers HTML; `/hang/<repo>` never answers.
+//! `/garbage/<repo>` answers HTML; `/hang/<repo>` never answers; `/redirect/<port>/<repo>`
+//! redirects to the same repository on `http://127.0.0.1:<port>`.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
@@ -86,6 +87,14 @@ async fn handle(req: Request<Incoming>, root: PathBuf) -> Result<Response<Full<B
             "text/html",
             b"<html><body>Welcome to nginx!</body></html>".to_vec(),
         ));
+    }
+    if let Some(rest) = path.strip_prefix("/redirect/") {
+        // `/redirect/<port>/<path>`: to the same path on another origin.
+        let (port, rest) = rest.split_once('/').unwrap();
+        let mut response = reply(StatusCode::FOUND, "text/plain", Vec::new());
+        let location = format!("http://127.0.0.1:{port}/{rest}?{query}");
+        response.headers_mut().insert("location", location.parse().unwrap());
+        return Ok(response);
     }
     if path.starts_with("/hang/") {
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
