@@ -3,6 +3,7 @@
 
 mod catalog;
 mod commands;
+mod memory;
 mod output;
 mod progress;
 
@@ -43,6 +44,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    memory::limit_arenas();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("SLUICE_LOG"))
         .with_writer(std::io::stderr)

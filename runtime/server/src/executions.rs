@@ -16,7 +16,6 @@ use sluice_flow::inputs::RawInput;
 
 use crate::document::{execution_document, execution_summary, task_run_document};
 use crate::error::{ApiError, json_object};
-use crate::flows::validate;
 use crate::labels::{LabelQuery, parse_labels};
 use crate::state::AppState;
 use crate::upload::{StartInputs, start_inputs};
@@ -49,8 +48,8 @@ pub async fn start(
     let Some(flow) = store.get_flow(&namespace, &flow_id, None).await? else {
         return Err(ApiError::NotFound(format!("no flow {namespace}.{flow_id}")));
     };
-    // Validated again: the installed plugins may have changed since it was deployed.
-    let locked = validate(&state, &flow.source)?;
+    // Validated against the installed plugins (once per revision for this server).
+    let locked = state.locked.get(&state, &flow)?;
     given.check_files(&locked.flow.inputs)?;
     let StartInputs { inputs, _uploads, .. } = given;
     let request = StartRequest {

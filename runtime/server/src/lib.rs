@@ -9,6 +9,7 @@ mod executions;
 mod flows;
 mod health;
 mod labels;
+mod locked;
 mod logs;
 mod metrics;
 mod openapi;

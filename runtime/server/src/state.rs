@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sluice_engine::scheduler::Engine;
 use sluice_store::SqliteStore;
 
+use crate::locked::LockedFlows;
 use crate::metrics::Metrics;
 use crate::triggers::{SystemClock, Triggers};
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Webhooks, schedules and flow triggers (see [`crate::triggers`]).
     pub triggers: Arc<Triggers>,
+    /// Validated flows by stored revision.
+    pub locked: Arc<LockedFlows>,
 }
 
 impl AppState {
@@ -23,6 +26,7 @@ impl AppState {
     pub fn new(engine: Engine<SqliteStore>) -> AppState {
         let metrics = Arc::new(Metrics::default());
         metrics.clone().follow(engine.subscribe());
-        AppState { engine, metrics, triggers: Arc::new(Triggers::new(Arc::new(SystemClock))) }
+        let triggers = Arc::new(Triggers::new(Arc::new(SystemClock)));
+        AppState { engine, metrics, triggers, locked: Arc::default() }
     }
 }

@@ -55,6 +55,7 @@ fn state_with(engine: &Engine<SqliteStore>, clock: Arc<FakeClock>) -> AppState {
         engine: engine.clone(),
         metrics: Arc::new(Metrics::default()),
         triggers: Arc::new(Triggers::new(clock)),
+        locked: Arc::default(),
     }
 }
 

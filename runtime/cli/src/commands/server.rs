@@ -48,6 +48,8 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let address = listener.local_addr().context("reading the bound address")?;
+    // Loading and recovering leave freed memory behind; an idle server should not keep it.
+    crate::memory::trim();
     eprintln!("listening on http://{address}");
     // On the signal: triggers stop, running tasks get the grace period to finish while the
     // API still answers reads (starts are refused), then the listener closes.

@@ -20,7 +20,6 @@ use super::fire::{FireError, fire};
 use super::signature::{header_name, verify};
 use crate::document::execution_document;
 use crate::error::ApiError;
-use crate::flows::validate;
 use crate::state::AppState;
 
 pub async fn receive(
@@ -37,7 +36,7 @@ pub async fn receive(
     let Some(stored) = state.engine.store().get_flow(&namespace, &flow_id, None).await? else {
         return Err(not_found());
     };
-    let locked = validate(&state, &stored.source)?;
+    let locked = state.locked.get(&state, &stored)?;
     let trigger = locked
         .flow
         .triggers

@@ -1,0 +1,42 @@
+//! Validated flows by stored revision, so a start does not parse and validate the same YAML
+//! again on every request. The installed plugins do not change while the server runs; an
+//! entry is used only while its source is the one stored (a flow deleted and created again
+//! may reuse a revision number with other YAML).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use sluice_engine::FlowRevision;
+use sluice_flow::LockedFlow;
+
+use crate::error::ApiError;
+use crate::flows::validate;
+use crate::state::AppState;
+
+/// Entries kept before the cache starts over; each is a few KiB.
+const CAPACITY: usize = 4096;
+
+#[derive(Default)]
+pub struct LockedFlows {
+    entries: Mutex<HashMap<(String, String, u32), LockedFlow>>,
+}
+
+impl LockedFlows {
+    /// The revision, validated against the installed plugins (from the cache when it can).
+    pub fn get(&self, state: &AppState, revision: &FlowRevision) -> Result<LockedFlow, ApiError> {
+        let key = (revision.namespace.clone(), revision.id.clone(), revision.revision);
+        {
+            let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(locked) = entries.get(&key).filter(|l| l.source.text() == revision.source) {
+                return Ok(locked.clone());
+            }
+        }
+        let locked = validate(state, &revision.source)?;
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= CAPACITY {
+            entries.clear();
+        }
+        entries.insert(key, locked.clone());
+        Ok(locked)
+    }
+}
