@@ -13,8 +13,11 @@
 //! The view and trigger are `TEMP` objects of the write connection, not schema: they change
 //! with this code, without a migration. (`jsonb_each` needs SQLite 3.45; sqlx bundles newer.)
 
+use std::sync::{Mutex, PoisonError};
+
 use sluice_engine::{CommitBatch, StoreError};
 use sqlx::SqliteConnection;
+use tokio::sync::oneshot;
 
 use crate::error::db_error;
 use crate::writer::Writer;
@@ -34,22 +37,120 @@ pub(crate) async fn install(connection: &mut SqliteConnection) -> Result<(), Sto
     Ok(())
 }
 
-/// Writes the batch atomically: any failing row leaves nothing of the batch.
+/// Commits encoded and waiting for the write connection. Whoever gets the connection writes
+/// every commit queued by then in one statement (group commit): under load many drivers
+/// commit at once, and one round trip to SQLite's thread serves them all. Each driver waits
+/// for its commit before its next, so an execution's batches keep their order.
+#[derive(Debug, Default)]
+pub(crate) struct Queue(Mutex<Vec<Queued>>);
+
+#[derive(Debug)]
+struct Queued {
+    rows: Rows,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// One batch's rows, each table's as a JSON array.
+#[derive(Debug)]
+struct Rows {
+    executions: String,
+    task_runs: String,
+    logs: String,
+}
+
+/// Writes the batch atomically: any failing row leaves nothing of the batch. When a group
+/// fails, its batches are written again one by one, so only the bad one fails.
 pub(crate) async fn commit(writer: &Writer, batch: &CommitBatch) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
     // Encoded before taking the lock, so other writers do not wait for it.
-    let executions = executions::rows_json(&batch.executions)?;
-    let task_runs = task_runs::rows_json(&batch.task_runs)?;
-    let logs = logs::rows_json(&batch.logs)?;
+    let rows = Rows {
+        executions: executions::rows_json(&batch.executions)?,
+        task_runs: task_runs::rows_json(&batch.task_runs)?,
+        logs: logs::rows_json(&batch.logs)?,
+    };
+    let (done, mut written) = oneshot::channel();
+    writer.commits().push(Queued { rows, done });
     let mut connection = writer.lock().await?;
+    // An earlier holder of the connection may have written this batch with its own.
+    if let Ok(result) = written.try_recv() {
+        return result.map_err(StoreError::Database);
+    }
+    let group = writer.commits().take();
+    let merged = Rows {
+        executions: concat(group.iter().map(|q| q.rows.executions.as_str())),
+        task_runs: concat(group.iter().map(|q| q.rows.task_runs.as_str())),
+        logs: concat(group.iter().map(|q| q.rows.logs.as_str())),
+    };
+    let result = write(&mut connection, merged).await;
+    if result.is_err() && group.len() > 1 {
+        // One bad batch must not fail the others: write each alone, each with its own answer.
+        for queued in group {
+            let result = write(&mut connection, queued.rows).await;
+            let _ = queued.done.send(result);
+        }
+    } else {
+        for queued in group {
+            let _ = queued.done.send(result.clone());
+        }
+    }
+    drop(connection);
+    match written.await {
+        Ok(result) => result.map_err(StoreError::Database),
+        Err(_) => Err(StoreError::Database("the commit was abandoned".to_owned())),
+    }
+}
+
+/// One statement: the trigger writes executions, then task runs, then logs.
+async fn write(connection: &mut SqliteConnection, rows: Rows) -> Result<(), String> {
     sqlx::query("INSERT INTO commit_batch (executions, task_runs, logs) VALUES (?1, ?2, ?3)")
-        .bind(executions)
-        .bind(task_runs)
-        .bind(logs)
-        .execute(&mut *connection)
+        .bind(rows.executions)
+        .bind(rows.task_runs)
+        .bind(rows.logs)
+        .execute(connection)
         .await
-        .map_err(db_error)?;
-    Ok(())
+        .map(drop)
+        .map_err(|e| match db_error(e) {
+            StoreError::Database(message) => message,
+            other => other.to_string(),
+        })
+}
+
+impl Queue {
+    fn push(&self, queued: Queued) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push(queued);
+    }
+
+    fn take(&self) -> Vec<Queued> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+/// Joins JSON arrays into one: `[a,b]` + `[]` + `[c]` = `[a,b,c]`.
+fn concat<'a>(arrays: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::from("[");
+    for array in arrays {
+        let array = array.trim();
+        let inner = array.strip_prefix('[').and_then(|a| a.strip_suffix(']')).unwrap_or(array).trim();
+        if inner.is_empty() {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(inner);
+    }
+    out.push(']');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arrays_concatenate() {
+        let arrays = ["[1,[2]]", "[]", "[\"]\"]", "[ ]", "[{\"a\":[]}]"];
+        assert_eq!(super::concat(arrays.into_iter()), "[1,[2],\"]\",{\"a\":[]}]");
+        assert_eq!(super::concat(["[]"].into_iter()), "[]");
+    }
 }

@@ -10,11 +10,16 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 #[derive(Debug)]
-pub(crate) struct Writer(Mutex<Option<SqliteConnection>>);
+pub(crate) struct Writer(Mutex<Option<SqliteConnection>>, crate::commit::Queue);
 
 impl Writer {
     pub(crate) fn new(connection: SqliteConnection) -> Self {
-        Self(Mutex::new(Some(connection)))
+        Self(Mutex::new(Some(connection)), crate::commit::Queue::default())
+    }
+
+    /// Commits waiting to be written together (see `commit`).
+    pub(crate) fn commits(&self) -> &crate::commit::Queue {
+        &self.1
     }
 
     /// Waits for the connection. A transaction that a cancelled caller left open is rolled

@@ -23,6 +23,9 @@ use crate::machine::{Command, Evaluate, Evaluation, Event, Execution};
 use crate::records::{ExecutionRecord, ExecutionState, LogRecord, TaskRunKey, Timestamp};
 use crate::store::{CommitBatch, Store};
 
+/// How long log lines may wait to be committed with the next turn instead of on their own.
+const LOG_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Messages from outside the driver.
 pub(crate) enum Control {
     Event(Event),
@@ -314,10 +317,19 @@ impl<S: Store> Driver<S> {
         self.start_timer_after(left.unwrap_or_default(), |now| Event::FlowTimedOut { now });
     }
 
-    /// Blocks until an event, a control message or log lines arrive. Log lines alone are
-    /// committed right away so they can be followed live. False when the driver must stop.
+    /// Blocks until an event or a control message arrives. Log lines that arrive meanwhile
+    /// are committed with the next turn, or on their own at most `LOG_DELAY` after the first
+    /// of them, so they can be followed live without a commit per line (a short task's lines
+    /// and its end share one). False when the driver must stop.
     async fn wait_for_work(&mut self, queue: &mut VecDeque<Event>) -> bool {
+        let mut logs_due: Option<tokio::time::Instant> = None;
         loop {
+            let flush = async {
+                match logs_due {
+                    Some(due) => tokio::time::sleep_until(due).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 event = self.events_rx.recv() => {
                     // The driver holds a sender itself, so the channel cannot close.
@@ -335,6 +347,10 @@ impl<S: Store> Driver<S> {
                     while let Ok(line) = self.logs_rx.try_recv() {
                         self.pending_logs.push(line);
                     }
+                    logs_due.get_or_insert_with(|| tokio::time::Instant::now() + LOG_DELAY);
+                }
+                () = flush => {
+                    logs_due = None;
                     if !self.commit(&Turn::default()).await {
                         return false;
                     }
