@@ -8,6 +8,7 @@ use std::path::Path;
 
 use sluice_plugin::TaskError;
 
+use crate::fsio::Workspace;
 use crate::object::{self, Kind, MODE_EXECUTABLE, MODE_FILE, MODE_GITLINK, MODE_SYMLINK, MODE_TREE, Objects};
 use crate::oid::Oid;
 
@@ -65,9 +66,10 @@ pub fn checkout(objects: &Objects, tree: Oid, dir: &Path) -> Result<Summary, Tas
     let io = |what: &str, path: &str, err: std::io::Error| {
         TaskError::failed(format!("cannot {what} {path}: {err}"))
     };
+    let fs = Workspace::open()?;
     // Parents come before children in `dirs` (depth-first from the root).
     for d in &dirs {
-        std::fs::create_dir(dir.join(d)).map_err(|e| io("create directory", d, e))?;
+        fs.create_dir(&dir.join(d)).map_err(|e| io("create directory", d, e))?;
     }
     let links: HashMap<&str, String> = entries
         .iter()
@@ -81,7 +83,7 @@ pub fn checkout(objects: &Objects, tree: Oid, dir: &Path) -> Result<Summary, Tas
         let target = dir.join(&entry.path);
         match entry.mode {
             MODE_GITLINK => {
-                std::fs::create_dir(&target).map_err(|e| io("create directory", &entry.path, e))?;
+                fs.create_dir(&target).map_err(|e| io("create directory", &entry.path, e))?;
                 summary.submodules.push((entry.path.clone(), entry.oid));
             }
             MODE_SYMLINK => {
@@ -89,16 +91,16 @@ pub fn checkout(objects: &Objects, tree: Oid, dir: &Path) -> Result<Summary, Tas
                 let parent: Vec<String> = entry.path.split('/').map(str::to_string).collect();
                 let parent = parent[..parent.len() - 1].to_vec();
                 if !link.contains('\0') && resolve(parent, &link, &links, &mut 40).is_some() {
-                    symlink(&link, &target).map_err(|e| io("create symlink", &entry.path, e))?;
+                    fs.symlink(&link, &target).map_err(|e| io("create symlink", &entry.path, e))?;
                     summary.symlinks += 1;
                 } else {
-                    std::fs::write(&target, link.as_bytes()).map_err(|e| io("write", &entry.path, e))?;
+                    fs.write_new(&target, link.as_bytes()).map_err(|e| io("write", &entry.path, e))?;
                     summary.unsafe_symlinks.push(entry.path.clone());
                 }
             }
             MODE_FILE | MODE_EXECUTABLE => {
                 let data = &object::get(objects, entry.oid, Kind::Blob)?.data;
-                std::fs::write(&target, data).map_err(|e| io("write", &entry.path, e))?;
+                fs.write_new(&target, data).map_err(|e| io("write", &entry.path, e))?;
                 summary.files += 1;
             }
             other => return Err(TaskError::failed(format!("{} has unknown mode {other:o}", entry.path))),
@@ -137,25 +139,6 @@ pub fn resolve(
         }
     }
     Some(dir)
-}
-
-/// Create a symlink through `wasi:filesystem` (relative to the workspace preopen).
-#[cfg(target_os = "wasi")]
-fn symlink(target: &str, path: &Path) -> std::io::Result<()> {
-    use wasip2::filesystem::preopens::get_directories;
-    let relative = path.strip_prefix(".").unwrap_or(path).to_string_lossy().into_owned();
-    let dirs = get_directories();
-    let (dir, _) = dirs
-        .iter()
-        .find(|(_, name)| name == ".")
-        .or_else(|| dirs.first())
-        .ok_or_else(|| std::io::Error::other("no workspace directory is preopened"))?;
-    dir.symlink_at(target, &relative).map_err(|code| std::io::Error::other(format!("{code:?}")))
-}
-
-#[cfg(not(target_os = "wasi"))]
-fn symlink(_target: &str, _path: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::other("symlinks are only written by the wasm component"))
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! out into the workspace, with a `.git` that the real `git` can use afterwards.
 
 use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -101,13 +102,14 @@ impl Task for CloneTask {
         let cloned = clone_into(&remote, &what, config.depth, &directory)?;
         let summary = &cloned.summary;
         sluice_plugin::info!(
-            "cloned {} {} at {} into {}: {} files, {} symlinks",
+            "cloned {} {} at {} into {}: {} files, {} symlinks ({})",
             remote.url,
             cloned.reference,
             cloned.commit,
             directory.display(),
             summary.files,
-            summary.symlinks
+            summary.symlinks,
+            cloned.timings.iter().map(|(step, ms)| format!("{step} {ms} ms")).collect::<Vec<_>>().join(", ")
         );
         for path in &summary.unsafe_symlinks {
             sluice_plugin::warn!(
@@ -147,17 +149,29 @@ pub struct Cloned {
     pub summary: Summary,
     pub objects: object::Objects,
     pub tree: Oid,
+    /// Where the time went, for the log: `(step, milliseconds)`.
+    pub timings: Vec<(&'static str, u128)>,
 }
 
 /// Clone `remote` at `what` into `dir` (existing and empty).
 pub fn clone_into(remote: &Remote, what: &Selector, depth: u32, dir: &Path) -> Result<Cloned, TaskError> {
+    let mut timings = Vec::new();
+    let mut clock = Instant::now();
+    let mut lap = |step: &'static str| {
+        timings.push((step, clock.elapsed().as_millis()));
+        clock = Instant::now();
+    };
     let adv = refs::discover(remote, Service::UploadPack, true)?;
     let (want, reference, head) = select(&adv, what, remote)?;
+    lap("refs");
     let fetched = fetch::fetch(remote, &adv, &[want], depth)?;
+    lap("fetch");
     let decoded = pack::decode(&fetched.pack)?;
+    lap("decode");
     let commit = peel_to_commit(&decoded.objects, want)?;
     let tree = object::parse_commit(&object::get(&decoded.objects, commit, Kind::Commit)?.data, commit)?.tree;
     let summary = checkout::checkout(&decoded.objects, tree, dir)?;
+    lap("checkout");
     let git = dir.join(".git");
     let head = head.unwrap_or(Head::Detached(commit));
     gitdir::init(&git, &remote.url, &head, commit, &fetched.shallow)?;
@@ -166,7 +180,8 @@ pub fn clone_into(remote: &Remote, what: &Selector, depth: u32, dir: &Path) -> R
     }
     gitdir::store_pack(&git, &fetched.pack, &decoded)?;
     gitdir::write_index(&git, &summary.entries)?;
-    Ok(Cloned { commit, reference, summary, objects: decoded.objects, tree })
+    lap(".git");
+    Ok(Cloned { commit, reference, summary, objects: decoded.objects, tree, timings })
 }
 
 /// The object to want, the ref name for the output, and what HEAD becomes.

@@ -9,6 +9,7 @@ mod checkout;
 mod clone;
 mod delta;
 mod fetch;
+mod fsio;
 mod gitdir;
 mod object;
 mod oid;

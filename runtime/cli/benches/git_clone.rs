@@ -46,6 +46,19 @@ fn main() {
         sluice_times.push(t);
         git_times.push(g);
     }
+    // Where sluice's time goes, from the task's own log line (one more run).
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["run", flow.to_str().unwrap()])
+        .output()
+        .unwrap();
+    for line in String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.contains("cloned ") || l.contains("SUCCESS"))
+    {
+        println!("  {}", line.trim());
+    }
     let (s, g) = (median(&mut sluice_times), median(&mut git_times));
     println!(
         "median of {runs}: sluice {:.1} ms, git {:.1} ms, ratio {:.2}x ({FILES} files, depth 1)",
