@@ -94,8 +94,10 @@ impl Task for BuildTask {
         let dockerfile = config.dockerfile.trim_start_matches("./").to_string();
         // The daemon needs the Dockerfile and .dockerignore even when they are ignored.
         let keep = |path: &str| path == dockerfile || path == ".dockerignore" || !ignore.excludes(path);
+        let listing = std::time::Instant::now();
         let entries = files::collect(&context, "", &keep)?;
         let count = entries.len();
+        let listed_in = listing.elapsed().as_millis();
 
         let mut query = format!("/build?dockerfile={}&rm=1&forcerm=1", encode(&dockerfile));
         for tag in &config.tags {
@@ -113,7 +115,10 @@ impl Task for BuildTask {
         if config.pull {
             query.push_str("&pull=1");
         }
-        sluice_plugin::info!("sending a build context of {count} entries from {}", config.context);
+        sluice_plugin::info!(
+            "sending a build context of {count} entries from {} (listed in {listed_in} ms)",
+            config.context
+        );
         let request = engine::request("POST", &query)
             .header("content-type", "application/x-tar")
             .body_reader(TarWriter::new(entries));
