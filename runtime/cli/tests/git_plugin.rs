@@ -490,18 +490,29 @@ fn push_refuses_when_the_remote_moved_unless_forced_and_creates_branches() {
     let tasks = format!(
         "  - id: clone\n    type: git.clone\n    url: {url}\n\
          \x20 - id: edit\n    type: test.write-file\n    path: app.yaml\n    content: \"v: 2\\n\"\n\
-         \x20 - id: wait\n    type: flow.sleep\n    duration: 3s\n\
+         \x20 - id: wait\n    type: flow.sleep\n    duration: 5s\n\
          {}{}{}{}",
         push("missing", "    branch: feature\n    allowFailure: true\n"),
         push("created", "    branch: feature\n    create: true\n"),
         push("moved", "    branch: main\n    allowFailure: true\n"),
         push("forced", "    branch: main\n    force: true\n"),
     );
-    // While the flow sleeps, someone else pushes to main.
+    // Once the clone is done (its index is the last file it writes), while the flow sleeps,
+    // someone else pushes to main.
     let data = root.path().join("data");
     let server_root = root.path().to_path_buf();
+    let workspaces = data.join("workspaces");
     let intruder = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let cloned = || {
+            std::fs::read_dir(&workspaces)
+                .map(|dirs| dirs.flatten().any(|d| d.path().join(".git/index").exists()))
+                .unwrap_or(false)
+        };
+        while !cloned() {
+            assert!(Instant::now() < deadline, "the clone did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let work = server_root.join("manifests.work");
         std::fs::write(work.join("other.txt"), "someone else\n").unwrap();
         git(&work, &["add", "-A"]);
