@@ -151,6 +151,9 @@ fn fetch_v0(remote: &Remote, adv: &Advertisement, wants: &[Oid], depth: u32) -> 
 /// An `ERR <message>` packet is the server refusing the request.
 fn check_err(line: &str) -> Result<(), TaskError> {
     match line.strip_prefix("ERR ") {
+        Some(message) if message.contains("not our ref") => Err(TaskError::failed(format!(
+            "the git server refused the fetch: {message}; the commit is not in the repository, or the server does not allow fetching it by id (pick a `branch` or `tag`)"
+        ))),
         Some(message) => Err(TaskError::failed(format!("the git server refused the fetch: {message}"))),
         None => Ok(()),
     }

@@ -357,7 +357,12 @@ fn unknown_branch_tag_and_commit_fail_clearly() {
         format!("failed: tag `v9` not found in {url}; its tags: light, v1")
     );
     let commit = error_of(&run.doc, "commit");
-    assert!(commit.contains(missing) && commit.contains("not our ref"), "{commit}");
+    assert!(
+        commit.starts_with("failed: the git server refused the fetch: upload-pack: not our ref")
+            && commit.contains(missing)
+            && commit.ends_with("the commit is not in the repository, or the server does not allow fetching it by id (pick a `branch` or `tag`)"),
+        "{commit}"
+    );
     let repo = error_of(&run.doc, "repo");
     assert!(repo.contains("no git repository at") && repo.contains("check the URL"), "{repo}");
 }
