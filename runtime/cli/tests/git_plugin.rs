@@ -574,3 +574,61 @@ fn a_redirect_to_a_non_granted_origin_is_denied_before_any_byte_reaches_it() {
     assert_eq!(server.requests(), 1);
     assert_eq!(std::fs::read_dir(&run.workspace).unwrap().count(), 0, "nothing was written");
 }
+
+#[test]
+fn hostile_tree_entries_are_refused_before_anything_is_written() {
+    let root = tempfile::tempdir().unwrap();
+    let mut trees = Vec::new();
+    make_repo(root.path(), "hostile", |w| {
+        std::fs::write(w.join("README.md"), "fine\n").unwrap();
+        git(w, &["add", "-A"]);
+        git(w, &["commit", "-q", "-m", "fine"]);
+        // Trees the real git would never write, made by hand: `.GIT/config` (a second git
+        // directory on case-insensitive file systems) and an entry named `..`.
+        let blob = git(w, &["hash-object", "-w", "README.md"]).trim().to_owned();
+        let mktree = |listing: String| {
+            let mut child = Command::new("git")
+                .current_dir(w)
+                .arg("mktree")
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(child.stdin.as_mut().unwrap(), listing.as_bytes()).unwrap();
+            String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap().trim().to_owned()
+        };
+        let config = mktree(format!("100644 blob {blob}\tconfig\n"));
+        let dot_git = mktree(format!("100644 blob {blob}\tok.txt\n040000 tree {config}\t.GIT\n"));
+        let dot_dot = mktree(format!("100644 blob {blob}\t..\n100644 blob {blob}\tok.txt\n"));
+        for (branch, tree) in [("dotgit", &dot_git), ("dotdot", &dot_dot)] {
+            let commit = git(w, &["commit-tree", tree, "-m", branch]).trim().to_owned();
+            git(w, &["update-ref", &format!("refs/heads/{branch}"), &commit]);
+            trees.push(tree.clone());
+        }
+    });
+    let server = GitServer::start(root.path());
+    let url = format!("{}/hostile.git", server.origin);
+    let data = tempfile::tempdir().unwrap();
+    let tasks = format!(
+        "  - id: dotgit\n    allowFailure: true\n    type: git.clone\n    url: {url}\n    branch: dotgit\n    directory: a\n\
+         \x20 - id: dotdot\n    allowFailure: true\n    type: git.clone\n    url: {url}\n    branch: dotdot\n    directory: b\n"
+    );
+    let run = run_flow(data.path(), &flow(&tasks), &[]);
+    assert_eq!(
+        error_of(&run.doc, "dotgit"),
+        format!(
+            "failed: tree {} has an entry named `.GIT`, which could write outside the checkout; refusing it",
+            trees[0]
+        )
+    );
+    assert_eq!(
+        error_of(&run.doc, "dotdot"),
+        format!(
+            "failed: tree {} has an entry named `..`, which could write outside the checkout; refusing it",
+            trees[1]
+        )
+    );
+    for dir in ["a", "b"] {
+        assert_eq!(std::fs::read_dir(run.workspace.join(dir)).unwrap().count(), 0, "{dir} is not empty");
+    }
+}
