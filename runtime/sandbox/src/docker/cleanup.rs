@@ -11,11 +11,18 @@ use super::policy::RUN_LABEL;
 use super::route::{DockerSession, send};
 use crate::logs::LogLevel;
 
+/// How long the cleanup waits for creations the daemon has not answered yet.
+const CREATION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl DockerSession {
     /// Force-removes the run's containers that still exist; returns their ids.
     pub(crate) async fn remove_leftovers(&self) -> Vec<String> {
         if !self.created.load(Ordering::SeqCst) {
             return Vec::new();
+        }
+        let deadline = tokio::time::Instant::now() + CREATION_WAIT;
+        while self.creating.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
         let filters = format!(r#"{{"label":["{RUN_LABEL}={}"]}}"#, self.run_id);
         let list = format!("/containers/json?all=1&filters={}", percent_encode(&filters));

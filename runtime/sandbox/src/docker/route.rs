@@ -1,6 +1,6 @@
 //! Forwarding a component's request for the Docker origin to the daemon, both bodies streamed.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
@@ -29,13 +29,23 @@ pub(crate) struct DockerSession {
     pub(crate) run_id: String,
     /// Whether the run asked to create a container (so the host looks for leftovers).
     pub(crate) created: AtomicBool,
+    /// Creations sent to the daemon and not answered yet: the cleanup waits for them, since
+    /// the daemon creates the container even if the run is stopped meanwhile.
+    pub(crate) creating: Arc<AtomicUsize>,
     pub(crate) log: LogPipe,
     pub(crate) denied: Arc<Mutex<Vec<String>>>,
 }
 
 impl DockerSession {
     pub(crate) fn new(endpoint: Arc<DockerEndpoint>, log: LogPipe, denied: Arc<Mutex<Vec<String>>>) -> Self {
-        DockerSession { endpoint, run_id: run_id(), created: AtomicBool::new(false), log, denied }
+        DockerSession {
+            endpoint,
+            run_id: run_id(),
+            created: AtomicBool::new(false),
+            creating: Arc::default(),
+            log,
+            denied,
+        }
     }
 
     /// Checks the request, then sends it to the daemon and hands back the streamed response.
@@ -86,7 +96,21 @@ impl DockerSession {
             }
         };
         parts.uri = path_and_query.parse().map_err(|_| HttpError::HttpRequestUriInvalid)?;
-        send(&self.endpoint, &self.log, http::Request::from_parts(parts, body)).await
+        let request = http::Request::from_parts(parts, body);
+        if check != BodyCheck::ContainerCreate {
+            return send(&self.endpoint, &self.log, request).await;
+        }
+        // A creation runs to the daemon's answer even if the run is stopped meanwhile, so the
+        // cleanup sees the container it made.
+        self.creating.fetch_add(1, Ordering::SeqCst);
+        let (endpoint, log, creating) = (self.endpoint.clone(), self.log.clone(), self.creating.clone());
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let exchange = send(&endpoint, &log, request).await;
+            creating.fetch_sub(1, Ordering::SeqCst);
+            let _ = answer.send(exchange);
+        });
+        answered.await.map_err(|_| internal("the container creation was interrupted".into()))?
     }
 
     /// A made-up 403 with the daemon's error shape (`{"message": ...}`), so the component can
