@@ -22,6 +22,7 @@ mod plugin;
 mod run;
 mod sandbox;
 mod state;
+mod stats;
 
 pub use cache::CompiledFrom;
 pub use docker::{
@@ -36,3 +37,4 @@ pub use plugin::{Capability, Digest, Plugin, PluginInfo, TaskInfo};
 pub use run::{RunReport, RunRequest};
 pub use sandbox::{Sandbox, SandboxConfig};
 pub use state::GUEST_WORKSPACE;
+pub use stats::{INSTANTIATION_BUCKETS, InstantiationStats};

@@ -117,13 +117,20 @@ impl Sandbox {
         // Armed before the run starts, so the run's containers are removed however it ends,
         // also when this future is dropped (the execution was killed).
         let mut leftovers = Leftovers(state.network.docker.clone());
-        let _slot = self.slots.acquire().await.map_err(|e| RunError::Host(e.to_string()))?;
+        let slot = {
+            let _waiting = self.stats.waiting_for_slot();
+            self.slots.acquire().await
+        };
+        let _slot = slot.map_err(|e| RunError::Host(e.to_string()))?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         arm_deadline(&mut store, limits.timeout);
 
+        let stats = &self.stats;
         let call = async {
+            let started = std::time::Instant::now();
             let instance = plugin.pre.instantiate_async(&mut store).await?;
+            stats.instantiated(started.elapsed());
             instance.sluice_plugin_task().call_run(&mut store, request.task, &config).await
         };
         // The epoch callback stops wasm code at the deadline; this stops a run that is blocked

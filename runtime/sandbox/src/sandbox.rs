@@ -68,9 +68,15 @@ pub struct Sandbox {
     cache: Option<ComponentCache>,
     plugins: Mutex<HashMap<Digest, Arc<Plugin>>>,
     ticker: EpochTicker,
+    pub(crate) stats: crate::stats::Stats,
 }
 
 impl Sandbox {
+    /// Instantiation times of task runs so far, and runs waiting for a slot now.
+    pub fn instantiation_stats(&self) -> crate::InstantiationStats {
+        self.stats.snapshot()
+    }
+
     /// Builds the engine and linker and starts the epoch ticker.
     pub fn new(config: SandboxConfig) -> Result<Sandbox, LoadError> {
         let engine = Engine::new(&engine_config(&config)).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
@@ -93,6 +99,7 @@ impl Sandbox {
             cache,
             plugins: Mutex::new(HashMap::new()),
             ticker,
+            stats: crate::stats::Stats::default(),
         })
     }
 

@@ -35,6 +35,11 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         let filter = ExecutionFilter { states: vec![s], limit: COUNT_CAP, ..ExecutionFilter::default() };
         counts.push((s.as_str(), store.list_executions(&filter).await?.len()));
     }
-    let text = state.metrics.render(&counts);
+    let gauges = crate::metrics::Gauges {
+        queued_executions: state.engine.queued_executions(),
+        running_attempts: state.engine.running_attempts(),
+        instantiation: state.engine.sandbox().instantiation_stats(),
+    };
+    let text = state.metrics.render(&counts, &gauges);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

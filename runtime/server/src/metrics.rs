@@ -6,6 +6,14 @@ use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 
 use sluice_engine::scheduler::Update;
+use sluice_sandbox::{INSTANTIATION_BUCKETS, InstantiationStats};
+
+/// What the engine and sandbox report at the moment of a scrape.
+pub struct Gauges {
+    pub queued_executions: usize,
+    pub running_attempts: usize,
+    pub instantiation: InstantiationStats,
+}
 use tokio::sync::broadcast;
 
 /// Upper bounds of the duration buckets, in seconds.
@@ -53,7 +61,7 @@ impl Metrics {
     }
 
     /// The exposition text, with `executions` as `(state, count)`.
-    pub fn render(&self, executions: &[(&str, usize)]) -> String {
+    pub fn render(&self, executions: &[(&str, usize)], now: &Gauges) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP sluice_executions Executions in the store by state.");
         let _ = writeln!(out, "# TYPE sluice_executions gauge");
@@ -71,6 +79,32 @@ impl Metrics {
         let _ = writeln!(out, "sluice_task_duration_seconds_bucket{{le=\"+Inf\"}} {}", h.count);
         let _ = writeln!(out, "sluice_task_duration_seconds_sum {}", h.sum);
         let _ = writeln!(out, "sluice_task_duration_seconds_count {}", h.count);
+        let _ = writeln!(
+            out,
+            "# HELP sluice_queue_depth Work waiting: executions QUEUED under a flow's concurrency limit, task runs waiting for a sandbox slot."
+        );
+        let _ = writeln!(out, "# TYPE sluice_queue_depth gauge");
+        let _ = writeln!(out, "sluice_queue_depth{{queue=\"executions\"}} {}", now.queued_executions);
+        let _ = writeln!(
+            out,
+            "sluice_queue_depth{{queue=\"sandbox_slots\"}} {}",
+            now.instantiation.waiting_for_slot
+        );
+        let _ = writeln!(out, "# HELP sluice_running_attempts Task attempts running in the sandbox.");
+        let _ = writeln!(out, "# TYPE sluice_running_attempts gauge");
+        let _ = writeln!(out, "sluice_running_attempts {}", now.running_attempts);
+        let i = &now.instantiation;
+        let _ = writeln!(
+            out,
+            "# HELP sluice_sandbox_instantiation_seconds Time to instantiate a task's component."
+        );
+        let _ = writeln!(out, "# TYPE sluice_sandbox_instantiation_seconds histogram");
+        for (bound, n) in INSTANTIATION_BUCKETS.iter().zip(i.cumulative) {
+            let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_bucket{{le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_bucket{{le=\"+Inf\"}} {}", i.count);
+        let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_sum {}", i.sum_seconds);
+        let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_count {}", i.count);
         let _ = writeln!(out, "# HELP sluice_build_info The running build.");
         let _ = writeln!(out, "# TYPE sluice_build_info gauge");
         let _ = writeln!(out, "sluice_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));

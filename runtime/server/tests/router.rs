@@ -296,6 +296,11 @@ async fn executions_start_wait_list_get_and_log() {
     assert!(metrics.contains("sluice_executions{state=\"SUCCESS\"} 2\n"), "{metrics}");
     assert!(metrics.contains("sluice_executions{state=\"FAILED\"} 0\n"), "{metrics}");
     assert!(metrics.contains("sluice_task_duration_seconds_count 4\n"), "{metrics}");
+    // Every task ran in the sandbox: one instantiation each, none waiting, none queued.
+    assert!(metrics.contains("sluice_sandbox_instantiation_seconds_count 4\n"), "{metrics}");
+    assert!(metrics.contains("sluice_queue_depth{queue=\"executions\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("sluice_queue_depth{queue=\"sandbox_slots\"} 0\n"), "{metrics}");
+    assert!(metrics.contains("sluice_running_attempts 0\n"), "{metrics}");
     assert!(metrics.contains(&format!("sluice_build_info{{version=\"{}\"}} 1\n", env!("CARGO_PKG_VERSION"))));
 }
 

@@ -128,6 +128,12 @@ impl Admission {
         admitted
     }
 
+    /// How many executions wait, over every flow.
+    pub(crate) fn queued(&self) -> usize {
+        let flows = self.flows.lock().unwrap_or_else(PoisonError::into_inner);
+        flows.values().map(|places| places.queued.len()).sum()
+    }
+
     /// Admits queued executions where there is room (after recovery).
     pub(crate) fn admit_waiting(&self) -> Vec<String> {
         let mut flows = self.flows.lock().unwrap_or_else(PoisonError::into_inner);

@@ -187,6 +187,16 @@ impl<S: Store> Engine<S> {
         &self.shared.plugins
     }
 
+    /// The sandbox the tasks run in (for its statistics).
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.shared.sandbox
+    }
+
+    /// Executions of this process waiting in QUEUED under their flow's `concurrency`.
+    pub fn queued_executions(&self) -> usize {
+        self.shared.admission.queued()
+    }
+
     /// Where `secret('NAME')` values come from (the server's webhook signatures read theirs
     /// here too).
     pub fn secrets(&self) -> &Arc<dyn Secrets> {
