@@ -1,5 +1,7 @@
-//! The task's workspace directory.
+//! The task's workspace directory, and what WASI 0.2 cannot do to its files (set the
+//! executable bit), through the host's `workspace` interface.
 
+use std::io;
 use std::path::Path;
 
 /// Where the host mounts the task's workspace, which is also the current directory.
@@ -11,4 +13,51 @@ pub const WORKSPACE: &str = "/workspace";
 /// for the task, and files written there are what later tasks of the flow see.
 pub fn workspace() -> &'static Path {
     Path::new(WORKSPACE)
+}
+
+/// Makes the regular file at `path` executable (`chmod +x`: `0644` becomes `0755`), or not
+/// (`chmod -x`), so a later step can run it. WASI 0.2 has no call for this; the host does it.
+///
+/// `path` is relative to the workspace (the current directory) or absolute under
+/// [`WORKSPACE`]. The host refuses, with an error saying why, a path that leaves the
+/// workspace, goes through a symlink or is not a regular file. `?` turns the error into
+/// [`TaskError::Failed`](crate::TaskError::Failed).
+///
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// std::fs::write("build.sh", "#!/bin/sh\necho built\n")?;
+/// sluice_plugin::workspace::set_executable("build.sh".as_ref(), true)?;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// Outside a component (host unit tests of a plugin) it sets the mode with `std::fs`.
+pub fn set_executable(path: &Path, executable: bool) -> io::Result<()> {
+    let text = path.to_str().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not UTF-8", path.display()))
+    })?;
+    set_executable_impl(text, executable)
+        .map_err(|reason| io::Error::other(format!("cannot set the executable bit of {text}: {reason}")))
+}
+
+#[cfg(target_os = "wasi")]
+fn set_executable_impl(path: &str, executable: bool) -> Result<(), String> {
+    crate::bindings::sluice::plugin::workspace::set_executable(path, executable)
+}
+
+#[cfg(all(not(target_os = "wasi"), unix))]
+fn set_executable_impl(path: &str, executable: bool) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    let mode = if executable { mode | 0o111 } else { mode & !0o111 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|e| e.to_string())
+}
+
+#[cfg(all(not(target_os = "wasi"), not(unix)))]
+fn set_executable_impl(_path: &str, _executable: bool) -> Result<(), String> {
+    Err("not supported on this platform".into())
 }

@@ -23,6 +23,7 @@ mod run;
 mod sandbox;
 mod state;
 mod stats;
+mod workspace_host;
 
 pub use cache::CompiledFrom;
 pub use docker::{

@@ -87,6 +87,8 @@ impl Sandbox {
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         bindings::sluice::plugin::log::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        bindings::sluice::plugin::workspace::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let cache = config.cache_dir.as_deref().map(|dir| ComponentCache::open(dir, &engine)).transpose()?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| LoadError::Engine(format!("could not start the epoch ticker thread: {e}")))?;

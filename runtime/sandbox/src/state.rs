@@ -24,6 +24,8 @@ pub struct RunState {
     pub(crate) network: NetworkPolicy,
     pub(crate) log: LogPipe,
     pub(crate) limiter: MemoryLimiter,
+    /// The workspace, for the `workspace` interface (`None` in `describe`).
+    pub(crate) workspace: Option<cap_std::fs::Dir>,
 }
 
 impl RunState {
@@ -58,7 +60,10 @@ impl RunState {
         if grants.docker {
             network = network.with_docker(docker.clone());
         }
-        Ok(RunState::new(wasi.build(), network, log, memory_bytes))
+        let dir = cap_std::fs::Dir::open_ambient_dir(workspace, cap_std::ambient_authority())?;
+        let mut state = RunState::new(wasi.build(), network, log, memory_bytes);
+        state.workspace = Some(dir);
+        Ok(state)
     }
 
     /// State for `describe`: no directory, no env, no network.
@@ -78,6 +83,7 @@ impl RunState {
             network,
             log,
             limiter: MemoryLimiter::new(memory_bytes),
+            workspace: None,
         }
     }
 }

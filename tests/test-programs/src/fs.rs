@@ -56,3 +56,18 @@ pub fn list_dir(config: ListDir) -> Outcome {
         Err(err) => io_error(err),
     })
 }
+
+#[derive(Deserialize)]
+pub struct SetExecutable {
+    path: String,
+    executable: bool,
+}
+
+/// `set-executable` `{path, executable}` through the SDK: `{"ok":true}` or
+/// `{"ok":false,"error":..}` (the host's reason).
+pub fn set_executable(config: SetExecutable) -> Outcome {
+    Ok(match sluice_plugin::workspace::set_executable(config.path.as_ref(), config.executable) {
+        Ok(()) => json!({ "ok": true }),
+        Err(err) => io_error(err),
+    })
+}
