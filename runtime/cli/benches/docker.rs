@@ -38,48 +38,81 @@ fn main() {
     let plugin = runtime.block_on(sandbox.load(sluice_builtin_plugins::DOCKER.wasm)).unwrap();
     let workspace = tempfile::tempdir().unwrap();
 
-    println!("docker.run of `true` in {BUSYBOX} ({runs} runs each, medians)");
-    let cli = measure(runs, || {
-        docker(&["run", "--rm", "--network", "none", BUSYBOX, "true"]);
-    });
+    println!("docker.run of `true` in {BUSYBOX} ({runs} runs each, interleaved, medians)");
     let config = json!({"image": BUSYBOX, "pull": "never", "commands": ["true"]});
-    let task = measure(runs, || {
-        runtime.block_on(run_task(&sandbox, &plugin, "run", &config, workspace.path()));
-    });
-    let server = server_runs(&runtime, data.path(), runs);
+    let (mut server, address) = start_server(&runtime, &data.path().join("server"));
+    let client = reqwest::Client::new();
     let flow = data.path().join("run.yaml");
     std::fs::write(&flow, run_flow()).unwrap();
-    let process = measure(runs, || {
-        let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .arg("--data-dir")
-            .arg(data.path())
-            .args(["run", flow.to_str().unwrap(), "--json"])
-            .output()
-            .unwrap();
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
-    });
-    row("docker run --rm (CLI)", cli, cli);
-    row("docker.run task in the sandbox", task, cli);
-    row("execution via sluice server ?wait=true", server, cli);
-    row("sluice run (whole process)", process, cli);
+    let times = interleaved(
+        runs,
+        &mut [
+            &mut || {
+                docker(&["run", "--rm", "--network", "none", BUSYBOX, "true"]);
+            },
+            &mut || {
+                runtime.block_on(run_task(&sandbox, &plugin, "run", &config, workspace.path()));
+            },
+            &mut || runtime.block_on(server_execution(&client, &address)),
+            &mut || {
+                let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+                    .arg("--data-dir")
+                    .arg(data.path())
+                    .args(["run", flow.to_str().unwrap(), "--json"])
+                    .output()
+                    .unwrap();
+                assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+            },
+        ],
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+    row("docker run --rm (CLI)", times[0], times[0]);
+    row("docker.run task in the sandbox", times[1], times[0]);
+    row("execution via sluice server ?wait=true", times[2], times[0]);
+    row("sluice run (whole process)", times[3], times[0]);
 
-    println!("\ndocker.build of a {FILES}-file context ({runs} runs each, medians, cache busted each run)");
+    println!(
+        "\ndocker.build of a {FILES}-file context ({runs} runs each, interleaved, medians, cache busted each run)"
+    );
     let context = workspace.path().join("ctx");
     write_context(&context);
-    let mut nonce = 0;
-    let cli = measure(runs, || {
-        nonce += 1;
-        std::fs::write(context.join("nonce"), nonce.to_string()).unwrap();
-        docker(&["build", "-q", "-t", "sluice-bench/ctx:cli", context.to_str().unwrap()]);
-    });
+    let nonce = std::cell::Cell::new(0);
+    let bust = || {
+        nonce.set(nonce.get() + 1);
+        std::fs::write(context.join("nonce"), nonce.get().to_string()).unwrap();
+    };
     let config = json!({"context": "ctx", "tags": ["sluice-bench/ctx:task"]});
-    let task = measure(runs, || {
-        nonce += 1;
-        std::fs::write(context.join("nonce"), nonce.to_string()).unwrap();
-        runtime.block_on(run_task(&sandbox, &plugin, "build", &config, workspace.path()));
-    });
-    row("docker build (CLI)", cli, cli);
-    row("docker.build task in the sandbox", task, cli);
+    let times = interleaved(
+        runs,
+        &mut [
+            &mut || {
+                bust();
+                docker(&["build", "-q", "-t", "sluice-bench/ctx:cli", context.to_str().unwrap()]);
+            },
+            &mut || {
+                bust();
+                runtime.block_on(run_task(&sandbox, &plugin, "build", &config, workspace.path()));
+            },
+        ],
+    );
+    row("docker build (CLI)", times[0], times[0]);
+    row("docker.build task in the sandbox", times[1], times[0]);
+    // Where one more task run spends its time, from its log lines' timestamps.
+    bust();
+    let started = std::time::SystemTime::now();
+    let lines = runtime.block_on(run_task(&sandbox, &plugin, "build", &config, workspace.path()));
+    let at = |prefix: &str| {
+        let line = lines.iter().find(|l| l.message.starts_with(prefix)).unwrap();
+        line.time.duration_since(started).unwrap().as_secs_f64() * 1000.0
+    };
+    println!(
+        "  one more task run: context listed at {:.0} ms, first daemon output at {:.0} ms, built at {:.0} ms ({})",
+        at("sending a build context"),
+        at("Step 1/"),
+        at("built sha256:"),
+        lines.iter().find(|l| l.message.starts_with("sending")).unwrap().message
+    );
     let _ = docker_env::docker_output(&["rmi", "-f", "sluice-bench/ctx:cli", "sluice-bench/ctx:task"]);
     let _ = docker_env::docker_output(&["image", "prune", "-f"]);
 }
@@ -96,7 +129,7 @@ async fn run_task(
     task: &str,
     config: &serde_json::Value,
     workspace: &Path,
-) {
+) -> Vec<sluice_sandbox::LogLine> {
     let grants = Grants { docker: true, ..Grants::default() };
     let logs = Arc::new(CollectLogs::default());
     let request = RunRequest {
@@ -111,14 +144,14 @@ async fn run_task(
     if let Err(err) = report.outcome {
         panic!("{task} failed: {err}; logs: {:?}", logs.lines());
     }
+    logs.lines()
 }
 
-/// Executions of the one-task flow through a `sluice server`, each waited for over HTTP.
-fn server_runs(runtime: &tokio::runtime::Runtime, data: &Path, runs: usize) -> Duration {
-    let server_data = data.join("server");
+/// A `sluice server` on a free port with the one-task flow created; its address.
+fn start_server(runtime: &tokio::runtime::Runtime, data: &Path) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .arg("--data-dir")
-        .arg(&server_data)
+        .arg(data)
         .args(["server", "--bind", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .spawn()
@@ -132,9 +165,8 @@ fn server_runs(runtime: &tokio::runtime::Runtime, data: &Path, runs: usize) -> D
             break address.to_string();
         }
     };
-    let client = reqwest::Client::new();
     runtime.block_on(async {
-        let created = client
+        let created = reqwest::Client::new()
             .post(format!("{address}/api/v1/flows"))
             .header("content-type", "application/x-yaml")
             .body(run_flow())
@@ -143,21 +175,19 @@ fn server_runs(runtime: &tokio::runtime::Runtime, data: &Path, runs: usize) -> D
             .unwrap();
         assert!(created.status().is_success(), "{}", created.text().await.unwrap());
     });
-    let median = measure(runs, || {
-        runtime.block_on(async {
-            let response = client
-                .post(format!("{address}/api/v1/executions/bench/bench?wait=true"))
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
-            let doc: serde_json::Value = response.json().await.unwrap();
-            assert_eq!(doc["state"], "SUCCESS", "{doc:#}");
-        });
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    median
+    (child, address)
+}
+
+/// One execution of the flow through the server's API, waited for.
+async fn server_execution(client: &reqwest::Client, address: &str) {
+    let response = client
+        .post(format!("{address}/api/v1/executions/bench/bench?wait=true"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let doc: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(doc["state"], "SUCCESS", "{doc:#}");
 }
 
 /// `FILES` files of 1 KiB in 20 directories, and a Dockerfile that copies them.
@@ -170,18 +200,27 @@ fn write_context(dir: &Path) {
     std::fs::write(dir.join("Dockerfile"), format!("FROM {BUSYBOX}\nCOPY . /ctx\n")).unwrap();
 }
 
-/// Median wall time of `runs` calls after one warm-up call.
-fn measure(runs: usize, mut f: impl FnMut()) -> Duration {
-    f();
-    let mut times: Vec<Duration> = (0..runs)
-        .map(|_| {
+/// Median wall time of each closure over `runs` rounds (one warm-up round first); each round
+/// calls every closure once, so load changes on the machine hit them alike.
+fn interleaved(runs: usize, closures: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
+    for f in closures.iter_mut() {
+        f();
+    }
+    let mut times = vec![Vec::with_capacity(runs); closures.len()];
+    for _ in 0..runs {
+        for (f, times) in closures.iter_mut().zip(times.iter_mut()) {
             let started = Instant::now();
             f();
-            started.elapsed()
+            times.push(started.elapsed());
+        }
+    }
+    times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
         })
-        .collect();
-    times.sort();
-    times[times.len() / 2]
+        .collect()
 }
 
 fn row(what: &str, time: Duration, baseline: Duration) {
