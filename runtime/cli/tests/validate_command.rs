@@ -146,10 +146,7 @@ fn the_examples_validate_and_the_pipeline_lacks_only_its_plugins() {
         .collect();
     assert_eq!(
         missing,
-        [
-            "plugin `kubernetes` is not installed",
-            "plugin `notify` is not installed",
-        ],
+        ["plugin `kubernetes` is not installed", "plugin `notify` is not installed",],
         "{stderr}"
     );
     assert!(stderr.ends_with(&format!("{} errors\n", missing.len())), "{stderr}");
