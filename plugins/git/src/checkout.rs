@@ -1,5 +1,5 @@
 //! Checkout: write a commit's tree into the workspace. Regular files and empty directories as
-//! they are; symlinks as symlinks when they resolve inside the checkout (also through other
+//! they are, `100755` files made executable through the host (WASI cannot); symlinks as symlinks when they resolve inside the checkout (also through other
 //! symlinks of the tree), else as a regular file holding the target, so that nothing written
 //! here can lead a later task out of its directory. Nothing is ever written through a symlink.
 
@@ -101,6 +101,9 @@ pub fn checkout(objects: &Objects, tree: Oid, dir: &Path) -> Result<Summary, Tas
             MODE_FILE | MODE_EXECUTABLE => {
                 let data = &object::get(objects, entry.oid, Kind::Blob)?.data;
                 fs.write_new(&target, data).map_err(|e| io("write", &entry.path, e))?;
+                if entry.mode == MODE_EXECUTABLE {
+                    fs.set_executable(&target).map_err(|e| io("make executable", &entry.path, e))?;
+                }
                 summary.files += 1;
             }
             other => return Err(TaskError::failed(format!("{} has unknown mode {other:o}", entry.path))),
@@ -159,5 +162,36 @@ mod tests {
         assert_eq!(check(&[], "up/../x", &[("up", ".")]), None);
         assert_eq!(check(&["d"], "deep/../x", &[("d/deep", "e/f")]), Some("d/e/x".into()));
         assert_eq!(check(&[], "loop", &[("loop", "loop")]), None);
+    }
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn executable_blobs_are_written_executable() {
+        use std::os::unix::fs::PermissionsExt;
+
+        use crate::object::{Object, TreeEntry, encode_tree};
+
+        let mut objects = Objects::new();
+        let mut blob = |data: &[u8]| {
+            let oid = Oid::of_object("blob", data);
+            objects.insert(oid, Object { kind: Kind::Blob, data: data.to_vec() });
+            oid
+        };
+        let mut entries = vec![
+            TreeEntry { mode: MODE_EXECUTABLE, name: "run.sh".into(), oid: blob(b"#!/bin/sh\n") },
+            TreeEntry { mode: MODE_FILE, name: "notes.txt".into(), oid: blob(b"notes\n") },
+        ];
+        let tree_data = encode_tree(&mut entries);
+        let tree = Oid::of_object("tree", &tree_data);
+        objects.insert(tree, Object { kind: Kind::Tree, data: tree_data });
+
+        let dir = std::env::temp_dir().join(format!("sluice-git-checkout-{}", std::process::id()));
+        std::fs::create_dir(&dir).unwrap();
+        let summary = checkout(&objects, tree, &dir);
+        let mode = |name: &str| std::fs::metadata(dir.join(name)).unwrap().permissions().mode() & 0o111;
+        let (run, notes) = (mode("run.sh"), mode("notes.txt"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(summary.unwrap().files, 2);
+        assert_eq!((run, notes), (0o111, 0));
     }
 }

@@ -74,6 +74,11 @@ impl Workspace {
     pub fn symlink(&self, target: &str, path: &Path) -> io::Result<()> {
         self.dir.symlink_at(target, &relative(path)).map_err(error)
     }
+
+    /// Make a file just written executable (`chmod +x`), through the host's `workspace` interface.
+    pub fn set_executable(&self, path: &Path) -> io::Result<()> {
+        sluice_plugin::workspace::set_executable(Path::new(&relative(path)), true)
+    }
 }
 
 #[cfg(not(target_os = "wasi"))]
@@ -93,5 +98,9 @@ impl Workspace {
 
     pub fn symlink(&self, _target: &str, _path: &Path) -> io::Result<()> {
         Err(io::Error::other("symlinks are only written by the wasm component"))
+    }
+
+    pub fn set_executable(&self, path: &Path) -> io::Result<()> {
+        sluice_plugin::workspace::set_executable(path, true)
     }
 }

@@ -1,8 +1,8 @@
 //! The `.git` directory of a checkout, written so that the real `git` reads it in later steps
 //! (`git log`, `git status`, `git describe`): config, HEAD and refs, `shallow`, the received pack
-//! with its `.idx`, and the index. `core.fileMode` and `core.symlinks` are off because a WASI
-//! component can neither set the executable bit nor write every symlink; the index keeps the
-//! real modes.
+//! with its `.idx`, and the index. `core.fileMode` is on: the checkout sets the executable bit
+//! through the host's `workspace` interface. `core.symlinks` is off because symlinks that would
+//! lead outside the checkout are written as regular files; the index keeps the real modes.
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +33,7 @@ fn write(path: PathBuf, data: impl AsRef<[u8]>) -> Result<(), TaskError> {
 /// Create `.git` for a fresh clone.
 pub fn init(git: &Path, url: &str, head: &Head, commit: Oid, shallow: &[Oid]) -> Result<(), TaskError> {
     let mut config = String::from(
-        "[core]\n\trepositoryformatversion = 0\n\tfilemode = false\n\tsymlinks = false\n\tbare = false\n\tlogallrefupdates = true\n",
+        "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tsymlinks = false\n\tbare = false\n\tlogallrefupdates = true\n",
     );
     config.push_str(&format!(
         "[remote \"origin\"]\n\turl = {url}\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n"

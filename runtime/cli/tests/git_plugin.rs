@@ -130,11 +130,23 @@ fn disk_paths(dir: &Path, prefix: &str, out: &mut BTreeSet<String>) {
     }
 }
 
+/// The mode this process gives a new file (`0644` under a `022` umask): what a `100644` blob's
+/// file has on disk; a `100755` one has the executable bits too (`0755`), as `chmod +x` gives.
+fn new_file_mode() -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    let probe = tempfile::tempdir().unwrap();
+    std::fs::write(probe.path().join("new"), "").unwrap();
+    std::fs::metadata(probe.path().join("new")).unwrap().permissions().mode() & 0o777
+}
+
 /// The checkout in `dir` is exactly `rev` of `bare`: same set of paths; every blob's bytes equal
-/// `git cat-file`; symlinks are symlinks with the same target when safe, else regular files
-/// holding it; the clone's index (`git ls-files -s`) equals `git ls-tree -r` (mode, id, path);
-/// and the real git finds the clone clean and sound.
+/// `git cat-file`, and its file is executable exactly when the blob is `100755`; symlinks are
+/// symlinks with the same target when safe, else regular files holding it; the clone's index
+/// (`git ls-files -s`) equals `git ls-tree -r` (mode, id, path); and the real git, trusting the
+/// executable bit (`core.fileMode = true`), finds the clone clean and sound.
 fn assert_checkout(bare: &Path, rev: &str, dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let file_mode = new_file_mode();
     let listing = git_bytes(bare, &["ls-tree", "-r", "-z", "--full-tree", rev]);
     let mut expected_paths = BTreeSet::new();
     let mut index_expected = Vec::new();
@@ -157,6 +169,8 @@ fn assert_checkout(bare: &Path, rev: &str, dir: &Path) {
             "100644" | "100755" => {
                 assert!(meta.is_file(), "{path} is not a regular file");
                 assert!(std::fs::read(&on_disk).unwrap() == content, "{path}: content differs");
+                let expected = if mode == "100755" { file_mode | 0o111 } else { file_mode };
+                assert_eq!(meta.permissions().mode() & 0o777, expected, "{path}: mode on disk ({mode})");
             }
             "120000" if SAFE_LINKS.contains(&path) => {
                 assert!(meta.file_type().is_symlink(), "{path} is not a symlink");
@@ -183,6 +197,7 @@ fn assert_checkout(bare: &Path, rev: &str, dir: &Path) {
         .map(|r| String::from_utf8(r.to_vec()).unwrap())
         .collect();
     assert_eq!(index, index_expected, "the clone's index against ls-tree -r");
+    assert_eq!(git(dir, &["config", "core.fileMode"]).trim(), "true", "core.fileMode of the clone");
     assert_eq!(git(dir, &["status", "--porcelain"]), "", "git status of the clone");
     git(dir, &["fsck", "--full", "--no-dangling"]);
     let head = git(bare, &["rev-parse", &format!("{rev}^{{commit}}")]);
