@@ -7,7 +7,8 @@
 //! - log with [`info!`], [`warn!`], ... (the host tags, redacts and streams the lines);
 //! - read and write files with plain `std::fs`: the host preopens the task's workspace as
 //!   [`workspace()`] (`/workspace`) and makes it the current directory, and nothing else;
-//!   [`workspace::set_executable`] sets the executable bit, which WASI cannot;
+//!   [`workspace::set_executable`] and [`workspace::is_executable`] set and read the
+//!   executable bit, which WASI cannot;
 //! - make HTTP requests with [`http`]: the host allows only the origins the flow grants, and
 //!   a refusal becomes [`TaskError::Denied`] through `?`;
 //! - fail with [`TaskError`].

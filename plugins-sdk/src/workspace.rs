@@ -1,4 +1,4 @@
-//! The task's workspace directory, and what WASI 0.2 cannot do to its files (set the
+//! The task's workspace directory, and what WASI 0.2 cannot do with its files (set and read the
 //! executable bit), through the host's `workspace` interface.
 
 use std::io;
@@ -33,11 +33,43 @@ pub fn workspace() -> &'static Path {
 ///
 /// Outside a component (host unit tests of a plugin) it sets the mode with `std::fs`.
 pub fn set_executable(path: &Path, executable: bool) -> io::Result<()> {
-    let text = path.to_str().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not UTF-8", path.display()))
-    })?;
+    let text = utf8(path)?;
     set_executable_impl(text, executable)
         .map_err(|reason| io::Error::other(format!("cannot set the executable bit of {text}: {reason}")))
+}
+
+/// Whether the regular file at `path` is executable by its owner (u+x), which WASI's `stat`
+/// does not show. Paths and refusals as in [`set_executable`].
+pub fn is_executable(path: &Path) -> io::Result<bool> {
+    let text = utf8(path)?;
+    is_executable_impl(text)
+        .map_err(|reason| io::Error::other(format!("cannot read the executable bit of {text}: {reason}")))
+}
+
+fn utf8(path: &Path) -> io::Result<&str> {
+    path.to_str().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not UTF-8", path.display()))
+    })
+}
+
+#[cfg(target_os = "wasi")]
+fn is_executable_impl(path: &str) -> Result<bool, String> {
+    crate::bindings::sluice::plugin::workspace::is_executable(path)
+}
+
+#[cfg(all(not(target_os = "wasi"), unix))]
+fn is_executable_impl(path: &str) -> Result<bool, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is not a regular file".into());
+    }
+    Ok(meta.permissions().mode() & 0o100 != 0)
+}
+
+#[cfg(all(not(target_os = "wasi"), not(unix)))]
+fn is_executable_impl(_path: &str) -> Result<bool, String> {
+    Err("not supported on this platform".into())
 }
 
 #[cfg(target_os = "wasi")]

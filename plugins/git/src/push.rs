@@ -115,10 +115,12 @@ impl Task for PushTask {
             let (mode, data) = match file {
                 DiskFile::Symlink(target) => (MODE_SYMLINK, target.clone()),
                 DiskFile::Regular(data) => {
-                    // The sandbox shows neither the executable bit nor unsafe symlinks: keep the
-                    // recorded mode of a file that is still a regular file.
+                    // A symlink that pointed outside was checked out as a regular file holding
+                    // its target: it stays a symlink. Otherwise the executable bit decides, read
+                    // through the host (WASI's `stat` does not show it).
                     let mode = match before.get(path) {
-                        Some((m @ (MODE_EXECUTABLE | MODE_SYMLINK), _)) => *m,
+                        Some((MODE_SYMLINK, _)) => MODE_SYMLINK,
+                        _ if sluice_plugin::workspace::is_executable(&dir.join(path))? => MODE_EXECUTABLE,
                         _ => MODE_FILE,
                     };
                     (mode, data.clone())

@@ -458,8 +458,10 @@ fn push_commits_the_change_and_the_server_has_it() {
     let bare = make_repo(root.path(), "manifests", |w| {
         std::fs::create_dir_all(w.join("apps/shop")).unwrap();
         std::fs::write(w.join("apps/shop/deploy.yaml"), "image: shop:1.0\n").unwrap();
+        std::fs::write(w.join("apps/shop/check.sh"), "#!/bin/sh\n").unwrap();
         std::fs::write(w.join("README.md"), "manifests\n").unwrap();
         git(w, &["add", "-A"]);
+        git(w, &["update-index", "--chmod=+x", "apps/shop/check.sh"]);
         git(w, &["commit", "-q", "-m", "initial"]);
     });
     let server = GitServer::start(root.path());
@@ -470,6 +472,8 @@ fn push_commits_the_change_and_the_server_has_it() {
         "  - id: clone\n    type: git.clone\n    url: {url}\n    directory: m\n{auth}\
          \x20 - id: bump\n    type: test.write-file\n    path: m/apps/shop/deploy.yaml\n    content: \"image: shop:1.1\\n\"\n\
          \x20 - id: stray\n    type: test.write-file\n    path: m/README.md\n    content: \"not to be committed\\n\"\n\
+         \x20 - id: script\n    type: test.write-file\n    path: m/apps/shop/migrate.sh\n    content: \"#!/bin/sh\\n\"\n\
+         \x20 - id: chmod\n    type: test.set-executable\n    path: m/apps/shop/migrate.sh\n    executable: true\n\
          \x20 - id: push\n    type: git.push\n    url: {url}\n    directory: m\n    branch: main\n    paths: [\"apps/**\"]\n    message: \"shop: 1.1\"\n    authorName: Sluice Bot\n    authorEmail: bot@example.com\n{auth}"
     );
     let run = run_flow(root.path().join("data").as_path(), &flow(&tasks), &[]);
@@ -484,7 +488,17 @@ fn push_commits_the_change_and_the_server_has_it() {
     );
     assert_eq!(git(&bare, &["show", "main:apps/shop/deploy.yaml"]), "image: shop:1.1\n");
     assert_eq!(git(&bare, &["show", "main:README.md"]), "manifests\n");
-    assert_eq!(git(&bare, &["show", "--name-only", "--format=", "main"]), "apps/shop/deploy.yaml\n");
+    assert_eq!(
+        git(&bare, &["show", "--name-only", "--format=", "main"]),
+        "apps/shop/deploy.yaml\napps/shop/migrate.sh\n"
+    );
+    // The executable bit on disk becomes the mode: the new script is 100755, the checked-out
+    // executable one stays so.
+    let modes = git(&bare, &["ls-tree", "-r", "--format=%(objectmode) %(path)", "main"]);
+    assert_eq!(
+        modes,
+        "100644 README.md\n100755 apps/shop/check.sh\n100644 apps/shop/deploy.yaml\n100755 apps/shop/migrate.sh\n"
+    );
     git(&bare, &["fsck", "--full", "--no-dangling"]);
     // The checkout's .git follows: HEAD is the pushed commit, only README.md differs.
     let checkout = run.workspace.join("m");

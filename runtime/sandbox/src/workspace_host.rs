@@ -1,5 +1,5 @@
-//! The `workspace` host interface: what WASI 0.2 cannot do to files in a run's workspace (today,
-//! setting the executable bit). Everything goes through a cap-std handle on the workspace, so no
+//! The `workspace` host interface: what WASI 0.2 cannot do with files in a run's workspace (set
+//! and read the executable bit). Everything goes through a cap-std handle on the workspace, so no
 //! path a component passes can reach outside it; symlinks are refused, never followed.
 
 use std::path::Path;
@@ -12,17 +12,60 @@ use crate::state::{GUEST_WORKSPACE, RunState};
 
 /// The executable bits `chmod +x` sets under a `022` umask: u+x, g+x, o+x.
 const EXECUTABLE_BITS: u32 = 0o111;
+/// What `is-executable` reads: u+x, the bit git looks at.
+const OWNER_EXECUTABLE: u32 = 0o100;
 
 impl workspace::Host for RunState {
     fn set_executable(&mut self, path: String, executable: bool) -> Result<(), String> {
+        let file = self.regular_file(&path, "set-executable")?;
+        let mode = file.mode();
+        let wanted = if executable { mode | EXECUTABLE_BITS } else { mode & !EXECUTABLE_BITS };
+        if wanted == mode {
+            return Ok(());
+        }
+        let permissions = cap_std::fs::Permissions::from_mode(wanted);
+        file.parent().set_permissions(Path::new(&file.name), permissions).map_err(|e| {
+            let reason = e.to_string();
+            self.log.host(LogLevel::Error, format!("set-executable {path:?}: {reason}"));
+            reason
+        })
+    }
+
+    fn is_executable(&mut self, path: String) -> Result<bool, String> {
+        Ok(self.regular_file(&path, "is-executable")?.mode() & OWNER_EXECUTABLE != 0)
+    }
+}
+
+impl RunState {
+    /// The regular file at `path` of the workspace; a refusal is logged with `call`.
+    fn regular_file(&self, path: &str, call: &str) -> Result<RegularFile<'_>, String> {
         let result = match &self.workspace {
-            Some(dir) => set_executable(dir, &path, executable),
+            Some(dir) => regular_file(dir, path),
             None => Err("there is no workspace outside a task run".to_string()),
         };
         if let Err(reason) = &result {
-            self.log.host(LogLevel::Error, format!("refused: set-executable {path:?}: {reason}"));
+            self.log.host(LogLevel::Error, format!("refused: {call} {path:?}: {reason}"));
         }
         result
+    }
+}
+
+/// A regular file found without following symlinks: its directory, name and metadata.
+struct RegularFile<'a> {
+    workspace: &'a Dir,
+    /// The directory holding it, `None` for the workspace itself.
+    dir: Option<Dir>,
+    name: String,
+    metadata: cap_std::fs::Metadata,
+}
+
+impl RegularFile<'_> {
+    fn parent(&self) -> &Dir {
+        self.dir.as_ref().unwrap_or(self.workspace)
+    }
+
+    fn mode(&self) -> u32 {
+        self.metadata.permissions().mode() & 0o7777
     }
 }
 
@@ -48,8 +91,9 @@ fn components_inside(path: &str) -> Option<Vec<&str>> {
     Some(components)
 }
 
-/// Sets or clears the executable bits of the regular file at `path` in `workspace`.
-fn set_executable(workspace: &Dir, path: &str, executable: bool) -> Result<(), String> {
+/// The regular file at `path` in `workspace`, refusing paths that leave it, symlinks anywhere
+/// on the way, and anything that is not a regular file.
+fn regular_file<'a>(workspace: &'a Dir, path: &str) -> Result<RegularFile<'a>, String> {
     let components = components_inside(path)
         .ok_or_else(|| format!("the path leaves the workspace ({GUEST_WORKSPACE})"))?;
     let Some((name, parents)) = components.split_last() else {
@@ -71,22 +115,14 @@ fn set_executable(workspace: &Dir, path: &str, executable: bool) -> Result<(), S
         }
         dir = Some(current.open_dir(parent).map_err(|e| format!("{walked}: {e}"))?);
     }
-    let parent = dir.as_ref().unwrap_or(workspace);
-    let meta = parent.symlink_metadata(name).map_err(|e| e.to_string())?;
-    if meta.file_type().is_symlink() {
+    let metadata = dir.as_ref().unwrap_or(workspace).symlink_metadata(name).map_err(|e| e.to_string())?;
+    if metadata.file_type().is_symlink() {
         return Err("it is a symlink; symlinks are not followed".into());
     }
-    if !meta.is_file() {
+    if !metadata.is_file() {
         return Err("it is not a regular file".into());
     }
-    let mode = meta.permissions().mode() & 0o7777;
-    let wanted = if executable { mode | EXECUTABLE_BITS } else { mode & !EXECUTABLE_BITS };
-    if wanted != mode {
-        parent
-            .set_permissions(Path::new(name), cap_std::fs::Permissions::from_mode(wanted))
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    Ok(RegularFile { workspace, dir, name: name.to_string(), metadata })
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! The `workspace` host interface: `set-executable` changes the mode of regular files inside the
-//! run's workspace and refuses, with a logged reason, everything else.
+//! The `workspace` host interface: `set-executable` changes (and `is-executable` reads) the mode
+//! of regular files inside the run's workspace and refuses, with a logged reason, everything else.
 
 #![allow(clippy::unwrap_used)]
 
@@ -28,6 +28,11 @@ async fn set_executable(workspace: tempfile::TempDir, path: &str, executable: bo
         .await
 }
 
+async fn is_executable(workspace: tempfile::TempDir, path: &str) -> Run {
+    let plugin = test_plugin().await;
+    Call::new(&plugin, "is-executable", json!({"path": path})).in_workspace(workspace).run().await
+}
+
 /// The run was refused: the component got an error naming the reason, the host logged it.
 fn assert_refused(run: &Run, reason: &str) {
     let output = run.output();
@@ -36,7 +41,7 @@ fn assert_refused(run: &Run, reason: &str) {
     assert!(error.contains(reason), "{error}");
     assert!(
         run.logs.iter().any(|l| l.source == LogSource::Host
-            && l.message.contains("refused: set-executable")
+            && l.message.contains("refused: ")
             && l.message.contains(reason)),
         "{:#?}",
         run.logs
@@ -51,9 +56,13 @@ async fn a_file_becomes_executable_and_then_not() {
     std::fs::write(&script, "#!/bin/sh\n").unwrap();
     set_mode(&script, 0o644);
 
-    let run = set_executable(workspace, "bin/build.sh", true).await;
+    let run = is_executable(workspace, "bin/build.sh").await;
+    assert_eq!(run.output(), &json!({"ok": true, "executable": false}));
+    let run = set_executable(run.workspace, "bin/build.sh", true).await;
     assert_eq!(run.output(), &json!({"ok": true}));
     assert_eq!(mode(&script), 0o755);
+    let run = is_executable(run.workspace, "/workspace/bin/build.sh").await;
+    assert_eq!(run.output(), &json!({"ok": true, "executable": true}));
 
     // Absolute under /workspace works too, and clearing keeps the other bits.
     let run = set_executable(run.workspace, "/workspace/bin/build.sh", false).await;
@@ -82,6 +91,8 @@ async fn paths_that_leave_the_workspace_are_refused() {
     assert_refused(&run, "leaves the workspace");
     let run = set_executable(run.workspace, "/workspace/../escape", true).await;
     assert_refused(&run, "leaves the workspace");
+    let run = is_executable(run.workspace, "../escape").await;
+    assert_refused(&run, "leaves the workspace");
     assert_eq!(mode(&escape), 0o644);
 }
 
@@ -106,6 +117,9 @@ async fn symlinks_are_refused_and_their_targets_unchanged() {
     // Not even a symlink that stays inside is followed.
     let run = set_executable(run.workspace, "inner-link", true).await;
     assert_refused(&run, "symlink");
+    set_mode(&target, 0o755);
+    let run = is_executable(run.workspace, "link.sh").await;
+    assert_refused(&run, "symlink");
     assert_eq!(mode(&run.workspace.path().join("inside.sh")), 0o644);
 }
 
@@ -124,4 +138,6 @@ async fn directories_and_missing_files_are_refused() {
     assert_refused(&run, "No such file");
     let run = set_executable(run.workspace, "missing/file.sh", true).await;
     assert_refused(&run, "No such file");
+    let run = is_executable(run.workspace, "dir").await;
+    assert_refused(&run, "not a regular file");
 }

@@ -71,3 +71,12 @@ pub fn set_executable(config: SetExecutable) -> Outcome {
         Err(err) => io_error(err),
     })
 }
+
+/// `is-executable` `{path}` through the SDK: `{"ok":true,"executable":..}` or
+/// `{"ok":false,"error":..}`.
+pub fn is_executable(config: ReadFile) -> Outcome {
+    Ok(match sluice_plugin::workspace::is_executable(config.path.as_ref()) {
+        Ok(executable) => json!({ "ok": true, "executable": executable }),
+        Err(err) => io_error(err),
+    })
+}
