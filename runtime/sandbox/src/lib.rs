@@ -8,7 +8,9 @@
 //!
 //! Deny by default: a run sees its workspace (as `/workspace`), the clocks and random, the env
 //! vars and network origins in its [`Grants`], the Docker Engine when granted `docker` (through
-//! the host, at [`DOCKER_ORIGIN`]), and nothing else.
+//! the host, at [`DOCKER_ORIGIN`]), and nothing else. The `workspace` host interface sets and
+//! reads the executable bit of regular files in the workspace (WASI 0.2 cannot), never through a
+//! symlink.
 
 mod bindings;
 mod cache;
