@@ -12,11 +12,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
+
+#[path = "../tests/common/server.rs"]
+mod server;
+use server::Server;
 
 const FLOW: &str = "id: two
 namespace: bench
@@ -28,38 +31,6 @@ tasks:
     type: core.log
     message: \"second, after {{ execution.id }}\"
 ";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(data_dir: &std::path::Path) -> Server {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .arg("--data-dir")
-        .arg(data_dir)
-        .args(["server", "--bind", "127.0.0.1:0"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = loop {
-        let line = lines.next().expect("the server exited before listening").unwrap();
-        if let Some(address) = line.strip_prefix("listening on ") {
-            break address.to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
 
 /// VmRSS, RssAnon and RssFile in MiB.
 fn rss_mib(pid: u32) -> (f64, f64, f64) {
@@ -164,8 +135,8 @@ fn main() {
     let data = tempfile::tempdir().unwrap();
     // The first start compiles the built-in plugins into the data dir's cache; a server is
     // measured as it usually starts, with that cache warm.
-    drop(start_server(data.path()));
-    let server = start_server(data.path());
+    drop(Server::start(data.path()));
+    let server = Server::start(data.path());
     std::thread::sleep(Duration::from_secs(2));
     let (rss, anon, file) = rss_mib(server.child.id());
     println!(
