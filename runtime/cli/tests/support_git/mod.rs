@@ -78,6 +78,10 @@ async fn handle(req: Request<Incoming>, root: PathBuf) -> Result<Response<Full<B
     let (mut protocol, content_type, authorization, encoding) =
         (header("git-protocol"), header("content-type"), header("authorization"), header("content-encoding"));
     let method = req.method().to_string();
+    // The whole request is read before any answer, as a real server's lingering close does:
+    // closing with unread bytes makes the kernel reset the connection, and the client could
+    // see the reset instead of the answer (a 401 to a POST, say).
+    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let mut path_info = path.clone();
     let mut remote_user = None;
     if let Some(rest) = path.strip_prefix("/garbage/") {
@@ -116,7 +120,6 @@ async fn handle(req: Request<Incoming>, root: PathBuf) -> Result<Response<Full<B
         remote_user = Some(USER.to_string());
         path_info = format!("/{rest}");
     }
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
     let output = tokio::task::spawn_blocking(move || {
         let mut cmd = Command::new("git");
         cmd.arg("http-backend")
