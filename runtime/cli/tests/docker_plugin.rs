@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::doc::run_of;
+
 #[path = "../../sandbox/tests/docker_env/mod.rs"]
 mod docker_env;
 
@@ -61,15 +64,6 @@ impl Env {
     fn workspace(&self, doc: &Value) -> PathBuf {
         self.data.path().join("workspaces").join(doc["executionId"].as_str().unwrap())
     }
-}
-
-fn run_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["taskRuns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id)
-        .unwrap_or_else(|| panic!("no run {id}: {doc:#}"))
 }
 
 /// The lines of a task in `sluice run`'s progress output, without the task id and level.

@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::doc::run_of;
+
 mod support_git;
 
 use std::collections::BTreeSet;
@@ -96,15 +99,6 @@ fn run_flow(data: &Path, yaml: &str, env: &[(&str, &str)]) -> Run {
 
 fn flow(tasks: &str) -> String {
     format!("id: git-test\nnamespace: tests\ntasks:\n{tasks}")
-}
-
-fn run_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["taskRuns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == id)
-        .unwrap_or_else(|| panic!("no run {id}: {doc:#}"))
 }
 
 fn error_of(doc: &Value, id: &str) -> String {

@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::doc::run_of;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -50,10 +53,6 @@ fn state_of(doc: &Value, id: &str) -> String {
         .find(|(k, _)| k == id)
         .map(|(_, s)| s.clone())
         .unwrap_or_else(|| panic!("no run {id} in {runs:?}"))
-}
-
-fn run_of<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["taskRuns"].as_array().unwrap().iter().find(|r| r["id"] == id).unwrap()
 }
 
 fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -8,6 +8,7 @@ mod common;
 
 use std::time::Duration;
 
+use common::doc::run_of;
 use common::server::Server;
 use serde_json::{Value, json};
 
@@ -28,15 +29,6 @@ async fn start(server: &Server, path: &str, body: &str) -> String {
     let (status, doc) = server.post(path, body).await;
     assert_eq!(status, 202, "{doc}");
     doc["executionId"].as_str().unwrap().to_owned()
-}
-
-fn run<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    doc["taskRuns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == key)
-        .unwrap_or_else(|| panic!("no {key}: {doc}"))
 }
 
 fn attempt_states(run: &Value) -> Vec<String> {
@@ -75,8 +67,8 @@ async fn a_failed_execution_restarts_in_place_after_the_fix() {
     let (status, body) = server.post(&format!("/api/v1/executions/{id}/restart"), "").await;
     assert_eq!((status, body), (202, json!({"executionId": id, "state": "RUNNING"})));
     let doc = server.wait_for_state(&id, "SUCCESS").await;
-    assert_eq!(attempt_states(run(&doc, "build")), ["SUCCESS"]);
-    assert_eq!(attempt_states(run(&doc, "deploy")), ["FAILED", "SUCCESS"]);
+    assert_eq!(attempt_states(run_of(&doc, "build")), ["SUCCESS"]);
+    assert_eq!(attempt_states(run_of(&doc, "deploy")), ["FAILED", "SUCCESS"]);
     assert_eq!(doc["outputs"]["deploy"], json!({"value": "******"}));
 
     let (status, problem) = server.post(&format!("/api/v1/executions/{id}/restart"), "").await;
@@ -150,8 +142,12 @@ async fn file_inputs_come_as_multipart_and_a_replay_reruns_from_a_task() {
     let new = replay["executionId"].as_str().unwrap().to_owned();
     let doc = server.wait_for_state(&new, "SUCCESS").await;
     assert_eq!(doc["trigger"], json!({"type": "replay", "executionId": original, "fromTask": "publish"}));
-    assert_eq!(run(&doc, "read")["startedAt"], run(&stored, "read")["startedAt"], "copied, not run again");
-    assert_ne!(run(&doc, "publish")["startedAt"], run(&stored, "publish")["startedAt"]);
+    assert_eq!(
+        run_of(&doc, "read")["startedAt"],
+        run_of(&stored, "read")["startedAt"],
+        "copied, not run again"
+    );
+    assert_ne!(run_of(&doc, "publish")["startedAt"], run_of(&stored, "publish")["startedAt"]);
     assert_eq!(doc["outputs"]["publish"], json!({"value": "1.4.0: fixed the flux"}));
 
     let (status, problem) =
@@ -254,8 +250,8 @@ async fn sigterm_lets_running_tasks_finish_and_the_rest_continues_after_restart(
 
     let server = Server::start(dir.path());
     let doc = server.wait_for_state(&id, "SUCCESS").await;
-    assert_eq!(attempt_states(run(&doc, "long")), ["SUCCESS"], "finished within the grace, not run again");
-    assert_eq!(attempt_states(run(&doc, "next")), ["SUCCESS"]);
+    assert_eq!(attempt_states(run_of(&doc, "long")), ["SUCCESS"], "finished within the grace, not run again");
+    assert_eq!(attempt_states(run_of(&doc, "next")), ["SUCCESS"]);
     let executions = server.get("/api/v1/executions?flowId=steps").await.1;
     assert_eq!(executions.as_array().unwrap().len(), 1, "the refused start created nothing");
 }
@@ -272,9 +268,9 @@ async fn a_task_longer_than_the_grace_runs_again_after_restart() {
 
     let server = Server::start(dir.path());
     let doc = server.wait_for_state(&id, "SUCCESS").await;
-    assert_eq!(attempt_states(run(&doc, "long")), ["FAILED", "SUCCESS"]);
+    assert_eq!(attempt_states(run_of(&doc, "long")), ["FAILED", "SUCCESS"]);
     assert!(
-        run(&doc, "long")["attemptHistory"][0]["error"]
+        run_of(&doc, "long")["attemptHistory"][0]["error"]
             .as_str()
             .unwrap()
             .contains("interrupted by a restart")

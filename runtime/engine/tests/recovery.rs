@@ -56,6 +56,26 @@ async fn engine(dir: &Path) -> (Engine<SqliteStore>, Plugins) {
     (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)
 }
 
+/// Saves `yaml` and starts `n` executions of it; their ids.
+async fn start_many(engine: &Engine<SqliteStore>, plugins: &Plugins, yaml: &str, n: usize) -> Vec<String> {
+    let locked = sluice_flow::load("flow.yaml", yaml, plugins).unwrap();
+    let flow = locked.flow.clone();
+    let saved = engine.store().save_flow(&flow.namespace, &flow.id, yaml).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let request = StartRequest {
+            flow: locked.clone(),
+            revision: saved.revision,
+            inputs: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            trigger: None,
+            parent: None,
+        };
+        ids.push(engine.start(request).await.unwrap().id);
+    }
+    ids
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
@@ -66,20 +86,7 @@ fn executions_continue_after_a_crash_and_each_task_succeeds_exactly_once() {
     let before = runtime();
     let ids: Vec<String> = before.block_on(async {
         let (engine, plugins) = engine(dir.path()).await;
-        let saved = engine.store().save_flow("t", "crash", FLOW).await.unwrap();
-        let mut ids = Vec::new();
-        for _ in 0..8 {
-            let locked = sluice_flow::load("crash.yaml", FLOW, &plugins).unwrap();
-            let request = StartRequest {
-                flow: locked,
-                revision: saved.revision,
-                inputs: BTreeMap::new(),
-                labels: BTreeMap::new(),
-                trigger: None,
-                parent: None,
-            };
-            ids.push(engine.start(request).await.unwrap().id);
-        }
+        let ids = start_many(&engine, &plugins, FLOW, 8).await;
         // Let every execution get into `slow`.
         tokio::time::sleep(Duration::from_millis(300)).await;
         ids
@@ -138,19 +145,7 @@ fn queued_executions_keep_their_turn_across_a_crash() {
     let before = runtime();
     let ids: Vec<String> = before.block_on(async {
         let (engine, plugins) = engine(dir.path()).await;
-        let saved = engine.store().save_flow("t", "serial", ONE_AT_A_TIME).await.unwrap();
-        let mut ids = Vec::new();
-        for _ in 0..4 {
-            let request = StartRequest {
-                flow: sluice_flow::load("serial.yaml", ONE_AT_A_TIME, &plugins).unwrap(),
-                revision: saved.revision,
-                inputs: BTreeMap::new(),
-                labels: BTreeMap::new(),
-                trigger: None,
-                parent: None,
-            };
-            ids.push(engine.start(request).await.unwrap().id);
-        }
+        let ids = start_many(&engine, &plugins, ONE_AT_A_TIME, 4).await;
         tokio::time::sleep(Duration::from_millis(150)).await;
         let store = engine.store();
         assert_eq!(store.get_execution(&ids[0]).await.unwrap().unwrap().state, ExecutionState::Running);

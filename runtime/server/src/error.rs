@@ -49,6 +49,22 @@ pub enum ApiError {
     Internal(String),
 }
 
+impl From<sluice_engine::scheduler::StartError> for ApiError {
+    fn from(error: sluice_engine::scheduler::StartError) -> Self {
+        use sluice_engine::scheduler::StartError;
+        match error {
+            StartError::Inputs(errors) => {
+                ApiError::InvalidInputs(errors.iter().map(ToString::to_string).collect())
+            }
+            StartError::Disabled(name) => {
+                ApiError::Conflict(format!("flow {name} is disabled (`disabled: true`); enable it to run it"))
+            }
+            StartError::ShuttingDown => ApiError::Unavailable(StartError::ShuttingDown.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 /// The file name flow bodies are reported under.
 pub const BODY_FILE_NAME: &str = "flow.yaml";
 

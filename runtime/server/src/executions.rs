@@ -10,15 +10,14 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sluice_engine::scheduler::{StartError, StartRequest};
+use sluice_engine::scheduler::StartRequest;
 use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, Store, TaskRunKey, Timestamp};
-use sluice_flow::inputs::RawInput;
 
 use crate::document::{execution_document, execution_summary, task_run_document};
-use crate::error::{ApiError, json_object};
+use crate::error::ApiError;
 use crate::labels::{LabelQuery, parse_labels};
 use crate::state::AppState;
-use crate::upload::{StartInputs, start_inputs};
+use crate::upload::{StartInputs, json_inputs, start_inputs};
 
 /// Default and largest page of `GET /executions`.
 const DEFAULT_LIMIT: u32 = 100;
@@ -28,10 +27,6 @@ const MAX_LIMIT: u32 = 1000;
 pub struct StartQuery {
     #[serde(default)]
     wait: bool,
-}
-
-fn raw_inputs(body: &[u8]) -> Result<BTreeMap<String, RawInput>, ApiError> {
-    Ok(json_object(body)?.into_iter().map(|(k, v)| (k, RawInput::Json(v))).collect())
 }
 
 pub async fn start(
@@ -60,21 +55,7 @@ pub async fn start(
         trigger: Some(json!({"type": "api"})),
         parent: None,
     };
-    let handle = match state.engine.start(request).await {
-        Ok(handle) => handle,
-        Err(StartError::Inputs(errors)) => {
-            return Err(ApiError::InvalidInputs(errors.iter().map(ToString::to_string).collect()));
-        }
-        Err(StartError::Disabled(name)) => {
-            return Err(ApiError::Conflict(format!(
-                "flow {name} is disabled (`disabled: true`); enable it to run it"
-            )));
-        }
-        Err(StartError::ShuttingDown) => {
-            return Err(ApiError::Unavailable(StartError::ShuttingDown.to_string()));
-        }
-        Err(other) => return Err(ApiError::Internal(other.to_string())),
-    };
+    let handle = state.engine.start(request).await?;
     let id = handle.id.clone();
     if !query.wait {
         let state_now = store.get_execution(&id).await?.map_or(ExecutionState::Created, |r| r.state);
@@ -186,7 +167,7 @@ pub async fn resume(
         Some(text) => Some(text.parse::<TaskRunKey>().map_err(ApiError::BadRequest)?),
         None => None,
     };
-    let inputs = raw_inputs(&body)?;
+    let inputs = json_inputs(&body)?;
     find(&state, &id).await?;
     match state.engine.resume(&id, run, inputs).await {
         Ok(()) => Ok((StatusCode::ACCEPTED, Json(json!({"executionId": id}))).into_response()),

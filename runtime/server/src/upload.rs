@@ -49,13 +49,18 @@ pub fn is_multipart(request: &Request) -> bool {
         .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
+/// Inputs from a JSON object body (a start or a resume).
+pub fn json_inputs(body: &[u8]) -> Result<BTreeMap<String, RawInput>, ApiError> {
+    Ok(json_object(body)?.into_iter().map(|(k, v)| (k, RawInput::Json(v))).collect())
+}
+
 /// Reads the inputs from the request body.
 pub async fn start_inputs(request: Request) -> Result<StartInputs, ApiError> {
     if !is_multipart(&request) {
         let body = Bytes::from_request(request, &())
             .await
             .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
-        let inputs = json_object(&body)?.into_iter().map(|(k, v)| (k, RawInput::Json(v))).collect();
+        let inputs = json_inputs(&body)?;
         return Ok(StartInputs { inputs, uploaded: Vec::new(), _uploads: None });
     }
     let mut multipart = Multipart::from_request(request, &())

@@ -216,7 +216,7 @@ impl<S: Store> Engine<S> {
 
     /// Asks a running execution to stop. False when it is not running in this process.
     pub fn kill(&self, execution_id: &str) -> bool {
-        self.control(execution_id, driver::Control::Event(Event::Kill { now: dispatch::now() }))
+        self.shared.control(execution_id, driver::Control::Event(Event::Kill { now: dispatch::now() }))
     }
 
     /// Resumes a paused task (the only paused one when `run` is None) with inputs typed
@@ -228,14 +228,10 @@ impl<S: Store> Engine<S> {
         inputs: BTreeMap<String, RawInput>,
     ) -> Result<(), String> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        if !self.control(execution_id, driver::Control::Resume { run, inputs, reply }) {
+        if !self.shared.control(execution_id, driver::Control::Resume { run, inputs, reply }) {
             return Err(format!("execution {execution_id} is not running"));
         }
         answer.await.unwrap_or_else(|_| Err(format!("execution {execution_id} ended")))
-    }
-
-    fn control(&self, execution_id: &str, message: driver::Control) -> bool {
-        self.shared.control(execution_id, message)
     }
 
     /// Removes the workspaces of finished executions past the retention period. Returns how

@@ -70,6 +70,26 @@ pub(crate) async fn pinned_flow<S: Store>(
     })
 }
 
+/// The template scope of an execution rebuilt from its record (stored inputs, start time,
+/// variables rendered again), with whether the variables still render.
+pub(crate) fn restored_scope<S: Store>(
+    shared: &Shared<S>,
+    locked: &sluice_flow::LockedFlow,
+    exec: &Execution,
+) -> (ExecutionScope, Result<(), String>) {
+    let record = exec.record();
+    let inputs = match &record.inputs {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    let mut scope = ExecutionScope::new(exec, inputs, record.started_at.unwrap_or(record.created_at));
+    let variables = render_variables(shared, locked, exec, &mut scope);
+    if let Err(error) = &variables {
+        tracing::warn!(execution = %record.id, "variables no longer render: {error}");
+    }
+    (scope, variables)
+}
+
 pub(crate) fn is_live<S: Store>(shared: &Shared<S>, id: &str) -> bool {
     shared.live.lock().unwrap_or_else(PoisonError::into_inner).contains_key(id)
 }
@@ -84,11 +104,6 @@ async fn restore_one<S: Store>(
         Err(why) => return fail_unrecoverable(shared, record, why).await,
     };
     let runs = shared.store.task_runs(&record.id).await?;
-    let inputs = match &record.inputs {
-        Value::Object(map) => map.clone(),
-        _ => Map::new(),
-    };
-    let started = record.started_at.unwrap_or(record.created_at);
     let (exec, step) = Execution::restore(locked.flow.clone(), record, runs, now());
     for run in exec.task_runs() {
         let Some(task) = locked.flow.find_task(&run.key.task) else { continue };
@@ -105,11 +120,7 @@ async fn restore_one<S: Store>(
             });
         }
     }
-    let mut scope = ExecutionScope::new(&exec, inputs, started);
-    let variables = render_variables(shared, &locked, &exec, &mut scope);
-    if let Err(error) = &variables {
-        tracing::warn!(execution = %exec.record().id, "variables no longer render after a restart: {error}");
-    }
+    let (scope, variables) = restored_scope(shared, &locked, &exec);
     // Places under the flow's `concurrency`: queued ones queue again (the store lists them in
     // creation order), a created one asks like a new one, the others hold theirs.
     let begin = match exec.record().state {

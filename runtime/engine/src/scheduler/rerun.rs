@@ -2,14 +2,13 @@
 //! machine's `rerun` rewrites the records; here they are committed and a driver continues them
 //! exactly as after a crash.
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 use sluice_flow::{InputType, LockedFlow};
 
 use super::admission::flow_key;
-use super::context::ExecutionScope;
 use super::dispatch::now;
-use super::driver::{Begin, render_variables, spawn_driver};
-use super::recover::{is_live, pinned_flow};
+use super::driver::{Begin, spawn_driver};
+use super::recover::{is_live, pinned_flow, restored_scope};
 use super::workspace::{copy_tree, workspace_dir};
 use super::{Engine, ExecutionHandle, Shared};
 use crate::machine::{Execution, rerun};
@@ -127,16 +126,8 @@ async fn continue_with<S: Store>(
         ..CommitBatch::default()
     };
     shared.store.commit(batch).await?;
-    let inputs = match &record.inputs {
-        Value::Object(map) => map.clone(),
-        _ => Map::new(),
-    };
-    let started = record.started_at.unwrap_or(record.created_at);
     let (exec, step) = Execution::restore(locked.flow.clone(), record, runs, now());
-    let mut scope = ExecutionScope::new(&exec, inputs, started);
-    if let Err(error) = render_variables(shared, &locked, &exec, &mut scope) {
-        tracing::warn!(execution = %id, "variables do not render: {error}");
-    }
+    let (scope, _) = restored_scope(shared, &locked, &exec);
     shared.admission.occupy(flow_key(exec.flow()), &id);
     let workspace = workspace_dir(&shared.config.workspaces, &id);
     Ok(spawn_driver(shared.clone(), locked, exec, scope, workspace, Vec::new(), Begin::Restored(step)))

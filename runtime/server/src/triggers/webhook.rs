@@ -9,7 +9,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
-use sluice_engine::scheduler::StartError;
 use sluice_engine::{ExecutionState, Store};
 use sluice_flow::inputs::REDACTED;
 use sluice_flow::template::{Context, Reference, SecretAccess, references};
@@ -185,15 +184,6 @@ fn query_map(pairs: Vec<(String, String)>) -> Value {
 fn fire_error(error: FireError) -> ApiError {
     match error {
         FireError::Inputs { .. } => ApiError::InvalidInputs(vec![error.to_string()]),
-        FireError::Start(StartError::Inputs(errors)) => {
-            ApiError::InvalidInputs(errors.iter().map(ToString::to_string).collect())
-        }
-        FireError::Start(StartError::Disabled(name)) => {
-            ApiError::Conflict(format!("flow {name} is disabled (`disabled: true`); enable it to run it"))
-        }
-        FireError::Start(StartError::ShuttingDown) => {
-            ApiError::Unavailable(StartError::ShuttingDown.to_string())
-        }
-        FireError::Start(other) => ApiError::Internal(other.to_string()),
+        FireError::Start(start) => start.into(),
     }
 }
