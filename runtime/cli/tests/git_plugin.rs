@@ -77,7 +77,13 @@ struct Run {
 
 /// `sluice run <flow> --json` in a fresh data dir (with the `test` plugin installed, for its
 /// `write-file` task).
+///
+/// One flow at a time: with all the tests' runs and servers at once on two cores, a request
+/// now and then ended in "connection reset" (about one full run in four, never alone; the
+/// cause is not found yet, see the closing note of stop 9).
 fn run_flow(data: &Path, yaml: &str, env: &[(&str, &str)]) -> Run {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     std::fs::create_dir_all(data.join("plugins")).unwrap();
     std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, data.join("plugins/test.wasm")).unwrap();
     let flow = data.join("flow.yaml");
