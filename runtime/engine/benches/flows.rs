@@ -2,7 +2,7 @@
 //! a temp dir), the scheduler and the machine. Prints tasks/s and per-task overhead.
 //!
 //! `cargo bench -p sluice-engine --bench flows` (add `-- 10000` to also measure a 10,000-wide
-//! fan-out's memory).
+//! fan-out's memory; `-- chain` or `-- fan` runs only that one, for a profiler).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -77,6 +77,8 @@ fn report(name: &str, tasks: usize, mut times: Vec<Duration>) {
 
 fn main() {
     let big: Option<usize> = std::env::args().skip(1).find_map(|a| a.parse().ok());
+    let only: Option<String> = std::env::args().skip(1).find(|a| a == "chain" || a == "fan");
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let dir = tempfile::tempdir().unwrap();
@@ -104,16 +106,20 @@ fn main() {
         let (chain_yaml, fan_yaml) = (chain(1000), fan_out(1000));
         // Warm up: pooled slots, SQLite pages, prepared statements.
         run_once(&engine, &plugins, &chain(50)).await;
-        let mut times = Vec::new();
-        for _ in 0..7 {
-            times.push(run_once(&engine, &plugins, &chain_yaml).await);
+        if wanted("chain") {
+            let mut times = Vec::new();
+            for _ in 0..7 {
+                times.push(run_once(&engine, &plugins, &chain_yaml).await);
+            }
+            report("sequential chain, 1,000", 1000, times);
         }
-        report("sequential chain, 1,000", 1000, times);
-        let mut times = Vec::new();
-        for _ in 0..7 {
-            times.push(run_once(&engine, &plugins, &fan_yaml).await);
+        if wanted("fan") {
+            let mut times = Vec::new();
+            for _ in 0..7 {
+                times.push(run_once(&engine, &plugins, &fan_yaml).await);
+            }
+            report("parallel fan-out, 1,000", 1000, times);
         }
-        report("parallel fan-out, 1,000", 1000, times);
         if let Some(n) = big {
             let before = rss_kib("VmRSS:");
             let took = run_once(&engine, &plugins, &fan_out(n)).await;

@@ -5,8 +5,8 @@
 //! refer to the execution it creates), each table's rows arriving as one JSON array. A commit
 //! is then a single prepared `INSERT INTO commit_batch` in autocommit mode:
 //! - atomic: a statement that fails undoes everything it (and its triggers) did;
-//! - one round trip to the connection's worker thread, and no transaction left open when the
-//!   caller is cancelled (the statement runs to its end or not at all);
+//! - run on the caller's thread (the writer's direct connection), with no transaction left
+//!   open when the caller is cancelled (the statement runs to its end or not at all);
 //! - a write statement takes SQLite's write lock when it starts, waiting on another process's
 //!   lock through the busy timeout, like `BEGIN IMMEDIATE`.
 //!
@@ -16,15 +16,21 @@
 use std::sync::{Mutex, PoisonError};
 
 use sluice_engine::{CommitBatch, StoreError};
-use sqlx::SqliteConnection;
 use tokio::sync::oneshot;
 
-use crate::error::db_error;
 use crate::writer::Writer;
 use crate::{executions, logs, task_runs};
 
-/// Creates the temporary view and trigger on the write connection.
-pub(crate) async fn install(connection: &mut SqliteConnection) -> Result<(), StoreError> {
+/// The statement every commit runs.
+const INSERT: &str = "INSERT INTO commit_batch (executions, task_runs, logs) VALUES (?1, ?2, ?3)";
+
+/// Above this many bytes of rows, a commit on a multi-threaded runtime tells the runtime that
+/// it blocks its thread (a 1,000-task `forEach` writes for milliseconds), so other tasks move
+/// to another thread; a step's commit of a few KiB takes tens of microseconds and runs inline.
+const LARGE_COMMIT: usize = 64 * 1024;
+
+/// Creates the temporary view and trigger on the commit connection.
+pub(crate) fn install(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
     let script = format!(
         "CREATE TEMP VIEW commit_batch (executions, task_runs, logs) AS SELECT NULL, NULL, NULL WHERE false;\n\
          CREATE TEMP TRIGGER commit_batch_insert INSTEAD OF INSERT ON commit_batch BEGIN\n{};\n{};\n{};\n{};\nEND",
@@ -33,8 +39,8 @@ pub(crate) async fn install(connection: &mut SqliteConnection) -> Result<(), Sto
         task_runs::UPSERT_JSON_ROWS,
         logs::APPEND_JSON_ROWS
     );
-    sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(connection).await.map_err(db_error)?;
-    Ok(())
+    connection.execute_batch(&script)?;
+    connection.prepare_cached(INSERT).map(drop)
 }
 
 /// Commits encoded and waiting for the write connection. Whoever gets the connection writes
@@ -72,7 +78,7 @@ pub(crate) async fn commit(writer: &Writer, batch: &CommitBatch) -> Result<(), S
     };
     let (done, mut written) = oneshot::channel();
     writer.commits().push(Queued { rows, done });
-    let mut connection = writer.lock().await?;
+    let connection = writer.lock_direct().await?;
     // An earlier holder of the connection may have written this batch with its own.
     if let Ok(result) = written.try_recv() {
         return result.map_err(StoreError::Database);
@@ -83,18 +89,21 @@ pub(crate) async fn commit(writer: &Writer, batch: &CommitBatch) -> Result<(), S
         task_runs: concat(group.iter().map(|q| q.rows.task_runs.as_str())),
         logs: concat(group.iter().map(|q| q.rows.logs.as_str())),
     };
-    let result = write(&mut connection, merged).await;
-    if result.is_err() && group.len() > 1 {
-        // One bad batch must not fail the others: write each alone, each with its own answer.
-        for queued in group {
-            let result = write(&mut connection, queued.rows).await;
-            let _ = queued.done.send(result);
+    let large = merged.len() > LARGE_COMMIT;
+    blocking(large, || {
+        let result = write(&connection, &merged);
+        if result.is_err() && group.len() > 1 {
+            // One bad batch must not fail the others: write each alone, each with its own answer.
+            for queued in group {
+                let result = write(&connection, &queued.rows);
+                let _ = queued.done.send(result);
+            }
+        } else {
+            for queued in group {
+                let _ = queued.done.send(result.clone());
+            }
         }
-    } else {
-        for queued in group {
-            let _ = queued.done.send(result.clone());
-        }
-    }
+    });
     drop(connection);
     match written.await {
         Ok(result) => result.map_err(StoreError::Database),
@@ -103,18 +112,26 @@ pub(crate) async fn commit(writer: &Writer, batch: &CommitBatch) -> Result<(), S
 }
 
 /// One statement: the trigger writes executions, then task runs, then logs.
-async fn write(connection: &mut SqliteConnection, rows: Rows) -> Result<(), String> {
-    sqlx::query("INSERT INTO commit_batch (executions, task_runs, logs) VALUES (?1, ?2, ?3)")
-        .bind(rows.executions)
-        .bind(rows.task_runs)
-        .bind(rows.logs)
-        .execute(connection)
-        .await
-        .map(drop)
-        .map_err(|e| match db_error(e) {
-            StoreError::Database(message) => message,
-            other => other.to_string(),
-        })
+fn write(connection: &rusqlite::Connection, rows: &Rows) -> Result<(), String> {
+    let mut statement = connection.prepare_cached(INSERT).map_err(|e| e.to_string())?;
+    statement.execute((&rows.executions, &rows.task_runs, &rows.logs)).map(drop).map_err(|e| e.to_string())
+}
+
+/// Runs `write`, on a multi-threaded runtime as a blocking section when it is `large`.
+fn blocking(large: bool, write: impl FnOnce()) {
+    let multi_threaded = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if large && multi_threaded {
+        tokio::task::block_in_place(write);
+    } else {
+        write();
+    }
+}
+
+impl Rows {
+    fn len(&self) -> usize {
+        self.executions.len() + self.task_runs.len() + self.logs.len()
+    }
 }
 
 impl Queue {

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sluice_engine::StoreError;
@@ -58,7 +59,8 @@ impl SqliteStore {
             .await
             .map_err(|e| open_error(path, e))?;
         schema::migrate(&mut writer).await?;
-        commit::install(&mut writer).await?;
+        let direct = open_direct(&path.to_string_lossy())
+            .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
 
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
@@ -69,20 +71,28 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(|e| open_error(path, e))?;
-        Ok(SqliteStore { writer: Arc::new(Writer::new(writer)), readers: Some(readers) })
+        Ok(SqliteStore { writer: Arc::new(Writer::new(writer, direct)), readers: Some(readers) })
     }
 
     /// A private in-memory database, for tests. It lives as long as this store (and its clones).
+    ///
+    /// It is a `memdb` database with a name unique to this store, the kind that connections of
+    /// one process can share: the commit connection and the sqlx connection both open it.
     pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!("/sluice-memory-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         let mut connection = SqliteConnectOptions::new()
-            .in_memory(true)
+            .filename(&name)
+            .vfs("memdb")
+            .create_if_missing(true)
             .foreign_keys(true)
             .connect()
             .await
             .map_err(db_error)?;
         schema::migrate(&mut connection).await?;
-        commit::install(&mut connection).await?;
-        Ok(SqliteStore { writer: Arc::new(Writer::new(connection)), readers: None })
+        let uri = format!("file:{name}?vfs=memdb");
+        let direct = open_direct(&uri).map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(SqliteStore { writer: Arc::new(Writer::new(connection, direct)), readers: None })
     }
 
     /// Waits for running statements and closes every connection (checkpointing the WAL into
@@ -93,6 +103,18 @@ impl SqliteStore {
         }
         self.writer.close().await;
     }
+}
+
+/// The commit connection (see `writer`), on a database that exists and is migrated: the same
+/// settings as the sqlx connections, and the commit statement installed.
+fn open_direct(name: &str) -> rusqlite::Result<rusqlite::Connection> {
+    // The default flags: read-write, URI names, no SQLite mutex (the writer lock serialises).
+    let connection = rusqlite::Connection::open(name)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    // Per connection, not stored in the file; WAL mode is, and the sqlx connection set it.
+    connection.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+    commit::install(&connection)?;
+    Ok(connection)
 }
 
 fn open_error(path: &Path, error: sqlx::Error) -> StoreError {
