@@ -54,8 +54,14 @@ const MEMORIES_PER_COMPONENT: u32 = 4;
 const TABLES_PER_COMPONENT: u32 = 16;
 
 /// Bytes of each memory and table slot kept resident between instances; measured with the
-/// `instantiate_and_run_noop` bench (larger values cost more in memset than they save).
-const MEMORY_KEEP_RESIDENT: usize = 128 << 10;
+/// `instantiate_and_run_noop` and `concurrent` benches. With `PAGEMAP_SCAN` (Linux 6.7+) a
+/// reused slot resets only the pages the last instance wrote, so the budget can cover what a
+/// Rust guest touches (a 1 MiB stack below its data, then the heap): no `madvise`, no TLB
+/// shootdown, no page faults on the next run. 4 MiB: 1,000 concurrent no-ops in 20 ms instead
+/// of 73 ms (2 MiB: 34 ms). Without the ioctl, wasmtime would memset the whole budget, so it
+/// falls back to the small one that was measured for plain memset.
+const MEMORY_KEEP_RESIDENT: usize = 4 << 20;
+const MEMORY_KEEP_RESIDENT_WITHOUT_PAGEMAP: usize = 128 << 10;
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
 /// Runs sluice plugins. Cheap to share (`Arc`); all methods take `&self`.
@@ -191,6 +197,11 @@ fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
 
 fn engine_config(config: &SandboxConfig) -> Config {
     let runs = config.max_concurrent_runs.max(1);
+    let keep_resident = if PoolingAllocationConfig::is_pagemap_scan_available() {
+        MEMORY_KEEP_RESIDENT
+    } else {
+        MEMORY_KEEP_RESIDENT_WITHOUT_PAGEMAP
+    };
     let mut pool = PoolingAllocationConfig::default();
     pool.total_component_instances(runs)
         .total_core_instances(runs.saturating_mul(4))
@@ -201,10 +212,11 @@ fn engine_config(config: &SandboxConfig) -> Config {
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_memory_size(config.max_memory_bytes)
-        // Reset the first pages of a reused slot with memset instead of handing them back to
+        // Reset the first pages of a reused slot in place instead of handing them back to
         // the kernel: fewer page faults and TLB shootdowns when the next instance starts.
-        .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
-        .table_keep_resident(TABLE_KEEP_RESIDENT);
+        .linear_memory_keep_resident(keep_resident)
+        .table_keep_resident(TABLE_KEEP_RESIDENT)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     let mut wasm = Config::new();
     wasm.wasm_component_model(true)
         .epoch_interruption(true)

@@ -111,6 +111,33 @@ async fn runs_do_not_share_state() {
     assert_eq!(second.output()["vars"], json!({}));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_slots_are_reset_between_runs() {
+    // The pool keeps the pages of a freed slot resident and resets them in place for the next
+    // instance; whatever one run wrote (a `static`, the heap) must be gone for the next.
+    let plugin = test_plugin().await;
+    for mark in ["first", "second", "third"] {
+        let run = Call::new(&plugin, "snoop", json!({ "mark": mark })).run().await;
+        assert_eq!(run.output(), &json!({ "previous": null, "leftoverWords": 0 }), "run `{mark}`");
+    }
+    // Many at once, so that slots are reused out of order too.
+    let runs: Vec<_> = (0..32)
+        .map(|i| {
+            let plugin = plugin.clone();
+            tokio::spawn(async move {
+                Call::new(&plugin, "snoop", json!({ "mark": format!("run {i}") }))
+                    .run()
+                    .await
+                    .output()
+                    .clone()
+            })
+        })
+        .collect();
+    for run in runs {
+        assert_eq!(run.await.unwrap(), json!({ "previous": null, "leftoverWords": 0 }));
+    }
+}
+
 #[tokio::test]
 async fn loading_the_same_bytes_twice_returns_the_same_plugin() {
     let first = test_plugin().await;

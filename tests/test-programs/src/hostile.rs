@@ -7,6 +7,7 @@ use serde_json::json;
 use sluice_plugin::log::{Level, log};
 
 use crate::Outcome;
+use sluice_plugin::bindings::sluice::plugin::types::TaskError;
 
 /// `spin`: burns CPU forever (epoch interruption must stop it).
 pub fn spin() -> Outcome {
@@ -97,4 +98,47 @@ pub fn big_output(config: BigOutput) -> Outcome {
     const OVERHEAD: usize = r#"{"data":""}"#.len();
     let bytes = usize::try_from(config.bytes).unwrap_or(usize::MAX);
     Ok(json!({ "data": "x".repeat(bytes.saturating_sub(OVERHEAD)) }))
+}
+
+/// What the previous instance left in a `static`, if any.
+static LEFT_BEHIND: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Size of the heap block `snoop` reads and then fills.
+const SNOOP_WORDS: usize = (2 << 20) / 8;
+
+/// What `snoop` fills its block with: a value no allocator bookkeeping will hold by chance.
+const SNOOP_MAGIC: u64 = 0x5EC2_E75E_C2E7_5EC2;
+
+/// `snoop`: looks for a previous run's data, then leaves its own for the next one to find.
+/// It reports the string a previous instance stored in a `static`, and how many words of a
+/// fresh, uninitialised 2 MiB heap block hold what it writes there (the allocator hands out the
+/// same addresses in every instance). The host reuses memory slots between instances, so both
+/// must come back empty every time. Then it stores `mark` in the `static` and fills the block.
+#[allow(unsafe_code)]
+pub fn snoop(config: Snoop) -> Outcome {
+    let failed = |e: String| TaskError::Failed(e);
+    let previous = LEFT_BEHIND.lock().map_err(|e| failed(e.to_string()))?.replace(config.mark);
+    let layout = std::alloc::Layout::array::<u64>(SNOOP_WORDS).map_err(|e| failed(e.to_string()))?;
+    // SAFETY: `layout` has a nonzero size and u64 alignment. The block is read before it is
+    // written on purpose: in wasm linear memory every byte has a value, and this guest is
+    // hostile by design.
+    let found = unsafe {
+        let block = std::alloc::alloc(layout).cast::<u64>();
+        if block.is_null() {
+            return Err(failed("out of memory".to_owned()));
+        }
+        let found =
+            (0..SNOOP_WORDS).filter(|&i| std::ptr::read_volatile(block.add(i)) == SNOOP_MAGIC).count();
+        for i in 0..SNOOP_WORDS {
+            std::ptr::write_volatile(block.add(i), SNOOP_MAGIC);
+        }
+        // Not freed: the next instance must get fresh memory all the same.
+        found
+    };
+    Ok(json!({ "previous": previous, "leftoverWords": found }))
+}
+
+#[derive(Deserialize)]
+pub struct Snoop {
+    mark: String,
 }
