@@ -54,7 +54,7 @@ async fn run_once(engine: &Engine<SqliteStore>, plugins: &Plugins, yaml: &str) -
         })
         .await
         .unwrap();
-    let record = handle.finished().await.unwrap();
+    let record = handle.finished().await.unwrap().record.clone();
     let took = started.elapsed();
     assert_eq!(record.state, ExecutionState::Success, "{record:?}");
     took
@@ -84,7 +84,8 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let sandbox = Arc::new(
             Sandbox::new(SandboxConfig {
-                cache_dir: Some(dir.path().join("cache")),
+                // Kept between runs, so a profile shows the flows, not Cranelift.
+                cache_dir: Some(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("flows-bench-cache")),
                 ..SandboxConfig::default()
             })
             .unwrap(),

@@ -63,12 +63,10 @@ pub async fn start(
             (StatusCode::ACCEPTED, Json(json!({"executionId": id, "state": state_now}))).into_response()
         );
     }
-    let record = match handle.finished().await {
-        Some(record) => record,
-        None => return Err(ApiError::Internal(format!("execution {id} stopped without a final state"))),
+    let Some(done) = handle.finished().await else {
+        return Err(ApiError::Internal(format!("execution {id} stopped without a final state")));
     };
-    let runs = store.task_runs(&id).await?;
-    Ok(Json(execution_document(&record, &runs)).into_response())
+    Ok(Json(execution_document(&done.record, &done.task_runs)).into_response())
 }
 
 #[derive(Debug, Deserialize)]

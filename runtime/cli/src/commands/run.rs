@@ -122,12 +122,12 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
             finished.await
         }
     };
-    let record = record.context("the execution stopped without a final state")?;
-    let runs = store.task_runs(&execution_id).await?;
+    let done = record.context("the execution stopped without a final state")?;
+    let (record, runs) = (&done.record, &done.task_runs);
     if let Some(progress) = progress {
-        progress.finish(&record, &runs).await;
+        progress.finish(record, runs).await;
     } else {
-        println!("{}", serde_json::to_string_pretty(&sluice_server::execution_document(&record, &runs))?);
+        println!("{}", serde_json::to_string_pretty(&sluice_server::execution_document(record, runs))?);
     }
     let _ = engine.sweep_workspaces().await;
     Ok(match record.state {

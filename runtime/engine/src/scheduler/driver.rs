@@ -236,7 +236,7 @@ struct Driver<S: Store> {
     timers: Vec<AbortHandle>,
     /// Whether the flow's `timeout` timer runs (from the moment the execution started).
     timeout_armed: bool,
-    done_tx: watch::Sender<Option<ExecutionRecord>>,
+    done_tx: watch::Sender<Option<Arc<super::Finished>>>,
 }
 
 /// What one turn of the loop accumulated.
@@ -465,7 +465,7 @@ impl<S: Store> Driver<S> {
             tracing::error!(execution = %id, "cannot persist the execution's progress, stopping it here: {error}");
             self.abort_all();
             self.unregister();
-            let _ = self.done_tx.send(Some(self.exec.record().clone()));
+            self.announce_end();
             return false;
         }
         for update in updates.into_iter().flatten() {
@@ -708,7 +708,7 @@ impl<S: Store> Driver<S> {
                     });
                     if wait {
                         let (state, outputs) = match handle.finished().await {
-                            Some(record) => (record.state, record.outputs.unwrap_or(Value::Null)),
+                            Some(done) => (done.record.state, done.record.outputs.clone().unwrap_or(Value::Null)),
                             None => (ExecutionState::Failed, Value::Null),
                         };
                         let _ = events.send(Event::SubflowEnded { run, now: now(), state, outputs });
@@ -760,7 +760,16 @@ impl<S: Store> Driver<S> {
             self.pending_logs.push(line);
         }
         self.commit(&Turn::default()).await;
-        let _ = self.done_tx.send(Some(self.exec.record().clone()));
+        self.announce_end();
+    }
+
+    /// Tells whoever holds the execution's handle how it ended.
+    fn announce_end(&self) {
+        // The live entry's receiver is gone (unregistered): the rest are handles.
+        let task_runs =
+            if self.done_tx.receiver_count() > 0 { self.exec.task_runs().cloned().collect() } else { Vec::new() };
+        let finished = super::Finished { record: self.exec.record().clone(), task_runs };
+        let _ = self.done_tx.send(Some(Arc::new(finished)));
     }
 }
 

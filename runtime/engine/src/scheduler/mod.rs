@@ -93,15 +93,23 @@ pub enum StartError {
 /// A started execution.
 pub struct ExecutionHandle {
     pub id: String,
-    done: watch::Receiver<Option<ExecutionRecord>>,
+    done: watch::Receiver<Option<Arc<Finished>>>,
+}
+
+/// How an execution ended: its final record and task runs (in creation order), as committed.
+/// If the driver stopped because the store failed, the last state it knew.
+#[derive(Debug)]
+pub struct Finished {
+    pub record: ExecutionRecord,
+    pub task_runs: Vec<TaskRun>,
 }
 
 impl ExecutionHandle {
-    /// Waits until the execution reaches a terminal state and returns its final record. If the
-    /// driver stopped without one (the store failed), returns the last record it knew.
-    pub async fn finished(mut self) -> Option<ExecutionRecord> {
-        if let Ok(record) = self.done.wait_for(Option::is_some).await {
-            return record.clone();
+    /// Waits until the execution reaches a terminal state (or its driver stops) and says how
+    /// it ended; the caller needs no store read for it. None if the driver vanished.
+    pub async fn finished(mut self) -> Option<Arc<Finished>> {
+        if let Ok(done) = self.done.wait_for(Option::is_some).await {
+            return done.clone();
         }
         self.done.borrow().clone()
     }
@@ -151,7 +159,7 @@ impl<S: Store> Shared<S> {
 /// A running execution in this process.
 pub(crate) struct Live {
     pub(crate) control: mpsc::UnboundedSender<driver::Control>,
-    pub(crate) done: watch::Receiver<Option<ExecutionRecord>>,
+    pub(crate) done: watch::Receiver<Option<Arc<Finished>>>,
 }
 
 impl<S: Store> Engine<S> {

@@ -173,7 +173,7 @@ async fn reattach<S: Store>(shared: Arc<Shared<S>>, wait: Waiting) -> Result<(),
             tokio::spawn(async move {
                 let ended = done.wait_for(Option::is_some).await.ok().and_then(|r| r.clone());
                 let (state, outputs) = match ended {
-                    Some(record) => (record.state, record.outputs.unwrap_or(Value::Null)),
+                    Some(done) => (done.record.state, done.record.outputs.clone().unwrap_or(Value::Null)),
                     None => (ExecutionState::Failed, Value::Null),
                 };
                 send(&shared, state, outputs);

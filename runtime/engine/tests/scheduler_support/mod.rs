@@ -79,10 +79,12 @@ impl Harness {
     pub async fn run(&self, yaml: &str, inputs: &[(&str, &str)]) -> (ExecutionRecord, Vec<TaskRun>) {
         let handle = self.start(yaml, inputs).await;
         let id = handle.id.clone();
-        let record = tokio::time::timeout(Duration::from_secs(60), handle.finished()).await.unwrap().unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(60), handle.finished()).await.unwrap().unwrap();
         let stored = self.engine.store().get_execution(&id).await.unwrap().unwrap();
-        assert_eq!(stored, record, "the store holds the final record");
-        (record, self.engine.store().task_runs(&id).await.unwrap())
+        assert_eq!(stored, done.record, "the store holds the final record");
+        let runs = self.engine.store().task_runs(&id).await.unwrap();
+        assert_eq!(runs, done.task_runs, "the handle's task runs are the stored ones, in order");
+        (done.record.clone(), runs)
     }
 }
 

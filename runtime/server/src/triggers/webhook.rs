@@ -76,11 +76,10 @@ pub async fn receive(
         )
             .into_response());
     }
-    let Some(record) = handle.finished().await else {
+    let Some(done) = handle.finished().await else {
         return Err(ApiError::Internal(format!("execution {id} stopped without a final state")));
     };
-    let runs = store.task_runs(&id).await?;
-    Ok(Json(execution_document(&record, &runs)).into_response())
+    Ok(Json(execution_document(&done.record, &done.task_runs)).into_response())
 }
 
 /// Constant-time; a templated key (`{{ secret('HOOK_KEY') }}`) is rendered with the secrets
