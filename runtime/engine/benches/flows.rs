@@ -85,7 +85,9 @@ fn main() {
         let sandbox = Arc::new(
             Sandbox::new(SandboxConfig {
                 // Kept between runs, so a profile shows the flows, not Cranelift.
-                cache_dir: Some(std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("flows-bench-cache")),
+                cache_dir: Some(
+                    std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("flows-bench-cache"),
+                ),
                 ..SandboxConfig::default()
             })
             .unwrap(),

@@ -104,7 +104,8 @@ fn executions_continue_after_a_crash_and_each_task_succeeds_exactly_once() {
         let handles = engine.recover().await.unwrap();
         assert_eq!(handles.len(), ids.len());
         for handle in handles {
-            let done = tokio::time::timeout(Duration::from_secs(30), handle.finished()).await.unwrap().unwrap();
+            let done =
+                tokio::time::timeout(Duration::from_secs(30), handle.finished()).await.unwrap().unwrap();
             let record = &done.record;
             assert_eq!(record.state, ExecutionState::Success, "{record:?}");
         }
@@ -164,7 +165,12 @@ fn queued_executions_keep_their_turn_across_a_crash() {
         let mut records = Vec::new();
         for handle in handles {
             records.push(
-                tokio::time::timeout(Duration::from_secs(30), handle.finished()).await.unwrap().unwrap().record.clone(),
+                tokio::time::timeout(Duration::from_secs(30), handle.finished())
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .record
+                    .clone(),
             );
         }
         assert_eq!(records.iter().map(|r| r.id.clone()).collect::<Vec<_>>(), ids);

@@ -708,7 +708,9 @@ impl<S: Store> Driver<S> {
                     });
                     if wait {
                         let (state, outputs) = match handle.finished().await {
-                            Some(done) => (done.record.state, done.record.outputs.clone().unwrap_or(Value::Null)),
+                            Some(done) => {
+                                (done.record.state, done.record.outputs.clone().unwrap_or(Value::Null))
+                            }
                             None => (ExecutionState::Failed, Value::Null),
                         };
                         let _ = events.send(Event::SubflowEnded { run, now: now(), state, outputs });
@@ -766,8 +768,11 @@ impl<S: Store> Driver<S> {
     /// Tells whoever holds the execution's handle how it ended.
     fn announce_end(&self) {
         // The live entry's receiver is gone (unregistered): the rest are handles.
-        let task_runs =
-            if self.done_tx.receiver_count() > 0 { self.exec.task_runs().cloned().collect() } else { Vec::new() };
+        let task_runs = if self.done_tx.receiver_count() > 0 {
+            self.exec.task_runs().cloned().collect()
+        } else {
+            Vec::new()
+        };
         let finished = super::Finished { record: self.exec.record().clone(), task_runs };
         let _ = self.done_tx.send(Some(Arc::new(finished)));
     }
