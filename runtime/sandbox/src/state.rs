@@ -1,7 +1,8 @@
 //! The per-run host state behind a `Store`: WASI context, HTTP policy, log pipe and limiter.
 //! A fresh one is built for every run, so nothing crosses from one run to another.
 
-use std::path::Path;
+use std::cell::OnceCell;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
@@ -25,7 +26,24 @@ pub struct RunState {
     pub(crate) log: LogPipe,
     pub(crate) limiter: MemoryLimiter,
     /// The workspace, for the `workspace` interface (`None` in `describe`).
-    pub(crate) workspace: Option<cap_std::fs::Dir>,
+    pub(crate) workspace: Option<LazyDir>,
+}
+
+/// A directory opened on first use: most tasks never call the `workspace` interface, and an
+/// `open` per run was a measurable part of a wide fan-out's time.
+pub(crate) struct LazyDir {
+    path: PathBuf,
+    dir: OnceCell<cap_std::fs::Dir>,
+}
+
+impl LazyDir {
+    pub(crate) fn get(&self) -> std::io::Result<&cap_std::fs::Dir> {
+        if let Some(dir) = self.dir.get() {
+            return Ok(dir);
+        }
+        let dir = cap_std::fs::Dir::open_ambient_dir(&self.path, cap_std::ambient_authority())?;
+        Ok(self.dir.get_or_init(|| dir))
+    }
 }
 
 impl RunState {
@@ -60,9 +78,8 @@ impl RunState {
         if grants.docker {
             network = network.with_docker(docker.clone());
         }
-        let dir = cap_std::fs::Dir::open_ambient_dir(workspace, cap_std::ambient_authority())?;
         let mut state = RunState::new(wasi.build(), network, log, memory_bytes);
-        state.workspace = Some(dir);
+        state.workspace = Some(LazyDir { path: workspace.to_owned(), dir: OnceCell::new() });
         Ok(state)
     }
 

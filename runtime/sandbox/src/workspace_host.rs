@@ -40,7 +40,10 @@ impl RunState {
     /// The regular file at `path` of the workspace; a refusal is logged with `call`.
     fn regular_file(&self, path: &str, call: &str) -> Result<RegularFile<'_>, String> {
         let result = match &self.workspace {
-            Some(dir) => regular_file(dir, path),
+            Some(lazy) => match lazy.get() {
+                Ok(dir) => regular_file(dir, path),
+                Err(e) => Err(format!("cannot open the workspace: {e}")),
+            },
             None => Err("there is no workspace outside a task run".to_string()),
         };
         if let Err(reason) = &result {
