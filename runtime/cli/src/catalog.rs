@@ -1,6 +1,7 @@
 //! The installed plugins: the first-party ones embedded in the binary, then every `*.wasm` in
 //! `<data-dir>/plugins/`, loaded into one sandbox.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -40,19 +41,36 @@ impl Catalog {
     /// Loads every installed plugin. Two plugins of the same name are an error: task types
     /// must resolve to one component.
     pub async fn load(data_dir: &Path) -> anyhow::Result<Catalog> {
-        Self::load_with(data_dir, DockerEndpoint::default()).await
+        Self::load_with(data_dir, DockerEndpoint::default(), None).await
     }
 
     /// [`Catalog::load`] for commands that run tasks: `docker` runs reach the daemon at `docker`.
-    pub async fn load_with(data_dir: &Path, docker: DockerEndpoint) -> anyhow::Result<Catalog> {
-        let sandbox = Self::sandbox_with(data_dir, docker)?;
+    /// `only_builtins`: load just these built-in plugins (a one-shot run of a flow that uses
+    /// nothing else), None for all of them. Plugin files are always loaded.
+    pub async fn load_with(
+        data_dir: &Path,
+        docker: DockerEndpoint,
+        only_builtins: Option<&BTreeSet<String>>,
+    ) -> anyhow::Result<Catalog> {
+        let sandbox = Arc::new(Self::sandbox_with(data_dir, docker)?);
+        // Concurrently: each load hashes, reads and deserializes a component on its thread, and
+        // a one-shot `sluice run` waits for all of them before its first task.
+        let loads: Vec<_> = sluice_builtin_plugins::ALL
+            .iter()
+            .filter(|builtin| only_builtins.is_none_or(|only| only.contains(builtin.name)))
+            .map(|builtin| {
+                let sandbox = sandbox.clone();
+                tokio::spawn(async move {
+                    sandbox
+                        .load(builtin.wasm)
+                        .await
+                        .with_context(|| format!("loading the built-in plugin `{}`", builtin.name))
+                })
+            })
+            .collect();
         let mut plugins = Vec::new();
-        for builtin in sluice_builtin_plugins::ALL {
-            let plugin = sandbox
-                .load(builtin.wasm)
-                .await
-                .with_context(|| format!("loading the built-in plugin `{}`", builtin.name))?;
-            plugins.push((plugin, Origin::Builtin));
+        for load in loads {
+            plugins.push((load.await.context("loading a built-in plugin")??, Origin::Builtin));
         }
         for path in plugin_files(&data_dir.join("plugins"))? {
             let plugin = load_file(&sandbox, &path).await?;
@@ -66,12 +84,33 @@ impl Catalog {
             }
             plugins.push((plugin, Origin::File(path)));
         }
-        Ok(Catalog { sandbox: Arc::new(sandbox), plugins })
+        Ok(Catalog { sandbox, plugins })
     }
 
     pub fn find(&self, name: &str) -> Option<&(Arc<Plugin>, Origin)> {
         self.plugins.iter().find(|(p, _)| p.info().name == name)
     }
+}
+
+/// The built-in plugins a flow needs, when that is certain: every task type names a built-in
+/// plugin and no task starts a subflow (whose flow may need others). None otherwise, and for a
+/// flow that does not parse, so that validation sees every plugin for its messages and hints.
+pub fn builtins_needed(file_name: &str, text: &str) -> Option<BTreeSet<String>> {
+    let parsed = sluice_flow::parse(file_name, text).ok()?;
+    let mut needed = BTreeSet::new();
+    for task in parsed.flow.all_tasks() {
+        match &task.kind {
+            sluice_flow::TaskKind::Plugin { task_type, .. } => {
+                if !sluice_builtin_plugins::ALL.iter().any(|b| b.name == task_type.plugin) {
+                    return None;
+                }
+                needed.insert(task_type.plugin.clone());
+            }
+            sluice_flow::TaskKind::Subflow { .. } => return None,
+            _ => {}
+        }
+    }
+    Some(needed)
 }
 
 /// The Docker Engine for `--docker-host URL`, else `$DOCKER_HOST`, else the default socket.
@@ -158,4 +197,31 @@ pub fn engine(
             limits: sluice_sandbox::Limits::default(),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::builtins_needed;
+
+    fn needed(tasks: &str) -> Option<Vec<String>> {
+        let yaml = format!("id: f\nnamespace: t\ntasks:\n{tasks}");
+        builtins_needed("f.yaml", &yaml).map(|set| set.into_iter().collect())
+    }
+
+    #[test]
+    fn a_flow_of_built_in_tasks_needs_just_those_plugins() {
+        let tasks = "  - id: a\n    type: core.log\n    message: hi\n  - id: b\n    type: flow.parallel\n    tasks:\n      - id: c\n        type: git.clone\n        url: http://x/r.git\n";
+        assert_eq!(needed(tasks), Some(vec!["core".to_owned(), "git".to_owned()]));
+        assert_eq!(needed("  - id: s\n    type: flow.sleep\n    duration: 1s\n"), Some(vec![]));
+    }
+
+    #[test]
+    fn anything_uncertain_loads_every_plugin() {
+        // A plugin that is not built in (a file plugin, or a typo validation should hint at).
+        assert_eq!(needed("  - id: a\n    type: gti.clone\n"), None);
+        // A subflow's flow may use any plugin.
+        assert_eq!(needed("  - id: a\n    type: flow.subflow\n    namespace: t\n    flowId: g\n"), None);
+        // A flow that does not parse gets its diagnostics with every plugin known.
+        assert_eq!(builtins_needed("f.yaml", "id: [unclosed"), None);
+    }
 }

@@ -55,7 +55,9 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
         }
     };
     let docker = crate::catalog::docker_endpoint(args.docker_host.as_deref())?;
-    let catalog = Catalog::load_with(plugin_dir, docker).await?;
+    // A one-shot run loads only the built-in plugins its flow uses (each is a few ms to read).
+    let needed = crate::catalog::builtins_needed(&args.flow.display().to_string(), &text);
+    let catalog = Catalog::load_with(plugin_dir, docker, needed.as_ref()).await?;
     let plugins = Plugins::new(catalog.plugins.iter().map(|(p, _)| p.clone())).map_err(anyhow::Error::msg)?;
     let file_name = args.flow.display().to_string();
     let locked = match sluice_flow::load(&file_name, &text, &plugins) {

@@ -36,7 +36,7 @@ fn parse_grace(text: &str) -> Result<Duration, String> {
 
 pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let docker = crate::catalog::docker_endpoint(args.docker_host.as_deref())?;
-    let catalog = Catalog::load_with(data_dir, docker).await?;
+    let catalog = Catalog::load_with(data_dir, docker, None).await?;
     let plugins = Plugins::new(catalog.plugins.iter().map(|(p, _)| p.clone())).map_err(anyhow::Error::msg)?;
     let store = Arc::new(SqliteStore::open(&data_dir.join("sluice.db")).await.context("opening the store")?);
     let engine = crate::catalog::engine(&catalog, plugins, store.clone(), data_dir);
