@@ -178,6 +178,10 @@ impl sluice_flow::TaskCatalog for Catalog {
 /// How long the workspaces of finished executions are kept.
 const WORKSPACE_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
+/// How often expired workspaces are looked for (by the server, and by `sluice run`s sharing a
+/// data dir).
+pub const WORKSPACE_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// The engine over the loaded plugins' sandbox, with its store and workspaces under
 /// `state_dir`. One place for `sluice run` and `sluice server`.
 pub fn engine(

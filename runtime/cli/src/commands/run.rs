@@ -131,7 +131,7 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
     } else {
         println!("{}", serde_json::to_string_pretty(&sluice_server::execution_document(record, runs))?);
     }
-    let _ = engine.sweep_workspaces().await;
+    let _ = engine.sweep_workspaces_every(crate::catalog::WORKSPACE_SWEEP_EVERY).await;
     Ok(match record.state {
         ExecutionState::Success | ExecutionState::Warning => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,

@@ -45,6 +45,16 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
     if !recovered.is_empty() {
         eprintln!("continuing {} unfinished executions", recovered.len());
     }
+    // Workspaces of finished executions go once past their retention, checked hourly.
+    let sweeper = engine.clone();
+    let sweeping = tokio::spawn(async move {
+        loop {
+            if let Err(error) = sweeper.sweep_workspaces_every(crate::catalog::WORKSPACE_SWEEP_EVERY).await {
+                eprintln!("warning: sweeping expired workspaces: {error}");
+            }
+            tokio::time::sleep(crate::catalog::WORKSPACE_SWEEP_EVERY).await;
+        }
+    });
     let listener =
         tokio::net::TcpListener::bind(args.bind).await.with_context(|| format!("binding {}", args.bind))?;
     let address = listener.local_addr().context("reading the bound address")?;
@@ -79,6 +89,7 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
             }
         }
     }
+    sweeping.abort();
     store.close().await;
     eprintln!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -262,4 +262,23 @@ impl<S: Store> Engine<S> {
         }
         Ok(removed)
     }
+
+    /// [`Self::sweep_workspaces`], unless one ran less than `every` ago, in this process or
+    /// another (a marker file in the workspaces directory records the last sweep, so a `sluice
+    /// run` per CI job does not `stat` every kept workspace each time). None when skipped.
+    pub async fn sweep_workspaces_every(&self, every: Duration) -> Result<Option<usize>, StoreError> {
+        let io = |e: std::io::Error| StoreError::Database(format!("workspace sweep: {e}"));
+        if self.shared.config.workspace_retention.is_none() {
+            return Ok(None);
+        }
+        let marker = self.shared.config.workspaces.join(workspace::SWEEP_MARKER);
+        if let Ok(modified) = tokio::fs::metadata(&marker).await.and_then(|m| m.modified())
+            && modified.elapsed().is_ok_and(|since| since < every)
+        {
+            return Ok(None);
+        }
+        tokio::fs::create_dir_all(&self.shared.config.workspaces).await.map_err(io)?;
+        tokio::fs::write(&marker, b"").await.map_err(io)?;
+        self.sweep_workspaces().await.map(Some)
+    }
 }

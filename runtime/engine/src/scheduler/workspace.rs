@@ -4,6 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+/// In the workspaces directory, the file whose modification time is the last sweep's. Its name
+/// is no execution id (those never start with a dot), so no sweep takes it for a workspace.
+pub const SWEEP_MARKER: &str = ".last-sweep";
+
 /// The workspace directory of an execution.
 pub fn workspace_dir(root: &Path, execution_id: &str) -> PathBuf {
     root.join(execution_id)
@@ -20,6 +24,9 @@ pub async fn expired(root: &Path, retention: Duration) -> std::io::Result<Vec<St
     let now = SystemTime::now();
     while let Some(entry) = entries.next_entry().await? {
         let Ok(name) = entry.file_name().into_string() else { continue };
+        if name == SWEEP_MARKER {
+            continue;
+        }
         let modified = entry.metadata().await?.modified()?;
         if now.duration_since(modified).unwrap_or_default() > retention {
             names.push(name);
