@@ -271,7 +271,7 @@ impl<S: Store> Engine<S> {
         if self.shared.config.workspace_retention.is_none() {
             return Ok(None);
         }
-        let marker = self.shared.config.workspaces.join(workspace::SWEEP_MARKER);
+        let marker = workspace::sweep_marker(&self.shared.config.workspaces);
         if let Ok(modified) = tokio::fs::metadata(&marker).await.and_then(|m| m.modified())
             && modified.elapsed().is_ok_and(|since| since < every)
         {

@@ -4,9 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-/// In the workspaces directory, the file whose modification time is the last sweep's. Its name
-/// is no execution id (those never start with a dot), so no sweep takes it for a workspace.
-pub const SWEEP_MARKER: &str = ".last-sweep";
+/// The file whose modification time is the last sweep's: beside the workspaces directory
+/// (`<data dir>/workspaces.last-sweep`), which holds nothing but workspaces.
+pub fn sweep_marker(root: &Path) -> PathBuf {
+    let mut name = root.file_name().unwrap_or_default().to_owned();
+    name.push(".last-sweep");
+    root.with_file_name(name)
+}
 
 /// The workspace directory of an execution.
 pub fn workspace_dir(root: &Path, execution_id: &str) -> PathBuf {
@@ -24,9 +28,6 @@ pub async fn expired(root: &Path, retention: Duration) -> std::io::Result<Vec<St
     let now = SystemTime::now();
     while let Some(entry) = entries.next_entry().await? {
         let Ok(name) = entry.file_name().into_string() else { continue };
-        if name == SWEEP_MARKER {
-            continue;
-        }
         let modified = entry.metadata().await?.modified()?;
         if now.duration_since(modified).unwrap_or_default() > retention {
             names.push(name);
