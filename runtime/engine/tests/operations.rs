@@ -16,7 +16,7 @@ use sluice_engine::{ExecutionRecord, ExecutionState, Store, TaskRunState};
 use sluice_flow::template::Secrets;
 
 async fn finished(handle: sluice_engine::scheduler::ExecutionHandle) -> ExecutionRecord {
-    tokio::time::timeout(Duration::from_secs(60), handle.finished()).await.unwrap().unwrap().record.clone()
+    scheduler_support::finished(handle).await.record.clone()
 }
 
 async fn state_of(h: &scheduler_support::Harness, id: &str) -> ExecutionState {

@@ -8,7 +8,7 @@ mod scheduler_support;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use scheduler_support::{harness, harness_with_secrets, run, wait_until_running};
+use scheduler_support::{finished, harness, harness_with_secrets, run, wait_until_running};
 use serde_json::json;
 use sluice_engine::{ExecutionState, LogFilter, Store, TaskRunState};
 use sluice_flow::inputs::RawInput;
@@ -66,12 +66,7 @@ async fn kill_stops_a_running_task() {
     wait_until_running(&mut updates, "long").await;
     assert!(h.engine.kill(&handle.id));
     let id = handle.id.clone();
-    let record = tokio::time::timeout(Duration::from_secs(10), handle.finished())
-        .await
-        .unwrap()
-        .unwrap()
-        .record
-        .clone();
+    let record = finished(handle).await.record.clone();
     assert_eq!(record.state, ExecutionState::Killed);
     let runs = h.engine.store().task_runs(&id).await.unwrap();
     assert_eq!(run(&runs, "long").state, TaskRunState::Killed);
@@ -114,12 +109,7 @@ tasks:
         ("by".to_string(), RawInput::Text("ana".into())),
     ]);
     h.engine.resume(&id, None, right).await.unwrap();
-    let record = tokio::time::timeout(Duration::from_secs(10), handle.finished())
-        .await
-        .unwrap()
-        .unwrap()
-        .record
-        .clone();
+    let record = finished(handle).await.record.clone();
     assert_eq!(record.state, ExecutionState::Success, "{record:?}");
     let runs = h.engine.store().task_runs(&id).await.unwrap();
     assert_eq!(run(&runs, "approve").outputs, Some(json!({"approved": true, "by": "ana"})));

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StartRequest, StaticSecrets, Update};
+use sluice_engine::scheduler::{
+    Engine, EngineConfig, ExecutionHandle, Finished, Plugins, StartRequest, StaticSecrets, Update,
+};
 use sluice_engine::{ExecutionRecord, Store, TaskRun, TaskRunKey, TaskRunState};
 use sluice_flow::inputs::RawInput;
 use sluice_flow::template::Secrets;
@@ -79,13 +81,18 @@ impl Harness {
     pub async fn run(&self, yaml: &str, inputs: &[(&str, &str)]) -> (ExecutionRecord, Vec<TaskRun>) {
         let handle = self.start(yaml, inputs).await;
         let id = handle.id.clone();
-        let done = tokio::time::timeout(Duration::from_secs(60), handle.finished()).await.unwrap().unwrap();
+        let done = finished(handle).await;
         let stored = self.engine.store().get_execution(&id).await.unwrap().unwrap();
         assert_eq!(stored, done.record, "the store holds the final record");
         let runs = self.engine.store().task_runs(&id).await.unwrap();
         assert_eq!(runs, done.task_runs, "the handle's task runs are the stored ones, in order");
         (done.record.clone(), runs)
     }
+}
+
+/// How the execution ended (within a minute).
+pub async fn finished(handle: ExecutionHandle) -> Arc<Finished> {
+    tokio::time::timeout(Duration::from_secs(60), handle.finished()).await.unwrap().unwrap()
 }
 
 pub fn run<'a>(runs: &'a [TaskRun], key: &str) -> &'a TaskRun {
