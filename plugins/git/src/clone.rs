@@ -91,8 +91,8 @@ impl Task for CloneTask {
         let directory = relative_dir(config.directory.as_deref().unwrap_or("."), "directory")?;
         let remote = Remote::new(&config.url, config.username.as_deref(), config.password.as_deref())?;
         let what = match (&config.branch, &config.tag, &config.commit) {
-            (Some(b), _, _) => Selector::Branch(b.clone()),
-            (_, Some(t), _) => Selector::Tag(t.clone()),
+            (Some(b), _, _) => Selector::Branch(ref_name("branch", "refs/heads/", b)?),
+            (_, Some(t), _) => Selector::Tag(ref_name("tag", "refs/tags/", t)?),
             (_, _, Some(c)) => Selector::Commit(Oid::from_hex(c).ok_or_else(|| {
                 TaskError::invalid_config(format!("at /commit: `{c}` is not a full 40-hex commit id"))
             })?),
@@ -132,6 +132,14 @@ impl Task for CloneTask {
             directory: directory.to_string_lossy().into_owned(),
         })
     }
+}
+
+/// `name` as a short ref name under `prefix`, checked (it becomes a path under `.git`).
+pub fn ref_name(field: &str, prefix: &str, name: &str) -> Result<String, TaskError> {
+    if refs::valid_name(&format!("{prefix}{name}")) {
+        return Ok(name.to_string());
+    }
+    Err(TaskError::invalid_config(format!("at /{field}: `{name}` is not a valid {field} name")))
 }
 
 /// What to check out.
@@ -175,8 +183,8 @@ pub fn clone_into(remote: &Remote, what: &Selector, depth: u32, dir: &Path) -> R
     let git = dir.join(".git");
     let head = head.unwrap_or(Head::Detached(commit));
     gitdir::init(&git, &remote.url, &head, commit, &fetched.shallow)?;
-    if let Selector::Tag(tag) = what {
-        std::fs::write(git.join("refs/tags").join(tag), format!("{want}\n"))?;
+    if let Selector::Tag(_) = what {
+        gitdir::write_ref(&git, &reference, want)?;
     }
     gitdir::store_pack(&git, &fetched.pack, &decoded)?;
     gitdir::write_index(&git, &summary.entries)?;
@@ -203,6 +211,13 @@ fn select(
                     remote.url
                 ))
             })?;
+            // The server names HEAD's branch, and the name becomes a path: it must be a valid one.
+            if let Some(target) = adv.head_target.as_deref().filter(|t| !refs::valid_name(t)) {
+                return Err(TaskError::failed(format!(
+                    "the HEAD of {} points at `{target}`, which is not a valid ref name; pick a `branch`",
+                    remote.url
+                )));
+            }
             let branch = adv.head_target.as_deref().and_then(|t| t.strip_prefix("refs/heads/"));
             let reference = adv.head_target.clone().unwrap_or_else(|| "HEAD".to_string());
             Ok((head.oid, reference, branch.map(|b| Head::Branch(b.to_string()))))

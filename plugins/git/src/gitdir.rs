@@ -30,6 +30,34 @@ fn write(path: PathBuf, data: impl AsRef<[u8]>) -> Result<(), TaskError> {
     std::fs::write(&path, data).map_err(|e| io("write", &path, e))
 }
 
+/// Write the loose ref `name` (`refs/tags/release/1.0`), creating the directories its `/`s
+/// call for.
+pub fn write_ref(git: &Path, name: &str, oid: Oid) -> Result<(), TaskError> {
+    write(git.join(name), format!("{oid}\n"))
+}
+
+/// Read the ref `name`: its loose file, else its line in `packed-refs` (where `git pack-refs`
+/// or `git gc` in an earlier step may have moved it).
+pub fn read_ref(git: &Path, name: &str) -> Result<Oid, TaskError> {
+    let path = git.join(name);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let packed = std::fs::read_to_string(git.join("packed-refs")).unwrap_or_default();
+            return packed
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.starts_with('^'))
+                .find_map(|l| l.split_once(' ').filter(|(_, n)| *n == name).map(|(hex, _)| hex))
+                .and_then(Oid::from_hex)
+                .ok_or_else(|| {
+                    TaskError::failed(format!("{name} is neither in {} nor in packed-refs", git.display()))
+                });
+        }
+        Err(e) => return Err(io("read", &path, e)),
+    };
+    Oid::from_hex(text.trim()).ok_or_else(|| TaskError::failed(format!("{} is corrupt", path.display())))
+}
+
 /// Create `.git` for a fresh clone.
 pub fn init(git: &Path, url: &str, head: &Head, commit: Oid, shallow: &[Oid]) -> Result<(), TaskError> {
     let mut config = String::from(
@@ -40,12 +68,14 @@ pub fn init(git: &Path, url: &str, head: &Head, commit: Oid, shallow: &[Oid]) ->
     ));
     match head {
         Head::Branch(branch) => {
+            // A ref name may hold `"`, which a config subsection escapes (it has no backslash).
+            let quoted = branch.replace('"', "\\\"");
             config.push_str(&format!(
-                "[branch \"{branch}\"]\n\tremote = origin\n\tmerge = refs/heads/{branch}\n"
+                "[branch \"{quoted}\"]\n\tremote = origin\n\tmerge = refs/heads/{branch}\n"
             ));
             write(git.join("HEAD"), format!("ref: refs/heads/{branch}\n"))?;
-            write(git.join("refs/heads").join(branch), format!("{commit}\n"))?;
-            write(git.join("refs/remotes/origin").join(branch), format!("{commit}\n"))?;
+            write_ref(git, &format!("refs/heads/{branch}"), commit)?;
+            write_ref(git, &format!("refs/remotes/origin/{branch}"), commit)?;
         }
         Head::Detached(oid) => {
             write(git.join("HEAD"), format!("{oid}\n"))?;
@@ -60,6 +90,15 @@ pub fn init(git: &Path, url: &str, head: &Head, commit: Oid, shallow: &[Oid]) ->
         write(git.join("shallow"), lines)?;
     }
     Ok(())
+}
+
+/// Record a cloned submodule in `config`, as `git submodule init` does (`active`, `url`).
+pub fn add_submodule(git: &Path, name: &str, url: &str) -> Result<(), TaskError> {
+    let path = git.join("config");
+    let mut config = std::fs::read_to_string(&path).map_err(|e| io("read", &path, e))?;
+    let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
+    config.push_str(&format!("[submodule \"{quoted}\"]\n\tactive = true\n\turl = {url}\n"));
+    write(path, config)
 }
 
 /// Store a pack and its index under `objects/pack`.
@@ -116,12 +155,15 @@ pub fn open(git: &Path) -> Result<Repo, TaskError> {
     };
     let head_text = std::fs::read_to_string(git.join("HEAD")).map_err(missing)?;
     let head_text = head_text.trim();
-    let commit = match head_text.strip_prefix("ref: refs/heads/") {
-        Some(branch) => {
-            let path = git.join("refs/heads").join(branch);
-            let text = std::fs::read_to_string(&path).map_err(|e| io("read", &path, e))?;
-            Oid::from_hex(text.trim())
-                .ok_or_else(|| TaskError::failed(format!("{} is corrupt", path.display())))?
+    let commit = match head_text.strip_prefix("ref: ") {
+        Some(name) if crate::refs::valid_name(name) && name.starts_with("refs/heads/") => {
+            read_ref(git, name)?
+        }
+        Some(name) => {
+            return Err(TaskError::failed(format!(
+                "{}/HEAD points at `{name}`, which is not a branch",
+                git.display()
+            )));
         }
         None => Oid::from_hex(head_text)
             .ok_or_else(|| TaskError::failed(format!("{}/HEAD is corrupt", git.display())))?,
@@ -140,7 +182,7 @@ pub fn open(git: &Path) -> Result<Repo, TaskError> {
 
 /// Point `branch` (and HEAD) at `commit` after a push.
 pub fn update_branch(git: &Path, branch: &str, commit: Oid) -> Result<(), TaskError> {
-    write(git.join("refs/heads").join(branch), format!("{commit}\n"))?;
-    write(git.join("refs/remotes/origin").join(branch), format!("{commit}\n"))?;
+    write_ref(git, &format!("refs/heads/{branch}"), commit)?;
+    write_ref(git, &format!("refs/remotes/origin/{branch}"), commit)?;
     write(git.join("HEAD"), format!("ref: refs/heads/{branch}\n"))
 }

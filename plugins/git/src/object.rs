@@ -142,16 +142,25 @@ fn sort_key(entry: &TreeEntry) -> Vec<u8> {
     key
 }
 
-/// The tree of a commit (the one field a checkout needs).
+/// What a checkout and a push read of a commit: its tree and its parents.
 pub struct Commit {
     pub tree: Oid,
+    pub parents: Vec<Oid>,
 }
 
 pub fn parse_commit(data: &[u8], oid: Oid) -> Result<Commit, TaskError> {
     let corrupt = || TaskError::failed(format!("commit {oid} is corrupt"));
     let text = String::from_utf8_lossy(data);
-    let tree = text.lines().next().and_then(|l| l.strip_prefix("tree ")).and_then(Oid::from_hex);
-    Ok(Commit { tree: tree.ok_or_else(corrupt)? })
+    let mut lines = text.lines();
+    let tree = lines.next().and_then(|l| l.strip_prefix("tree ")).and_then(Oid::from_hex);
+    let mut parents = Vec::new();
+    for line in lines {
+        match line.strip_prefix("parent ") {
+            Some(hex) => parents.push(Oid::from_hex(hex).ok_or_else(corrupt)?),
+            None => break,
+        }
+    }
+    Ok(Commit { tree: tree.ok_or_else(corrupt)?, parents })
 }
 
 /// The object an annotated tag points at.

@@ -1,7 +1,7 @@
 //! `git.push`: commit the workspace's changes in a checkout made by `git.clone` and push the
 //! commit to a branch of the remote (`receive-pack` over smart HTTP).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use schemars::JsonSchema;
@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use sluice_plugin::{Capability, Task, TaskError};
 
 use crate::checkout::{self, Entry};
-use crate::clone::relative_dir;
+use crate::clone::{ref_name, relative_dir};
 use crate::gitdir;
 use crate::object::{
-    self, Kind, MODE_EXECUTABLE, MODE_FILE, MODE_GITLINK, MODE_SYMLINK, MODE_TREE, TreeEntry,
+    self, Kind, MODE_EXECUTABLE, MODE_FILE, MODE_GITLINK, MODE_SYMLINK, MODE_TREE, Objects, TreeEntry,
 };
 use crate::oid::Oid;
 use crate::pack;
@@ -83,12 +83,7 @@ impl Task for PushTask {
 
     fn run(config: PushConfig) -> Result<PushOutput, TaskError> {
         let dir = relative_dir(config.directory.as_deref().unwrap_or("."), "directory")?;
-        if config.branch.is_empty() || config.branch.contains("..") || config.branch.starts_with('/') {
-            return Err(TaskError::invalid_config(format!(
-                "at /branch: `{}` is not a branch name",
-                config.branch
-            )));
-        }
+        ref_name("branch", "refs/heads/", &config.branch)?;
         let patterns = patterns(config.paths.as_deref())?;
         let remote = Remote::new(&config.url, config.username.as_deref(), config.password.as_deref())?;
         let git = dir.join(".git");
@@ -170,12 +165,18 @@ impl Task for PushTask {
             None => Oid::ZERO,
             Some(r) if r.oid == commit => {
                 sluice_plugin::info!("{refname} of {} is already at {commit}", remote.url);
+                gitdir::update_branch(&git, &config.branch, commit)?;
                 return Ok(PushOutput { commit: commit.to_hex(), changed });
             }
-            Some(r) if r.oid != base && !config.force => {
+            // A fast-forward: what the remote has is in the history of what we push (the new
+            // commit's parent chain, as far as the checkout's objects go: with a shallow clone,
+            // a remote tip older than the clone's history counts as moved).
+            Some(r) if !config.force && !in_history(&repo.objects, base, r.oid) => {
+                let on_top = if changed { format!(", made on top of {base}") } else { String::new() };
                 return Err(TaskError::failed(format!(
-                    "the remote moved: {refname} of {} is at {}, but the checkout is based on {base}; \
-                     clone again and redo the change, or set `force: true` to replace the remote's commits",
+                    "the remote moved: {refname} of {} is at {}, which is not in the history of {commit}, \
+                     the commit to push{on_top}; clone again and redo the change, or set `force: true` \
+                     to replace the remote's commits",
                     remote.url, r.oid
                 )));
             }
@@ -210,6 +211,28 @@ impl Task for PushTask {
         gitdir::write_index(&git, &entries)?;
         Ok(PushOutput { commit: commit.to_hex(), changed })
     }
+}
+
+/// Whether `wanted` is `from` or one of its ancestors, walking parents through `objects` (a
+/// commit whose object is not there, the parent of a shallow clone's oldest commit, ends its
+/// line).
+fn in_history(objects: &Objects, from: Oid, wanted: Oid) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = vec![from];
+    while let Some(oid) = stack.pop() {
+        if oid == wanted {
+            return true;
+        }
+        if !seen.insert(oid) {
+            continue;
+        }
+        if let Some(o) = objects.get(&oid).filter(|o| o.kind == Kind::Commit)
+            && let Ok(commit) = object::parse_commit(&o.data, oid)
+        {
+            stack.extend(commit.parents);
+        }
+    }
+    false
 }
 
 /// A file of the checkout as the sandbox sees it.
@@ -382,5 +405,32 @@ mod tests {
         assert!(!matches(&p("manifests/*.yaml"), "other/a.yaml"));
         assert!(matches(&p("**"), "a/b/c"));
         assert!(!matches(&p("*.md"), "docs/x.rs"));
+    }
+
+    #[test]
+    fn fast_forwards_are_found_through_the_parents() {
+        let mut objects = Objects::new();
+        let mut commit = |name: &str, parents: &[Oid]| {
+            let parents: String = parents.iter().map(|p| format!("parent {p}\n")).collect();
+            let text = format!("tree {}\n{parents}author a <a@b> 0 +0000\n\n{name}\n", Oid::ZERO);
+            let oid = Oid::of_object("commit", text.as_bytes());
+            objects.insert(oid, object::Object { kind: Kind::Commit, data: text.into_bytes() });
+            oid
+        };
+        // `shallow` stands for a commit whose parent the clone did not fetch.
+        let shallow = commit("shallow", &[Oid([9; 20])]);
+        let a = commit("a", &[shallow]);
+        let b = commit("b", &[a]);
+        let side = commit("side", &[]);
+        let merge = commit("merge", &[b, side]);
+        assert!(in_history(&objects, b, b));
+        assert!(in_history(&objects, b, a));
+        assert!(in_history(&objects, merge, side));
+        assert!(in_history(&objects, merge, shallow));
+        assert!(!in_history(&objects, a, b), "a descendant is not in the history");
+        assert!(!in_history(&objects, b, side));
+        // The shallow commit's parent line names its parent, though the clone has no object of it.
+        assert!(in_history(&objects, b, Oid([9; 20])));
+        assert!(!in_history(&objects, b, Oid([8; 20])));
     }
 }

@@ -1,5 +1,6 @@
 //! Ref discovery: protocol v2 (`ls-refs`) when the server speaks it, else the v0/v1 ref
-//! advertisement of `info/refs`.
+//! advertisement of `info/refs` (v1 is v0 after a `version 1` line). Also what a valid ref
+//! name is, since ref names become paths under `.git`.
 
 use sluice_plugin::TaskError;
 
@@ -51,7 +52,17 @@ impl Advertisement {
 pub fn discover(remote: &Remote, service: Service, try_v2: bool) -> Result<Advertisement, TaskError> {
     let body = remote.info_refs(service, try_v2)?;
     let from = format!("{}/info/refs", remote.url);
-    let mut reader = Reader::new(&body, &from);
+    let mut adv = parse(&body, &from)?;
+    if adv.v2 {
+        ls_refs(remote, &mut adv)?;
+    }
+    Ok(adv)
+}
+
+/// Read an `info/refs` answer: the refs (v0/v1), or the capabilities alone (v2, whose refs
+/// come from `ls-refs`).
+fn parse(body: &[u8], from: &str) -> Result<Advertisement, TaskError> {
+    let mut reader = Reader::new(body, from);
     let (mut packet, mut line) = reader.next_line()?;
     // Smart HTTP's banner; git omits it in protocol v2.
     if line.starts_with("# service=") {
@@ -60,6 +71,13 @@ pub fn discover(remote: &Remote, service: Service, try_v2: bool) -> Result<Adver
         }
         if reader.at_end() {
             return Err(reader.garbage("no ref advertisement"));
+        }
+        (packet, line) = reader.next_line()?;
+    }
+    // Protocol v1 is v0 with a version line first (a server configured for it sends one).
+    if line == "version 1" {
+        if reader.at_end() {
+            return Err(reader.garbage("no ref advertisement after `version 1`"));
         }
         (packet, line) = reader.next_line()?;
     }
@@ -72,9 +90,7 @@ pub fn discover(remote: &Remote, service: Service, try_v2: bool) -> Result<Adver
                 _ => return Err(reader.garbage("unexpected packet in the capability advertisement")),
             }
         }
-        let mut adv = Advertisement { v2: true, capabilities, refs: Vec::new(), head_target: None };
-        ls_refs(remote, &mut adv)?;
-        return Ok(adv);
+        return Ok(Advertisement { v2: true, capabilities, refs: Vec::new(), head_target: None });
     }
     parse_v0(&mut reader, packet, line)
 }
@@ -164,10 +180,86 @@ fn ls_refs(remote: &Remote, adv: &mut Advertisement) -> Result<(), TaskError> {
     Ok(())
 }
 
+/// Whether `name` (a full name, `refs/heads/feature/x`) is a ref name git accepts
+/// (git-check-ref-format): it becomes a path under `.git`, so nothing in it may climb out
+/// (`..`, a leading `/`, an empty or dot-led component) or be special to git.
+pub fn valid_name(name: &str) -> bool {
+    let bad_char = |c: char| c.is_ascii_control() || " ~^:?*[\\".contains(c);
+    !name.is_empty()
+        && name != "@"
+        && !name.contains("..")
+        && !name.contains("@{")
+        && !name.ends_with('.')
+        && !name.chars().any(bad_char)
+        && name.split('/').all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::pktline::Writer;
+
+    #[test]
+    fn ref_names_are_checked_like_git() {
+        for good in ["refs/heads/main", "refs/heads/feature/x", "refs/tags/release/1.0", "refs/tags/v1.2-rc"]
+        {
+            assert!(valid_name(good), "{good}");
+        }
+        for bad in [
+            "refs/heads/../../config",
+            "refs/heads//x",
+            "refs/heads/x/",
+            "/refs/heads/x",
+            "refs/heads/.hidden",
+            "refs/heads/x.lock",
+            "refs/heads/a b",
+            "refs/heads/a\\b",
+            "refs/heads/x.",
+            "refs/heads/a@{1}",
+            "refs/heads/a:b",
+            "refs/heads/a\nb",
+            "",
+        ] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn junk_in_an_advertisement_is_a_clear_error() {
+        let error =
+            |body: &[u8]| parse(body, "http://h/r.git/info/refs").err().map(|e| e.message().to_string());
+        assert_eq!(
+            error(b"Welcome to nginx!"),
+            Some(
+                "http://h/r.git/info/refs did not answer as a git smart-HTTP server (`Welc` is not a pkt-line \
+                 length); check that the URL is a git repository served over smart HTTP"
+                    .to_string()
+            )
+        );
+        let mut w = Writer::default();
+        w.line("hello world");
+        w.flush();
+        assert!(error(&w.buf).is_some_and(|e| e.contains("(bad object id `hello`)")));
+        assert!(error(b"").is_some_and(|e| e.contains("(the response ended early)")));
+    }
+
+    #[test]
+    fn a_v1_advertisement_is_read_as_v0() {
+        let a = "1".repeat(40);
+        let mut w = Writer::default();
+        w.line("# service=git-upload-pack");
+        w.flush();
+        w.line("version 1");
+        w.data(format!("{a} HEAD\0shallow symref=HEAD:refs/heads/main\n").as_bytes());
+        w.line(&format!("{a} refs/heads/main"));
+        w.flush();
+        let adv = parse(&w.buf, "test").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!adv.v2);
+        assert_eq!(adv.head_target.as_deref(), Some("refs/heads/main"));
+        assert!(adv.has("shallow"));
+        let names: Vec<&str> = adv.refs.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["HEAD", "refs/heads/main"]);
+    }
 
     #[test]
     fn parses_a_v0_advertisement() {
