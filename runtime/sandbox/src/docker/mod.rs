@@ -1,12 +1,15 @@
 //! The Docker Engine route: a component with the `docker` grant sends plain HTTP to
 //! [`DOCKER_ORIGIN`] and the host forwards it to the configured daemon ([`DockerEndpoint`]),
-//! refusing what would reach the host itself (`policy`), and removes the containers a run left
+//! refusing what would reach the host itself (`policy`, `container`, read as the daemon reads
+//! requests: `wire`), and removes the containers a run left
 //! behind when it ends (`cleanup`). Components never learn where the daemon is.
 
 mod cleanup;
+mod container;
 mod endpoint;
 mod policy;
 mod route;
+mod wire;
 
 pub use endpoint::{DEFAULT_DOCKER_HOST, DockerEndpoint, DockerEndpointError};
 pub use route::DOCKER_DENIED_HEADER;

@@ -52,7 +52,14 @@ impl DockerSession {
     pub(crate) async fn forward(self: Arc<Self>, request: http::Request<WasiBody>) -> Exchange {
         let (mut parts, body) = request.into_parts();
         let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-        let check = match policy::classify(parts.method.as_str(), &path_and_query) {
+        let content_types: Vec<String> = parts
+            .headers
+            .get_all(http::header::CONTENT_TYPE)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        let content_types: Vec<&str> = content_types.iter().map(String::as_str).collect();
+        let check = match policy::classify(parts.method.as_str(), &path_and_query, &content_types) {
             Ok(check) => check,
             Err(reason) => {
                 return Ok(self.refuse(parts.method.as_str(), &path_and_query, &reason, body).await);
@@ -68,28 +75,29 @@ impl DockerSession {
                     if !matches!(parts.method, http::Method::GET | http::Method::HEAD) {
                         parts.headers.insert(http::header::CONTENT_LENGTH, 0.into());
                     }
-                    Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync()
+                    empty_body()
                 }
             },
             check => {
                 let bytes = read_limited(body).await?;
-                let mut value: serde_json::Value = match serde_json::from_slice(&bytes) {
+                // Only one JSON object is checked, and only what was checked goes on: the
+                // host's own serialization, never the component's bytes (a daemon's decoder
+                // may read them differently, e.g. ignore trailing data).
+                let checked = policy::parse_body(&bytes).and_then(|mut value| {
+                    policy::check_body(check, &mut value, &self.run_id).map(|()| value)
+                });
+                let value = match checked {
                     Ok(value) => value,
-                    // Not JSON: the daemon answers with its own error; nothing to check.
-                    Err(_) => serde_json::Value::Null,
+                    Err(reason) => {
+                        return Ok(self
+                            .refuse(parts.method.as_str(), &path_and_query, &reason, empty_body())
+                            .await);
+                    }
                 };
                 if check == BodyCheck::ContainerCreate {
                     self.created.store(true, Ordering::SeqCst);
                 }
-                let bytes = if value.is_null() {
-                    bytes
-                } else {
-                    if let Err(reason) = policy::check_body(check, &mut value, &self.run_id) {
-                        let empty = Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync();
-                        return Ok(self.refuse(parts.method.as_str(), &path_and_query, &reason, empty).await);
-                    }
-                    Bytes::from(serde_json::to_vec(&value).map_err(|e| internal(e.to_string()))?)
-                };
+                let bytes = Bytes::from(serde_json::to_vec(&value).map_err(|e| internal(e.to_string()))?);
                 parts.headers.insert(http::header::CONTENT_LENGTH, bytes.len().into());
                 parts.headers.remove(http::header::TRANSFER_ENCODING);
                 Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
@@ -140,6 +148,10 @@ impl DockerSession {
             });
         (response, Box::new(async { Ok(()) }))
     }
+}
+
+fn empty_body() -> WasiBody {
+    Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync()
 }
 
 fn internal(message: String) -> HttpError {
@@ -243,4 +255,263 @@ pub(crate) async fn send(
         Ok(())
     };
     Ok((response.map(|body| body.map_err(HttpError::from).boxed_unsync()), Box::new(io)))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::logs::CollectLogs;
+
+    /// What the fake daemon received: each request's head and body.
+    type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+    /// A fake daemon on a unix socket: records each request (head and body) and answers 201.
+    struct FakeDaemon {
+        _dir: tempfile::TempDir,
+        endpoint: DockerEndpoint,
+        received: Received,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    impl FakeDaemon {
+        fn start() -> FakeDaemon {
+            let dir = tempfile::tempdir().unwrap();
+            let socket = dir.path().join("docker.sock");
+            let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+            let received: Received = Arc::default();
+            let record = received.clone();
+            let task = tokio::spawn(async move {
+                loop {
+                    let (mut stream, _) = listener.accept().await.unwrap();
+                    let mut data = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    let (head, length) = loop {
+                        let n = stream.read(&mut buf).await.unwrap();
+                        assert!(n > 0, "the request ended early");
+                        data.extend_from_slice(&buf[..n]);
+                        if let Some(end) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&data[..end]).into_owned();
+                            let length = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length: ")
+                                        .map(str::to_string)
+                                })
+                                .map_or(0, |v| v.trim().parse::<usize>().unwrap());
+                            data.drain(..end + 4);
+                            break (head, length);
+                        }
+                    };
+                    while data.len() < length {
+                        let n = stream.read(&mut buf).await.unwrap();
+                        assert!(n > 0, "the body ended early");
+                        data.extend_from_slice(&buf[..n]);
+                    }
+                    record.lock().unwrap().push((head, data));
+                    let answer = "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                    stream.write_all(answer.as_bytes()).await.unwrap();
+                }
+            });
+            FakeDaemon { endpoint: DockerEndpoint::Unix(socket), _dir: dir, received, task }
+        }
+    }
+
+    impl Drop for FakeDaemon {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
+    }
+
+    struct Sent {
+        status: u16,
+        body: String,
+        logs: Vec<String>,
+        denied: Vec<String>,
+    }
+
+    async fn send_through(daemon: &FakeDaemon, path: &str, content_type: &str, body: &[u8]) -> Sent {
+        let logs = Arc::new(CollectLogs::default());
+        let denied: Arc<Mutex<Vec<String>>> = Arc::default();
+        let session = Arc::new(DockerSession::new(
+            Arc::new(daemon.endpoint.clone()),
+            LogPipe::new(logs.clone(), &[], 1 << 20),
+            denied.clone(),
+        ));
+        let request = http::Request::builder()
+            .method("POST")
+            .uri(format!("http://docker.sluice.internal{path}"))
+            .header(http::header::CONTENT_TYPE, content_type)
+            .body(Full::new(Bytes::copy_from_slice(body)).map_err(|never| match never {}).boxed_unsync())
+            .unwrap();
+        let (response, io) = session.forward(request).await.unwrap();
+        let io = tokio::spawn(Box::into_pin(io));
+        let status = response.status().as_u16();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        io.abort();
+        let message = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        Sent {
+            status,
+            body: message,
+            logs: logs.lines().into_iter().map(|l| l.message).collect(),
+            denied: denied.lock().unwrap().clone(),
+        }
+    }
+
+    const CREATE: &str = "/v1.41/containers/create";
+
+    #[tokio::test]
+    async fn a_body_with_trailing_data_is_refused_and_never_reaches_the_daemon() {
+        let daemon = FakeDaemon::start();
+        let body = br#"{"Image": "busybox", "HostConfig": {"NetworkMode": "none"}} {"HostConfig": {"Privileged": true}}"#;
+        let sent = send_through(&daemon, CREATE, "application/json", body).await;
+        let reason = "a body that is not one JSON object (trailing characters at line 1 column 61)";
+        let message = format!("denied: Docker Engine API POST {CREATE}: {reason} is not allowed to tasks");
+        assert_eq!((sent.status, sent.body.as_str()), (403, message.as_str()));
+        assert_eq!(sent.logs, vec![message.clone()]);
+        assert_eq!(sent.denied, vec![format!("docker: {reason}")]);
+        assert_eq!(daemon.received.lock().unwrap().len(), 0);
+    }
+
+    #[tokio::test]
+    async fn bodies_that_are_not_one_json_object_are_refused() {
+        let daemon = FakeDaemon::start();
+        for (path, body, reason) in [
+            (
+                CREATE,
+                &b"not json"[..],
+                "a body that is not one JSON object (expected ident at line 1 column 2)",
+            ),
+            (
+                CREATE,
+                b"",
+                "a body that is not one JSON object (EOF while parsing a value at line 1 column 0)",
+            ),
+            (
+                "/v1.41/containers/abc/exec",
+                b"[\"sh\"]",
+                "a body that is not one JSON object (it is another JSON value)",
+            ),
+            (
+                "/v1.41/volumes/create",
+                b"{\"Name\": \"v\"}\n{}",
+                "a body that is not one JSON object (trailing characters at line 2 column 1)",
+            ),
+            (
+                CREATE,
+                b"{\"Image\": \"x\", \"HostConfig\": {}, \"HostConfig\": {\"Privileged\": true}}",
+                "a body with a repeated key (`HostConfig` at line 1 column 45)",
+            ),
+        ] {
+            let sent = send_through(&daemon, path, "application/json", body).await;
+            let message = format!("denied: Docker Engine API POST {path}: {reason} is not allowed to tasks");
+            assert_eq!((sent.status, sent.body.as_str()), (403, message.as_str()));
+        }
+        assert_eq!(daemon.received.lock().unwrap().len(), 0);
+    }
+
+    #[tokio::test]
+    async fn keys_in_another_case_are_checked_and_refused() {
+        let daemon = FakeDaemon::start();
+        let sent = send_through(
+            &daemon,
+            CREATE,
+            "application/json",
+            br#"{"Image": "busybox", "hostconfig": {"privileged": true}}"#,
+        )
+        .await;
+        assert_eq!(
+            (sent.status, sent.body.as_str()),
+            (
+                403,
+                "denied: Docker Engine API POST /v1.41/containers/create: `HostConfig.Privileged` (a privileged \
+                 container) is not allowed to tasks"
+            )
+        );
+        let sent = send_through(
+            &daemon,
+            "/v1.41/containers/%63reate",
+            "application/json",
+            br#"{"Privileged": true}"#,
+        )
+        .await;
+        assert_eq!(
+            (sent.status, sent.body.as_str()),
+            (
+                403,
+                "denied: Docker Engine API POST /v1.41/containers/%63reate: `Privileged` outside `HostConfig` \
+                 (daemons read it as `HostConfig.Privileged`; put it in `HostConfig`) is not allowed to tasks"
+            )
+        );
+        assert_eq!(daemon.received.lock().unwrap().len(), 0);
+    }
+
+    #[tokio::test]
+    async fn what_is_forwarded_is_the_hosts_serialization_of_what_it_checked() {
+        let daemon = FakeDaemon::start();
+        let body = b"  {\"image\": \"busybox\", \"CMD\": [\"true\"], \"hostConfig\": {\"networkmode\": \"none\"}, \"labels\": {\"a\": \"b\"}}\n";
+        let sent = send_through(&daemon, CREATE, "application/json", body).await;
+        assert_eq!((sent.status, sent.body.as_str()), (201, "{}"));
+        let received = daemon.received.lock().unwrap().clone();
+        assert_eq!(received.len(), 1);
+        let (head, forwarded) = &received[0];
+        assert!(head.starts_with("POST /v1.41/containers/create HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.to_ascii_lowercase().contains(&format!("content-length: {}", forwarded.len())),
+            "{head}"
+        );
+        let value = crate::docker::wire::parse_object(forwarded).unwrap();
+        let run = value["Labels"]["sluice.run"].as_str().unwrap().to_string();
+        assert_eq!(
+            serde_json::Value::Object(value),
+            serde_json::json!({"Image": "busybox", "Cmd": ["true"], "HostConfig": {"NetworkMode": "none"},
+                "Labels": {"a": "b", "sluice.run": run}})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_form_body_and_urls_for_the_daemon_to_fetch_are_refused() {
+        let daemon = FakeDaemon::start();
+        let sent = send_through(
+            &daemon,
+            "/v1.41/images/create?fromSrc=-&repo=x",
+            "application/x-www-form-urlencoded",
+            b"fromSrc=http%3A%2F%2F127.0.0.1%3A9%2Fsecret",
+        )
+        .await;
+        assert_eq!(
+            (sent.status, sent.body.as_str()),
+            (
+                403,
+                "denied: Docker Engine API POST /v1.41/images/create: a form body (`Content-Type: \
+                 application/x-www-form-urlencoded`; the daemon reads its fields as query parameters) is not \
+                 allowed to tasks"
+            )
+        );
+        let sent = send_through(
+            &daemon,
+            "/v1.41/build?remote=http%3A%2F%2F127.0.0.1%3A9%2F",
+            "application/x-tar",
+            b"",
+        )
+        .await;
+        assert_eq!(
+            (sent.status, sent.body.as_str()),
+            (
+                403,
+                "denied: Docker Engine API POST /v1.41/build: a build context that the daemon fetches itself \
+                 (`remote=http://127.0.0.1:9/`) is not allowed to tasks"
+            )
+        );
+        assert_eq!(daemon.received.lock().unwrap().len(), 0);
+    }
 }
