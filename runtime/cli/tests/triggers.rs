@@ -281,9 +281,19 @@ async fn webhooks_answer_get_and_refuse_unknown_disabled_and_unconfigured_ones()
     let (status, doc) = server.post("/api/v1/webhooks/t/hooks/off", "{}").await;
     assert_problem(status, &doc, 409, "the webhook trigger `off` of flow t.hooks is disabled");
 
-    // The signing secret is not set on the server: its configuration, named, not the client's fault.
+    // The signing secret is not set on the server: the operator's configuration, named; a 4xx,
+    // as nothing failed on the server and no retry helps until the operator acts.
     let (status, doc) = server.post("/api/v1/webhooks/t/hooks/unset", "{}").await;
-    assert_problem(status, &doc, 503, "signing secret `NOT_CONFIGURED` is not configured");
+    assert_eq!(
+        (status, doc),
+        (
+            403,
+            json!({
+                "type": "https://sluice.dev/problems/forbidden", "title": "Forbidden", "status": 403,
+                "detail": "the webhook cannot take requests: its signing secret `NOT_CONFIGURED` is not configured on the server (the operator sets SLUICE_SECRET_NOT_CONFIGURED)",
+            })
+        )
+    );
 
     // Inputs that the request cannot provide: a 422 naming the trigger, not a 5xx.
     let (status, doc) = server.send(server.http.post(server.url("/api/v1/webhooks/t/hooks/open"))).await;

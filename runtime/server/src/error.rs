@@ -1,7 +1,9 @@
 //! One error type for every handler, answered as RFC 9457 `application/problem+json`. Store
 //! and engine failures become a 500 whose detail says nothing about the internals (they are
-//! logged instead); everything a client can cause is a 4xx.
+//! logged instead); everything a client can cause is a 4xx. The one deliberate 5xx a client
+//! sees is 503 while the server drains for a shutdown.
 
+use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -9,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sluice_engine::StoreError;
 use sluice_flow::{Diagnostic, SourceMap};
+use tokio_stream::StreamExt;
 
 /// A problem in a flow file, where it is and what would fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -33,10 +36,21 @@ pub enum ApiError {
     /// A webhook request whose signature is missing or wrong.
     #[error("{0}")]
     Unauthorized(String),
-    /// The server is not configured to answer this (a webhook's signing secret is not set):
-    /// not the client's fault, so a 5xx, but one that says what is missing.
+    /// A webhook that cannot take any request until the operator configures it (its signing
+    /// secret is not set): refused as a 4xx, since nothing is wrong with the server itself, and
+    /// logged for the operator.
+    #[error("{0}")]
+    Forbidden(String),
+    /// A body over the route's limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The server is draining for a shutdown (or not ready yet): try again later.
     #[error("{0}")]
     Unavailable(String),
+    /// A request axum refused before a handler ran (or any other plain error answer), with
+    /// its status and words.
+    #[error("{detail}")]
+    Rejected { status: StatusCode, detail: String },
     /// A flow that does not parse or validate: positioned errors plus the text `sluice
     /// validate` prints.
     #[error("the flow is invalid")]
@@ -95,7 +109,10 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Rejected { status, .. } => *status,
             ApiError::InvalidFlow { .. } | ApiError::InvalidInputs(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -110,10 +127,13 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
             ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized"),
+            ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
+            ApiError::PayloadTooLarge(_) => ("payload-too-large", "Payload too large"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
             ApiError::InvalidFlow { .. } => ("invalid-flow", "Invalid flow"),
             ApiError::InvalidInputs(_) => ("invalid-inputs", "Invalid inputs"),
             ApiError::Internal(_) => ("internal", "Internal server error"),
+            ApiError::Rejected { status, .. } => status_kind(*status),
         };
         let mut doc = json!({
             "type": format!("https://sluice.dev/problems/{kind}"),
@@ -126,7 +146,10 @@ impl ApiError {
             | ApiError::Conflict(detail)
             | ApiError::MethodNotAllowed(detail)
             | ApiError::Unauthorized(detail)
-            | ApiError::Unavailable(detail) => doc["detail"] = json!(detail),
+            | ApiError::Forbidden(detail)
+            | ApiError::PayloadTooLarge(detail)
+            | ApiError::Unavailable(detail)
+            | ApiError::Rejected { detail, .. } => doc["detail"] = json!(detail),
             ApiError::InvalidFlow { errors, rendered } => {
                 let count = errors.len();
                 doc["detail"] =
@@ -148,7 +171,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
             ApiError::Internal(message) => tracing::error!("request failed: {message}"),
-            ApiError::Unavailable(message) => tracing::error!("cannot answer: {message}"),
+            ApiError::Rejected { status, detail } if status.is_server_error() => {
+                tracing::error!("request failed: {detail}")
+            }
             _ => {}
         }
         let mut response = (self.status(), self.problem().to_string()).into_response();
@@ -165,6 +190,29 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The `type` slug and title of a problem known only by its status.
+fn status_kind(status: StatusCode) -> (&'static str, &'static str) {
+    match status.as_u16() {
+        400 => ("bad-request", "Bad request"),
+        401 => ("unauthorized", "Unauthorized"),
+        403 => ("forbidden", "Forbidden"),
+        404 => ("not-found", "Not found"),
+        405 => ("method-not-allowed", "Method not allowed"),
+        406 => ("not-acceptable", "Not acceptable"),
+        408 => ("request-timeout", "Request timeout"),
+        409 => ("conflict", "Conflict"),
+        411 => ("length-required", "Length required"),
+        413 => ("payload-too-large", "Payload too large"),
+        414 => ("uri-too-long", "URI too long"),
+        415 => ("unsupported-media-type", "Unsupported media type"),
+        422 => ("unprocessable", "Unprocessable content"),
+        431 => ("headers-too-large", "Request header fields too large"),
+        503 => ("unavailable", "Service unavailable"),
+        code if code >= 500 => ("internal", "Internal server error"),
+        _ => ("client-error", "Client error"),
+    }
+}
+
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::BadRequest(rejection.body_text())
@@ -173,8 +221,68 @@ impl From<QueryRejection> for ApiError {
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
+        // Only a route written wrong fails to find its own parameters: that one is ours.
+        if rejection.status().is_server_error() {
+            return ApiError::Internal(rejection.body_text());
+        }
         ApiError::BadRequest(rejection.body_text())
     }
+}
+
+/// `bytes` in the largest unit that divides it evenly (`1 MiB`, `25 MiB`, `1500 bytes`).
+pub fn human_size(bytes: u64) -> String {
+    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
+        if bytes >= size && bytes.is_multiple_of(size) {
+            return format!("{} {unit}", bytes / size);
+        }
+    }
+    format!("{bytes} bytes")
+}
+
+/// The whole body, refused with a 413 as soon as it is known to be over `limit` bytes (from
+/// its announced length when there is one, else once that much has arrived). `what` names the
+/// body in the refusal (`a flow`, `a webhook request`).
+pub async fn read_body(body: Body, limit: usize, what: &str) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "the body is too large: {what} may be at most {}",
+            human_size(limit as u64)
+        ))
+    };
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(bytes))
+}
+
+/// Makes every error answer a problem document: those the handlers give already are; the rest
+/// (axum's own refusals, anything a layer answers in plain text) are rewritten with their status
+/// and their text as the detail.
+pub async fn problem_for_every_error(response: Response) -> Response {
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 16 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+        return ApiError::Internal(text).into_response();
+    }
+    let detail = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { text };
+    ApiError::Rejected { status, detail }.into_response()
 }
 
 /// The body as UTF-8 text.

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -14,8 +14,9 @@ use sluice_engine::scheduler::StartRequest;
 use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, Store, TaskRunKey, Timestamp};
 
 use crate::document::{execution_document, execution_summary, task_run_document};
-use crate::error::ApiError;
+use crate::error::{ApiError, read_body};
 use crate::labels::{LabelQuery, parse_labels};
+use crate::limits::INPUTS_BODY_LIMIT;
 use crate::state::AppState;
 use crate::upload::{StartInputs, json_inputs, start_inputs};
 
@@ -38,7 +39,7 @@ pub async fn start(
     let Path((namespace, flow_id)) = path?;
     let Query(query) = query?;
     // Uploaded files live until the engine has copied them, i.e. until `start` returns.
-    let given = start_inputs(request).await?;
+    let given = start_inputs(request, &state.limits).await?;
     let store = state.engine.store();
     let Some(flow) = store.get_flow(&namespace, &flow_id, None).await? else {
         return Err(ApiError::NotFound(format!("no flow {namespace}.{flow_id}")));
@@ -78,8 +79,9 @@ pub struct ListQuery {
     state: Option<String>,
     #[serde(flatten)]
     labels: LabelQuery,
-    after: Option<Timestamp>,
-    before: Option<Timestamp>,
+    /// RFC 3339; see [`time_bound`].
+    after: Option<String>,
+    before: Option<String>,
     offset: Option<u32>,
     limit: Option<u32>,
 }
@@ -104,13 +106,40 @@ pub async fn list(
         flow_id: query.flow_id,
         states,
         labels: parse_labels(&query.labels)?,
-        created_after: query.after,
-        created_before: query.before,
+        created_after: query.after.as_deref().map(|t| time_bound("after", t)).transpose()?,
+        created_before: query.before.as_deref().map(|t| time_bound("before", t)).transpose()?,
         offset: query.offset.unwrap_or(0),
         limit,
     };
     let records = state.engine.store().list_executions(&filter).await?;
     Ok(Json(Value::Array(records.iter().map(execution_summary).collect())))
+}
+
+/// An `after`/`before` bound: an RFC 3339 time (`2026-05-01T10:00:00Z`, `...+02:00`). A `+` left
+/// unencoded in a query string arrives as a space; as RFC 3339 has no other space before an
+/// offset, `... 02:00` is read as `...+02:00`.
+fn time_bound(name: &str, text: &str) -> Result<Timestamp, ApiError> {
+    let text = text.trim_start();
+    let restored;
+    let text = match text.rsplit_once(' ') {
+        Some((time, offset)) if is_offset(offset) && time.contains(':') => {
+            restored = format!("{time}+{offset}");
+            &restored
+        }
+        _ => text,
+    };
+    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc)).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "`{name}={text}` is not an RFC 3339 time ({e}): write it like 2026-05-01T10:00:00Z, or with an \
+             offset encoded as %2B (`+` in a query string means a space): 2026-05-01T12:00:00%2B02:00"
+        ))
+    })
+}
+
+/// `hh:mm`.
+fn is_offset(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 5 && b[2] == b':' && [0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit())
 }
 
 pub(crate) async fn find(state: &AppState, id: &str) -> Result<ExecutionRecord, ApiError> {
@@ -157,10 +186,11 @@ pub async fn resume(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ResumeQuery>, QueryRejection>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let Path(id) = path?;
     let Query(query) = query?;
+    let body = read_body(body, INPUTS_BODY_LIMIT, "the inputs of a resume").await?;
     let run = match query.task_run {
         Some(text) => Some(text.parse::<TaskRunKey>().map_err(ApiError::BadRequest)?),
         None => None,

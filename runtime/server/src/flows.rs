@@ -1,7 +1,7 @@
 //! `/api/v1/flows`: deploy, update, read, list, delete and validate flows. Bodies are YAML.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 use sluice_engine::{FlowRevision, Store};
 use sluice_flow::LockedFlow;
 
-use crate::error::{ApiError, BODY_FILE_NAME, text_body};
+use crate::error::{ApiError, BODY_FILE_NAME, read_body, text_body};
 use crate::labels::{LabelQuery, parse_labels};
+use crate::limits::FLOW_BODY_LIMIT;
 use crate::state::AppState;
 
 /// Parses and validates a flow against the installed plugins.
@@ -35,8 +36,14 @@ fn full(revision: &FlowRevision) -> Value {
     })
 }
 
-pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
-    let text = text_body(&body)?;
+/// The body of a flow route, as text.
+async fn flow_text(body: Body) -> Result<String, ApiError> {
+    let bytes = read_body(body, FLOW_BODY_LIMIT, "a flow").await?;
+    Ok(text_body(&bytes)?.to_owned())
+}
+
+pub async fn create(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+    let text = &flow_text(body).await?;
     let locked = validate(&state, text)?;
     let (namespace, id) = (&locked.flow.namespace, &locked.flow.id);
     let store = state.engine.store();
@@ -53,10 +60,10 @@ pub async fn create(State(state): State<AppState>, body: Bytes) -> Result<Respon
 pub async fn update(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<Value>, ApiError> {
     let Path((namespace, id)) = path?;
-    let text = text_body(&body)?;
+    let text = &flow_text(body).await?;
     let locked = validate(&state, text)?;
     if locked.flow.namespace != namespace || locked.flow.id != id {
         return Err(ApiError::BadRequest(format!(
@@ -88,15 +95,25 @@ pub async fn get(
             None => ApiError::NotFound(format!("no flow {namespace}.{id}")),
         });
     };
-    let wants_yaml = headers
+    if let Some(yaml) = yaml_type(&headers) {
+        return Ok(([(header::CONTENT_TYPE, yaml)], found.source).into_response());
+    }
+    Ok(Json(full(&found)).into_response())
+}
+
+/// The YAML media type the client accepts, if any: `application/yaml` (RFC 9512), or the older
+/// `application/x-yaml` and `text/yaml`, answered as asked.
+fn yaml_type(headers: &HeaderMap) -> Option<&'static str> {
+    let accepted: Vec<String> = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .any(|v| v.contains("application/x-yaml") || v.contains("text/yaml"));
-    if wants_yaml {
-        return Ok(([(header::CONTENT_TYPE, "application/x-yaml")], found.source).into_response());
-    }
-    Ok(Json(full(&found)).into_response())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+        .collect();
+    ["application/yaml", "application/x-yaml", "text/yaml"]
+        .into_iter()
+        .find(|yaml| accepted.iter().any(|a| a == yaml))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +171,7 @@ pub async fn delete(
     }
 }
 
-pub async fn check(State(state): State<AppState>, body: Bytes) -> Result<Json<Value>, ApiError> {
-    validate(&state, text_body(&body)?)?;
+pub async fn check(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
+    validate(&state, &flow_text(body).await?)?;
     Ok(Json(json!({"valid": true})))
 }

@@ -1,7 +1,7 @@
 //! Liveness, readiness and metrics.
 
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use sluice_engine::{ALL_EXECUTION_STATES, ExecutionFilter, Store};
 
@@ -12,16 +12,19 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Ready when the store answers and plugins are loaded (they are before the state exists,
-/// so this mostly checks the store).
-pub async fn readyz(State(state): State<AppState>) -> Response {
-    let store_ok = state.engine.store().get_execution("readyz").await.is_ok();
-    let plugins_ok = state.engine.plugins().iter().next().is_some();
-    if store_ok && plugins_ok {
-        "ready".into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+/// Ready when the store answers, plugins are loaded (they are before the state exists) and the
+/// server is not draining for a shutdown (a load balancer should send new work elsewhere).
+pub async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    if state.engine.is_draining() {
+        return Err(ApiError::Unavailable("draining for a shutdown: no new executions start here".into()));
     }
+    if state.engine.store().get_execution("readyz").await.is_err() {
+        return Err(ApiError::Unavailable("the store does not answer".into()));
+    }
+    if state.engine.plugins().iter().next().is_none() {
+        return Err(ApiError::Unavailable("no plugins are loaded".into()));
+    }
+    Ok("ready")
 }
 
 /// The largest count per state the gauge reads; beyond it the gauge saturates.

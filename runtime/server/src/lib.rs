@@ -9,6 +9,7 @@ mod executions;
 mod flows;
 mod health;
 mod labels;
+mod limits;
 mod locked;
 mod logs;
 mod metrics;
@@ -23,6 +24,7 @@ mod upload;
 
 pub use document::{execution_document, task_run_document};
 pub use error::{ApiError, BODY_FILE_NAME, FlowError};
+pub use limits::{BodyLimits, DEFAULT_UPLOAD_LIMIT, FLOW_BODY_LIMIT, INPUTS_BODY_LIMIT, WEBHOOK_BODY_LIMIT};
 pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use routes::{Route, router, routes};

@@ -1,22 +1,30 @@
 //! Logs of an execution, read once or followed over Server-Sent Events, and the live states of
 //! an execution and its task runs.
 //!
-//! Following never trusts the broadcast alone (a slow client may lag and miss updates): an
-//! update only says "look again", and what is sent comes from the store, after the last `seq`
-//! sent, so every line goes out once and in order.
+//! Following never trusts the broadcast alone (a slow client may lag and miss updates, and
+//! another process on the same store sends none here): an update, or a poll every
+//! [`POLL_EVERY`], only says "look again", and what is sent comes from the store. Log lines go
+//! after the last `seq` sent (each event's `id`, so a client that reconnects with
+//! `Last-Event-ID` continues after it), so every line goes out once and in order; states go
+//! out when they differ from the last sent.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_engine::scheduler::Update;
-use sluice_engine::{LogFilter, Store, StoredLog, TaskRunKey};
+use sluice_engine::{LogFilter, Store, StoredLog, TaskRun, TaskRunKey};
 use sluice_store::LOG_LEVELS;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::{broadcast, mpsc};
+use tokio::time::{Interval, MissedTickBehavior};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::document::{execution_summary, task_run_document};
@@ -24,15 +32,42 @@ use crate::error::ApiError;
 use crate::executions::find;
 use crate::state::AppState;
 
+/// How often a follower looks at the store without being told to.
+pub const POLL_EVERY: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Deserialize)]
 pub struct LogQuery {
     #[serde(rename = "taskRun")]
     task_run: Option<String>,
+    /// Every run of one task: each iteration of a `flow.forEach` body, each branch of a loop.
+    task: Option<String>,
     level: Option<String>,
 }
 
+/// What to read: the store's filter, and the task whose runs' lines are kept.
+struct Lines {
+    filter: LogFilter,
+    task: Option<String>,
+}
+
+impl Lines {
+    /// The next lines, and the last `seq` read (the task filter may have dropped it).
+    async fn read(
+        &self,
+        store: &sluice_store::SqliteStore,
+        id: &str,
+    ) -> Result<(Vec<StoredLog>, Option<i64>), sluice_engine::StoreError> {
+        let mut lines = store.logs(id, &self.filter).await?;
+        let last = lines.last().map(|l| l.seq);
+        if let Some(task) = &self.task {
+            lines.retain(|l| l.record.task_run.as_ref().is_some_and(|run| run.task == *task));
+        }
+        Ok((lines, last))
+    }
+}
+
 impl LogQuery {
-    fn filter(self) -> Result<LogFilter, ApiError> {
+    fn lines(self) -> Result<Lines, ApiError> {
         let task_run = match self.task_run {
             Some(text) => Some(text.parse::<TaskRunKey>().map_err(ApiError::BadRequest)?),
             None => None,
@@ -50,7 +85,7 @@ impl LogQuery {
             }
             None => None,
         };
-        Ok(LogFilter { task_run, min_level, after_seq: None, limit: None })
+        Ok(Lines { filter: LogFilter { task_run, min_level, after_seq: None, limit: None }, task: self.task })
     }
 }
 
@@ -74,9 +109,9 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = path?;
     let Query(query) = query?;
-    let filter = query.filter()?;
+    let lines = query.lines()?;
     find(&state, &id).await?;
-    let logs = state.engine.store().logs(&id, &filter).await?;
+    let (logs, _) = lines.read(state.engine.store(), &id).await?;
     Ok(Json(Value::Array(logs.iter().map(line).collect())))
 }
 
@@ -92,32 +127,73 @@ fn event(name: &str, data: &Value) -> Result<Event, Infallible> {
     Ok(Event::default().event(name).data(data.to_string()))
 }
 
-/// Waits for an update about `id`. False when the engine is gone.
-async fn next_update_about(updates: &mut broadcast::Receiver<Update>, id: &str) -> bool {
-    loop {
-        match updates.recv().await {
-            Ok(Update::Execution(record)) if record.id == id => return true,
-            Ok(Update::TaskRun { execution_id, .. }) if execution_id == id => return true,
-            Ok(Update::Log(log)) if log.execution_id == id => return true,
-            Ok(_) => {}
-            // Missed some: look at the store again.
-            Err(broadcast::error::RecvError::Lagged(_)) => return true,
-            Err(broadcast::error::RecvError::Closed) => return false,
-        }
+/// What tells a follower to look at the store again.
+struct Wake {
+    updates: broadcast::Receiver<Update>,
+    poll: Interval,
+}
+
+impl Wake {
+    /// Subscribed before the first read, so nothing committed after it goes unnoticed.
+    fn new(state: &AppState) -> Wake {
+        let mut poll = tokio::time::interval_at(tokio::time::Instant::now() + POLL_EVERY, POLL_EVERY);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Wake { updates: state.engine.subscribe(), poll }
     }
+
+    /// Waits until `id` may have changed: an update about it (or a lag: some were missed), or
+    /// the poll period (a change made by another process sends nothing here). Updates already
+    /// queued are taken too, since the read that follows sees them. False when the engine is
+    /// gone.
+    async fn changed(&mut self, id: &str) -> bool {
+        loop {
+            tokio::select! {
+                update = self.updates.recv() => match update {
+                    Ok(update) if about(&update, id) => break,
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => break,
+                    Err(RecvError::Closed) => return false,
+                },
+                _ = self.poll.tick() => break,
+            }
+        }
+        while let Ok(_) | Err(TryRecvError::Lagged(_)) = self.updates.try_recv() {}
+        self.poll.reset();
+        true
+    }
+}
+
+fn about(update: &Update, id: &str) -> bool {
+    match update {
+        Update::Execution(record) => record.id == id,
+        Update::TaskRun { execution_id, .. } => execution_id == id,
+        Update::Log(log) => log.execution_id == id,
+    }
+}
+
+/// The `Last-Event-ID` a reconnecting client sends: the `seq` of the last line it got.
+fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
+    let Some(value) = headers.get("last-event-id") else { return Ok(None) };
+    let text = value.to_str().unwrap_or_default().trim();
+    text.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::BadRequest(format!(
+            "`Last-Event-ID: {text}` is not the id of a log event (the `seq` of a line, a whole number)"
+        ))
+    })
 }
 
 pub async fn follow(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<LogQuery>, QueryRejection>,
+    headers: HeaderMap,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let Path(id) = path?;
     let Query(query) = query?;
-    let mut filter = query.filter()?;
+    let mut lines = query.lines()?;
+    lines.filter.after_seq = last_event_id(&headers)?;
     find(&state, &id).await?;
-    // Subscribed before the first read, so nothing committed after it goes unnoticed.
-    let mut updates = state.engine.subscribe();
+    let mut wake = Wake::new(&state);
     let (tx, sse) = event_stream();
     tokio::spawn(async move {
         let store = state.engine.store();
@@ -132,29 +208,39 @@ pub async fn follow(
                     return;
                 }
             };
-            let lines = match store.logs(&id, &filter).await {
-                Ok(lines) => lines,
+            let (logs, last) = match lines.read(store, &id).await {
+                Ok(read) => read,
                 Err(err) => {
                     tracing::error!("following the logs of {id}: {err}");
                     return;
                 }
             };
-            for log in &lines {
-                if tx.send(event("log", &line(log))).await.is_err() {
+            for log in &logs {
+                let sent = event("log", &line(log)).map(|e| e.id(log.seq.to_string()));
+                if tx.send(sent).await.is_err() {
                     return;
                 }
-                filter.after_seq = Some(log.seq);
+            }
+            if last.is_some() {
+                lines.filter.after_seq = last;
             }
             if terminal {
                 let _ = tx.send(event("end", &json!({"executionId": id}))).await;
                 return;
             }
-            if !next_update_about(&mut updates, &id).await {
+            if !wake.changed(&id).await {
                 return;
             }
         }
     });
     Ok(sse)
+}
+
+/// What a state follower sent last, so that it sends only what changed.
+#[derive(Default)]
+struct Sent {
+    runs: HashMap<String, Value>,
+    execution: Option<Value>,
 }
 
 pub async fn follow_states(
@@ -163,62 +249,61 @@ pub async fn follow_states(
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let Path(id) = path?;
     find(&state, &id).await?;
-    let mut updates = state.engine.subscribe();
+    let mut wake = Wake::new(&state);
     let (tx, sse) = event_stream();
     tokio::spawn(async move {
         let store = state.engine.store();
-        // A snapshot first (and again after lagging), then each change as it is committed.
-        let mut snapshot = true;
+        let mut sent = Sent::default();
         loop {
-            if snapshot {
-                snapshot = false;
-                let (record, runs) = match (store.get_execution(&id).await, store.task_runs(&id).await) {
-                    (Ok(Some(record)), Ok(runs)) => (record, runs),
-                    (Err(err), _) | (_, Err(err)) => {
+            // The record before the runs: when it is terminal, the runs read after it are final.
+            let (record, runs) = match store.get_execution(&id).await {
+                Ok(Some(record)) => match store.task_runs(&id).await {
+                    Ok(runs) => (record, runs),
+                    Err(err) => {
                         tracing::error!("following execution {id}: {err}");
                         return;
                     }
-                    (Ok(None), _) => return,
-                };
-                for run in &runs {
-                    if !send_run(&tx, &id, run).await {
-                        return;
-                    }
+                },
+                Ok(None) => return,
+                Err(err) => {
+                    tracing::error!("following execution {id}: {err}");
+                    return;
                 }
-                if tx.send(event("execution", &execution_summary(&record))).await.is_err()
-                    || record.state.is_terminal()
-                {
+            };
+            for run in &runs {
+                if !send_run(&tx, &mut sent, &id, run).await {
                     return;
                 }
             }
-            match updates.recv().await {
-                Ok(Update::Execution(record)) if record.id == id => {
-                    if tx.send(event("execution", &execution_summary(&record))).await.is_err()
-                        || record.state.is_terminal()
-                    {
-                        return;
-                    }
+            let doc = execution_summary(&record);
+            if sent.execution.as_ref() != Some(&doc) {
+                if tx.send(event("execution", &doc)).await.is_err() {
+                    return;
                 }
-                Ok(Update::TaskRun { execution_id, run }) if execution_id == id => {
-                    if !send_run(&tx, &id, &run).await {
-                        return;
-                    }
-                }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => snapshot = true,
-                Err(broadcast::error::RecvError::Closed) => return,
+                sent.execution = Some(doc);
+            }
+            if record.state.is_terminal() || !wake.changed(&id).await {
+                return;
             }
         }
     });
     Ok(sse)
 }
 
+/// Sends the run if it changed since it was last sent. False when the client left.
 async fn send_run(
     tx: &mpsc::Sender<Result<Event, Infallible>>,
+    sent: &mut Sent,
     id: &str,
-    run: &sluice_engine::TaskRun,
+    run: &TaskRun,
 ) -> bool {
     let mut doc = task_run_document(run);
     doc["executionId"] = json!(id);
-    tx.send(event("taskRun", &doc)).await.is_ok()
+    let key = run.key.to_string();
+    if sent.runs.get(&key) == Some(&doc) {
+        return true;
+    }
+    let ok = tx.send(event("taskRun", &doc)).await.is_ok();
+    sent.runs.insert(key, doc);
+    ok
 }

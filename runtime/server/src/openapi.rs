@@ -12,11 +12,25 @@ fn ok(description: &str) -> Value {
 }
 
 fn yaml_body() -> Value {
-    json!({"required": true, "content": {"application/x-yaml": {"schema": {"type": "string"}}}})
+    json!({"required": true, "description": "At most 1 MiB", "content": {"application/yaml": {"schema": {"type": "string"}}}})
 }
 
 fn json_inputs() -> Value {
-    json!({"required": false, "content": {"application/json": {"schema": {"type": "object"}}}})
+    json!({"required": false, "description": "At most 1 MiB", "content": {"application/json": {"schema": {"type": "object"}}}})
+}
+
+/// A start's inputs: a JSON object, or multipart when the flow has `file` inputs.
+fn start_inputs() -> Value {
+    json!({
+        "required": false,
+        "content": {
+            "application/json": {"schema": {"type": "object"}, "description": "The inputs; at most 1 MiB"},
+            "multipart/form-data": {
+                "schema": {"type": "object", "additionalProperties": {"type": "string", "format": "binary"}},
+                "description": "One part per input, named after it; a part with a file name is a file input. At most the server's --max-upload-size (100 MiB by default) in all"
+            }
+        }
+    })
 }
 
 fn param(name: &str, location: &str) -> Value {
@@ -36,7 +50,7 @@ fn op(summary: &str, params: &[(&str, &str)], body: Option<Value>, responses: &[
 }
 
 fn webhook_op(summary: &str) -> Value {
-    let any_body = json!({"required": false, "content": {"*/*": {}}});
+    let any_body = json!({"required": false, "description": "At most 25 MiB", "content": {"*/*": {}}});
     op(
         summary,
         &[("namespace", "path"), ("flowId", "path"), ("key", "path"), ("wait", "query")],
@@ -46,12 +60,22 @@ fn webhook_op(summary: &str) -> Value {
             ("202", ok("{executionId, state, trigger}")),
             ("400", problem()),
             ("401", problem()),
+            ("403", problem()),
             ("404", problem()),
             ("409", problem()),
+            ("413", problem()),
             ("422", problem()),
             ("503", problem()),
         ],
     )
+}
+
+fn flow_doc() -> Value {
+    let yaml = json!({"schema": {"type": "string"}});
+    json!({"description": "The flow", "content": {
+        "application/json": {},
+        "application/yaml": yaml, "application/x-yaml": yaml, "text/yaml": yaml,
+    }})
 }
 
 pub fn openapi() -> Value {
@@ -64,15 +88,15 @@ pub fn openapi() -> Value {
         "info": {"title": "sluice", "version": env!("CARGO_PKG_VERSION")},
         "paths": {
             "/api/v1/flows": {
-                "post": op("Deploy a new flow", &[], Some(yaml_body()), &[("201", ok("The saved revision")), ("409", problem()), ("422", problem())]),
+                "post": op("Deploy a new flow", &[], Some(yaml_body()), &[("201", ok("The saved revision")), ("400", problem()), ("409", problem()), ("413", problem()), ("422", problem())]),
                 "get": op("List flows", &[("namespace", "query"), ("label", "query")], None, &[("200", ok("Newest revision of each flow"))]),
             },
             "/api/v1/flows/validate": {
-                "post": op("Validate a flow", &[], Some(yaml_body()), &[("200", ok("{valid: true}")), ("422", problem())]),
+                "post": op("Validate a flow", &[], Some(yaml_body()), &[("200", ok("{valid: true}")), ("400", problem()), ("413", problem()), ("422", problem())]),
             },
             "/api/v1/flows/{namespace}/{id}": {
-                "get": op("A flow (YAML with Accept: application/x-yaml)", &[ns_id[0], ns_id[1], ("revision", "query")], None, &[("200", ok("The flow")), ("404", problem())]),
-                "put": op("Update a flow", &ns_id, Some(yaml_body()), &[("200", ok("The current revision")), ("400", problem()), ("422", problem())]),
+                "get": op("A flow (its YAML with Accept: application/yaml, application/x-yaml or text/yaml)", &[ns_id[0], ns_id[1], ("revision", "query")], None, &[("200", flow_doc()), ("400", problem()), ("404", problem())]),
+                "put": op("Update a flow", &ns_id, Some(yaml_body()), &[("200", ok("The current revision")), ("400", problem()), ("413", problem()), ("422", problem())]),
                 "delete": op("Delete a flow", &ns_id, None, &[("204", json!({"description": "Deleted"})), ("404", problem())]),
             },
             "/api/v1/flows/{namespace}/{id}/triggers": {
@@ -86,7 +110,7 @@ pub fn openapi() -> Value {
                 "get": op("Every revision of a flow", &ns_id, None, &[("200", ok("Revisions, oldest first")), ("404", problem())]),
             },
             "/api/v1/executions/{namespace}/{flowId}": {
-                "post": op("Start an execution", &[("namespace", "path"), ("flowId", "path"), ("wait", "query")], Some(json_inputs()), &[("200", ok("The finished execution (wait=true)")), ("202", ok("{executionId, state}")), ("404", problem()), ("422", problem())]),
+                "post": op("Start an execution", &[("namespace", "path"), ("flowId", "path"), ("wait", "query")], Some(start_inputs()), &[("200", ok("The finished execution (wait=true)")), ("202", ok("{executionId, state}")), ("400", problem()), ("404", problem()), ("409", problem()), ("413", problem()), ("422", problem()), ("503", problem())]),
             },
             "/api/v1/executions": {
                 "get": op("List executions, newest first", &[("namespace", "query"), ("flowId", "query"), ("state", "query"), ("label", "query"), ("after", "query"), ("before", "query"), ("offset", "query"), ("limit", "query")], None, &[("200", ok("Executions")), ("400", problem())]),
@@ -98,19 +122,19 @@ pub fn openapi() -> Value {
                 "post": op("Kill a running execution", &exec, None, &[("202", ok("Killing")), ("404", problem()), ("409", problem())]),
             },
             "/api/v1/executions/{id}/resume": {
-                "post": op("Resume a paused task", &[exec[0], ("taskRun", "query")], Some(json_inputs()), &[("202", ok("Resumed")), ("404", problem()), ("409", problem()), ("422", problem())]),
+                "post": op("Resume a paused task", &[exec[0], ("taskRun", "query")], Some(json_inputs()), &[("202", ok("Resumed")), ("400", problem()), ("404", problem()), ("409", problem()), ("413", problem()), ("422", problem())]),
             },
             "/api/v1/executions/{id}/restart": {
-                "post": op("Re-run the failed and killed tasks of a FAILED or KILLED execution, in place (new attempts of the same task runs)", &exec, None, &[("202", ok("Running again")), ("404", problem()), ("409", problem())]),
+                "post": op("Re-run the failed and killed tasks of a FAILED or KILLED execution, in place (new attempts of the same task runs)", &exec, None, &[("202", ok("Running again")), ("404", problem()), ("409", problem()), ("503", problem())]),
             },
             "/api/v1/executions/{id}/replay": {
-                "post": op("A new execution of the same flow revision and inputs: task runs before `fromTask` are copied with the workspace, the rest runs (everything without `fromTask`); its trigger records the original", &[exec[0], ("fromTask", "query")], None, &[("202", ok("{executionId, replayOf, fromTask}")), ("404", problem()), ("409", problem())]),
+                "post": op("A new execution of the same flow revision and inputs: task runs before `fromTask` are copied with the workspace, the rest runs (everything without `fromTask`); its trigger records the original", &[exec[0], ("fromTask", "query")], None, &[("202", ok("{executionId, replayOf, fromTask}")), ("404", problem()), ("409", problem()), ("503", problem())]),
             },
             "/api/v1/executions/{id}/logs": {
-                "get": op("Stored log lines", &[exec[0], ("taskRun", "query"), ("level", "query")], None, &[("200", ok("Lines with seq")), ("404", problem())]),
+                "get": op("Stored log lines (`task`: every run of a task, e.g. each forEach iteration)", &[exec[0], ("taskRun", "query"), ("task", "query"), ("level", "query")], None, &[("200", ok("Lines with seq")), ("400", problem()), ("404", problem())]),
             },
             "/api/v1/executions/{id}/logs/follow": {
-                "get": op("Follow the log", &[exec[0], ("taskRun", "query"), ("level", "query")], None, &[("200", sse.clone()), ("404", problem())]),
+                "get": op("Follow the log: `log` events (id: the line's seq; reconnect with Last-Event-ID to continue after it), then `end`", &[exec[0], ("taskRun", "query"), ("task", "query"), ("level", "query"), ("Last-Event-ID", "header")], None, &[("200", sse.clone()), ("400", problem()), ("404", problem())]),
             },
             "/api/v1/executions/{id}/follow": {
                 "get": op("Follow the states of an execution and its task runs", &exec, None, &[("200", sse), ("404", problem())]),
@@ -125,7 +149,7 @@ pub fn openapi() -> Value {
                 "get": op("This document", &[], None, &[("200", ok("OpenAPI 3.1"))]),
             },
             "/healthz": {"get": op("Liveness", &[], None, &[("200", text.clone())])},
-            "/readyz": {"get": op("Readiness", &[], None, &[("200", text.clone()), ("503", text.clone())])},
+            "/readyz": {"get": op("Readiness: 503 while draining for a shutdown", &[], None, &[("200", text.clone()), ("503", problem())])},
             "/metrics": {"get": op("Prometheus metrics", &[], None, &[("200", text)])},
         },
         "components": {"schemas": {"Problem": {

@@ -16,6 +16,7 @@ fn api_error(error: RerunError) -> ApiError {
     match error {
         RerunError::NotFound(id) => ApiError::NotFound(format!("no execution {id}")),
         RerunError::Refused(why) => ApiError::Conflict(why),
+        RerunError::ShuttingDown => ApiError::Unavailable(RerunError::ShuttingDown.to_string()),
         other => ApiError::Internal(other.to_string()),
     }
 }

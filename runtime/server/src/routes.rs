@@ -2,11 +2,13 @@
 //! checks the document against it.
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
 use axum::http::{Method, Uri};
+use axum::middleware::map_response;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, problem_for_every_error};
 use crate::state::AppState;
 use crate::{executions, flows, health, logs, openapi, plugins, rerun, triggers};
 
@@ -15,6 +17,9 @@ pub struct Route {
     /// In axum's syntax, which is also OpenAPI's: `/api/v1/flows/{namespace}/{id}`.
     pub path: &'static str,
     handler: MethodRouter<AppState>,
+    /// Takes multipart uploads: its body limit is the server's upload limit. Every other route
+    /// reads its body (if any) with a limit of its own ([`crate::limits`]).
+    uploads: bool,
 }
 
 fn route<H, T>(method: Method, path: &'static str, handler: H) -> Route
@@ -24,7 +29,15 @@ where
 {
     // The list below uses only GET, POST, PUT and DELETE, which all have a filter.
     let filter = MethodFilter::try_from(method.clone()).expect("a method axum can route");
-    Route { method, path, handler: on(filter, handler) }
+    Route { method, path, handler: on(filter, handler), uploads: false }
+}
+
+fn upload_route<H, T>(method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    Route { uploads: true, ..route(method, path, handler) }
 }
 
 pub fn routes() -> Vec<Route> {
@@ -38,7 +51,7 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/api/v1/flows/{namespace}/{id}", flows::delete),
         route(M::GET, "/api/v1/flows/{namespace}/{id}/revisions", flows::revisions),
         route(M::GET, "/api/v1/flows/{namespace}/{id}/triggers", triggers::list),
-        route(M::POST, "/api/v1/executions/{namespace}/{flowId}", executions::start),
+        upload_route(M::POST, "/api/v1/executions/{namespace}/{flowId}", executions::start),
         route(M::GET, "/api/v1/executions", executions::list),
         route(M::GET, "/api/v1/executions/{id}", executions::get),
         route(M::POST, "/api/v1/executions/{id}/kill", executions::kill),
@@ -59,13 +72,23 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-/// The API. Unknown paths and methods answer with problem documents too.
+/// The API. Unknown paths and methods answer with problem documents too, and so does every
+/// other error answer (axum's own refusals included).
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for r in routes() {
-        router = router.route(r.path, r.handler);
+        let handler = if r.uploads {
+            r.handler.layer(DefaultBodyLimit::max(state.limits.upload_bytes()))
+        } else {
+            r.handler
+        };
+        router = router.route(r.path, handler);
     }
-    router.fallback(not_found).method_not_allowed_fallback(method_not_allowed).with_state(state)
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(map_response(problem_for_every_error))
+        .with_state(state)
 }
 
 async fn not_found(uri: Uri) -> ApiError {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use sluice_engine::scheduler::Engine;
 use sluice_store::SqliteStore;
 
+use crate::limits::BodyLimits;
 use crate::locked::LockedFlows;
 use crate::metrics::Metrics;
 use crate::triggers::{SystemClock, Triggers};
@@ -18,6 +19,8 @@ pub struct AppState {
     pub triggers: Arc<Triggers>,
     /// Validated flows by stored revision.
     pub locked: Arc<LockedFlows>,
+    /// How large an upload may be.
+    pub limits: BodyLimits,
 }
 
 impl AppState {
@@ -27,6 +30,11 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         metrics.clone().follow(engine.subscribe());
         let triggers = Arc::new(Triggers::new(Arc::new(SystemClock)));
-        AppState { engine, metrics, triggers, locked: Arc::default() }
+        AppState { engine, metrics, triggers, locked: Arc::default(), limits: BodyLimits::default() }
+    }
+
+    pub fn with_limits(mut self, limits: BodyLimits) -> AppState {
+        self.limits = limits;
+        self
     }
 }

@@ -1,18 +1,22 @@
 //! Inputs of a start request: a JSON object, or `multipart/form-data` when the flow takes
 //! `file` inputs. In a multipart body each part is named after an input: a part with a file
-//! name is a file (written to a private temporary directory; the engine copies it into the
+//! name is a file (streamed to a private temporary directory; the engine copies it into the
 //! execution's workspace and keeps it as an artifact), any other part is the input's text.
 
 use std::collections::BTreeMap;
 
-use axum::body::Bytes;
+use axum::body::HttpBody;
+use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use sluice_flow::inputs::RawInput;
 use sluice_flow::{Input, InputType};
 use tempfile::TempDir;
+use tokio::io::AsyncWriteExt;
 
-use crate::error::{ApiError, json_object};
+use crate::error::{ApiError, human_size, json_object, read_body};
+use crate::limits::{BodyLimits, INPUTS_BODY_LIMIT};
 
 /// The inputs, and the directory holding uploaded files until the execution has copied them.
 pub struct StartInputs {
@@ -54,20 +58,35 @@ pub fn json_inputs(body: &[u8]) -> Result<BTreeMap<String, RawInput>, ApiError> 
     Ok(json_object(body)?.into_iter().map(|(k, v)| (k, RawInput::Json(v))).collect())
 }
 
-/// Reads the inputs from the request body.
-pub async fn start_inputs(request: Request) -> Result<StartInputs, ApiError> {
+/// Reads the inputs from the request body. Files are streamed to disk as they arrive; the
+/// whole multipart body may be at most `limits.upload`, a JSON body or a text part at most
+/// [`INPUTS_BODY_LIMIT`].
+pub async fn start_inputs(request: Request, limits: &BodyLimits) -> Result<StartInputs, ApiError> {
     if !is_multipart(&request) {
-        let body = Bytes::from_request(request, &())
-            .await
-            .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+        let body = read_body(request.into_body(), INPUTS_BODY_LIMIT, "a JSON object of inputs").await?;
         let inputs = json_inputs(&body)?;
         return Ok(StartInputs { inputs, uploaded: Vec::new(), _uploads: None });
     }
+    let too_large = || {
+        ApiError::PayloadTooLarge(format!(
+            "the upload is too large: this server takes multipart starts of at most {} \
+             (`sluice server --max-upload-size`)",
+            limits.upload_text()
+        ))
+    };
+    if request.body().size_hint().lower() > limits.upload {
+        return Err(too_large());
+    }
+    // The route's `DefaultBodyLimit` (the upload limit) caps the stream.
     let mut multipart = Multipart::from_request(request, &())
         .await
-        .map_err(|e| ApiError::BadRequest(format!("invalid multipart body: {e}")))?;
-    let bad = |e: axum::extract::multipart::MultipartError| {
-        ApiError::BadRequest(format!("invalid multipart body: {e}"))
+        .map_err(|e| ApiError::BadRequest(format!("invalid multipart body: {}", e.body_text())))?;
+    let bad = |e: MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            too_large()
+        } else {
+            ApiError::BadRequest(format!("invalid multipart body: {}", e.body_text()))
+        }
     };
     let uploads = tempfile::Builder::new()
         .prefix("sluice-upload-")
@@ -75,7 +94,7 @@ pub async fn start_inputs(request: Request) -> Result<StartInputs, ApiError> {
         .map_err(|e| ApiError::Internal(format!("cannot create a directory for uploads: {e}")))?;
     let mut inputs = BTreeMap::new();
     let mut uploaded = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(bad)? {
+    while let Some(mut field) = multipart.next_field().await.map_err(bad)? {
         let Some(name) = field.name().map(str::to_owned) else {
             return Err(ApiError::BadRequest(
                 "a multipart part has no name; name each part after its input".into(),
@@ -84,24 +103,40 @@ pub async fn start_inputs(request: Request) -> Result<StartInputs, ApiError> {
         if inputs.contains_key(&name) {
             return Err(ApiError::BadRequest(format!("input `{name}` is given twice")));
         }
-        let file_name = field.file_name().map(safe_file_name);
-        let bytes = field.bytes().await.map_err(bad)?;
-        let value = match file_name {
+        let value = match field.file_name().map(safe_file_name) {
             Some(file_name) => {
                 // One directory per input, so two inputs may upload files of the same name.
                 let dir = uploads.path().join(&name);
                 let path = dir.join(file_name);
-                std::fs::create_dir_all(&dir)
-                    .and_then(|()| std::fs::write(&path, &bytes))
-                    .map_err(|e| ApiError::Internal(format!("cannot store the upload of `{name}`: {e}")))?;
+                let io = |e: std::io::Error| {
+                    ApiError::Internal(format!("cannot store the upload of `{name}`: {e}"))
+                };
+                tokio::fs::create_dir_all(&dir).await.map_err(io)?;
+                let mut file = tokio::fs::File::create(&path).await.map_err(io)?;
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    file.write_all(&chunk).await.map_err(io)?;
+                }
+                file.flush().await.map_err(io)?;
                 uploaded.push(name.clone());
                 RawInput::Text(path.to_string_lossy().into_owned())
             }
-            None => RawInput::Text(String::from_utf8(bytes.to_vec()).map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "input `{name}` is not UTF-8 text; send a file with a file name"
-                ))
-            })?),
+            None => {
+                let mut text = Vec::new();
+                while let Some(chunk) = field.chunk().await.map_err(bad)? {
+                    if text.len() + chunk.len() > INPUTS_BODY_LIMIT {
+                        return Err(ApiError::PayloadTooLarge(format!(
+                            "input `{name}` is too large: a text part may be at most {}; send large content as a file",
+                            human_size(INPUTS_BODY_LIMIT as u64)
+                        )));
+                    }
+                    text.extend_from_slice(&chunk);
+                }
+                RawInput::Text(String::from_utf8(text).map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "input `{name}` is not UTF-8 text; send a file with a file name"
+                    ))
+                })?)
+            }
         };
         inputs.insert(name, value);
     }

@@ -3,121 +3,17 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::sync::Arc;
-use std::time::Duration;
+mod support;
 
-use axum::Router;
 use axum::body::Body;
-use axum::http::{Request, StatusCode, header};
-use http_body_util::BodyExt;
+use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
-use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StaticSecrets};
-use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
-use sluice_server::{AppState, router};
-use sluice_store::SqliteStore;
+use support::{HELLO, api, bad_request, conflict, not_found};
 use tower::ServiceExt;
-
-const HELLO: &str = include_str!("../../../examples/flows/hello.yaml");
 
 const BAD: &str = "id: bad\nnamespace: t\ntasks:\n  - id: a\n    type: core.nope\n  - id: b\n    type: core.log\n    mesage: hi\n";
 
 const PAUSE: &str = "id: gate\nnamespace: t\ntasks:\n  - id: approve\n    type: flow.pause\n    onResume:\n      - id: ok\n        type: bool\n  - id: after\n    type: core.log\n    message: \"approved {{ outputs.approve.ok }}\"\n";
-
-struct Api {
-    app: Router,
-    _dir: tempfile::TempDir,
-}
-
-async fn api() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("server-cache");
-    let sandbox =
-        Arc::new(Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).unwrap());
-    let core = sandbox.load(sluice_builtin_plugins::CORE.wasm).await.unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.path().join("sluice.db")).await.unwrap());
-    let engine = Engine::new(
-        store,
-        sandbox,
-        Plugins::new([core]).unwrap(),
-        Arc::new(StaticSecrets(Default::default())),
-        EngineConfig {
-            workspaces: dir.path().join("ws"),
-            workspace_retention: None,
-            limits: Limits::default(),
-        },
-    );
-    Api { app: router(AppState::new(engine)), _dir: dir }
-}
-
-struct Answer {
-    status: StatusCode,
-    content_type: String,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-
-    /// Asserts a problem document and returns it.
-    fn problem(&self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "{}", self.body);
-        assert_eq!(self.content_type, "application/problem+json");
-        self.json()
-    }
-}
-
-impl Api {
-    async fn call(&self, method: &str, uri: &str, body: &str, accept: Option<&str>) -> Answer {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(accept) = accept {
-            request = request.header(header::ACCEPT, accept);
-        }
-        let response =
-            self.app.clone().oneshot(request.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Answer { status, content_type, body: String::from_utf8(bytes.to_vec()).unwrap() }
-    }
-
-    async fn get(&self, uri: &str) -> Answer {
-        self.call("GET", uri, "", None).await
-    }
-
-    async fn post(&self, uri: &str, body: &str) -> Answer {
-        self.call("POST", uri, body, None).await
-    }
-
-    /// Waits (through the store, via GET) until the execution is in `state`.
-    async fn wait_for_state(&self, id: &str, state: &str) -> Value {
-        for _ in 0..600 {
-            let doc = self.get(&format!("/api/v1/executions/{id}")).await.json();
-            if doc["state"] == state {
-                return doc;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("execution {id} never reached {state}");
-    }
-}
-
-fn not_found(detail: &str) -> Value {
-    json!({"type": "https://sluice.dev/problems/not-found", "title": "Not found", "status": 404, "detail": detail})
-}
-
-fn conflict(detail: &str) -> Value {
-    json!({"type": "https://sluice.dev/problems/conflict", "title": "Conflict", "status": 409, "detail": detail})
-}
-
-fn bad_request(detail: &str) -> Value {
-    json!({"type": "https://sluice.dev/problems/bad-request", "title": "Bad request", "status": 400, "detail": detail})
-}
 
 #[tokio::test]
 async fn health_unknown_routes_and_methods() {

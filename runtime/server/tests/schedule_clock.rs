@@ -4,17 +4,18 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StaticSecrets};
+use sluice_engine::scheduler::Engine;
 use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, Store, TriggerKey};
-use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
 use sluice_server::triggers::{Clock, MAX_CATCH_UP, Triggers};
-use sluice_server::{AppState, Metrics};
+use sluice_server::{AppState, BodyLimits, Metrics};
 use sluice_store::SqliteStore;
 
 struct FakeClock(Mutex<DateTime<Utc>>);
@@ -35,27 +36,13 @@ fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
 }
 
-async fn engine(dir: &std::path::Path) -> Engine<SqliteStore> {
-    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("server-cache");
-    let sandbox =
-        Arc::new(Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).unwrap());
-    let core = sandbox.load(sluice_builtin_plugins::CORE.wasm).await.unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.join("sluice.db")).await.unwrap());
-    Engine::new(
-        store,
-        sandbox,
-        Plugins::new([core]).unwrap(),
-        Arc::new(StaticSecrets(Default::default())),
-        EngineConfig { workspaces: dir.join("ws"), workspace_retention: None, limits: Limits::default() },
-    )
-}
-
 fn state_with(engine: &Engine<SqliteStore>, clock: Arc<FakeClock>) -> AppState {
     AppState {
         engine: engine.clone(),
         metrics: Arc::new(Metrics::default()),
         triggers: Arc::new(Triggers::new(clock)),
         locked: Arc::default(),
+        limits: BodyLimits::default(),
     }
 }
 
@@ -88,7 +75,7 @@ fn dates(records: &[ExecutionRecord]) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn fire_times_follow_the_time_zone_and_ticks_are_skipped_while_the_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(dir.path()).await;
+    let engine = support::engine(dir.path(), &[]).await;
     let clock = Arc::new(FakeClock(Mutex::new(utc("2030-03-01T00:30:00Z"))));
     let state = state_with(&engine, clock.clone());
     // 09:00 in Kolkata (UTC+5:30) is 03:30 UTC.
@@ -142,7 +129,7 @@ async fn fire_times_follow_the_time_zone_and_ticks_are_skipped_while_the_run_goe
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restarted_trigger_runtime_recovers_missed_fire_times_all_last_or_none() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(dir.path()).await;
+    let engine = support::engine(dir.path(), &[]).await;
     let clock = Arc::new(FakeClock(Mutex::new(utc("2030-01-01T01:00:00Z"))));
     for policy in ["all", "last", "none"] {
         let flow = format!(
@@ -197,7 +184,7 @@ async fn a_restarted_trigger_runtime_recovers_missed_fire_times_all_last_or_none
 #[tokio::test(flavor = "multi_thread")]
 async fn recover_all_runs_at_most_the_newest_hundred_missed_fire_times() {
     let dir = tempfile::tempdir().unwrap();
-    let engine = engine(dir.path()).await;
+    let engine = support::engine(dir.path(), &[]).await;
     let clock = Arc::new(FakeClock(Mutex::new(utc("2030-06-01T00:00:00Z"))));
     let flow = "id: busy\nnamespace: c\ntriggers:\n  - id: tick\n    type: schedule\n    cron: \"* * * * * *\"\n    recoverMissed: all\ntasks:\n  - id: log\n    type: core.log\n    message: tick\n";
     engine.store().save_flow("c", "busy", flow).await.unwrap();
@@ -228,4 +215,43 @@ async fn recover_all_runs_at_most_the_newest_hundred_missed_fire_times() {
     assert_eq!(state.skipped, 0);
     second.stop().await;
     assert_eq!(executions(&engine, "busy").await.len(), MAX_CATCH_UP);
+}
+
+/// Another server on the same database handled fire times behind this one's back (or a store
+/// error made it forget what it knew): it reads the trigger's state again, and a fire time due
+/// then runs as usual, even with `recoverMissed: none`. Only fire times missed while no server
+/// ran are recovered or dropped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fire_time_due_when_the_state_is_read_again_runs_and_is_not_dropped_as_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = support::engine(dir.path(), &[]).await;
+    let clock = Arc::new(FakeClock(Mutex::new(utc("2030-02-01T00:30:00Z"))));
+    let flow = "id: hourly\nnamespace: c\ntriggers:\n  - id: tick\n    type: schedule\n    cron: \"0 * * * *\"\n    recoverMissed: none\ntasks:\n  - id: log\n    type: core.log\n    message: tick\n";
+    engine.store().save_flow("c", "hourly", flow).await.unwrap();
+    let runtime = sluice_server::triggers::start(&state_with(&engine, clock.clone()));
+    let seen =
+        until("the trigger's state", async || engine.store().schedule_state(key("hourly")).await.unwrap())
+            .await;
+    assert_eq!(seen.covered_until, utc("2030-02-01T00:30:00Z"));
+
+    // The other server claims (00:30, 00:45]: no fire time in it, but the claim this one makes
+    // next, from 00:30, loses, and it reads the state again.
+    let other = engine
+        .store()
+        .claim_schedule(key("hourly"), Some(utc("2030-02-01T00:30:00Z")), utc("2030-02-01T00:45:00Z"), 0)
+        .await
+        .unwrap();
+    assert!(other);
+    clock.set("2030-02-01T01:00:00Z");
+    let runs = until("the 01:00 run", async || {
+        let list = executions(&engine, "hourly").await;
+        (list.len() == 1 && list[0].state.is_terminal()).then_some(list)
+    })
+    .await;
+    assert_eq!(dates(&runs), vec![json!("2030-02-01T01:00:00Z")]);
+    assert_eq!(runs[0].trigger.as_ref().unwrap()["recovered"], false);
+    let state = engine.store().schedule_state(key("hourly")).await.unwrap().unwrap();
+    assert_eq!(state.covered_until, utc("2030-02-01T01:00:00Z"));
+    assert_eq!(state.execution_id.as_deref(), Some(runs[0].id.as_str()));
+    runtime.stop().await;
 }

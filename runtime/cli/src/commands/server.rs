@@ -28,10 +28,21 @@ pub struct ServerArgs {
     /// Tasks still running then are cut and run again after the next start.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_grace)]
     pub shutdown_grace: Duration,
+    /// The largest multipart start request (file inputs, streamed to disk), every part
+    /// together: `100MiB`, `2GiB`, or a number of bytes. Larger ones are refused with a 413.
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_upload_size)]
+    pub max_upload_size: u64,
 }
 
 fn parse_grace(text: &str) -> Result<Duration, String> {
     sluice_flow::duration::parse_duration(text)
+}
+
+fn parse_upload_size(text: &str) -> Result<u64, String> {
+    match sluice_flow::parse_size(text)? {
+        0 => Err("it must be more than 0 bytes".into()),
+        size => Ok(size),
+    }
 }
 
 pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
@@ -77,7 +88,9 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
         }
         let _ = drained_tx.send(());
     };
-    let serve = sluice_server::serve(listener, AppState::new(engine), stop_signal(), drain);
+    let limits = sluice_server::BodyLimits { upload: args.max_upload_size };
+    let state = AppState::new(engine).with_limits(limits);
+    let serve = sluice_server::serve(listener, state, stop_signal(), drain);
     tokio::pin!(serve);
     tokio::select! {
         served = &mut serve => served.context("serving")?,

@@ -101,7 +101,36 @@ impl Admission {
         }
     }
 
-    /// Records an execution that runs without asking (recovered, restarted, replayed).
+    /// Takes a place for an execution that runs again (restarted in place, or replayed as a new
+    /// one) when the flow's limit leaves one and none is queued before it; otherwise says why.
+    /// It never queues nor ends the execution: a rerun's records are rewritten to continue at
+    /// once, so over the limit it is refused and the operator tries again later. `what` names
+    /// the operation in the refusal.
+    pub(crate) fn admit_rerun(&self, flow: &Flow, id: &str, what: &str) -> Result<(), String> {
+        let mut flows = self.flows.lock().unwrap_or_else(PoisonError::into_inner);
+        let places = flows.entry(flow_key(flow)).or_default();
+        places.limit = flow.concurrency.as_ref().map(|c| c.limit as usize);
+        let Some(concurrency) =
+            flow.concurrency.as_ref().filter(|_| !places.has_room() || !places.queued.is_empty())
+        else {
+            places.running.insert(id.to_owned());
+            return Ok(());
+        };
+        let queued = match places.queued.len() {
+            0 => String::new(),
+            n => format!(" and {n} queued"),
+        };
+        Err(format!(
+            "flow {}.{} already has {} running execution(s){queued}, its `concurrency.limit` is {}: \
+             a {what} does not queue; try again when one ends",
+            flow.namespace,
+            flow.id,
+            places.running.len(),
+            concurrency.limit
+        ))
+    }
+
+    /// Records an execution that runs without asking (recovered).
     pub(crate) fn occupy(&self, key: FlowKey, id: &str) {
         let mut flows = self.flows.lock().unwrap_or_else(PoisonError::into_inner);
         flows.entry(key).or_default().running.insert(id.to_owned());
@@ -188,6 +217,27 @@ mod tests {
         assert!(matches!(admission.admit(&fail, "3"), Decision::Refuse(ExecutionState::Failed, _)));
         admission.release(&flow_key(&fail), "1");
         assert_eq!(admission.admit(&fail, "4"), Decision::Start);
+    }
+
+    #[test]
+    fn a_rerun_takes_a_free_place_or_is_refused_without_queueing() {
+        let admission = Admission::default();
+        let f = flow("concurrency: {limit: 1, behavior: queue}\n");
+        assert_eq!(admission.admit_rerun(&f, "1", "restart"), Ok(()));
+        assert_eq!(admission.admit(&f, "2"), Decision::Queue);
+        assert_eq!(
+            admission.admit_rerun(&f, "3", "replay"),
+            Err("flow t.f already has 1 running execution(s) and 1 queued, its `concurrency.limit` is 1: \
+                 a replay does not queue; try again when one ends"
+                .into())
+        );
+        assert_eq!(admission.queued(), 1, "the refused one did not queue");
+        let key = flow_key(&f);
+        assert_eq!(admission.release(&key, "1"), ["2"]);
+        assert!(admission.admit_rerun(&f, "4", "restart").is_err(), "2 runs now");
+        admission.release(&key, "2");
+        assert_eq!(admission.admit_rerun(&f, "4", "restart"), Ok(()));
+        assert_eq!(admission.admit_rerun(&flow(""), "5", "replay"), Ok(()), "no limit");
     }
 
     #[test]

@@ -69,6 +69,11 @@ impl<S: Store> Engine<S> {
         Drained { cut: drain.running.load(Ordering::SeqCst) }
     }
 
+    /// Whether [`Self::drain`] was called: starts, restarts and replays are refused.
+    pub fn is_draining(&self) -> bool {
+        self.shared.drain.is_draining()
+    }
+
     /// Attempts running in the sandbox now.
     pub fn running_attempts(&self) -> usize {
         self.shared.drain.running.load(Ordering::SeqCst)

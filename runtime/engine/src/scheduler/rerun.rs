@@ -1,16 +1,24 @@
 //! Restart (re-run what failed, in place) and replay (a new execution from one task on). The
 //! machine's `rerun` rewrites the records; here they are committed and a driver continues them
 //! exactly as after a crash.
+//!
+//! Both are refused while the engine drains, and both take a place under the flow's
+//! `concurrency` like a start, but never queue: over the limit they are refused. A restart
+//! holds its execution's id as live from its first check to its driver's start, so two
+//! restarts of one execution cannot both drive it.
+
+use std::sync::PoisonError;
 
 use serde_json::json;
 use sluice_flow::{InputType, LockedFlow};
+use tokio::sync::{mpsc, watch};
 
-use super::admission::flow_key;
+use super::admission::{FlowKey, flow_key};
 use super::dispatch::now;
-use super::driver::{Begin, spawn_driver};
-use super::recover::{is_live, pinned_flow, restored_scope};
+use super::driver::{Begin, Control, spawn_driver};
+use super::recover::{pinned_flow, restored_scope};
 use super::workspace::{copy_tree, workspace_dir};
-use super::{Engine, ExecutionHandle, Shared};
+use super::{Engine, ExecutionHandle, Live, Shared};
 use crate::machine::{Execution, rerun};
 use crate::records::{ExecutionRecord, TaskRun};
 use crate::store::{CommitBatch, Store, StoreError};
@@ -27,6 +35,9 @@ pub enum RerunError {
     Workspace { id: String, error: std::io::Error },
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The engine is draining for a shutdown; nothing changed.
+    #[error("sluice is shutting down and restarts or replays nothing; try again once it is back")]
+    ShuttingDown,
 }
 
 impl<S: Store> Engine<S> {
@@ -34,15 +45,21 @@ impl<S: Store> Engine<S> {
     /// attempts of the same task runs; what succeeded is kept.
     pub async fn restart(&self, execution_id: &str) -> Result<ExecutionHandle, RerunError> {
         let shared = &self.shared;
-        let record = find(shared, execution_id).await?;
-        if is_live(shared, execution_id) {
-            return Err(RerunError::Refused(format!("execution {execution_id} is still running")));
+        if shared.drain.is_draining() {
+            return Err(RerunError::ShuttingDown);
         }
+        let _reserved = Reservation::take(shared, execution_id)
+            .ok_or_else(|| RerunError::Refused(format!("execution {execution_id} is still running")))?;
+        // Read after the reservation: a restart that got here first has committed by now.
+        let record = find(shared, execution_id).await?;
         let locked = pinned_flow(shared, &record).await?.map_err(RerunError::Refused)?;
         let runs = shared.store.task_runs(execution_id).await?;
         let restart = rerun::restart(&locked.flow, record, runs, now()).map_err(RerunError::Refused)?;
+        let place = Place::take(shared, &locked, execution_id, "restart")?;
         shared.store.delete_task_runs(execution_id, &restart.dropped).await?;
-        Ok(continue_with(shared, locked, restart.record, restart.runs).await?)
+        let handle = continue_with(shared, locked, restart.record, restart.runs).await?;
+        place.keep();
+        Ok(handle)
     }
 
     /// Replays an ended execution as a new one: the task runs before `from_task` are copied
@@ -54,6 +71,9 @@ impl<S: Store> Engine<S> {
         from_task: Option<&str>,
     ) -> Result<ExecutionHandle, RerunError> {
         let shared = &self.shared;
+        if shared.drain.is_draining() {
+            return Err(RerunError::ShuttingDown);
+        }
         let original = find(shared, execution_id).await?;
         if !original.state.is_terminal() {
             return Err(RerunError::Refused(format!(
@@ -75,6 +95,7 @@ impl<S: Store> Engine<S> {
         let copied = rerun::replay(&locked.flow, runs, from_task).map_err(RerunError::Refused)?;
 
         let id = uuid::Uuid::now_v7().to_string();
+        let place = Place::take(shared, &locked, &id, "replay")?;
         let from = workspace_dir(&shared.config.workspaces, execution_id);
         let to = workspace_dir(&shared.config.workspaces, &id);
         let copy = tokio::task::spawn_blocking(move || {
@@ -104,7 +125,71 @@ impl<S: Store> Engine<S> {
             started_at: Some(started),
             ended_at: None,
         };
-        Ok(continue_with(shared, locked, record, copied).await?)
+        let handle = continue_with(shared, locked, record, copied).await?;
+        place.keep();
+        Ok(handle)
+    }
+}
+
+/// An execution id held in `live` while a restart prepares it, so that a second restart (or a
+/// kill, or a recovery) finds it live. The driver's own entry replaces it when it starts;
+/// otherwise it is freed when dropped.
+struct Reservation<'a, S: Store> {
+    shared: &'a Shared<S>,
+    id: String,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl<'a, S: Store> Reservation<'a, S> {
+    /// None when the execution is live already (running, or being restarted).
+    fn take(shared: &'a Shared<S>, id: &str) -> Option<Self> {
+        let mut live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if live.contains_key(id) {
+            return None;
+        }
+        // Nothing listens: a message sent to a reserved execution is refused, as to an ended one.
+        let (control, _) = mpsc::unbounded_channel();
+        let (_, done) = watch::channel(None);
+        live.insert(id.to_owned(), Live { control: control.clone(), done });
+        Some(Reservation { shared, id: id.to_owned(), control })
+    }
+}
+
+impl<S: Store> Drop for Reservation<'_, S> {
+    fn drop(&mut self) {
+        let mut live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if live.get(&self.id).is_some_and(|entry| entry.control.same_channel(&self.control)) {
+            live.remove(&self.id);
+        }
+    }
+}
+
+/// A place under the flow's `concurrency`, given back when dropped unless a driver took it
+/// over (the driver frees it when the execution ends).
+struct Place<'a, S: Store> {
+    shared: &'a Shared<S>,
+    key: FlowKey,
+    id: String,
+    kept: bool,
+}
+
+impl<'a, S: Store> Place<'a, S> {
+    fn take(shared: &'a Shared<S>, locked: &LockedFlow, id: &str, what: &str) -> Result<Self, RerunError> {
+        shared.admission.admit_rerun(&locked.flow, id, what).map_err(RerunError::Refused)?;
+        Ok(Place { shared, key: flow_key(&locked.flow), id: id.to_owned(), kept: false })
+    }
+
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl<S: Store> Drop for Place<'_, S> {
+    fn drop(&mut self) {
+        if !self.kept {
+            let admitted = self.shared.admission.release(&self.key, &self.id);
+            self.shared.start_admitted(admitted);
+        }
     }
 }
 
@@ -112,7 +197,8 @@ async fn find<S: Store>(shared: &Shared<S>, id: &str) -> Result<ExecutionRecord,
     shared.store.get_execution(id).await?.ok_or_else(|| RerunError::NotFound(id.to_owned()))
 }
 
-/// Commits the rewritten records, then drives the execution on from them.
+/// Commits the rewritten records, then drives the execution on from them (its place under the
+/// flow's `concurrency` is taken already).
 async fn continue_with<S: Store>(
     shared: &std::sync::Arc<Shared<S>>,
     locked: LockedFlow,
@@ -128,7 +214,6 @@ async fn continue_with<S: Store>(
     shared.store.commit(batch).await?;
     let (exec, step) = Execution::restore(locked.flow.clone(), record, runs, now());
     let (scope, _) = restored_scope(shared, &locked, &exec);
-    shared.admission.occupy(flow_key(exec.flow()), &id);
     let workspace = workspace_dir(&shared.config.workspaces, &id);
     Ok(spawn_driver(shared.clone(), locked, exec, scope, workspace, Vec::new(), Begin::Restored(step)))
 }

@@ -11,7 +11,9 @@
 //! that has stored state) follow `recoverMissed`: `all` runs each of them (at most
 //! [`MAX_CATCH_UP`], the newest), one after another, each waiting for the previous run to end;
 //! `last` runs only the newest; `none` drops them. A disabled trigger or flow lets its fire
-//! times pass without running. A trigger seen for the first time starts from now.
+//! times pass without running. A trigger seen for the first time starts from now. Reading the
+//! state again later (after a store error, or a claim lost to another server) is no restart:
+//! fire times due then run as usual.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,6 +51,8 @@ struct Entry {
     trigger: Trigger,
     /// The stored state as this process last saw it; None: read it again.
     state: Option<ScheduleState>,
+    /// This process has read the stored state before: a read now is no restart.
+    read_before: bool,
     /// Fire times up to this one were missed while no server ran: `recoverMissed` applies.
     catch_up_until: Option<DateTime<Utc>>,
     /// The run this process started last and whether it has ended: the engine returns from a
@@ -124,6 +128,7 @@ fn rebuild(flows: &[IndexedFlow], mut old: HashMap<Key, Entry>) -> HashMap<Key, 
                     revision: indexed.revision,
                     trigger: trigger.clone(),
                     state: previous.as_ref().and_then(|p| p.state.clone()),
+                    read_before: previous.as_ref().is_some_and(|p| p.read_before),
                     catch_up_until: previous.as_ref().and_then(|p| p.catch_up_until),
                     started: previous.and_then(|p| p.started),
                 },
@@ -139,7 +144,11 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
     if entry.state.is_none() {
         match store.schedule_state(entry.store_key()).await? {
             Some(found) => {
-                entry.catch_up_until = Some(entry.catch_up_until.map_or(now, |c| c.max(now)));
+                // Only the first read finds fire times missed while no server ran; a catch-up
+                // found then and not done yet keeps its bound.
+                if !entry.read_before {
+                    entry.catch_up_until = Some(now);
+                }
                 entry.state = Some(found);
             }
             None => {
@@ -149,6 +158,7 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
                 entry.state = store.schedule_state(entry.store_key()).await?;
             }
         }
+        entry.read_before = true;
     }
     loop {
         let Some(current) = entry.state.clone() else { return Ok(()) };

@@ -3,7 +3,7 @@
 //! parses, else text), `trigger.headers` (lowercase names) and `trigger.query`.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -18,7 +18,8 @@ use subtle::ConstantTimeEq;
 use super::fire::{FireError, fire};
 use super::signature::{header_name, verify};
 use crate::document::execution_document;
-use crate::error::ApiError;
+use crate::error::{ApiError, read_body};
+use crate::limits::WEBHOOK_BODY_LIMIT;
 use crate::state::AppState;
 
 pub async fn receive(
@@ -26,7 +27,7 @@ pub async fn receive(
     path: Result<Path<(String, String, String)>, PathRejection>,
     query: Result<Query<Vec<(String, String)>>, QueryRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let Path((namespace, flow_id, key)) = path?;
     let Query(query) = query?;
@@ -44,8 +45,10 @@ pub async fn receive(
         .cloned()
         .ok_or_else(not_found)?;
     let TriggerKind::Webhook { signature, .. } = &trigger.kind else { return Err(not_found()) };
+    let body = read_body(body, WEBHOOK_BODY_LIMIT, "a webhook request").await?;
     if let Some(scheme) = signature {
-        check_signature(&state, scheme, &headers, &body)?;
+        let name = format!("{namespace}.{flow_id}/{}", trigger.id);
+        check_signature(&state, &name, scheme, &headers, &body)?;
     }
     if trigger.disabled {
         return Err(ApiError::Conflict(format!(
@@ -115,18 +118,26 @@ fn render_key(state: &AppState, template: &str) -> Option<String> {
     }
 }
 
+/// `trigger` names the webhook (`namespace.flow/trigger`) in the log.
 fn check_signature(
     state: &AppState,
+    trigger: &str,
     scheme: &WebhookSignature,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(), ApiError> {
     let (WebhookSignature::Github { secret } | WebhookSignature::Gitlab { secret }) = scheme;
     let Some(key) = state.engine.secrets().get(secret) else {
-        // The server's configuration, not the sender's request, is wrong.
-        return Err(ApiError::Unavailable(format!(
-            "the webhook's signing secret `{secret}` is not configured on the server \
-             (set SLUICE_SECRET_{secret})"
+        // The operator's configuration is incomplete: every request is refused until it is
+        // fixed. A 4xx (the server itself is fine, and no retry will help), logged for the
+        // operator, who is the one who can act.
+        tracing::error!(
+            %trigger,
+            "webhook request refused: its signing secret `{secret}` is not configured (set SLUICE_SECRET_{secret})"
+        );
+        return Err(ApiError::Forbidden(format!(
+            "the webhook cannot take requests: its signing secret `{secret}` is not configured on the \
+             server (the operator sets SLUICE_SECRET_{secret})"
         )));
     };
     let header = headers.get(header_name(scheme)).map(|v| v.as_bytes());
