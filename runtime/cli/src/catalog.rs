@@ -175,8 +175,31 @@ impl sluice_flow::TaskCatalog for Catalog {
     }
 }
 
-/// How long the workspaces of finished executions are kept.
+/// How long the workspaces of finished executions are kept, unless
+/// `$SLUICE_WORKSPACE_RETENTION` says otherwise.
 const WORKSPACE_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+/// The variable that sets the workspace retention: a duration (`7d`, `12h`, `PT30M`; `0s`
+/// removes a workspace at the first sweep after its execution ended) or `never`.
+pub const WORKSPACE_RETENTION_VAR: &str = "SLUICE_WORKSPACE_RETENTION";
+
+/// The workspace retention: [`WORKSPACE_RETENTION_VAR`] when set, else 7 days; None keeps
+/// workspaces forever. The error names the variable and what it accepts.
+pub fn workspace_retention() -> anyhow::Result<Option<std::time::Duration>> {
+    let Some(text) = std::env::var_os(WORKSPACE_RETENTION_VAR) else {
+        return Ok(Some(WORKSPACE_RETENTION));
+    };
+    let text = text.to_string_lossy();
+    if text.trim().eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    sluice_flow::duration::parse_duration(&text).map(Some).map_err(|reason| {
+        anyhow::anyhow!(
+            "${WORKSPACE_RETENTION_VAR}=`{text}` is not a duration ({reason}); \
+             write one like `7d`, `12h` or `PT30M`, or `never` to keep workspaces"
+        )
+    })
+}
 
 /// How often expired workspaces are looked for (by the server, and by `sluice run`s sharing a
 /// data dir).
@@ -197,7 +220,8 @@ pub fn engine(
         Arc::new(sluice_engine::scheduler::EnvSecrets),
         sluice_engine::scheduler::EngineConfig {
             workspaces: state_dir.join("workspaces"),
-            workspace_retention: Some(WORKSPACE_RETENTION),
+            // Checked when the command started (`main`), so only a valid value gets here.
+            workspace_retention: workspace_retention().unwrap_or(Some(WORKSPACE_RETENTION)),
             limits: sluice_sandbox::Limits::default(),
         },
     )

@@ -57,6 +57,12 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if matches!(cli.command, Command::Run(_) | Command::Server(_))
+        && let Err(err) = catalog::workspace_retention()
+    {
+        eprintln!("error: {err:#}");
+        return ExitCode::from(2);
+    }
     let given_data_dir = cli.data_dir.clone();
     let data_dir = cli.data_dir.unwrap_or_else(default_data_dir);
     let result = runtime.block_on(async {

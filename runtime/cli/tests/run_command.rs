@@ -251,8 +251,10 @@ fn a_template_error_at_run_time_fails_the_execution_with_where_and_why() {
     let (code, doc) = run_json(data.path(), &flow, &[]);
     assert_eq!(code, 1, "{doc:#}");
     assert_eq!(doc["state"], "FAILED");
-    let error = run_of(&doc, "second")["error"].as_str().unwrap().to_owned();
-    assert!(error.contains("/tasks/1") && error.contains("nothing"), "{error}");
+    let error =
+        format!("{}:9:14: /tasks/1/message: undefined variable `outputs.first.nothing`", flow.display());
+    assert_eq!(run_of(&doc, "second")["error"], error.as_str());
+    assert_eq!(doc["error"], format!("task `second` failed: {error}"));
     // The attempt ended before reaching the sandbox, and is not retried.
     assert_eq!(run_of(&doc, "second")["attempts"], 1);
 }
@@ -266,9 +268,56 @@ fn invalid_plugin_outputs_fail_the_task_clearly() {
     std::fs::write(&flow, "id: bad\nnamespace: t\ntasks:\n  - id: out\n    type: test.bad-json\n").unwrap();
     let (code, doc) = run_json(data.path(), &flow, &[]);
     assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(doc["state"], "FAILED");
     assert_eq!(state_of(&doc, "out"), "FAILED");
-    let error = run_of(&doc, "out")["error"].as_str().unwrap();
-    assert!(error.contains("output"), "{error}");
+    let error =
+        "invalid outputs: not JSON (expected ident at line 1 column 2); outputs must be a JSON object";
+    assert_eq!(run_of(&doc, "out")["error"], error);
+    assert_eq!(doc["error"], format!("task `out` failed: {error}"));
+    assert_eq!(run_of(&doc, "out")["attempts"], 1, "invalid outputs are not retried: {doc:#}");
+}
+
+#[test]
+fn the_workspace_retention_is_set_by_the_environment() {
+    let workspaces = |data: &Path| -> Vec<String> {
+        match std::fs::read_dir(data.join("workspaces")) {
+            Ok(entries) => entries.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+            Err(_) => Vec::new(),
+        }
+    };
+    let run_with = |retention: Option<&str>| {
+        let data = tempfile::tempdir().unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command.arg("--data-dir").arg(data.path()).args([
+            "run",
+            example("hello.yaml").to_str().unwrap(),
+            "--json",
+        ]);
+        if let Some(retention) = retention {
+            command.env("SLUICE_WORKSPACE_RETENTION", retention);
+        }
+        let output = command.output().unwrap();
+        (data, output)
+    };
+    // The default keeps a finished execution's workspace for 7 days; `never` keeps it for good.
+    for retention in [None, Some("never"), Some("2d")] {
+        let (data, output) = run_with(retention);
+        assert_eq!(output.status.code(), Some(0), "{retention:?}");
+        let doc: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(workspaces(data.path()), [doc["executionId"].as_str().unwrap()], "{retention:?}");
+    }
+    // `0s`: gone at the sweep after the run.
+    let (data, output) = run_with(Some("0s"));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(workspaces(data.path()), Vec::<String>::new());
+    // A value that is not a duration: exit 2 before anything runs, saying what to write.
+    let (data, output) = run_with(Some("soon"));
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: $SLUICE_WORKSPACE_RETENTION=`soon` is not a duration (expected number at 0); write one like `7d`, `12h` or `PT30M`, or `never` to keep workspaces\n"
+    );
+    assert!(!data.path().join("sluice.db").exists());
 }
 
 #[test]

@@ -267,8 +267,8 @@ fn every_kind() -> sluice_flow::Flow {
                 pause("gate", Some(secs(9))),
             ],
         ),
-        for_each("each", 2, vec![plugin("x"), for_each("inner", 0, vec![plugin("y")])]),
-        if_("check", vec![sleep("nap")], vec![fail("stop")]),
+        for_each("each", 2, vec![plugin("x"), for_each("inner", 0, vec![plugin("y")])]).timeout(secs(40)),
+        if_("check", vec![sleep("nap").timeout(secs(5))], vec![fail("stop")]),
         switch("env", vec![("a", vec![plugin("sw")])], vec![plugin("other")]),
     ])
     .errors(vec![plugin("e")])
@@ -328,7 +328,7 @@ fn arbitrary_event(d: &Driver, kind: u8, task: u8, index: u8, extra: u8) -> Even
         4 => Err("template error".into()),
         _ => Ok(Evaluation::Bool(true)),
     };
-    let timers = [Timer::Retry { attempt }, Timer::Sleep, Timer::PauseTimeout];
+    let timers = [Timer::Retry { attempt }, Timer::Sleep, Timer::PauseTimeout, Timer::TaskTimeout];
     match kind % 24 {
         0 => Event::Start { now },
         1 => Event::Queue { now },
@@ -345,7 +345,7 @@ fn arbitrary_event(d: &Driver, kind: u8, task: u8, index: u8, extra: u8) -> Even
         }
         10 | 11 => Event::TaskCancelled { run, attempt, now },
         12..=15 => Event::Evaluated { run, now, result: evaluation },
-        16 | 17 => Event::TimerFired { run, timer: timers[extra as usize % 3], now },
+        16 | 17 => Event::TimerFired { run, timer: timers[extra as usize % 4], now },
         18 | 19 => Event::SubflowStarted { run, execution_id: format!("c{extra}"), now },
         20 | 21 => Event::SubflowEnded { run, now, state: states[extra as usize % 4], outputs: json!({}) },
         22 => Event::OutputsRendered {

@@ -124,6 +124,10 @@ fn typed_value(kind: InputType, item_type: Option<InputType>, raw: &RawInput) ->
         (InputType::String | InputType::Secret | InputType::Select, RawInput::Json(Value::String(s))) => {
             Ok(Value::String(s.clone()))
         }
+        // A select's values are text (`values: [1, 2]` lists "1" and "2"), so a number or a
+        // bool given for one (a YAML default, a JSON input) is its text.
+        (InputType::Select, RawInput::Json(Value::Number(n))) => Ok(Value::String(n.to_string())),
+        (InputType::Select, RawInput::Json(Value::Bool(b))) => Ok(Value::String(b.to_string())),
         (InputType::Int, RawInput::Text(text)) => text
             .trim()
             .parse::<i64>()
@@ -388,5 +392,69 @@ mod tests {
         assert_eq!(typed["nums"], serde_json::json!([1, 2]));
         let errors = check_inputs(&[nums], text(&[("nums", "1,x")])).unwrap_err();
         assert_eq!(errors[0].to_string(), "input `nums`: item 1: expected an integer, got `x`");
+    }
+    #[test]
+    fn a_select_of_numbers_or_bools_takes_them_as_text() {
+        let mut sel = input("n", InputType::Select);
+        sel.values = vec!["1".into(), "2".into(), "true".into()];
+        sel.default = Some(serde_json::json!(2));
+        sel.required = false;
+        let typed = check_inputs(std::slice::from_ref(&sel), BTreeMap::new()).unwrap();
+        assert_eq!(typed["n"], "2");
+        let given = BTreeMap::from([("n".to_string(), RawInput::Json(serde_json::json!(true)))]);
+        assert_eq!(check_inputs(std::slice::from_ref(&sel), given).unwrap()["n"], "true");
+        let given = BTreeMap::from([("n".to_string(), RawInput::Json(serde_json::json!(3)))]);
+        let errors = check_inputs(&[sel], given).unwrap_err();
+        assert_eq!(errors[0].to_string(), "input `n`: `3` is not one of the allowed values: 1, 2, true");
+    }
+
+    #[test]
+    fn every_type_refuses_what_it_cannot_be() {
+        let bounded = |id: &str, kind, min: Option<f64>, max: Option<f64>| {
+            let mut decl = input(id, kind);
+            (decl.min, decl.max) = (min, max);
+            decl
+        };
+        let decls = [
+            bounded("i", InputType::Int, Some(1.0), None),
+            bounded("f", InputType::Float, None, Some(0.5)),
+            input("bad_f", InputType::Float),
+            input("j", InputType::Json),
+            input("d", InputType::Datetime),
+            input("t", InputType::Duration),
+            bounded("s", InputType::String, Some(3.0), None),
+            bounded("a", InputType::Array, None, Some(1.0)),
+            input("file", InputType::File),
+        ];
+        let errors = check_inputs(
+            &decls,
+            text(&[
+                ("i", "0"),
+                ("f", "0.75"),
+                ("bad_f", "1,5"),
+                ("j", "{not json"),
+                ("d", "yesterday"),
+                ("t", "soon"),
+                ("s", "ab"),
+                ("a", "x, y"),
+                ("file", "/nonexistent/input.txt"),
+            ]),
+        )
+        .unwrap_err();
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                "input `i`: the value is 0, below the minimum of 1",
+                "input `f`: the value is 0.75, above the maximum of 0.5",
+                "input `bad_f`: expected a number, got `1,5`",
+                "input `j`: expected JSON, got `{not json` (key must be a string at line 1 column 2)",
+                "input `d`: expected an RFC 3339 date-time like 2026-01-31T12:00:00Z, got `yesterday` (premature end of input)",
+                "input `t`: expected a duration like 30s, 5m or PT1H, got `soon` (expected number at 0)",
+                "input `s`: the length is 2, below the minimum of 3",
+                "input `a`: the number of items is 2, above the maximum of 1",
+                "input `file`: expected a path to a readable file, but `/nonexistent/input.txt` is not a file",
+            ]
+        );
     }
 }

@@ -18,10 +18,16 @@ use sluice_plugin::bindings::sluice::plugin::types::{PluginInfo, TaskError, Task
 const ECHO_SCHEMA: &str =
     r#"{"type":"object","properties":{"value":{}},"required":["value"],"additionalProperties":false}"#;
 
-/// Every task: name and description. Config and output schemas are `{}` except `echo`'s.
+/// Output schema of `emit`: the one strict output schema, for the host's output checks.
+const EMIT_OUTPUT_SCHEMA: &str =
+    r#"{"type":"object","properties":{"count":{"type":"integer"}},"required":["count"]}"#;
+
+/// Every task: name and description. Config and output schemas are `{}` except `echo`'s
+/// config schema and `emit`'s output schema.
 const TASKS: &[(&str, &str)] = &[
     ("noop", "Returns `{}`."),
     ("echo", "Logs `echo` and returns `{\"value\": config.value}`."),
+    ("emit", "Returns `config.output` as it is; its output schema wants `{count: integer}`."),
     ("read-file", "Reads `path` as text: `{ok, content}` or `{ok: false, error}`."),
     ("write-file", "Writes `content` to `path`: `{ok}` or `{ok: false, error}`."),
     ("list-dir", "Lists `path`, sorted: `{ok, entries}` or `{ok: false, error}`."),
@@ -57,7 +63,7 @@ impl Guest for Component {
                 name: name.to_string(),
                 description: description.to_string(),
                 config_schema: if name == "echo" { ECHO_SCHEMA } else { "{}" }.to_string(),
-                output_schema: "{}".to_string(),
+                output_schema: if name == "emit" { EMIT_OUTPUT_SCHEMA } else { "{}" }.to_string(),
                 capabilities: Vec::new(),
             })
             .collect();
@@ -76,6 +82,7 @@ impl Guest for Component {
             "bad-json" => return Ok("this is {not json".to_string()),
             "noop" => plain::noop(),
             "echo" => plain::echo(parse(config)?),
+            "emit" => plain::emit(parse(config)?),
             "say" => plain::say(parse(config)?),
             "sleep" => plain::sleep(parse(config)?),
             "env" => plain::env(),

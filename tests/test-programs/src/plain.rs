@@ -27,6 +27,16 @@ pub fn echo(config: Echo) -> Outcome {
 }
 
 #[derive(Deserialize)]
+pub struct Emit {
+    output: Value,
+}
+
+/// `emit` `{output}`: returns `output` unchanged, whatever its shape (output-check tests).
+pub fn emit(config: Emit) -> Outcome {
+    Ok(config.output)
+}
+
+#[derive(Deserialize)]
 pub struct Say {
     message: String,
 }

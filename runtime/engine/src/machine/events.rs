@@ -70,6 +70,7 @@ impl Execution {
             Event::TimerFired { run, timer, now } => {
                 let r = self.find(&run)?;
                 let fits = match (self.metas[r].wait, timer) {
+                    (_, Timer::TaskTimeout) => self.may_time_out(r),
                     (Wait::Timer(waited), fired) => waited == fired,
                     (Wait::Resume, Timer::PauseTimeout) => {
                         matches!(self.node_kind(r), NodeKind::Pause { timeout: Some(_), .. })

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::plan::NodeKind;
-use super::state::{Wait, after};
+use super::state::{Children, Wait, Work, after};
 use super::{Command, Evaluate, Evaluation, Execution, Timer};
 use crate::records::{ExecutionState, TaskRunState};
 
@@ -24,6 +24,7 @@ impl Execution {
     /// RUNNING, and whatever the kind does first.
     pub(crate) fn begin(&mut self, run: usize) {
         self.mark_running(run);
+        self.start_task_timeout(run);
         match *self.node_kind(run) {
             NodeKind::Plugin => self.dispatch(run),
             NodeKind::Sequential { list } | NodeKind::Parallel { list } => self.open_list(run, list),
@@ -34,6 +35,53 @@ impl Execution {
             NodeKind::Pause { .. } => self.wait_for_resume(run),
             NodeKind::Sleep => self.ask(run, Evaluate::SleepDuration),
             NodeKind::Fail => self.ask(run, Evaluate::FailMessage),
+        }
+    }
+
+    /// A native task with a `timeout` asks for its deadline, counted from when it started (the
+    /// same instant again after a restore).
+    pub(crate) fn start_task_timeout(&mut self, run: usize) {
+        let Some(timeout) = self.plan.nodes[self.metas[run].node].timeout else { return };
+        if self.metas[run].timed_out {
+            return;
+        }
+        let started = self.runs[run].started_at.unwrap_or(self.now());
+        let at = after(started, timeout);
+        self.command(Command::StartTimer { run: self.runs[run].key.clone(), timer: Timer::TaskTimeout, at });
+    }
+
+    /// Whether a `TaskTimeout` fits `run`: a started native task with a timeout that has not
+    /// passed yet, waiting on something the timeout can cut.
+    pub(crate) fn may_time_out(&self, run: usize) -> bool {
+        self.plan.nodes[self.metas[run].node].timeout.is_some()
+            && self.runs[run].state == TaskRunState::Running
+            && !self.metas[run].timed_out
+            && matches!(
+                self.metas[run].wait,
+                Wait::Eval(_)
+                    | Wait::Timer(Timer::Sleep)
+                    | Wait::SubflowStart
+                    | Wait::SubflowEnd
+                    | Wait::Children
+            )
+    }
+
+    /// The task's own timeout passed: a task waiting on its own fails now; a control-flow task
+    /// stops what runs under it and fails once that has stopped.
+    fn on_task_timeout(&mut self, run: usize) {
+        let timeout = self.plan.nodes[self.metas[run].node].timeout.unwrap_or_default();
+        let message = format!("timed out after {}", humantime::format_duration(timeout));
+        if self.metas[run].wait != Wait::Children {
+            return self.fail_run(run, message);
+        }
+        self.metas[run].timed_out = true;
+        self.runs[run].error = Some(message.clone());
+        self.touch(run);
+        self.stop_descendants(run, &message);
+        match self.metas[run].children {
+            Some(Children::List(inst)) => self.work.push_back(Work::Pump(inst)),
+            Some(Children::Loop(lp)) => self.work.push_back(Work::PumpLoop(lp)),
+            None => {}
         }
     }
 
@@ -151,6 +199,7 @@ impl Execution {
         match timer {
             Timer::Retry { .. } => self.dispatch(run),
             Timer::Sleep => self.end_run(run, TaskRunState::Success, None),
+            Timer::TaskTimeout => self.on_task_timeout(run),
             Timer::PauseTimeout => {
                 let message = match self.node_kind(run) {
                     NodeKind::Pause { timeout: Some(timeout), .. } => {

@@ -102,9 +102,10 @@ impl Execution {
         }
         let region = self.insts[inst].region;
         let limit = self.plan.lists[self.insts[inst].def].concurrency;
+        let stopped = |ex: &Self| ex.gated(region) || ex.under_timeout(inst);
         loop {
             let full = limit != 0 && self.insts[inst].active >= limit;
-            if full || self.gated(region) {
+            if full || stopped(self) {
                 break;
             }
             let Some(Reverse(pos)) = self.insts[inst].ready.pop() else { break };
@@ -112,7 +113,7 @@ impl Execution {
             self.start_run(run);
         }
         let list = &self.insts[inst];
-        if list.active == 0 && (list.ready.is_empty() || self.gated(region)) {
+        if list.active == 0 && (list.ready.is_empty() || stopped(self)) {
             self.complete_inst(inst);
         }
     }
@@ -201,6 +202,12 @@ impl Execution {
         if self.is_terminal(run) {
             return;
         }
+        // Its own timeout passed: it fails with that, whatever its children did.
+        let (state, error) = if self.metas[run].timed_out {
+            (TaskRunState::Failed, self.runs[run].error.clone())
+        } else {
+            (state, error)
+        };
         if state == TaskRunState::Failed && self.plan.nodes[self.metas[run].node].allow_failure {
             self.end_run(run, TaskRunState::Warning, error);
         } else {
@@ -219,18 +226,19 @@ impl Execution {
             return;
         }
         let region = self.region_of(run);
+        let stopped = |ex: &Self| ex.gated(region) || ex.metas[run].timed_out || ex.under_timeout_of(run);
         loop {
             let lo = &self.loops[lp];
             if lo.next >= lo.values.len() || (lo.concurrency != 0 && lo.active >= lo.concurrency) {
                 break;
             }
-            if self.gated(region) {
+            if stopped(self) {
                 break;
             }
             self.start_iteration(lp);
         }
         let lo = &self.loops[lp];
-        if lo.active == 0 && (lo.next >= lo.values.len() || self.gated(region)) {
+        if lo.active == 0 && (lo.next >= lo.values.len() || stopped(self)) {
             let unrun = lo.values.len().saturating_sub(lo.next);
             let (state, error) = self.outcome(&lo.tally, unrun);
             self.loops[lp].complete = true;

@@ -59,7 +59,13 @@
 //! key, next attempt) so a replay draws the same. Here `n` counts the failed attempts. When the
 //! timer fires, the run is RUNNING with `Dispatch{attempt: n + 1}`. Otherwise the run ends FAILED
 //! with the last error. A plugin's `timeout` bounds each attempt in the sandbox (the attempt
-//! then fails like any other); the machine itself keeps no per-task deadline.
+//! then fails like any other). A native task's `timeout` (not `flow.pause`'s, which is its own)
+//! is a `StartTimer{TaskTimeout}` due that long after the task started; when it fires, a task
+//! that waits on its own (an evaluation, a sleep, a subflow) ends FAILED
+//! ``timed out after <timeout>``; a control-flow task records that error, starts no new child,
+//! stops its descendants the way a flow timeout does, and ends FAILED with it once they have
+//! (WARNING with `allowFailure`; the scheduler kills the child execution of a subflow that did
+//! not end well). Native tasks have no retry policy (validation refuses `retry` on them).
 //!
 //! **The execution.** `Start` makes it RUNNING (from CREATED or QUEUED) and starts the first
 //! tasks; `Queue` makes it QUEUED; `Refuse` ends it in the given terminal state. When a main task
@@ -184,6 +190,8 @@ pub enum Timer {
     Sleep,
     /// `flow.pause` timed out.
     PauseTimeout,
+    /// The `timeout` of a native task (a control-flow task, a subflow, a sleep) passed.
+    TaskTimeout,
 }
 
 /// What the scheduler must do after persisting the step's changes.

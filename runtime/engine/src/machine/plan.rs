@@ -47,6 +47,9 @@ pub(crate) struct Node {
     pub has_run_if: bool,
     /// The task's own retry policy, else the flow's.
     pub retry: Option<Retry>,
+    /// A native task's deadline, counted from when it started (plugin tasks bound each attempt
+    /// in the sandbox instead, and a pause has its own timeout).
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -174,6 +177,10 @@ impl Plan {
             disabled: task.disabled,
             has_run_if: task.run_if.is_some(),
             retry: task.retry.clone().or_else(|| flow.retry.clone()),
+            timeout: match task.kind {
+                TaskKind::Plugin { .. } | TaskKind::Pause { .. } => None,
+                _ => task.timeout,
+            },
         });
         self.by_id.insert(task.id.clone(), node);
         let inner = Context { parent: Some(node), contained: cx.contained || task.allow_failure, ..cx };

@@ -9,6 +9,8 @@
 //! - an attempt still RUNNING died with the old process: it is marked FAILED
 //!   "interrupted by a restart" and a new attempt is dispatched (at-least-once); an attempt
 //!   KILLED without an end time had its `Cancel` sent: it ends KILLED now;
+//! - a started native task with a `timeout` asks again for it, due `timeout` after it started;
+//!   one that had timed out (its error is set while it is still open) starts no new child;
 //! - RETRYING asks again for its timer, due the same instant as before (the backoff after the
 //!   last attempt's end); a pause's timeout is due `timeout` after the pause started; a sleep's
 //!   duration is evaluated again and counted from the sleep's start;
@@ -73,7 +75,16 @@ impl Execution {
             let index = self.runs.len();
             self.index.insert(run.key.clone(), index);
             self.node_runs[node].push(index);
-            self.metas.push(RunMeta { node, inst: UNPLACED, wait: Wait::Nothing, children: None, stamp: 0 });
+            // Only a native task's timeout leaves an error on a run that has not ended.
+            let timed_out = !run.state.is_terminal() && run.error.is_some();
+            self.metas.push(RunMeta {
+                node,
+                inst: UNPLACED,
+                wait: Wait::Nothing,
+                children: None,
+                stamp: 0,
+                timed_out,
+            });
             self.runs.push(run);
         }
     }
@@ -216,8 +227,19 @@ impl Execution {
 
     /// Sets what a non-terminal run waits for and asks again for what it was waiting on.
     fn resume_run(&mut self, run: usize) {
+        let running = self.runs[run].state == TaskRunState::Running;
+        self.resume_wait(run);
+        // A started native task asks again for its own deadline (a CREATED one did on start).
+        if running && !self.is_terminal(run) {
+            self.start_task_timeout(run);
+        }
+    }
+
+    fn resume_wait(&mut self, run: usize) {
         let region = self.region_of(run);
-        let stopped = self.killing() || (region != Region::Main && self.hard_stopped[region.index()]);
+        let stopped = self.killing()
+            || (region != Region::Main && self.hard_stopped[region.index()])
+            || self.under_timeout_of(run);
         if self.metas[run].children.is_some() {
             return self.set_wait(run, Wait::Children);
         }

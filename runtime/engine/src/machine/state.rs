@@ -56,6 +56,9 @@ pub(crate) struct RunMeta {
     pub children: Option<Children>,
     /// The last step that listed this run in `changed_runs`.
     pub stamp: u64,
+    /// The task's own `timeout` passed (native tasks): no new child starts under it. Derived
+    /// on restore from the error the timeout recorded on the still-open run.
+    pub timed_out: bool,
 }
 
 /// Who is told when a list instance has nothing left to do.
@@ -270,7 +273,14 @@ impl Execution {
         };
         let index = self.runs.len();
         self.runs.push(run);
-        self.metas.push(RunMeta { node, inst, wait: Wait::Nothing, children: None, stamp: 0 });
+        self.metas.push(RunMeta {
+            node,
+            inst,
+            wait: Wait::Nothing,
+            children: None,
+            stamp: 0,
+            timed_out: false,
+        });
         self.index.insert(key, index);
         self.node_runs[node].push(index);
         let list = &mut self.insts[inst];

@@ -2,7 +2,7 @@
 //! kill or a flow timeout.
 
 use super::plan::Region;
-use super::state::Wait;
+use super::state::{Owner, Wait};
 use super::{Command, Execution, Timer};
 use crate::records::TaskRunState;
 
@@ -17,7 +17,7 @@ impl Execution {
             }
             let idle = match self.metas[run].wait {
                 Wait::Eval(_) | Wait::Resume | Wait::Timer(Timer::Sleep) => true,
-                Wait::Timer(Timer::Retry { .. } | Timer::PauseTimeout)
+                Wait::Timer(Timer::Retry { .. } | Timer::PauseTimeout | Timer::TaskTimeout)
                 | Wait::Attempt(_)
                 | Wait::Cancelling(_)
                 | Wait::SubflowStart
@@ -47,24 +47,84 @@ impl Execution {
             if self.is_terminal(run) || region.is_some_and(|r| self.region_of(run) != r) {
                 continue;
             }
-            match self.metas[run].wait {
-                Wait::Attempt(attempt) => {
-                    if let Some(last) = self.runs[run].attempts.last_mut() {
-                        // KILLED without an end time marks "cancel sent": a restore then knows
-                        // the attempt is not to be run again.
-                        last.state = TaskRunState::Killed;
-                        last.error = Some(reason.to_owned());
-                    }
-                    self.touch(run);
-                    self.set_wait(run, Wait::Cancelling(attempt));
-                    self.command(Command::Cancel { run: self.runs[run].key.clone(), attempt });
+            self.stop_run_hard(run, reason);
+        }
+    }
+
+    /// Cancels the run's attempt, or KILLs the run when it waits on anything else but its
+    /// children.
+    fn stop_run_hard(&mut self, run: usize, reason: &str) {
+        match self.metas[run].wait {
+            Wait::Attempt(attempt) => {
+                if let Some(last) = self.runs[run].attempts.last_mut() {
+                    // KILLED without an end time marks "cancel sent": a restore then knows
+                    // the attempt is not to be run again.
+                    last.state = TaskRunState::Killed;
+                    last.error = Some(reason.to_owned());
                 }
-                Wait::Cancelling(_) | Wait::Children | Wait::Nothing => {}
-                Wait::Eval(_) | Wait::Timer(_) | Wait::SubflowStart | Wait::SubflowEnd | Wait::Resume => {
-                    self.end_run(run, TaskRunState::Killed, Some(reason.to_owned()));
-                }
+                self.touch(run);
+                self.set_wait(run, Wait::Cancelling(attempt));
+                self.command(Command::Cancel { run: self.runs[run].key.clone(), attempt });
+            }
+            Wait::Cancelling(_) | Wait::Children | Wait::Nothing => {}
+            Wait::Eval(_) | Wait::Timer(_) | Wait::SubflowStart | Wait::SubflowEnd | Wait::Resume => {
+                self.end_run(run, TaskRunState::Killed, Some(reason.to_owned()));
             }
         }
+    }
+
+    /// A native task's timeout: the hard stop of everything under `ancestor`.
+    pub(crate) fn stop_descendants(&mut self, ancestor: usize, reason: &str) {
+        for run in 0..self.runs.len() {
+            if run != ancestor && !self.is_terminal(run) && self.is_under(run, ancestor) {
+                self.stop_run_hard(run, reason);
+            }
+        }
+    }
+
+    /// Whether `run` is inside the children (at any depth) of `ancestor`.
+    fn is_under(&self, run: usize, ancestor: usize) -> bool {
+        let mut at = self.owner_run(run);
+        while let Some(owner) = at {
+            if owner == ancestor {
+                return true;
+            }
+            at = self.owner_run(owner);
+        }
+        false
+    }
+
+    /// The control-flow run whose children include `run` (None at the top of a region).
+    pub(crate) fn owner_run(&self, run: usize) -> Option<usize> {
+        let inst = self.insts.get(self.metas[run].inst)?;
+        self.inst_owner_run(inst.owner)
+    }
+
+    pub(crate) fn inst_owner_run(&self, owner: Owner) -> Option<usize> {
+        match owner {
+            Owner::Region(_) => None,
+            Owner::Run(run) => Some(run),
+            Owner::Iteration(lp) => Some(self.loops[lp].run),
+        }
+    }
+
+    /// Whether the list instance is under a control-flow task whose timeout passed: none of its
+    /// members starts any more.
+    pub(crate) fn under_timeout(&self, inst: usize) -> bool {
+        self.inst_owner_run(self.insts[inst].owner)
+            .is_some_and(|run| self.metas[run].timed_out || self.under_timeout_of(run))
+    }
+
+    /// Whether a task whose timeout passed encloses `run`.
+    pub(crate) fn under_timeout_of(&self, run: usize) -> bool {
+        let mut at = self.owner_run(run);
+        while let Some(run) = at {
+            if self.metas[run].timed_out {
+                return true;
+            }
+            at = self.owner_run(run);
+        }
+        false
     }
 
     /// The `flow.pause` runs waiting for a resume, in creation order.

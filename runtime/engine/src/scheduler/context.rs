@@ -95,6 +95,11 @@ impl ExecutionScope {
         }
     }
 
+    /// `execution.startDate`, once the execution has started.
+    pub fn set_start_date(&mut self, started: Timestamp) {
+        self.execution["startDate"] = Value::String(started.to_rfc3339());
+    }
+
     fn outputs(&self, exec: &Execution, viewer: &TaskRunKey) -> Value {
         match self.needs.get(&viewer.task) {
             Some(OutputNeeds::Only(tasks)) => Value::Object(

@@ -413,6 +413,7 @@ impl<S: Store> Driver<S> {
         if self.shared.drain.is_draining() {
             self.exec.hold_dispatches();
         }
+        let starts = matches!(event, Event::Start { .. });
         let step = match self.exec.apply(event) {
             Ok(step) => step,
             Err(rejected) => {
@@ -420,6 +421,10 @@ impl<S: Store> Driver<S> {
                 return;
             }
         };
+        if starts && let Some(started) = self.exec.record().started_at {
+            // `execution.startDate` is when it started, not when it was created (or queued).
+            self.scope.set_start_date(started);
+        }
         self.take_step(step, turn, queue);
     }
 
@@ -474,12 +479,14 @@ impl<S: Store> Driver<S> {
         true
     }
 
-    /// A `flow.subflow` run that was killed (the parent was killed or timed out) takes its
-    /// child execution down with it; the machine only records the parent's side.
+    /// A `flow.subflow` run that ended without its child ending well (the parent was killed or
+    /// timed out, or the task's own timeout passed) takes its child execution down with it; the
+    /// machine only records the parent's side. A child that already ended ignores the kill.
     fn kill_children_of_killed_subflows(&self, changed: &[TaskRunKey]) {
+        use crate::records::TaskRunState;
         for key in changed {
             let Some(run) = self.exec.task_run(key) else { continue };
-            if run.state != crate::records::TaskRunState::Killed {
+            if !matches!(run.state, TaskRunState::Killed | TaskRunState::Failed | TaskRunState::Warning) {
                 continue;
             }
             let is_subflow =

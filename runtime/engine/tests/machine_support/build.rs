@@ -106,6 +106,7 @@ pub trait TaskExt {
     fn retry(self, retry: Retry) -> Task;
     fn run_if(self) -> Task;
     fn disabled(self) -> Task;
+    fn timeout(self, timeout: Duration) -> Task;
 }
 
 impl TaskExt for Task {
@@ -127,6 +128,10 @@ impl TaskExt for Task {
     }
     fn disabled(mut self) -> Task {
         self.disabled = true;
+        self
+    }
+    fn timeout(mut self, timeout: Duration) -> Task {
+        self.timeout = Some(timeout);
         self
     }
 }

@@ -1,6 +1,6 @@
 //! Typed inputs: the flow's `inputs` and a pause's `onResume`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::keys;
 use super::reader::{Node, Reader, describe};
@@ -101,7 +101,11 @@ fn input(r: &mut Reader, node: &Node<'_>) -> Option<Input> {
         if let Some(pattern) = &input.pattern
             && let Err(reason) = pattern_validator(pattern)
         {
-            r.report(Diagnostic::at(&node.pointer, format!("invalid regular expression: {reason}")));
+            r.report(
+                Diagnostic::at(&node.pointer, format!("invalid regular expression: {reason}")).with_hint(
+                    "patterns use the syntax of Rust's `regex` crate: no look-around, no back-references",
+                ),
+            );
             input.pattern = None;
         }
     }
@@ -135,10 +139,17 @@ fn select_values(r: &mut Reader, node: &Node<'_>) -> Vec<String> {
     values
 }
 
-/// A whole-value match, as the model promises; the regular expression dialect is JSON Schema's.
-fn pattern_validator(pattern: &str) -> Result<jsonschema::Validator, String> {
-    jsonschema::validator_for(&json!({ "type": "string", "pattern": format!("^(?:{pattern})$") }))
-        .map_err(|err| err.to_string())
+/// A whole-value match, as the model promises, in the dialect the run-time check uses (the
+/// `regex` crate: no look-around or back-references), so a pattern valid here works there.
+fn pattern_validator(pattern: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|err| match err {
+        // The syntax error draws the pattern with a caret; its last line says what is wrong.
+        regex::Error::Syntax(text) => {
+            let last = text.lines().last().unwrap_or_default();
+            last.strip_prefix("error: ").unwrap_or(last).to_string()
+        }
+        other => other.to_string(),
+    })
 }
 
 fn check_default(r: &mut Reader, node: &Node<'_>, input: &Input, context: &str) {
@@ -167,7 +178,7 @@ fn mismatch(value: &Value, kind: InputType, item_type: InputType, input: &Input)
             let Value::String(text) = value else { return Some("a string".to_string()) };
             if kind == T::String || kind == T::Secret {
                 if let Some(pattern) = &input.pattern
-                    && pattern_validator(pattern).is_ok_and(|v| !v.is_valid(value))
+                    && pattern_validator(pattern).is_ok_and(|v| !v.is_match(text))
                 {
                     return Some(format!("a string matching `{pattern}`"));
                 }

@@ -34,7 +34,7 @@ pub const TASK_COMMON: [&str; 11] = [
 ];
 
 /// Common keys that only make sense on a task that runs a component.
-pub const PLUGIN_ONLY: [&str; 2] = ["allow", "limits"];
+pub const PLUGIN_ONLY: [&str; 3] = ["allow", "limits", "retry"];
 
 /// The native task types and the keys each adds to the common ones.
 pub const NATIVE: [(&str, &[&str]); 9] = [

@@ -1,6 +1,6 @@
 //! The static check of every templated field of a flow.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -28,6 +28,7 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
             &mut out,
         );
     }
+    out.extend(variable_cycles(flow));
     for task in flow.all_tasks() {
         checker.task(task, &mut out);
     }
@@ -40,6 +41,68 @@ pub fn check_flow(flow: &Flow) -> Vec<Diagnostic> {
         );
     }
     out
+}
+
+/// Variables may use each other in any order, but not themselves through others: each cycle
+/// is reported once, at its first variable by name.
+fn variable_cycles(flow: &Flow) -> Vec<Diagnostic> {
+    let uses: BTreeMap<&str, BTreeSet<String>> = flow
+        .variables
+        .iter()
+        .map(|(name, value)| {
+            let mut texts = Vec::new();
+            strings(value, &mut texts);
+            let used = texts
+                .iter()
+                .filter_map(|text| analyze(text).ok())
+                .flatten()
+                .filter_map(|found| match found.reference {
+                    Reference::Var { name } if flow.variables.contains_key(&name) => Some(name),
+                    _ => None,
+                })
+                .collect();
+            (name.as_str(), used)
+        })
+        .collect();
+    let mut cycles: BTreeSet<Vec<String>> = BTreeSet::new();
+    for start in uses.keys() {
+        // Paths from `start` back to itself through variables named after it, so every cycle
+        // is found from its smallest name only.
+        let mut stack = vec![vec![(*start).to_owned()]];
+        while let Some(path) = stack.pop() {
+            let last = path.last().map(String::as_str).unwrap_or_default();
+            for next in uses.get(last).into_iter().flatten() {
+                if next == start {
+                    cycles.insert(path.clone());
+                } else if next.as_str() > *start && !path.contains(next) {
+                    let mut longer = path.clone();
+                    longer.push(next.clone());
+                    stack.push(longer);
+                }
+            }
+        }
+    }
+    cycles
+        .into_iter()
+        .map(|cycle| {
+            let chain: Vec<String> = cycle.iter().chain(cycle.first()).map(|n| format!("`{n}`")).collect();
+            let message = match cycle.len() {
+                1 => format!("template error: variable `{}` uses itself", cycle[0]),
+                _ => format!("template error: variables use each other in a cycle: {}", chain.join(" -> ")),
+            };
+            Diagnostic::at(format!("/variables/{}", escape(&cycle[0])), message)
+                .with_hint("a variable may use other variables, but not itself through them")
+        })
+        .collect()
+}
+
+fn strings<'v>(value: &'v Value, out: &mut Vec<&'v str>) {
+    match value {
+        Value::String(text) => out.push(text),
+        Value::Array(items) => items.iter().for_each(|item| strings(item, out)),
+        Value::Object(map) => map.values().for_each(|item| strings(item, out)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
 }
 
 /// Which secrets a field may read.
