@@ -15,6 +15,16 @@ pub fn collect(root: &Path, prefix: &str, keep: &dyn Fn(&str) -> bool) -> Result
     Ok(entries)
 }
 
+/// Whether the file at `path` is executable, read through the host (WASI's `stat` does not show
+/// it). A file the host will not answer for (a path through a symlink) is archived as not
+/// executable, with a warning.
+pub fn is_executable(path: &Path) -> bool {
+    sluice_plugin::workspace::is_executable(path).unwrap_or_else(|err| {
+        sluice_plugin::warn!("{err}; archived as not executable (0644)");
+        false
+    })
+}
+
 fn walk(
     dir: &Path,
     relative: &str,
@@ -51,7 +61,8 @@ fn walk(
                 out.push(Entry { name, kind: Kind::Symlink(target.to_string_lossy().into_owned()), mtime });
             }
         } else if kept {
-            out.push(Entry { name, kind: Kind::File { source: path, size: meta.len() }, mtime });
+            let executable = is_executable(&path);
+            out.push(Entry { name, kind: Kind::File { source: path, size: meta.len(), executable }, mtime });
         }
     }
     Ok(())

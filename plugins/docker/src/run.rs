@@ -299,7 +299,11 @@ fn input_entries(config: &RunConfig) -> Result<Option<Vec<Entry>>, TaskError> {
                 } else {
                     entries.push(Entry {
                         name,
-                        kind: Kind::File { source: on_disk, size: meta.len() },
+                        kind: Kind::File {
+                            executable: files::is_executable(&on_disk),
+                            source: on_disk,
+                            size: meta.len(),
+                        },
                         mtime: 0,
                     });
                 }
@@ -399,7 +403,8 @@ fn copy_out(id: &str, config: &RunConfig) -> Result<Vec<String>, TaskError> {
     let mut on_entry = |name: &str, found: Found| -> std::io::Result<Option<Box<dyn Write>>> {
         // Entries are named after the last component of `workdir`: strip it.
         let Some((_, relative)) = name.split_once('/') else { return Ok(None) };
-        if found != Found::File || !globs.iter().any(|g| g.matches(relative)) {
+        let Found::File { executable } = found else { return Ok(None) };
+        if !globs.iter().any(|g| g.matches(relative)) {
             return Ok(None);
         }
         let Some(clean) = clean_relative(relative) else { return Ok(None) };
@@ -408,6 +413,10 @@ fn copy_out(id: &str, config: &RunConfig) -> Result<Vec<String>, TaskError> {
             std::fs::create_dir_all(parent)?;
         }
         let file = std::fs::File::create(&target)?;
+        // The file keeps the container's executable bit (WASI cannot set it; the host does).
+        if let Err(err) = sluice_plugin::workspace::set_executable(&target, executable) {
+            sluice_plugin::warn!("{err}");
+        }
         written.push(clean);
         Ok(Some(Box::new(std::io::BufWriter::with_capacity(256 << 10, file))))
     };

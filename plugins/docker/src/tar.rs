@@ -12,10 +12,12 @@ const BLOCK: usize = 512;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
     Dir,
-    /// A regular file; its bytes are read from `source` while the archive is read.
+    /// A regular file; its bytes are read from `source` while the archive is read. Executable
+    /// files are archived 0755, the others 0644.
     File {
         source: PathBuf,
         size: u64,
+        executable: bool,
     },
     Symlink(String),
 }
@@ -62,10 +64,10 @@ impl TarWriter {
             Kind::Symlink(target) => {
                 write_header(&mut self.pending, &entry.name, 0, 0o777, entry.mtime, b'2', &target);
             }
-            Kind::File { source, size } => {
+            Kind::File { source, size, executable } => {
                 let mut file = File::open(&source)
                     .map_err(|e| io::Error::new(e.kind(), format!("reading {}: {e}", source.display())))?;
-                // The first bytes decide the mode; a small file is read whole in that one go.
+                // A small file is read whole in one go, with its header.
                 let head_len = size.min(HEAD_BYTES);
                 let mut head = Vec::with_capacity(head_len as usize);
                 (&mut file).take(head_len).read_to_end(&mut head)?;
@@ -75,7 +77,7 @@ impl TarWriter {
                         entry.name
                     )));
                 }
-                let mode = if looks_executable(&head) { 0o755 } else { 0o644 };
+                let mode = if executable { 0o755 } else { 0o644 };
                 write_header(&mut self.pending, &entry.name, size, mode, entry.mtime, b'0', "");
                 self.pending.extend_from_slice(&head);
                 let padding = (BLOCK - (size as usize % BLOCK)) % BLOCK;
@@ -93,12 +95,6 @@ impl TarWriter {
 
 /// How much of a file is read before its header is written (all of it, for most files).
 const HEAD_BYTES: u64 = 64 << 10;
-
-/// The sandbox does not expose file permissions, so scripts and binaries are recognised by their
-/// first bytes (`#!`, ELF) and archived executable; everything else is 0644.
-fn looks_executable(head: &[u8]) -> bool {
-    head.starts_with(b"#!") || head.starts_with(b"\x7fELF")
-}
 
 impl Read for TarWriter {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
@@ -199,7 +195,10 @@ fn put_octal(field: &mut [u8], value: u64) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
     Dir,
-    File,
+    /// A regular file, and whether its owner may execute it.
+    File {
+        executable: bool,
+    },
     /// Links, devices and the like, which are skipped.
     Other,
 }
@@ -305,7 +304,9 @@ impl TarReader {
                     }
                 };
                 let found = match kind {
-                    b'0' | 0 | b'7' => Found::File,
+                    b'0' | 0 | b'7' => {
+                        Found::File { executable: parse_octal(&header[100..108]) & 0o100 != 0 }
+                    }
                     b'5' => Found::Dir,
                     _ => Found::Other,
                 };
@@ -369,8 +370,22 @@ mod tests {
         std::fs::write(&script, b"#!/bin/sh\necho hi\n").expect("write");
         let entries = vec![
             Entry { name: "deep".into(), kind: Kind::Dir, mtime: 1 },
-            Entry { name: long.clone(), kind: Kind::File { source: small.clone(), size: 5 }, mtime: 2 },
-            Entry { name: "run.sh".into(), kind: Kind::File { source: script, size: 18 }, mtime: 3 },
+            Entry {
+                name: long.clone(),
+                kind: Kind::File { source: small.clone(), size: 5, executable: false },
+                mtime: 2,
+            },
+            // The mode comes from the file's executable bit, not from its content.
+            Entry {
+                name: "run.sh".into(),
+                kind: Kind::File { source: script, size: 18, executable: false },
+                mtime: 3,
+            },
+            Entry {
+                name: "tool".into(),
+                kind: Kind::File { source: small.clone(), size: 5, executable: true },
+                mtime: 3,
+            },
             Entry { name: "link".into(), kind: Kind::Symlink("run.sh".into()), mtime: 4 },
         ];
         let mut archive = Vec::new();
@@ -383,7 +398,7 @@ mod tests {
         let (seen, bytes) = (found.clone(), contents.clone());
         let mut on_entry = move |name: &str, kind: Found| -> io::Result<Option<Box<dyn Write>>> {
             seen.lock().expect("lock").push((name.to_string(), kind.clone()));
-            Ok((kind == Found::File).then(|| Box::new(Shared(bytes.clone())) as Box<dyn Write>))
+            Ok(matches!(kind, Found::File { .. }).then(|| Box::new(Shared(bytes.clone())) as Box<dyn Write>))
         };
         for chunk in archive.chunks(7) {
             reader.feed(chunk, &mut on_entry).expect("feed");
@@ -393,15 +408,22 @@ mod tests {
             found,
             vec![
                 ("deep".to_string(), Found::Dir),
-                (long, Found::File),
-                ("run.sh".to_string(), Found::File),
+                (long, Found::File { executable: false }),
+                ("run.sh".to_string(), Found::File { executable: false }),
+                ("tool".to_string(), Found::File { executable: true }),
                 ("link".to_string(), Found::Other),
             ]
         );
-        assert_eq!(&*contents.lock().expect("lock"), b"hello#!/bin/sh\necho hi\n");
-        // The script is archived executable: mode field of its header.
-        let script_header = archive.windows(6).position(|w| w == b"run.sh").expect("header");
-        assert_eq!(&archive[script_header + 100..script_header + 107], b"0000755");
+        assert_eq!(&*contents.lock().expect("lock"), b"hello#!/bin/sh\necho hi\nhello");
+        // The executable file is archived 0755, the script that is not 0644: the headers' modes.
+        let mode = |name: &[u8]| {
+            let at =
+                archive.windows(name.len() + 1).position(|w| w[..name.len()] == *name && w[name.len()] == 0);
+            let at = at.expect("header");
+            archive[at + 100..at + 107].to_vec()
+        };
+        assert_eq!(mode(b"tool"), b"0000755");
+        assert_eq!(mode(b"run.sh"), b"0000644");
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
@@ -413,7 +435,7 @@ mod tests {
         std::fs::write(dir.join("big"), &content).expect("write");
         let entries = vec![Entry {
             name: "big.bin".into(),
-            kind: Kind::File { source: dir.join("big"), size: content.len() as u64 },
+            kind: Kind::File { source: dir.join("big"), size: content.len() as u64, executable: false },
             mtime: 0,
         }];
         let mut archive = Vec::new();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use docker_env::{BUSYBOX, Registry, docker, docker_output, labelled_containers};
+use docker_env::{BUSYBOX, Registry, build_image, closed_port, docker, docker_output, labelled_containers};
 use serde_json::{Value, json};
 
 /// A temporary data dir and the flows written into it.
@@ -76,6 +76,11 @@ fn task_lines(stdout: &str, task: &str) -> Vec<String> {
             Some(message.trim_start().to_string())
         })
         .collect()
+}
+
+/// A flow `id` of `tasks` (YAML, with `BUSYBOX` standing for the test image).
+fn flow_yaml(id: &str, tasks: &str) -> String {
+    format!("id: {id}\nnamespace: t\ntasks:\n{}", tasks.replace("BUSYBOX", BUSYBOX))
 }
 
 /// A first task that writes `files` (path, content) into the workspace through a container, so
@@ -358,12 +363,21 @@ tasks:
     );
 }
 
-/// Tags the busybox image into `registry`, pushes it with `docker.push`, removes the local
-/// copies and pulls it back by digest with `docker.pull`.
+/// Builds an image of its own (one layer, no other tag: nothing of it is on the daemon once it is
+/// removed), tags it into `registry` with `docker.tag`, pushes it with `docker.push`, removes it
+/// from the daemon and pulls it back by digest with `docker.pull`, so its layer comes from the
+/// registry.
 fn push_and_pull(registry: &Registry, credentials: &str, secret: &[(&str, &str)]) {
     let env = Env::new();
-    let image = format!("{}/sluice/busybox:v1", registry.address);
-    let repo = format!("{}/sluice/busybox", registry.address);
+    let nonce = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let local = format!("sluice-test/pushed:{nonce}");
+    let image_id = build_image(
+        &local,
+        "FROM scratch\nCOPY nonce.txt /nonce.txt\n",
+        &[("nonce.txt", &nonce.to_string())],
+    );
+    let image = format!("{}/sluice/pushed:v1", registry.address);
+    let repo = format!("{}/sluice/pushed", registry.address);
     let flow = env.flow(
         "push",
         &format!(
@@ -372,7 +386,7 @@ namespace: t
 tasks:
   - id: tag
     type: docker.tag
-    image: {BUSYBOX}
+    image: {local}
     tags: ["{image}"]
     allow: {{docker: true}}
   - id: push
@@ -384,8 +398,7 @@ tasks:
     );
     let (code, doc) = env.run_json(&flow, secret);
     assert_eq!(code, 0, "{doc:#}");
-    let busybox_id = docker(&["image", "inspect", "-f", "{{.Id}}", BUSYBOX]).trim().to_string();
-    assert_eq!(doc["outputs"]["tag"], json!({"imageId": busybox_id, "tags": [image]}));
+    assert_eq!(doc["outputs"]["tag"], json!({"imageId": image_id, "tags": [image]}));
     let digest = doc["outputs"]["push"]["digest"].as_str().unwrap().to_string();
     assert!(digest.starts_with("sha256:") && digest.len() == 71, "{digest}");
     assert_eq!(doc["outputs"]["push"]["image"], format!("{repo}@{digest}"));
@@ -394,7 +407,9 @@ tasks:
     let repo_digests = docker(&["image", "inspect", "-f", "{{json .RepoDigests}}", &image]);
     assert!(repo_digests.contains(&format!("{repo}@{digest}")), "{repo_digests}");
 
-    docker(&["rmi", &image]);
+    // Gone from the daemon, layer and all: the pull must fetch it.
+    docker(&["rmi", &image, &local]);
+    assert!(!docker_output(&["image", "inspect", &image_id]).status.success(), "{image_id} is still there");
     let pull_flow = env.flow(
         "pull",
         &format!(
@@ -412,7 +427,7 @@ tasks:
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(
         doc["outputs"]["pull"],
-        json!({"imageId": busybox_id, "repoDigests": [format!("{repo}@{digest}")]})
+        json!({"imageId": image_id, "repoDigests": [format!("{repo}@{digest}")]})
     );
     let _ = docker_output(&["rmi", &format!("{repo}@{digest}")]);
 }
@@ -443,4 +458,316 @@ fn push_and_pull_with_basic_auth_from_secrets() {
     assert!(error.starts_with(&format!("failed: pushing {image}: ")), "{error}");
     assert!(error.contains("unauthorized") || error.contains("authentication required"), "{error}");
     docker(&["rmi", &image]);
+}
+
+#[test]
+fn files_keep_their_executable_bit_into_and_out_of_containers_and_build_contexts() {
+    let env = Env::new();
+    let tag = "sluice-test/built:modes";
+    let _ = docker_output(&["rmi", "-f", tag]);
+    // `tool` is executable without a `#!` line, `script.sh` has one but is not executable: the
+    // bit, not the content, decides.
+    let tasks = r#"  - id: prepare
+    type: docker.run
+    image: BUSYBOX
+    pull: never
+    allow: {docker: true}
+    commands:
+      - mkdir app
+      - printf 'echo tool-ran\n' > app/tool
+      - chmod 755 app/tool
+      - printf '#!/bin/sh\necho script-ran\n' > app/script.sh
+      - chmod 644 app/script.sh
+      - printf 'FROM BUSYBOX\nCOPY tool script.sh /ctx/\n' > app/Dockerfile
+    outputFiles: [app]
+  - id: check
+    type: docker.run
+    image: BUSYBOX
+    pull: never
+    allow: {docker: true}
+    inputFiles: [app]
+    commands:
+      - cd app
+      - 'echo "::{\"outputs\": {\"modes\": \"$(stat -c %a tool script.sh | xargs)\", \"ran\": \"$(./tool)\"}}::"'
+  - id: image
+    type: docker.build
+    context: app
+    tags: [TAG]
+    allow: {docker: true}
+"#;
+    let flow = env.flow("modes", &flow_yaml("modes", &tasks.replace("TAG", tag)));
+    let (code, doc) = env.run_json(&flow, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        doc["outputs"]["prepare"],
+        json!({"exitCode": 0, "outputFiles": ["app/Dockerfile", "app/script.sh", "app/tool"]})
+    );
+    assert_eq!(
+        doc["outputs"]["check"],
+        json!({"exitCode": 0, "outputFiles": [], "modes": "755 644", "ran": "tool-ran"})
+    );
+    // Copied out of the container, the workspace files kept the bit too.
+    use std::os::unix::fs::PermissionsExt;
+    let workspace = env.workspace(&doc);
+    let mode = |path: &str| std::fs::metadata(workspace.join(path)).unwrap().permissions().mode();
+    assert_eq!(mode("app/tool") & 0o111, 0o111);
+    assert_eq!(mode("app/script.sh") & 0o111, 0);
+    assert_eq!(
+        docker(&["run", "--rm", tag, "stat", "-c", "%a %n", "/ctx/tool", "/ctx/script.sh"]),
+        "755 /ctx/tool\n644 /ctx/script.sh\n"
+    );
+    docker(&["rmi", "-f", tag]);
+}
+
+#[test]
+fn run_options_user_limits_network_workdir_interpreter_and_entrypoint() {
+    let env = Env::new();
+    let task = |id: &str, options: &str, commands: &[&str]| {
+        let commands: String = commands.iter().map(|c| format!("      - {c}\n")).collect();
+        format!(
+            "  - id: {id}\n    type: docker.run\n    image: BUSYBOX\n    pull: never\n    allow: {{docker: true}}\n{options}    commands:\n{commands}"
+        )
+    };
+    let tasks = [
+        task(
+            "user",
+            "    user: \"1234:2345\"\n",
+            &[r#"'echo "::{\"outputs\": {\"ids\": \"$(id -u):$(id -g)\"}}::"'"#],
+        ),
+        // cgroup v2 names the limits memory.max and cpu.max, v1 spreads them over controllers.
+        task(
+            "limits",
+            "    memory: 64m\n    cpus: 1.5\n",
+            &[
+                r#"'if [ -f /sys/fs/cgroup/memory.max ]; then m=$(cat /sys/fs/cgroup/memory.max); c=$(cat /sys/fs/cgroup/cpu.max); else m=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes); c="$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"; fi'"#,
+                r#"'echo "::{\"outputs\": {\"memory\": \"$m\", \"cpu\": \"$c\"}}::"'"#,
+            ],
+        ),
+        task(
+            "nonet",
+            "",
+            &[r#"'echo "::{\"outputs\": {\"interfaces\": \"$(ls /sys/class/net | xargs)\"}}::"'"#],
+        ),
+        task(
+            "bridge",
+            "    network: bridge\n",
+            &[r#"'echo "::{\"outputs\": {\"interfaces\": \"$(ls /sys/class/net | xargs)\"}}::"'"#],
+        ),
+        task(
+            "workdir",
+            "    workdir: /work/dir\n",
+            &[r#"'echo "::{\"outputs\": {\"pwd\": \"$(pwd)\"}}::"'"#],
+        ),
+        // The script is the interpreter's last argument, without the `set -e` line that only the
+        // default interpreter gets (awk would not parse it; sh would stop at `false`).
+        task(
+            "awk",
+            "    interpreter: [/bin/awk]\n",
+            &[r#"'BEGIN { print "::{\"outputs\": {\"from\": \"awk\"}}::" }'"#],
+        ),
+        task(
+            "noexit",
+            "    interpreter: [sh, -c]\n",
+            &["'false'", r#"'echo "::{\"outputs\": {\"after\": \"false\"}}::"'"#],
+        ),
+        // The entrypoint replaces the image's, and gets the interpreter and script as arguments.
+        task("entrypoint", "    entrypoint: [/bin/echo, \"entrypoint got:\"]\n", &["one", "two"]),
+    ];
+    let flow = env.flow("options", &flow_yaml("options", &tasks.concat()));
+    let (code, doc) = env.run_json(&flow, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let outputs = &doc["outputs"];
+    let ok = |extra: Value| {
+        let mut expected = json!({"exitCode": 0, "outputFiles": []});
+        expected.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        expected
+    };
+    assert_eq!(outputs["user"], ok(json!({"ids": "1234:2345"})));
+    assert_eq!(outputs["limits"], ok(json!({"memory": "67108864", "cpu": "150000 100000"})));
+    assert_eq!(outputs["nonet"], ok(json!({"interfaces": "lo"})));
+    assert_eq!(outputs["bridge"], ok(json!({"interfaces": "eth0 lo"})));
+    assert_eq!(outputs["workdir"], ok(json!({"pwd": "/work/dir"})));
+    assert_eq!(outputs["awk"], ok(json!({"from": "awk"})));
+    assert_eq!(outputs["noexit"], ok(json!({"after": "false"})));
+    assert_eq!(outputs["entrypoint"], ok(json!({})));
+
+    let (code, stdout) = env.run_text(&flow, &[]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(task_lines(&stdout, "entrypoint"), ["entrypoint got: /bin/sh -c set -e", "one", "two"]);
+    assert_eq!(labelled_containers(), Vec::<String>::new());
+}
+
+/// The two versions of an image: `new` only in the registry (pushed to `image`, then removed from
+/// the daemon), `old` on the daemon under `image` (a stale local copy) and under `keep`.
+struct Versions {
+    old: String,
+    new: String,
+    keep: String,
+}
+
+fn stale_and_fresh(image: &str) -> Versions {
+    // Named in the image, so no other test's build (or the build cache) makes the same one.
+    let new = build_image(
+        image,
+        &format!("FROM {BUSYBOX}\nRUN echo new > /version && echo {image} > /name\n"),
+        &[],
+    );
+    docker(&["push", image]);
+    let old = build_image(
+        image,
+        &format!("FROM {BUSYBOX}\nRUN echo old > /version && echo {image} > /name\n"),
+        &[],
+    );
+    docker(&["rmi", "-f", &new]);
+    let keep = format!("sluice-test/stale:{}", image.replace(['/', ':'], "-"));
+    docker(&["tag", &old, &keep]);
+    Versions { old, new, keep }
+}
+
+#[test]
+fn run_pulls_as_the_pull_policy_says() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let image = format!("{}/sluice/versioned:v1", registry.address);
+    let Versions { old, new, keep } = stale_and_fresh(&image);
+    let run = |pull: &str| {
+        let flow = env.flow(
+            "policy",
+            &flow_yaml(
+                "policy",
+                &format!(
+                    "  - id: run\n    type: docker.run\n    image: \"{image}\"\n{pull}    allow: {{docker: true}}\n    commands: [cat /version]\n"
+                ),
+            ),
+        );
+        let (code, stdout) = env.run_text(&flow, &[]);
+        assert_eq!(code, 0, "{stdout}");
+        task_lines(&stdout, "run")
+    };
+    let pulled = |lines: &[String]| {
+        assert_eq!(lines.first(), Some(&format!("pulling {image}")), "{lines:?}");
+        assert!(lines.contains(&format!("Status: Downloaded newer image for {image}")), "{lines:?}");
+        assert_eq!(lines.last().map(String::as_str), Some("new"), "{lines:?}");
+    };
+
+    // `ifNotPresent` (the default) pulls a missing image from the registry...
+    docker(&["rmi", &image]);
+    pulled(&run(""));
+    // ...and leaves one that is there alone, stale or not.
+    docker(&["tag", &old, &image]);
+    assert_eq!(run("    pull: ifNotPresent\n"), ["old"]);
+    // `always` pulls even then.
+    pulled(&run("    pull: always\n"));
+    assert_eq!(docker(&["image", "inspect", "-f", "{{.Id}}", &image]).trim(), new);
+
+    // `never` fails on a missing image, naming it.
+    let flow = env.flow(
+        "never",
+        &flow_yaml(
+            "never",
+            "  - id: run\n    type: docker.run\n    image: sluice-test/never-pulled:v0\n    pull: never\n    allow: {docker: true}\n    commands: [\"true\"]\n",
+        ),
+    );
+    let (code, doc) = env.run_json(&flow, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        run_of(&doc, "run")["error"],
+        "failed: image sluice-test/never-pulled:v0 is not present on the Docker daemon and `pull` is `never`"
+    );
+    let _ = docker_output(&["rmi", "-f", &image, &keep, &old, &new]);
+}
+
+const MULTI_STAGE: &str = "FROM sluice-test/busybox:latest AS base\nRUN echo base > /stages\nFROM base AS test\nRUN echo test >> /stages\nFROM base AS release\nRUN echo release >> /stages\n";
+
+#[test]
+fn build_stops_at_the_target_stage_and_reads_a_dockerfile_from_another_path() {
+    let env = Env::new();
+    let (staged, custom) = ("sluice-test/built:target", "sluice-test/built:custom");
+    let _ = docker_output(&["rmi", "-f", staged, custom]);
+    let tasks = format!(
+        r#"{prepare}  - id: staged
+    type: docker.build
+    context: app
+    target: test
+    tags: ["{staged}"]
+    allow: {{docker: true}}
+  - id: custom
+    type: docker.build
+    context: app
+    dockerfile: build/Dockerfile.prod
+    tags: ["{custom}"]
+    allow: {{docker: true}}
+"#,
+        prepare = prepare(&[
+            ("app/Dockerfile", MULTI_STAGE),
+            ("app/build/Dockerfile.prod", "FROM sluice-test/busybox:latest\nCOPY src/main.txt /main.txt\n"),
+            // The Dockerfile is sent even though it is ignored.
+            ("app/.dockerignore", "build/\n"),
+            ("app/src/main.txt", "main\n"),
+        ])
+    );
+    let flow = env.flow("stages", &flow_yaml("stages", &tasks));
+    let (code, stdout) = env.run_text(&flow, &[]);
+    assert_eq!(code, 0, "{stdout}");
+    let lines = task_lines(&stdout, "staged");
+    assert!(lines.iter().any(|l| l.ends_with(": RUN echo test >> /stages")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("echo release")), "{lines:?}");
+    assert_eq!(docker(&["run", "--rm", staged, "cat", "/stages"]), "base\ntest\n");
+    assert_eq!(docker(&["run", "--rm", custom, "cat", "/main.txt"]), "main\n");
+
+    let (code, doc) = env.run_json(&flow, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    for (task, tag) in [("staged", staged), ("custom", custom)] {
+        let id = docker(&["image", "inspect", "-f", "{{.Id}}", tag]).trim().to_string();
+        assert_eq!(doc["outputs"][task], json!({"imageId": id, "tags": [tag]}));
+    }
+    docker(&["rmi", "-f", staged, custom]);
+}
+
+#[test]
+fn build_with_pull_takes_the_base_image_from_the_registry() {
+    let registry = Registry::start();
+    let env = Env::new();
+    let base = format!("{}/sluice/base:v1", registry.address);
+    let Versions { old, new, keep } = stale_and_fresh(&base);
+    let (stale, fresh) = ("sluice-test/built:stale", "sluice-test/built:fresh");
+    let tasks = format!(
+        r#"{prepare}  - id: stale
+    type: docker.build
+    tags: ["{stale}"]
+    allow: {{docker: true}}
+  - id: fresh
+    type: docker.build
+    pull: true
+    tags: ["{fresh}"]
+    allow: {{docker: true}}
+"#,
+        prepare = prepare(&[("Dockerfile", &format!("FROM {base}\nRUN cat /version > /seen\n"))])
+    );
+    let flow = env.flow("pull", &flow_yaml("pull", &tasks));
+    let (code, doc) = env.run_json(&flow, &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    // Without `pull` the stale local base is used, with it the registry's.
+    assert_eq!(docker(&["run", "--rm", stale, "cat", "/seen"]), "old\n");
+    assert_eq!(docker(&["run", "--rm", fresh, "cat", "/seen"]), "new\n");
+    assert_eq!(docker(&["image", "inspect", "-f", "{{.Id}}", &base]).trim(), new);
+
+    // The classic builder fails a build whose base cannot be pulled, even with a local copy.
+    let port = closed_port();
+    let unreachable = format!("127.0.0.1:{port}/sluice/base:v1");
+    docker(&["tag", BUSYBOX, &unreachable]);
+    let tasks = format!(
+        "{prepare}  - id: image\n    type: docker.build\n    pull: true\n    allow: {{docker: true}}\n",
+        prepare = prepare(&[("Dockerfile", &format!("FROM {unreachable}\nRUN true\n"))])
+    );
+    let flow = env.flow("nopull", &flow_yaml("nopull", &tasks));
+    let (code, doc) = env.run_json(&flow, &[]);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        run_of(&doc, "image")["error"],
+        format!(
+            "failed: the build failed: Get \"http://127.0.0.1:{port}/v2/\": dial tcp 127.0.0.1:{port}: connect: connection refused"
+        )
+    );
+    let _ = docker_output(&["rmi", "-f", stale, fresh, &unreachable, &base, &keep, &old, &new]);
 }

@@ -105,6 +105,23 @@ fn ensure_busybox() {
     docker(&["build", "-q", "-t", BUSYBOX, dir.path().to_str().unwrap()]);
 }
 
+/// Builds `dockerfile` (with `files`, path and content, in its context) with the docker CLI as
+/// `tag`; returns the image id.
+pub fn build_image(tag: &str, dockerfile: &str, files: &[(&str, &str)]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
+    for (path, content) in files {
+        std::fs::write(dir.path().join(path), content).unwrap();
+    }
+    docker(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
+    docker(&["image", "inspect", "-f", "{{.Id}}", tag]).trim().to_string()
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound, then released).
+pub fn closed_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
 /// Ids of all containers (running or not) that carry the run label.
 pub fn labelled_containers() -> Vec<String> {
     docker(&["ps", "-aq", "--filter", &format!("label={RUN_LABEL}")]).lines().map(str::to_string).collect()
