@@ -88,6 +88,22 @@ async fn a_granted_run_still_cannot_use_the_hosts_network() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_granted_run_cannot_join_another_containers_network() {
+    let _serial = lock().await;
+    let plugin = docker_plugin().await;
+    // A container of someone else's on the host's network would be the host's network.
+    let config =
+        json!({"image": BUSYBOX, "pull": "never", "network": "container:someone", "commands": ["true"]});
+    let run = Call::new(&plugin, "run", config).grants(granted()).run().await;
+    let reason = "another container's namespace (`HostConfig.NetworkMode: container:someone`)";
+    let expected =
+        format!("denied: Docker Engine API POST /v1.41/containers/create: {reason} is not allowed to tasks");
+    assert_eq!(run.error(), &RunError::Denied(expected));
+    assert_eq!(run.report.denied, vec![format!("docker: {reason}")]);
+    assert_eq!(labelled_containers(), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_host_removes_the_container_of_a_timed_out_run() {
     let _serial = lock().await;
     let plugin = docker_plugin().await;
