@@ -56,6 +56,9 @@ enum Rule {
     Special,
 }
 
+/// The daemon looks the devices up on the host, so its answers tell which host paths exist.
+const HOST_DEVICE_PATHS: &str = "limits on host devices, named by their host paths";
+
 const HOST_CONFIG_FIELDS: &[(&str, Rule)] = &[
     ("Binds", Rule::Empty("host paths mounted into the container")),
     ("ContainerIDFile", Rule::Allow),
@@ -98,11 +101,11 @@ const HOST_CONFIG_FIELDS: &[(&str, Rule)] = &[
     ("NanoCpus", Rule::Allow),
     ("CgroupParent", Rule::Empty("a cgroup outside the daemon's")),
     ("BlkioWeight", Rule::Allow),
-    ("BlkioWeightDevice", Rule::Allow),
-    ("BlkioDeviceReadBps", Rule::Allow),
-    ("BlkioDeviceWriteBps", Rule::Allow),
-    ("BlkioDeviceReadIOps", Rule::Allow),
-    ("BlkioDeviceWriteIOps", Rule::Allow),
+    ("BlkioWeightDevice", Rule::Empty(HOST_DEVICE_PATHS)),
+    ("BlkioDeviceReadBps", Rule::Empty(HOST_DEVICE_PATHS)),
+    ("BlkioDeviceWriteBps", Rule::Empty(HOST_DEVICE_PATHS)),
+    ("BlkioDeviceReadIOps", Rule::Empty(HOST_DEVICE_PATHS)),
+    ("BlkioDeviceWriteIOps", Rule::Empty(HOST_DEVICE_PATHS)),
     ("CpuPeriod", Rule::Allow),
     ("CpuQuota", Rule::Allow),
     ("CpuRealtimePeriod", Rule::Allow),

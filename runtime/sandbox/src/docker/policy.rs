@@ -76,6 +76,10 @@ pub(crate) fn classify(
         return Err(format!("`{prefix}` administers the daemon itself"));
     }
     for content_type in content_types {
+        // Go lowercases with Unicode's mappings (`İ` is `i`): only ASCII is read the same here.
+        if !content_type.is_ascii() {
+            return Err("a `Content-Type` that is not ASCII".into());
+        }
         let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if matches!(media.as_str(), "application/x-www-form-urlencoded" | "multipart/form-data") {
             return Err(format!(
@@ -286,6 +290,10 @@ mod tests {
                 ))
             );
         }
+        assert_eq!(
+            classify("POST", "/v1.41/images/create?fromSrc=-", &["appl\u{130}cation/x-www-form-urlencoded"]),
+            Err("a `Content-Type` that is not ASCII".into())
+        );
         assert_eq!(classify("POST", "/v1.41/build", &["application/x-tar"]), Ok(BodyCheck::None));
         assert_eq!(classify("GET", "/v1.41/info", &[]), Ok(BodyCheck::None));
     }
@@ -467,6 +475,10 @@ mod tests {
             (
                 json!({"LogConfig": {"Type": "syslog", "Config": {"syslog-address": "tcp://127.0.0.1:22"}}}),
                 "the log driver \"syslog\" (`HostConfig.LogConfig.Type`; only json-file, local and none keep the logs on the daemon)",
+            ),
+            (
+                json!({"BlkioDeviceReadBps": [{"Path": "/dev/sda", "Rate": 1}]}),
+                "`HostConfig.BlkioDeviceReadBps` (limits on host devices, named by their host paths)",
             ),
             (json!({"Foo": 1}), "the unknown field `HostConfig.Foo` (the host passes only fields it knows)"),
         ];
