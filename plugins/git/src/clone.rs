@@ -298,9 +298,10 @@ fn prepare_dir(dir: &Path) -> Result<(), TaskError> {
     let mut entries = std::fs::read_dir(dir)
         .map_err(|e| TaskError::failed(format!("cannot read {}: {e}", dir.display())))?;
     if entries.next().is_some() {
+        let name =
+            if dir == Path::new(".") { "the workspace".to_string() } else { dir.display().to_string() };
         return Err(TaskError::failed(format!(
-            "{} is not empty; clone into an empty or new `directory`",
-            dir.display()
+            "{name} is not empty; clone into an empty or new `directory`"
         )));
     }
     Ok(())

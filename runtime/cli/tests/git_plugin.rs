@@ -10,13 +10,12 @@ use common::doc::run_of;
 
 mod support_git;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support_git::{GitServer, PASSWORD, USER, git, git_bytes, make_repo};
+use support_git::{GitServer, Hook, PASSWORD, USER, git, git_bytes, make_repo};
 
 /// Symlinks of the fixture whose targets stay inside the checkout; the others are written as
 /// regular files holding the target.
@@ -242,10 +241,14 @@ fn clone_of_a_branch_a_tag_and_a_commit() {
         "  - id: dev\n    type: git.clone\n    url: {url}\n    branch: dev\n    directory: dev\n\
          \x20 - id: tag\n    type: git.clone\n    url: {url}\n    tag: v1\n    directory: tag\n\
          \x20 - id: light\n    type: git.clone\n    url: {url}\n    tag: light\n    directory: light\n\
-         \x20 - id: sha\n    type: git.clone\n    url: {url}\n    commit: {first}\n    directory: sha\n"
+         \x20 - id: sha\n    type: git.clone\n    url: {url}\n    commit: {first}\n    directory: sha\n\
+         \x20 - id: again\n    allowFailure: true\n    type: git.clone\n    url: {url}\n    directory: dev/\n"
     );
     let run = run_flow(data.path(), &flow(&tasks), &[]);
-    assert_eq!(run.code, 0, "{:#}", run.doc);
+    assert_eq!(
+        error_of(&run.doc, "again"),
+        "failed: dev is not empty; clone into an empty or new `directory`"
+    );
     let outputs = &run.doc["outputs"];
     assert_eq!(
         outputs["dev"],
@@ -383,73 +386,233 @@ fn unknown_branch_tag_and_commit_fail_clearly() {
 }
 
 #[test]
-fn garbage_and_hanging_servers_fail_clearly_within_the_task_timeout() {
+fn garbage_junk_and_hanging_servers_fail_clearly() {
     let root = tempfile::tempdir().unwrap();
     fixture(root.path());
     let server = GitServer::start(root.path());
     let data = tempfile::tempdir().unwrap();
     let tasks = format!(
         "  - id: garbage\n    allowFailure: true\n    type: git.clone\n    url: {0}/garbage/fixture.git\n    directory: g\n\
-         \x20 - id: hang\n    allowFailure: true\n    timeout: 2s\n    type: git.clone\n    url: {0}/hang/fixture.git\n    directory: h\n",
+         \x20 - id: hang\n    allowFailure: true\n    timeout: 2s\n    type: git.clone\n    url: {0}/hang/fixture.git\n    directory: h\n\
+         \x20 - id: junk\n    allowFailure: true\n    type: git.clone\n    url: {0}/junk/fixture.git\n    directory: j\n",
         server.origin
     );
-    let started = Instant::now();
     let run = run_flow(data.path(), &flow(&tasks), &[]);
     let garbage = error_of(&run.doc, "garbage");
     assert!(
         garbage.contains("did not answer as a git smart-HTTP server") && garbage.contains("text/html"),
         "{garbage}"
     );
+    // The content-type of a ref advertisement, and junk in it.
+    assert_eq!(
+        error_of(&run.doc, "junk"),
+        format!(
+            "failed: {}/junk/fixture.git/info/refs did not answer as a git smart-HTTP server (`Welc` is not a \
+             pkt-line length); check that the URL is a git repository served over smart HTTP",
+            server.origin
+        )
+    );
     let hang = error_of(&run.doc, "hang");
     assert!(hang.contains("timed out") || hang.contains("timeout"), "{hang}");
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
 }
 
 #[test]
-fn submodules_need_their_origin_granted() {
+fn clone_refuses_bad_directories_and_selectors_before_any_request() {
     let root = tempfile::tempdir().unwrap();
-    let other_root = tempfile::tempdir().unwrap();
-    let lib = make_repo(other_root.path(), "lib", |w| {
-        std::fs::write(w.join("lib.txt"), "library\n").unwrap();
-        git(w, &["add", "-A"]);
-        git(w, &["commit", "-q", "-m", "lib"]);
-    });
-    let other = GitServer::start(other_root.path());
-    let lib_url = format!("{}/lib.git", other.origin);
-    let lib_commit = rev(&lib, "main");
-    let app = make_repo(root.path(), "app", |w| {
-        std::fs::write(w.join("app.txt"), "app\n").unwrap();
+    fixture(root.path());
+    let server = GitServer::start(root.path());
+    let data = tempfile::tempdir().unwrap();
+    let url = format!("{}/fixture.git", server.origin);
+    let clone = |id: &str, extra: &str| {
+        format!("  - id: {id}\n    allowFailure: true\n    type: git.clone\n    url: {url}\n{extra}")
+    };
+    let tasks = [
+        clone("up", "    directory: ../outside\n"),
+        clone("inner", "    directory: src/../../outside\n"),
+        clone("abs", "    directory: /tmp/outside\n"),
+        "  - id: occupy\n    type: test.write-file\n    path: existing.txt\n    content: \"x\\n\"\n".to_string(),
+        clone("here", ""),
+        clone("twice", "    directory: \"./\"\n"),
+        clone("two", "    branch: main\n    tag: v1\n    directory: two\n"),
+        clone("three", "    branch: main\n    tag: v1\n    commit: 0123456789abcdef0123456789abcdef01234567\n    directory: three\n"),
+        clone("badbranch", "    branch: feature/../x\n    directory: bad\n"),
+        clone("badtag", "    tag: \"v1:x\"\n    directory: bad\n"),
+        clone("short", "    commit: abc123\n    directory: short\n"),
+    ]
+    .concat();
+    let run = run_flow(data.path(), &flow(&tasks), &[]);
+    let outside = |dir: &str| {
+        format!(
+            "invalid config: at /directory: `{dir}` must be a relative path inside the workspace (no `/` at the start, no `..`)"
+        )
+    };
+    assert_eq!(error_of(&run.doc, "up"), outside("../outside"));
+    assert_eq!(error_of(&run.doc, "inner"), outside("src/../../outside"));
+    assert_eq!(error_of(&run.doc, "abs"), outside("/tmp/outside"));
+    let occupied = "failed: the workspace is not empty; clone into an empty or new `directory`";
+    assert_eq!(error_of(&run.doc, "here"), occupied);
+    assert_eq!(error_of(&run.doc, "twice"), occupied);
+    let one = "invalid config: set at most one of `branch`, `tag` and `commit`";
+    assert_eq!(error_of(&run.doc, "two"), one);
+    assert_eq!(error_of(&run.doc, "three"), one);
+    assert_eq!(
+        error_of(&run.doc, "badbranch"),
+        "invalid config: at /branch: `feature/../x` is not a valid branch name"
+    );
+    assert_eq!(error_of(&run.doc, "badtag"), "invalid config: at /tag: `v1:x` is not a valid tag name");
+    assert_eq!(
+        error_of(&run.doc, "short"),
+        "invalid config: at /commit: `abc123` is not a full 40-hex commit id"
+    );
+    assert_eq!(server.requests(), 0, "a refused config sent a request");
+    // Nothing was written: not outside the workspace, not in it beside the file already there.
+    assert!(!run.workspace.parent().unwrap().join("outside").exists());
+    let mut paths = BTreeSet::new();
+    disk_paths(&run.workspace, "", &mut paths);
+    assert_eq!(paths, BTreeSet::from(["existing.txt".to_string()]));
+}
+
+/// What a checkout holds, so that two checkouts (sluice's and the real git's) can be compared:
+/// each path, `.git` directories and files left out at every level, with its kind, the
+/// executable bit and the bytes, or the symlink target.
+fn tree_content(dir: &Path) -> BTreeMap<String, String> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(dir: &Path, prefix: &str, out: &mut BTreeMap<String, String>) {
+        for entry in std::fs::read_dir(dir.join(prefix)).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == ".git" {
+                continue;
+            }
+            let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let meta = std::fs::symlink_metadata(entry.path()).unwrap();
+            let what = if meta.file_type().is_symlink() {
+                format!("symlink -> {}", std::fs::read_link(entry.path()).unwrap().display())
+            } else if meta.is_dir() {
+                walk(dir, &path, out);
+                "directory".to_string()
+            } else {
+                let executable = meta.permissions().mode() & 0o100 != 0;
+                let bytes = std::fs::read(entry.path()).unwrap();
+                format!("file executable={executable} {:?}", String::from_utf8_lossy(&bytes))
+            };
+            out.insert(path, what);
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, "", &mut out);
+    out
+}
+
+/// `app` has the submodule `vendor/mid` (from a second server), which has the submodule
+/// `deps/leaf` (from a third): each origin must be granted, the clone recurses like
+/// `git clone --recurse-submodules`, and without `submodules: true` the submodule is an empty
+/// directory, as `git clone` leaves it.
+#[test]
+fn nested_submodules_need_every_origin_granted_and_match_git_clone_recurse_submodules() {
+    let (app_root, mid_root, leaf_root) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (app_server, mid_server, leaf_server) = (
+        GitServer::start(app_root.path()),
+        GitServer::start(mid_root.path()),
+        GitServer::start(leaf_root.path()),
+    );
+    let with_submodule = |w: &Path, name: &str, path: &str, url: &str, commit: &str| {
         std::fs::write(
             w.join(".gitmodules"),
-            format!("[submodule \"lib\"]\n\tpath = vendor/lib\n\turl = {lib_url}\n"),
+            format!("[submodule \"{name}\"]\n\tpath = {path}\n\turl = {url}\n"),
         )
         .unwrap();
         git(w, &["add", "-A"]);
         // A gitlink without a checkout of it (`add -A` would drop it, so it comes after).
-        git(w, &["update-index", "--add", "--cacheinfo", &format!("160000,{lib_commit},vendor/lib")]);
-        git(w, &["commit", "-q", "-m", "app with a submodule"]);
+        git(w, &["update-index", "--add", "--cacheinfo", &format!("160000,{commit},{path}")]);
+        git(w, &["commit", "-q", "-m", &format!("with {name}")]);
+    };
+    let leaf = make_repo(leaf_root.path(), "leaf", |w| {
+        std::fs::write(w.join("leaf.txt"), "leaf\n").unwrap();
+        std::fs::write(w.join("run.sh"), "#!/bin/sh\n").unwrap();
+        git(w, &["add", "-A"]);
+        git(w, &["update-index", "--chmod=+x", "run.sh"]);
+        git(w, &["commit", "-q", "-m", "leaf"]);
     });
-    let server = GitServer::start(root.path());
-    let url = format!("{}/app.git", server.origin);
+    let leaf_url = format!("{}/leaf.git", leaf_server.origin);
+    let leaf_commit = rev(&leaf, "main");
+    let mid = make_repo(mid_root.path(), "mid", |w| {
+        std::fs::write(w.join("mid.txt"), "mid\n").unwrap();
+        with_submodule(w, "leaf", "deps/leaf", &leaf_url, &leaf_commit);
+    });
+    let mid_url = format!("{}/mid.git", mid_server.origin);
+    let mid_commit = rev(&mid, "main");
+    make_repo(app_root.path(), "app", |w| {
+        std::fs::write(w.join("app.txt"), "app\n").unwrap();
+        with_submodule(w, "mid", "vendor/mid", &mid_url, &mid_commit);
+    });
+    let url = format!("{}/app.git", app_server.origin);
+    let clone = format!(
+        "  - id: deep\n    type: git.clone\n    url: {url}\n    directory: deep\n    submodules: true\n"
+    );
+    let grant = |origins: &[&str]| {
+        let list: Vec<String> = origins.iter().map(|o| format!("\"{o}\"")).collect();
+        format!("    allow:\n      network: [{}]\n", list.join(", "))
+    };
 
+    // No grant: denied at the first submodule, before any byte reaches its origin.
     let data = tempfile::tempdir().unwrap();
-    let tasks = format!("  - id: app\n    type: git.clone\n    url: {url}\n    submodules: true\n");
-    let run = run_flow(data.path(), &flow(&tasks), &[]);
-    let error = error_of(&run.doc, "app");
-    assert!(error.contains(&other.origin) && error.contains("allow.network"), "{error}");
-    assert_eq!(other.requests(), 0, "a request reached the non-granted origin");
+    let run = run_flow(data.path(), &flow(&clone), &[]);
+    assert_eq!(
+        error_of(&run.doc, "deep"),
+        format!(
+            "denied: submodule vendor/mid ({mid_url}): outbound HTTP to {} was refused by the host: grant it in the task's `allow.network`",
+            mid_server.origin
+        )
+    );
+    assert_eq!(mid_server.requests(), 0, "a request reached the non-granted origin");
 
+    // The first level granted: denied at the second.
     let data = tempfile::tempdir().unwrap();
-    let tasks = format!("{tasks}    allow:\n      network: [\"{}\"]\n", other.origin);
+    let run = run_flow(data.path(), &flow(&format!("{clone}{}", grant(&[&mid_server.origin]))), &[]);
+    assert_eq!(
+        error_of(&run.doc, "deep"),
+        format!(
+            "denied: submodule vendor/mid/deps/leaf ({leaf_url}): outbound HTTP to {} was refused by the host: grant it in the task's `allow.network`",
+            leaf_server.origin
+        )
+    );
+    assert_eq!(leaf_server.requests(), 0, "a request reached the non-granted origin");
+
+    // Both granted; and the default, without submodules, beside it.
+    let tasks = format!(
+        "{clone}{}  - id: plain\n    type: git.clone\n    url: {url}\n    directory: plain\n",
+        grant(&[&mid_server.origin, &leaf_server.origin])
+    );
+    let data = tempfile::tempdir().unwrap();
     let run = run_flow(data.path(), &flow(&tasks), &[]);
     assert_eq!(run.code, 0, "{:#}", run.doc);
-    assert_eq!(std::fs::read_to_string(run.workspace.join("vendor/lib/lib.txt")).unwrap(), "library\n");
-    assert_checkout(&lib, "main", &run.workspace.join("vendor/lib"));
+    let real = tempfile::tempdir().unwrap();
+    git(real.path(), &["clone", "-q", "--recurse-submodules", &url, "deep"]);
+    git(real.path(), &["clone", "-q", &url, "plain"]);
+    let deep = run.workspace.join("deep");
+    assert_eq!(tree_content(&deep), tree_content(&real.path().join("deep")));
+    assert_eq!(tree_content(&run.workspace.join("plain")), tree_content(&real.path().join("plain")));
     assert_eq!(
-        git(&run.workspace, &["ls-files", "-s", "vendor/lib"]).trim(),
-        format!("160000 {lib_commit} 0\tvendor/lib")
+        tree_content(&run.workspace.join("plain")).get("vendor/mid").map(String::as_str),
+        Some("directory"),
+        "the submodule left as an empty directory"
     );
-    let _ = app;
+    assert_eq!(std::fs::read_to_string(deep.join("vendor/mid/deps/leaf/leaf.txt")).unwrap(), "leaf\n");
+    assert_checkout(&leaf, "main", &deep.join("vendor/mid/deps/leaf"));
+    // The real git sees every level checked out at the recorded commit, and clean.
+    let status = git(&deep, &["submodule", "status", "--recursive"]);
+    let lines: Vec<&str> = status.lines().collect();
+    assert_eq!(lines.len(), 2, "{status}");
+    assert!(lines[0].starts_with(&format!(" {mid_commit} vendor/mid")), "{status}");
+    assert!(lines[1].starts_with(&format!(" {leaf_commit} vendor/mid/deps/leaf")), "{status}");
+    assert_eq!(git(&deep, &["status", "--porcelain", "--ignore-submodules=none"]), "");
+    assert_eq!(git(&deep.join("vendor/mid"), &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&deep, &["ls-files", "-s", "vendor/mid"]).trim(),
+        format!("160000 {mid_commit} 0\tvendor/mid")
+    );
 }
 
 #[test]
@@ -474,10 +637,18 @@ fn push_commits_the_change_and_the_server_has_it() {
          \x20 - id: stray\n    type: test.write-file\n    path: m/README.md\n    content: \"not to be committed\\n\"\n\
          \x20 - id: script\n    type: test.write-file\n    path: m/apps/shop/migrate.sh\n    content: \"#!/bin/sh\\n\"\n\
          \x20 - id: chmod\n    type: test.set-executable\n    path: m/apps/shop/migrate.sh\n    executable: true\n\
+         \x20 - id: wrong\n    allowFailure: true\n    type: git.push\n    url: {url}\n    directory: m\n    branch: main\n    message: x\n    authorName: x\n    authorEmail: x@example.com\n    username: {USER}\n    password: not-the-token\n\
+         \x20 - id: anonymous\n    allowFailure: true\n    type: git.push\n    url: {url}\n    directory: m\n    branch: main\n    message: x\n    authorName: x\n    authorEmail: x@example.com\n\
          \x20 - id: push\n    type: git.push\n    url: {url}\n    directory: m\n    branch: main\n    paths: [\"apps/**\"]\n    message: \"shop: 1.1\"\n    authorName: Sluice Bot\n    authorEmail: bot@example.com\n{auth}"
     );
     let run = run_flow(root.path().join("data").as_path(), &flow(&tasks), &[]);
-    assert_eq!(run.code, 0, "{:#}", run.doc);
+    let refused = format!(
+        "failed: authentication failed for {}: check username/password (HTTP 401 from {url}/info/refs?service=git-receive-pack",
+        server.origin
+    );
+    assert_eq!(error_of(&run.doc, "wrong"), format!("{refused})"));
+    assert_eq!(error_of(&run.doc, "anonymous"), format!("{refused}; no credentials were given)"));
+    assert_eq!(run_of(&run.doc, "push")["state"], "SUCCESS", "{:#}", run.doc);
     let pushed = run.doc["outputs"]["push"]["commit"].as_str().unwrap().to_owned();
     assert_eq!(run.doc["outputs"]["push"]["changed"], true);
     // The real git on the server side.
@@ -506,47 +677,93 @@ fn push_commits_the_change_and_the_server_has_it() {
     assert_eq!(git(&checkout, &["status", "--porcelain"]), " M README.md\n");
 }
 
-#[test]
-fn push_refuses_when_the_remote_moved_unless_forced_and_creates_branches() {
-    let root = tempfile::tempdir().unwrap();
-    let bare = make_repo(root.path(), "manifests", |w| {
+/// The one workspace of the flow running with data dir `data` (for a [`Hook`] to act in).
+fn workspace_of(data: &Path) -> PathBuf {
+    let mut dirs = std::fs::read_dir(data.join("workspaces")).unwrap().map(|e| e.unwrap().path());
+    let dir = dirs.next().unwrap();
+    assert!(dirs.next().is_none());
+    dir
+}
+
+/// A `git.push` task of the manifests tests.
+fn push_task(url: &str, id: &str, extra: &str) -> String {
+    format!(
+        "  - id: {id}\n    type: git.push\n    url: {url}\n    message: \"{id}\"\n    authorName: Bot\n    authorEmail: bot@example.com\n{extra}"
+    )
+}
+
+fn manifests(root: &Path) -> PathBuf {
+    make_repo(root, "manifests", |w| {
         std::fs::write(w.join("app.yaml"), "v: 1\n").unwrap();
         git(w, &["add", "-A"]);
         git(w, &["commit", "-q", "-m", "initial"]);
-    });
+    })
+}
+
+/// The wrong refusal of before: after a push to a new branch (which moves the checkout's HEAD
+/// there), a push to main is a fast-forward of main, and goes through.
+#[test]
+fn push_creates_a_branch_only_when_asked_and_a_push_to_main_after_it_fast_forwards() {
+    let root = tempfile::tempdir().unwrap();
+    let bare = manifests(root.path());
     let server = GitServer::start(root.path());
     let url = format!("{}/manifests.git", server.origin);
-    let push = |id: &str, extra: &str| {
-        format!(
-            "  - id: {id}\n    type: git.push\n    url: {url}\n    message: \"{id}\"\n    authorName: Bot\n    authorEmail: bot@example.com\n{extra}"
-        )
-    };
-    let tasks = format!(
-        "  - id: clone\n    type: git.clone\n    url: {url}\n\
-         \x20 - id: edit\n    type: test.write-file\n    path: app.yaml\n    content: \"v: 2\\n\"\n\
-         \x20 - id: wait\n    type: flow.sleep\n    duration: 5s\n\
-         {}{}{}{}",
-        push("missing", "    branch: feature\n    allowFailure: true\n"),
-        push("created", "    branch: feature\n    create: true\n"),
-        push("moved", "    branch: main\n    allowFailure: true\n"),
-        push("forced", "    branch: main\n    force: true\n"),
+    let base = rev(&bare, "main");
+    let tasks = [
+        format!("  - id: clone\n    type: git.clone\n    url: {url}\n"),
+        "  - id: edit\n    type: test.write-file\n    path: app.yaml\n    content: \"v: 2\\n\"\n".to_string(),
+        push_task(&url, "missing", "    branch: feature\n    allowFailure: true\n"),
+        push_task(&url, "created", "    branch: feature\n    create: true\n"),
+        "  - id: note\n    type: test.write-file\n    path: notes.txt\n    content: \"note\\n\"\n"
+            .to_string(),
+        push_task(&url, "main", "    branch: main\n"),
+    ]
+    .concat();
+    let run = run_flow(&root.path().join("data"), &flow(&tasks), &[]);
+    assert_eq!(
+        error_of(&run.doc, "missing"),
+        format!("failed: branch `feature` does not exist in {url}; set `create: true` to create it")
     );
-    // Once the clone is done (its index is the last file it writes), while the flow sleeps,
-    // someone else pushes to main.
-    let data = root.path().join("data");
+    let outputs = &run.doc["outputs"];
+    let created = outputs["created"]["commit"].as_str().unwrap().to_owned();
+    assert_eq!(outputs["created"]["changed"], true);
+    let main = outputs["main"]["commit"].as_str().unwrap().to_owned();
+    assert_eq!(outputs["main"]["changed"], true);
+    // The server, by the real git: feature has the first change on the base, main both.
+    assert_eq!(
+        git(&bare, &["for-each-ref", "--format=%(refname)", "refs/heads"]),
+        "refs/heads/feature\nrefs/heads/main\n"
+    );
+    assert_eq!(
+        git(&bare, &["log", "--format=%H %P|%s", "feature"]),
+        format!("{created} {base}|created\n{base} |initial\n")
+    );
+    assert_eq!(
+        git(&bare, &["log", "--format=%H %P|%s", "main"]),
+        format!("{main} {created}|main\n{created} {base}|created\n{base} |initial\n")
+    );
+    assert_eq!(git(&bare, &["show", "feature:app.yaml"]), "v: 2\n");
+    assert_eq!(git(&bare, &["ls-tree", "--name-only", "feature"]), "app.yaml\n");
+    assert_eq!(git(&bare, &["show", "--name-status", "--format=", "main"]), "A\tnotes.txt\n");
+    git(&bare, &["fsck", "--full", "--no-dangling"]);
+    // The checkout follows the last push.
+    assert_eq!(git(&run.workspace, &["symbolic-ref", "HEAD"]).trim(), "refs/heads/main");
+    assert_eq!(git(&run.workspace, &["rev-parse", "HEAD", "origin/feature"]), format!("{main}\n{created}\n"));
+    assert_eq!(git(&run.workspace, &["status", "--porcelain"]), "");
+}
+
+/// Someone else pushes to main between the clone and the push (the real git, from a hook the
+/// flow calls): the push is refused and names both commits; `force: true` replaces the
+/// remote's commit with a new one.
+#[test]
+fn push_refuses_when_someone_else_moved_the_branch_and_force_replaces_their_commit() {
+    let root = tempfile::tempdir().unwrap();
+    let bare = manifests(root.path());
+    let server = GitServer::start(root.path());
+    let url = format!("{}/manifests.git", server.origin);
+    let base = rev(&bare, "main");
     let server_root = root.path().to_path_buf();
-    let workspaces = data.join("workspaces");
-    let intruder = std::thread::spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let cloned = || {
-            std::fs::read_dir(&workspaces)
-                .map(|dirs| dirs.flatten().any(|d| d.path().join(".git/index").exists()))
-                .unwrap_or(false)
-        };
-        while !cloned() {
-            assert!(Instant::now() < deadline, "the clone did not finish");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    let intruder = Hook::start(move || {
         let work = server_root.join("manifests.work");
         std::fs::write(work.join("other.txt"), "someone else\n").unwrap();
         git(&work, &["add", "-A"]);
@@ -554,28 +771,238 @@ fn push_refuses_when_the_remote_moved_unless_forced_and_creates_branches() {
         git(&work, &["push", "-q", server_root.join("manifests.git").to_str().unwrap(), "main"]);
         git(&work, &["rev-parse", "HEAD"]).trim().to_owned()
     });
-    let run = run_flow(&data, &flow(&tasks), &[]);
-    let moved_to = intruder.join().unwrap();
-    assert_eq!(
-        error_of(&run.doc, "missing"),
-        format!("failed: branch `feature` does not exist in {url}; set `create: true` to create it")
-    );
-    let created = run.doc["outputs"]["created"]["commit"].as_str().unwrap().to_owned();
-    assert_eq!(rev(&bare, "feature"), created);
-    assert_eq!(git(&bare, &["show", "feature:app.yaml"]), "v: 2\n");
+    let tasks = [
+        format!("  - id: clone\n    type: git.clone\n    url: {url}\n"),
+        "  - id: edit\n    type: test.write-file\n    path: app.yaml\n    content: \"v: 2\\n\"\n".to_string(),
+        format!("  - id: intrude\n    type: core.http\n    url: {}\n", intruder.url),
+        push_task(&url, "moved", "    branch: main\n    allowFailure: true\n"),
+        push_task(&url, "forced", "    branch: main\n    force: true\n"),
+    ]
+    .concat();
+    let run = run_flow(&root.path().join("data"), &flow(&tasks), &[]);
+    let theirs = run.doc["outputs"]["intrude"]["body"].as_str().unwrap().to_owned();
+    assert_ne!(theirs, base);
+    // The refusal names their commit, ours (made on top of the base), and the way out.
     let moved = error_of(&run.doc, "moved");
-    assert!(
-        moved.starts_with(&format!("failed: the remote moved: refs/heads/main of {url} is at {moved_to}")),
-        "{moved}"
+    let head = format!(
+        "failed: the remote moved: refs/heads/main of {url} is at {theirs}, which is not in the history of "
     );
-    assert!(moved.contains("force: true"), "{moved}");
+    let tail = format!(
+        ", the commit to push, made on top of {base}; clone again and redo the change, or set `force: true` to replace the remote's commits"
+    );
+    let ours =
+        moved.strip_prefix(&head).and_then(|m| m.strip_suffix(&tail)).unwrap_or_else(|| panic!("{moved}"));
+    assert!(ours.len() == 40 && ours.bytes().all(|b| b.is_ascii_hexdigit()) && ours != theirs, "{moved}");
+    // Forced: main is our new commit on the base; theirs is gone from its history.
     let forced = run.doc["outputs"]["forced"]["commit"].as_str().unwrap().to_owned();
-    // Nothing changed since the push to `feature` (which moved the checkout's HEAD there), so
-    // the same commit replaces main.
-    assert_eq!(forced, created);
-    assert_eq!(run.doc["outputs"]["forced"]["changed"], false);
-    assert_eq!(rev(&bare, "main"), forced);
+    assert_eq!(run.doc["outputs"]["forced"]["changed"], true);
+    assert_eq!(
+        git(&bare, &["log", "--format=%H %P|%s", "main"]),
+        format!("{forced} {base}|forced\n{base} |initial\n")
+    );
+    assert_eq!(git(&bare, &["ls-tree", "--name-only", "main"]), "app.yaml\n");
     assert_eq!(git(&bare, &["show", "main:app.yaml"]), "v: 2\n");
+    assert_eq!(git(&bare, &["cat-file", "-t", &theirs]).trim(), "commit", "their commit is still an object");
+    assert_eq!(git(&run.workspace, &["rev-parse", "HEAD"]).trim(), forced);
+}
+
+/// Files removed and symlinks added on disk (by the test, from a hook the flow calls) are
+/// committed as such: deletions, and `120000` entries holding the target.
+#[test]
+fn push_commits_deleted_files_and_new_symlinks() {
+    let root = tempfile::tempdir().unwrap();
+    let bare = make_repo(root.path(), "site", |w| {
+        std::fs::create_dir_all(w.join("dir")).unwrap();
+        std::fs::write(w.join("README.md"), "site\n").unwrap();
+        std::fs::write(w.join("old.txt"), "old\n").unwrap();
+        std::fs::write(w.join("dir/keep.txt"), "keep\n").unwrap();
+        std::fs::write(w.join("dir/gone.txt"), "gone\n").unwrap();
+        git(w, &["add", "-A"]);
+        git(w, &["commit", "-q", "-m", "initial"]);
+    });
+    let server = GitServer::start(root.path());
+    let url = format!("{}/site.git", server.origin);
+    let base = rev(&bare, "main");
+    let data = root.path().join("data");
+    let hook_data = data.clone();
+    let edit = Hook::start(move || {
+        let checkout = workspace_of(&hook_data).join("s");
+        std::fs::remove_file(checkout.join("old.txt")).unwrap();
+        std::fs::remove_file(checkout.join("dir/gone.txt")).unwrap();
+        std::os::unix::fs::symlink("README.md", checkout.join("latest")).unwrap();
+        std::os::unix::fs::symlink("../README.md", checkout.join("dir/up")).unwrap();
+        std::os::unix::fs::symlink("dir", checkout.join("docs")).unwrap();
+        "edited".to_string()
+    });
+    let tasks = [
+        format!("  - id: clone\n    type: git.clone\n    url: {url}\n    directory: s\n"),
+        format!("  - id: edit\n    type: core.http\n    url: {}\n", edit.url),
+        push_task(&url, "push", "    branch: main\n    directory: s\n"),
+    ]
+    .concat();
+    let run = run_flow(&data, &flow(&tasks), &[]);
+    assert_eq!(run.code, 0, "{:#}", run.doc);
+    let pushed = run.doc["outputs"]["push"]["commit"].as_str().unwrap().to_owned();
+    assert_eq!(rev(&bare, "main"), pushed);
+    assert_eq!(git(&bare, &["log", "--format=%P", "-1", "main"]).trim(), base);
+    assert_eq!(
+        git(&bare, &["show", "--name-status", "--format=", "main"]),
+        "D\tdir/gone.txt\nA\tdir/up\nA\tdocs\nA\tlatest\nD\told.txt\n"
+    );
+    assert_eq!(
+        git(&bare, &["show", "--shortstat", "--format=", "main"]),
+        " 5 files changed, 3 insertions(+), 2 deletions(-)\n"
+    );
+    assert_eq!(
+        git(&bare, &["ls-tree", "-r", "--format=%(objectmode) %(objecttype) %(path)", "main"]),
+        "100644 blob README.md\n100644 blob dir/keep.txt\n120000 blob dir/up\n120000 blob docs\n120000 blob latest\n"
+    );
+    for (link, target) in [("latest", "README.md"), ("dir/up", "../README.md"), ("docs", "dir")] {
+        assert_eq!(git(&bare, &["cat-file", "blob", &format!("main:{link}")]), target, "{link}");
+    }
+    git(&bare, &["fsck", "--full", "--no-dangling"]);
+    assert_eq!(git(&run.workspace.join("s"), &["status", "--porcelain"]), "");
+}
+
+/// Tags and branches named with `/`: cloned (also as the remote's HEAD) with their refs where
+/// git keeps them, pushed to, created; and a push after the real git packed the checkout's refs.
+#[test]
+fn refs_with_slashes_are_cloned_pushed_and_created() {
+    let root = tempfile::tempdir().unwrap();
+    let bare = make_repo(root.path(), "slashes", |w| {
+        std::fs::write(w.join("README.md"), "slashes\n").unwrap();
+        git(w, &["add", "-A"]);
+        git(w, &["commit", "-q", "-m", "first"]);
+        git(w, &["tag", "-a", "release/1.0", "-m", "release 1.0"]);
+        git(w, &["tag", "release/rc/2"]);
+        git(w, &["checkout", "-q", "-b", "feature/x"]);
+        std::fs::write(w.join("feature.txt"), "feature\n").unwrap();
+        git(w, &["add", "-A"]);
+        git(w, &["commit", "-q", "-m", "on feature/x"]);
+    });
+    // The remote's HEAD is a branch with a `/` too.
+    git(&bare, &["symbolic-ref", "HEAD", "refs/heads/feature/x"]);
+    let server = GitServer::start(root.path());
+    let url = format!("{}/slashes.git", server.origin);
+    let (first, feature) = (rev(&bare, "main"), rev(&bare, "feature/x"));
+    let data = root.path().join("data");
+    let hook_data = data.clone();
+    let pack_refs = Hook::start(move || {
+        let checkout = workspace_of(&hook_data).join("head");
+        git(&checkout, &["pack-refs", "--all", "--prune"]);
+        assert!(!checkout.join(".git/refs/heads/feature/x").exists());
+        git(&checkout, &["rev-parse", "HEAD"])
+    });
+    let clone = |id: &str, extra: &str| {
+        format!("  - id: {id}\n    type: git.clone\n    url: {url}\n    directory: {id}\n{extra}")
+    };
+    let tasks = [
+        clone("head", ""),
+        clone("branch", "    branch: feature/x\n"),
+        clone("tag", "    tag: release/1.0\n"),
+        clone("rc", "    tag: release/rc/2\n"),
+        format!("  - id: pack\n    type: core.http\n    url: {}\n", pack_refs.url),
+        "  - id: edit\n    type: test.write-file\n    path: head/feature.txt\n    content: \"changed\\n\"\n"
+            .to_string(),
+        push_task(&url, "push", "    directory: head\n    branch: feature/x\n"),
+        push_task(&url, "create", "    directory: head\n    branch: team/a/b\n    create: true\n"),
+    ]
+    .concat();
+    let run = run_flow(&data, &flow(&tasks), &[]);
+    assert_eq!(run.code, 0, "{:#}", run.doc);
+    let outputs = &run.doc["outputs"];
+    assert_eq!(
+        outputs["head"],
+        serde_json::json!({"commit": feature, "ref": "refs/heads/feature/x", "directory": "head"})
+    );
+    assert_eq!(
+        outputs["branch"],
+        serde_json::json!({"commit": feature, "ref": "refs/heads/feature/x", "directory": "branch"})
+    );
+    assert_eq!(
+        outputs["tag"],
+        serde_json::json!({"commit": first, "ref": "refs/tags/release/1.0", "directory": "tag"})
+    );
+    assert_eq!(
+        outputs["rc"],
+        serde_json::json!({"commit": first, "ref": "refs/tags/release/rc/2", "directory": "rc"})
+    );
+    assert_eq!(outputs["pack"]["body"], format!("{feature}\n"));
+    // The clones, by the real git.
+    let ws = &run.workspace;
+    assert_checkout(&bare, &feature, &ws.join("branch"));
+    assert_eq!(git(&ws.join("branch"), &["symbolic-ref", "HEAD"]).trim(), "refs/heads/feature/x");
+    assert_eq!(git(&ws.join("branch"), &["rev-parse", "origin/feature/x"]).trim(), feature);
+    for (dir, tag) in [("tag", "release/1.0"), ("rc", "release/rc/2")] {
+        assert_checkout(&bare, tag, &ws.join(dir));
+        assert_eq!(git(&ws.join(dir), &["describe", "--tags"]).trim(), tag);
+        assert_eq!(
+            git(&ws.join(dir), &["rev-parse", &format!("refs/tags/{tag}")]),
+            git(&bare, &["rev-parse", &format!("refs/tags/{tag}")])
+        );
+    }
+    assert_eq!(git(&ws.join("tag"), &["cat-file", "-t", "release/1.0"]).trim(), "tag");
+    // The pushes: to feature/x (its ref packed in the checkout by then), then a new team/a/b
+    // at the same commit (nothing changed since).
+    let pushed = outputs["push"]["commit"].as_str().unwrap().to_owned();
+    assert_eq!(outputs["push"]["changed"], true);
+    assert_eq!(outputs["create"], serde_json::json!({"commit": pushed, "changed": false}));
+    assert_eq!(git(&bare, &["log", "--format=%H %P", "-1", "feature/x"]), format!("{pushed} {feature}\n"));
+    assert_eq!(rev(&bare, "team/a/b"), pushed);
+    assert_eq!(git(&bare, &["show", "team/a/b:feature.txt"]), "changed\n");
+    let head = ws.join("head");
+    assert_checkout(&bare, "team/a/b", &head);
+    assert_eq!(git(&head, &["symbolic-ref", "HEAD"]).trim(), "refs/heads/team/a/b");
+    assert_eq!(
+        git(&head, &["rev-parse", "feature/x", "origin/feature/x", "origin/team/a/b"]),
+        format!("{pushed}\n{pushed}\n{pushed}\n")
+    );
+}
+
+/// The raw body of `GET <path>` from a server (HTTP/1.1, connection closed after it).
+fn http_get(origin: &str, path: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(origin.strip_prefix("http://").unwrap()).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let body = answer.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    answer[body..].to_vec()
+}
+
+/// A server that speaks protocol v1 (its ref advertisements start with `version 1`) is read
+/// as v0, for clones and pushes.
+#[test]
+fn clone_and_push_over_protocol_v1() {
+    let root = tempfile::tempdir().unwrap();
+    let bare = fixture(root.path());
+    let server = GitServer::start(root.path());
+    for service in ["git-upload-pack", "git-receive-pack"] {
+        let body = http_get(&server.origin, &format!("/v1/fixture.git/info/refs?service={service}"));
+        let banner = format!("# service={service}\n");
+        let expected = format!("{:04x}{banner}0000000eversion 1\n", banner.len() + 4);
+        assert!(body.starts_with(expected.as_bytes()), "{service}: {}", String::from_utf8_lossy(&body));
+    }
+    let url = format!("{}/v1/fixture.git", server.origin);
+    let main = rev(&bare, "main");
+    let tasks = [
+        format!("  - id: shallow\n    type: git.clone\n    url: {url}\n    directory: shallow\n"),
+        format!("  - id: full\n    type: git.clone\n    url: {url}\n    depth: 0\n    branch: dev\n    directory: full\n"),
+        "  - id: edit\n    type: test.write-file\n    path: shallow/notes/two.txt\n    content: \"over v1\\n\"\n".to_string(),
+        push_task(&url, "push", "    directory: shallow\n    branch: main\n"),
+    ]
+    .concat();
+    let run = run_flow(&root.path().join("data"), &flow(&tasks), &[]);
+    assert_eq!(run.code, 0, "{:#}", run.doc);
+    let full = run.workspace.join("full");
+    assert_checkout(&bare, "dev", &full);
+    assert_eq!(git(&full, &["log", "--format=%H %s"]), git(&bare, &["log", "--format=%H %s", "dev"]));
+    assert_eq!(run.doc["outputs"]["shallow"]["commit"], main);
+    let pushed = run.doc["outputs"]["push"]["commit"].as_str().unwrap().to_owned();
+    assert_eq!(git(&bare, &["log", "--format=%H %P", "-1", "main"]), format!("{pushed} {main}\n"));
+    assert_eq!(git(&bare, &["show", "--name-status", "--format=", "main"]), "M\tnotes/two.txt\n");
+    assert_eq!(git(&bare, &["show", "main:notes/two.txt"]), "over v1\n");
+    assert_checkout(&bare, "main", &run.workspace.join("shallow"));
 }
 
 #[test]

@@ -3,8 +3,13 @@
 //!
 //! Paths pick a behaviour: `/<repo>` is served as is; `/private/<repo>` needs basic auth
 //! ([`USER`]:[`PASSWORD`]); `/v0/<repo>` ignores `Git-Protocol` (a server without protocol v2);
-//! `/garbage/<repo>` answers HTML; `/hang/<repo>` never answers; `/redirect/<port>/<repo>`
-//! redirects to the same repository on `http://127.0.0.1:<port>`.
+//! `/v1/<repo>` runs git with protocol v1 whatever the client asks (its ref advertisements
+//! start with `version 1`); `/garbage/<repo>` answers HTML; `/junk/<repo>` answers junk with
+//! the content-type of a ref advertisement; `/hang/<repo>` never answers;
+//! `/redirect/<port>/<repo>` redirects to the same repository on `http://127.0.0.1:<port>`.
+//!
+//! [`Hook`] is a second server, for a flow to call (`core.http`) when the test should act
+//! between two of its tasks: it runs the test's closure, then answers.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
@@ -100,11 +105,24 @@ async fn handle(req: Request<Incoming>, root: PathBuf) -> Result<Response<Full<B
         response.headers_mut().insert("location", location.parse().unwrap());
         return Ok(response);
     }
+    if let Some(rest) = path.strip_prefix("/junk/") {
+        let _ = rest;
+        let service = query.strip_prefix("service=").unwrap_or("git-upload-pack");
+        return Ok(reply(
+            StatusCode::OK,
+            &format!("application/x-{service}-advertisement"),
+            b"Welcome to nginx!".to_vec(),
+        ));
+    }
     if path.starts_with("/hang/") {
         tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
     }
     if let Some(rest) = path.strip_prefix("/v0/") {
         protocol = None;
+        path_info = format!("/{rest}");
+    }
+    if let Some(rest) = path.strip_prefix("/v1/") {
+        protocol = Some("version=1".to_string());
         path_info = format!("/{rest}");
     }
     if let Some(rest) = path.strip_prefix("/private/") {
@@ -159,6 +177,41 @@ async fn handle(req: Request<Incoming>, root: PathBuf) -> Result<Response<Full<B
     .await
     .unwrap();
     Ok(cgi_response(&output.stdout))
+}
+
+/// A server that runs a closure for each request and answers `200` with what it returns: a
+/// flow calls it (`core.http`) where the test acts between two tasks, so the flow waits for
+/// the test, with no sleep and no race.
+pub struct Hook {
+    /// `http://127.0.0.1:<port>/`
+    pub url: String,
+}
+
+impl Hook {
+    pub fn start(mut act: impl FnMut() -> String + Send + 'static) -> Hook {
+        use std::io::{BufRead, BufReader};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                // The request head (a GET has no body), then the answer.
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                    line.clear();
+                }
+                let body = act();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                stream.write_all(head.as_bytes()).unwrap();
+                stream.write_all(body.as_bytes()).unwrap();
+            }
+        });
+        Hook { url }
+    }
 }
 
 fn reply(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
