@@ -53,7 +53,8 @@ pub struct PushConfig {
     /// Password or token for HTTP basic auth, normally `{{ secret('...') }}`.
     #[serde(default)]
     pub password: Option<String>,
-    /// Push even when the remote branch moved since the clone (replacing what is there).
+    /// Push even when the push is not a fast-forward of the remote branch (its tip is not in the
+    /// history of the commit pushed: someone else pushed since the clone), replacing what is there.
     #[serde(default)]
     pub force: bool,
 }
@@ -72,8 +73,9 @@ impl Task for PushTask {
     const DESCRIPTION: &'static str = "Commits the changes of a `git.clone` checkout (`directory`; only \
         `paths`, paths or globs, when given) with `message` by `authorName`/`authorEmail`, and \
         pushes the commit to `branch` of `url` (created when `create` is true) with basic-auth \
-        `username`/`password`. Refuses when the remote branch moved since the clone unless \
-        `force` is true. Outputs `commit`. The origin of `url` is granted by default.";
+        `username`/`password`. Refuses a push that is not a fast-forward of the remote branch \
+        (someone else pushed since the clone) unless `force` is true. Outputs `commit` and \
+        `changed`. The origin of `url` is granted by default.";
     type Config = PushConfig;
     type Output = PushOutput;
 
@@ -101,12 +103,9 @@ impl Task for PushTask {
         let mut on_disk = BTreeMap::new();
         let gitlinks: Vec<&str> =
             base_entries.iter().filter(|e| e.mode == MODE_GITLINK).map(|e| e.path.as_str()).collect();
-        scan(&dir, "", &gitlinks, &mut on_disk)?;
         let selected = |path: &str| patterns.iter().any(|p| matches(p, path));
+        scan(&dir, "", &gitlinks, &selected, &mut on_disk)?;
         for (path, file) in &on_disk {
-            if !selected(path) {
-                continue;
-            }
             let (mode, data) = match file {
                 DiskFile::Symlink(target) => (MODE_SYMLINK, target.clone()),
                 DiskFile::Regular(data) => {
@@ -241,32 +240,46 @@ enum DiskFile {
     Symlink(Vec<u8>),
 }
 
-/// Every file under `dir`, by `/`-joined path; skips `.git` and submodule checkouts.
+/// Every selected file under `dir`, by `/`-joined path; skips `.git` and submodule checkouts.
 fn scan(
     dir: &Path,
     prefix: &str,
     gitlinks: &[&str],
+    selected: &dyn Fn(&str) -> bool,
     out: &mut BTreeMap<String, DiskFile>,
 ) -> Result<(), TaskError> {
     let here = if prefix.is_empty() { dir.to_path_buf() } else { dir.join(prefix) };
-    let io = |e: std::io::Error| TaskError::failed(format!("cannot read {}: {e}", here.display()));
-    for entry in std::fs::read_dir(&here).map_err(io)? {
-        let entry = entry.map_err(io)?;
+    let io = |path: &str, e: std::io::Error| {
+        TaskError::failed(format!("cannot read {}: {e}", dir.join(path).display()))
+    };
+    for entry in std::fs::read_dir(&here).map_err(|e| io(prefix, e))? {
+        let entry = entry.map_err(|e| io(prefix, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name == ".git" {
             continue;
         }
         let path = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
-        let kind = entry.file_type().map_err(io)?;
-        if kind.is_symlink() {
-            let target = std::fs::read_link(entry.path()).map_err(io)?;
-            out.insert(path, DiskFile::Symlink(target.to_string_lossy().into_owned().into_bytes()));
-        } else if kind.is_dir() {
+        let kind = entry.file_type().map_err(|e| io(&path, e))?;
+        if kind.is_dir() {
             if !gitlinks.contains(&path.as_str()) {
-                scan(dir, &path, gitlinks, out)?;
+                scan(dir, &path, gitlinks, selected, out)?;
             }
+        } else if !selected(&path) {
+            // Not to be committed, so not read (whatever it is).
+        } else if kind.is_symlink() {
+            // WASI reads no link whose target leads out of the workspace (absolute, or up past
+            // its root): such a link cannot be committed from inside the sandbox.
+            let target = std::fs::read_link(entry.path()).map_err(|e| {
+                TaskError::failed(format!(
+                    "cannot read the symlink {}: {e}; the sandbox does not read a link whose target \
+                     leads outside the workspace, so it cannot be committed: leave it out of `paths`, \
+                     or point it inside the checkout with a relative target",
+                    dir.join(&path).display()
+                ))
+            })?;
+            out.insert(path, DiskFile::Symlink(target.to_string_lossy().into_owned().into_bytes()));
         } else {
-            let data = std::fs::read(entry.path()).map_err(io)?;
+            let data = std::fs::read(entry.path()).map_err(|e| io(&path, e))?;
             out.insert(path, DiskFile::Regular(data));
         }
     }

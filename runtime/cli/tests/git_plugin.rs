@@ -78,8 +78,12 @@ struct Run {
 /// `write-file` task).
 ///
 /// One flow at a time: with all the tests' runs and servers at once on two cores, a request
-/// now and then ended in "connection reset" (about one full run in four, never alone; the
-/// cause is not found yet, see the closing note of stop 9).
+/// now and then ended in "connection reset". That is still seen, one flow at a time too, on a
+/// loaded machine, always on a GET (`info/refs`), and its cause is outside this crate: hyper
+/// sends a GET whose body length is unknown with no body and drops the body at once, and when
+/// that happens before the guest (wstd) has written and finished its empty body, the guest's
+/// write finds the stream closed, which wstd reports as "connection reset" and gives up the
+/// request (the test server then sees the connection closed mid-request).
 fn run_flow(data: &Path, yaml: &str, env: &[(&str, &str)]) -> Run {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -807,7 +811,8 @@ fn push_refuses_when_someone_else_moved_the_branch_and_force_replaces_their_comm
 }
 
 /// Files removed and symlinks added on disk (by the test, from a hook the flow calls) are
-/// committed as such: deletions, and `120000` entries holding the target.
+/// committed as such: deletions, and `120000` entries holding the target; a symlink out of the
+/// workspace cannot be, and is named.
 #[test]
 fn push_commits_deleted_files_and_new_symlinks() {
     let root = tempfile::tempdir().unwrap();
@@ -832,16 +837,30 @@ fn push_commits_deleted_files_and_new_symlinks() {
         std::os::unix::fs::symlink("README.md", checkout.join("latest")).unwrap();
         std::os::unix::fs::symlink("../README.md", checkout.join("dir/up")).unwrap();
         std::os::unix::fs::symlink("dir", checkout.join("docs")).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", checkout.join("abs")).unwrap();
         "edited".to_string()
     });
     let tasks = [
         format!("  - id: clone\n    type: git.clone\n    url: {url}\n    directory: s\n"),
         format!("  - id: edit\n    type: core.http\n    url: {}\n", edit.url),
-        push_task(&url, "push", "    branch: main\n    directory: s\n"),
+        push_task(&url, "everything", "    branch: main\n    directory: s\n    allowFailure: true\n"),
+        push_task(
+            &url,
+            "push",
+            "    branch: main\n    directory: s\n    paths: [old.txt, dir, latest, docs]\n",
+        ),
     ]
     .concat();
     let run = run_flow(&data, &flow(&tasks), &[]);
-    assert_eq!(run.code, 0, "{:#}", run.doc);
+    // A link out of the workspace cannot be read from the sandbox: refused when selected, not
+    // even read when not.
+    assert_eq!(
+        error_of(&run.doc, "everything"),
+        "failed: cannot read the symlink s/abs: Operation not permitted (os error 63); the sandbox does not \
+         read a link whose target leads outside the workspace, so it cannot be committed: leave it out of \
+         `paths`, or point it inside the checkout with a relative target"
+    );
+    assert_eq!(run_of(&run.doc, "push")["state"], "SUCCESS", "{:#}", run.doc);
     let pushed = run.doc["outputs"]["push"]["commit"].as_str().unwrap().to_owned();
     assert_eq!(rev(&bare, "main"), pushed);
     assert_eq!(git(&bare, &["log", "--format=%P", "-1", "main"]).trim(), base);
@@ -861,7 +880,7 @@ fn push_commits_deleted_files_and_new_symlinks() {
         assert_eq!(git(&bare, &["cat-file", "blob", &format!("main:{link}")]), target, "{link}");
     }
     git(&bare, &["fsck", "--full", "--no-dangling"]);
-    assert_eq!(git(&run.workspace.join("s"), &["status", "--porcelain"]), "");
+    assert_eq!(git(&run.workspace.join("s"), &["status", "--porcelain"]), "?? abs\n");
 }
 
 /// Tags and branches named with `/`: cloned (also as the remote's HEAD) with their refs where
