@@ -77,13 +77,9 @@ struct Run {
 /// `sluice run <flow> --json` in a fresh data dir (with the `test` plugin installed, for its
 /// `write-file` task).
 ///
-/// One flow at a time: with all the tests' runs and servers at once on two cores, a request
-/// now and then ended in "connection reset". That is still seen, one flow at a time too, on a
-/// loaded machine, always on a GET (`info/refs`), and its cause is outside this crate: hyper
-/// sends a GET whose body length is unknown with no body and drops the body at once, and when
-/// that happens before the guest (wstd) has written and finished its empty body, the guest's
-/// write finds the stream closed, which wstd reports as "connection reset" and gives up the
-/// request (the test server then sees the connection closed mid-request).
+/// One flow at a time, so a test's timeouts hold on two cores. (The "connection reset" seen
+/// now and then on a GET was the host sending a GET before the guest finished its empty body;
+/// the sandbox now waits for it: `hostile::many_gets_at_once_all_get_their_answer`.)
 fn run_flow(data: &Path, yaml: &str, env: &[(&str, &str)]) -> Run {
     static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

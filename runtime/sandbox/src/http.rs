@@ -91,6 +91,14 @@ impl WasiHttpHooks for NetworkPolicy {
         }
         Box::new(async move {
             use http_body_util::BodyExt;
+            // hyper sends a GET (HEAD, ...) whose body length it does not know without a body
+            // and drops that body at once; a guest that writes and finishes its empty body
+            // after that (wstd does) finds the stream closed and reports "connection reset".
+            // So the host waits for the guest to finish an empty body and sends a known-empty
+            // one; a body with data goes on as it streams.
+            let (parts, body) = request.into_parts();
+            let body = crate::body::first_frame(body).await?.unwrap_or_else(crate::body::empty_body);
+            let request = http::Request::from_parts(parts, body);
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((
                 response.map(BodyExt::boxed_unsync),

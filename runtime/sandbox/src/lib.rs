@@ -13,6 +13,7 @@
 //! symlink.
 
 mod bindings;
+mod body;
 mod cache;
 mod docker;
 mod error;

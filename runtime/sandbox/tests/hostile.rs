@@ -340,3 +340,27 @@ async fn many_hostile_runs_at_once_leave_the_host_working() {
     }
     assert_host_unharmed().await;
 }
+
+/// hyper sends a GET whose body length it does not know without a body and drops that body;
+/// a guest still finishing its empty body then saw "connection reset" now and then (about one
+/// run in six of the git tests on a loaded machine). Many GETs at once must all get through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_gets_at_once_all_get_their_answer() {
+    let plugin = test_plugin().await;
+    let server = http_server().await;
+    let grants = Grants { network: vec![format!("http://{server}").parse().unwrap()], ..Grants::default() };
+    let mut runs = tokio::task::JoinSet::new();
+    for _ in 0..400 {
+        let (plugin, grants) = (plugin.clone(), grants.clone());
+        runs.spawn(async move {
+            Call::new(&plugin, "fetch", json!({"url": format!("http://{server}/hello")}))
+                .grants(grants)
+                .run()
+                .await
+        });
+    }
+    let expected = json!({"status": 200, "body": format!("hello from {}", server.port())});
+    while let Some(run) = runs.join_next().await {
+        assert_eq!(run.unwrap().output(), &expected);
+    }
+}

@@ -9,6 +9,7 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
 use super::endpoint::DockerEndpoint;
+use crate::body::{empty_body, first_frame};
 use super::policy::{self, BodyCheck};
 use crate::logs::{LogLevel, LogPipe};
 
@@ -150,10 +151,6 @@ impl DockerSession {
     }
 }
 
-fn empty_body() -> WasiBody {
-    Full::new(Bytes::new()).map_err(|never| match never {}).boxed_unsync()
-}
-
 fn internal(message: String) -> HttpError {
     HttpError::InternalError(Some(message))
 }
@@ -165,45 +162,6 @@ fn run_id() -> String {
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     format!("{}-{nanos:x}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Waits for the body's first frame: `None` when the body is empty (the component finished it
-/// without data), else the whole body again. Waiting also keeps the component's end of an empty
-/// body open until it finishes it; a body dropped early reads as "connection reset" there.
-async fn first_frame(mut body: WasiBody) -> Result<Option<WasiBody>, HttpError> {
-    loop {
-        match body.frame().await {
-            None => return Ok(None),
-            Some(Err(err)) => return Err(err),
-            Some(Ok(frame)) => {
-                if frame.data_ref().is_some_and(|data| data.is_empty()) {
-                    continue;
-                }
-                return Ok(Some(Prepended { first: Some(frame), rest: body }.boxed_unsync()));
-            }
-        }
-    }
-}
-
-/// A body whose first frame was already read.
-struct Prepended {
-    first: Option<hyper::body::Frame<Bytes>>,
-    rest: WasiBody,
-}
-
-impl hyper::body::Body for Prepended {
-    type Data = Bytes;
-    type Error = HttpError;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, HttpError>>> {
-        if let Some(frame) = self.first.take() {
-            return std::task::Poll::Ready(Some(Ok(frame)));
-        }
-        std::pin::Pin::new(&mut self.rest).poll_frame(cx)
-    }
 }
 
 async fn read_limited(mut body: WasiBody) -> Result<Bytes, HttpError> {
