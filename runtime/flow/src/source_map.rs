@@ -60,12 +60,23 @@ pub struct SourceMap {
 /// Deeper nodes are not indexed; the YAML parser refuses such documents anyway.
 const MAX_DEPTH: usize = 128;
 
+/// Nodes looked at and copied to index aliases and merges, over the whole file. Past it the
+/// rest are not indexed (their diagnostics point at the alias): aliases of aliases grow
+/// exponentially (a "billion laughs" file), and the YAML parser refuses those anyway.
+const MAX_ALIAS_WORK: usize = 1_000_000;
+
 impl SourceMap {
     /// Indexes `text`. Never fails: on a syntax error it keeps what it found before it.
     pub fn new(file_name: impl Into<String>, text: impl Into<String>) -> SourceMap {
         let mut map = SourceMap { file_name: file_name.into(), text: text.into(), ..SourceMap::default() };
         let text = std::mem::take(&mut map.text);
-        Indexer { map: &mut map, parser: Parser::new_from_str(&text), anchors: HashMap::new() }.run();
+        Indexer {
+            map: &mut map,
+            parser: Parser::new_from_str(&text),
+            anchors: HashMap::new(),
+            alias_work: 0,
+        }
+        .run();
         map.text = text;
         map
     }
@@ -118,6 +129,8 @@ struct Indexer<'m, 't> {
     parser: Parser<'t, saphyr_parser::StrInput<'t>>,
     /// Anchor id -> pointer of the anchored node, to index aliases like their anchor.
     anchors: HashMap<usize, String>,
+    /// Counts toward [`MAX_ALIAS_WORK`].
+    alias_work: usize,
 }
 
 impl<'t> Indexer<'_, 't> {
@@ -241,6 +254,10 @@ impl<'t> Indexer<'_, 't> {
     /// mappings, whose items' keys all land directly below `to`; earlier items win, and keys
     /// written in the mapping itself win over all of them.
     fn copy_subtree(&mut self, from: &str, to: &str, merge: bool) {
+        self.alias_work += self.map.nodes.len();
+        if self.alias_work > MAX_ALIAS_WORK {
+            return;
+        }
         let prefix = format!("{from}/");
         let from_is_list = merge && self.map.nodes.contains_key(&pointer::index(from, 0));
         let mut copies = Vec::new();
@@ -251,6 +268,10 @@ impl<'t> Indexer<'_, 't> {
                 rest = tail;
             }
             copies.push((format!("{to}/{rest}"), *spans, path.clone()));
+        }
+        self.alias_work += copies.len();
+        if self.alias_work > MAX_ALIAS_WORK {
+            return;
         }
         copies.sort_by(|a, b| a.2.cmp(&b.2));
         let mut taken: HashSet<String> = HashSet::new();
