@@ -244,3 +244,102 @@ async fn killing_a_parent_kills_the_subflow_it_waits_for() {
     }
     panic!("the child {child_id} is {:?}", state_of(&h, &child_id).await);
 }
+
+/// Two restarts of one execution at once: the first holds the execution from its first check,
+/// the second is refused, and the failed task runs again once, not twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_concurrent_restarts_drive_the_execution_once() {
+    let vault = Arc::new(Vault::default());
+    let h = harness_with_source(vault.clone()).await;
+    let (failed, _) = h.run(GATED, &[]).await;
+    assert_eq!(failed.state, ExecutionState::Failed);
+    vault.0.lock().unwrap().insert("TOKEN".into(), "s3cret".into());
+
+    let (first, second) = tokio::join!(h.engine.restart(&failed.id), h.engine.restart(&failed.id));
+    let (won, lost) = match (first, second) {
+        (Ok(handle), Err(error)) | (Err(error), Ok(handle)) => (handle, error),
+        (first, second) => panic!("{:?} and {:?}", first.map(|h| h.id), second.map(|h| h.id)),
+    };
+    match lost {
+        RerunError::Refused(why) => assert_eq!(why, format!("execution {} is still running", failed.id)),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(finished(won).await.state, ExecutionState::Success);
+    let runs = h.engine.store().task_runs(&failed.id).await.unwrap();
+    let attempts: Vec<_> = run(&runs, "deploy").attempts.iter().map(|a| (a.number, a.state)).collect();
+    assert_eq!(attempts, [(1, TaskRunState::Failed), (2, TaskRunState::Success)]);
+    assert_eq!(run(&runs, "build").attempts.len(), 1);
+}
+
+const LIMITED: &str = r#"
+id: limited
+namespace: t
+concurrency: {limit: 1, behavior: queue}
+inputs:
+  - id: long
+    type: bool
+tasks:
+  - id: wait
+    type: flow.if
+    condition: "{{ inputs.long }}"
+    then:
+      - id: nap
+        type: flow.sleep
+        duration: 60s
+  - id: deploy
+    type: test.echo
+    allow: {secrets: [TOKEN]}
+    value: "{{ secret('TOKEN') }}"
+"#;
+
+/// A restart and a replay take a place under the flow's `concurrency` like a start; over the
+/// limit they are refused (they never queue) and change nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn restart_and_replay_respect_the_concurrency_limit() {
+    let vault = Arc::new(Vault::default());
+    let h = harness_with_source(vault.clone()).await;
+    let (failed, runs_before) = h.run(LIMITED, &[("long", "false")]).await;
+    assert_eq!(failed.state, ExecutionState::Failed);
+    let mut updates = h.engine.subscribe();
+    let long = h.start(LIMITED, &[("long", "true")]).await;
+    scheduler_support::wait_until_running(&mut updates, "nap").await;
+
+    let over = |what: &str| {
+        format!(
+            "flow t.limited already has 1 running execution(s), its `concurrency.limit` is 1: a {what} does not queue; try again when one ends"
+        )
+    };
+    match h.engine.restart(&failed.id).await {
+        Err(RerunError::Refused(why)) => assert_eq!(why, over("restart")),
+        other => panic!("{:?}", other.map(|h| h.id)),
+    }
+    match h.engine.replay(&failed.id, None).await {
+        Err(RerunError::Refused(why)) => assert_eq!(why, over("replay")),
+        other => panic!("{:?}", other.map(|h| h.id)),
+    }
+    assert_eq!(h.engine.store().get_execution(&failed.id).await.unwrap().unwrap(), failed, "unchanged");
+    assert_eq!(h.engine.store().task_runs(&failed.id).await.unwrap(), runs_before);
+    assert_eq!(h.engine.queued_executions(), 0, "nothing queued");
+
+    // With the place free again, the restart runs, and holds the place: a start waits for it.
+    assert!(h.engine.kill(&long.id));
+    assert_eq!(finished(long).await.state, ExecutionState::Killed);
+    vault.0.lock().unwrap().insert("TOKEN".into(), "s3cret".into());
+    let restarted = h.engine.restart(&failed.id).await.unwrap();
+    let next = h.start(LIMITED, &[("long", "false")]).await;
+    let restarted = finished(restarted).await;
+    assert_eq!(restarted.state, ExecutionState::Success);
+    let next = finished(next).await;
+    assert_eq!(next.state, ExecutionState::Success);
+    assert!(next.started_at.unwrap() >= restarted.ended_at.unwrap(), "one at a time");
+}
+
+#[tokio::test]
+async fn restart_and_replay_are_refused_while_draining() {
+    let h = harness().await;
+    let (failed, _) = h.run(GATED, &[]).await;
+    assert_eq!(h.engine.drain(Duration::ZERO).await.cut, 0);
+    assert!(matches!(h.engine.restart(&failed.id).await, Err(RerunError::ShuttingDown)));
+    assert!(matches!(h.engine.replay(&failed.id, None).await, Err(RerunError::ShuttingDown)));
+    assert_eq!(h.engine.store().get_execution(&failed.id).await.unwrap().unwrap(), failed);
+}

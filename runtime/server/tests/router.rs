@@ -56,6 +56,14 @@ async fn flows_are_deployed_updated_read_listed_and_deleted() {
     let yaml =
         api.call("GET", "/api/v1/flows/examples/hello?revision=1", "", Some("application/x-yaml")).await;
     assert_eq!((yaml.content_type.as_str(), yaml.body.as_str()), ("application/x-yaml", HELLO));
+    // RFC 9512's `application/yaml`, and the older `text/yaml`, answered as asked.
+    for asked in ["application/yaml", "text/yaml", "text/html, application/yaml;q=0.9"] {
+        let yaml = api.call("GET", "/api/v1/flows/examples/hello?revision=1", "", Some(asked)).await;
+        let answered = if asked == "text/yaml" { "text/yaml" } else { "application/yaml" };
+        assert_eq!((yaml.content_type.as_str(), yaml.body.as_str()), (answered, HELLO), "{asked}");
+    }
+    let json = api.call("GET", "/api/v1/flows/examples/hello", "", Some("application/json")).await;
+    assert_eq!(json.content_type, "application/json");
     assert_eq!(
         api.get("/api/v1/flows/examples/hello?revision=9").await.problem(404),
         not_found("flow examples.hello has no revision 9")
@@ -317,4 +325,35 @@ async fn the_openapi_document_describes_exactly_the_routes() {
     described.sort();
     routed.sort();
     assert_eq!(described, routed);
+}
+
+/// While the engine drains for a shutdown: readiness is 503, starts, restarts and replays are
+/// refused with 503 (try again once it is back), reads go on.
+#[tokio::test]
+async fn draining_is_not_ready_and_refuses_what_would_run_but_answers_reads() {
+    let api = api().await;
+    api.post("/api/v1/flows", HELLO).await;
+    let done = api.post("/api/v1/executions/examples/hello?wait=true", "").await.json();
+    let id = done["executionId"].as_str().unwrap();
+    api.state.engine.drain(std::time::Duration::ZERO).await;
+
+    let unavailable = |detail: &str| {
+        json!({"type": "https://sluice.dev/problems/unavailable", "title": "Service unavailable",
+               "status": 503, "detail": detail})
+    };
+    assert_eq!(
+        api.get("/readyz").await.problem(503),
+        unavailable("draining for a shutdown: no new executions start here")
+    );
+    assert_eq!(
+        api.post("/api/v1/executions/examples/hello", "").await.problem(503),
+        unavailable("sluice is shutting down and starts no new executions; try again once it is back")
+    );
+    let rerun =
+        unavailable("sluice is shutting down and restarts or replays nothing; try again once it is back");
+    assert_eq!(api.post(&format!("/api/v1/executions/{id}/restart"), "").await.problem(503), rerun);
+    assert_eq!(api.post(&format!("/api/v1/executions/{id}/replay"), "").await.problem(503), rerun);
+    assert_eq!(api.get(&format!("/api/v1/executions/{id}")).await.json()["state"], "SUCCESS");
+    assert_eq!(api.get("/api/v1/flows").await.json().as_array().unwrap().len(), 1);
+    assert_eq!(api.get("/healthz").await.body, "ok");
 }
