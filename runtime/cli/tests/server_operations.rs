@@ -1,6 +1,6 @@
 //! The real `sluice server` for what operators do beyond starting flows: restart in place,
-//! replay from a task, file inputs as multipart, flow concurrency, and a SIGTERM that lets
-//! running tasks finish.
+//! replay from a task, file inputs as multipart (and the upload limit), flow concurrency (with
+//! the queue in the metrics), and a SIGTERM that lets running tasks finish.
 
 #![allow(clippy::unwrap_used)]
 
@@ -64,8 +64,18 @@ async fn a_failed_execution_restarts_in_place_after_the_fix() {
     assert_eq!(server.terminate(), 0);
 
     let server = Server::start_with(dir.path(), &[], &[("SLUICE_SECRET_DEPLOY_TOKEN", "t0k3n")]);
-    let (status, body) = server.post(&format!("/api/v1/executions/{id}/restart"), "").await;
-    assert_eq!((status, body), (202, json!({"executionId": id, "state": "RUNNING"})));
+    // Two restarts at once: one runs the execution again, the other is refused (while the first
+    // runs, or after it succeeded).
+    let restart = format!("/api/v1/executions/{id}/restart");
+    let (first, second) = tokio::join!(server.post(&restart, ""), server.post(&restart, ""));
+    let (won, lost) = if first.0 == 202 { (first, second) } else { (second, first) };
+    assert_eq!(won, (202, json!({"executionId": id, "state": "RUNNING"})));
+    assert_eq!(lost.0, 409, "{}", lost.1);
+    let refusals = [
+        format!("execution {id} is still running"),
+        format!("execution {id} is SUCCESS: only a FAILED or KILLED execution can be restarted"),
+    ];
+    assert!(refusals.iter().any(|r| lost.1["detail"] == *r), "{}", lost.1);
     let doc = server.wait_for_state(&id, "SUCCESS").await;
     assert_eq!(attempt_states(run_of(&doc, "build")), ["SUCCESS"]);
     assert_eq!(attempt_states(run_of(&doc, "deploy")), ["FAILED", "SUCCESS"]);
@@ -224,29 +234,100 @@ async fn wait_until_task_runs(server: &Server, id: &str, key: &str) {
     panic!("{key} of {id} never ran");
 }
 
-/// SIGTERM: new executions are refused, the running task finishes within the grace period and
+const LONG_STEPS: &str = r#"id: steps
+namespace: ops
+tasks:
+  - id: long
+    type: test.sleep
+    ms: 4000
+  - id: next
+    type: test.noop
+"#;
+
+const TICKS: &str = r#"id: ticks
+namespace: ops
+triggers:
+  - id: every-second
+    type: schedule
+    cron: "* * * * * *"
+  - id: hook
+    type: webhook
+    key: go
+tasks:
+  - id: log
+    type: core.log
+    message: tick
+"#;
+
+/// SIGTERM: the triggers stop, readiness turns 503, new executions are refused (through the API
+/// and through webhooks) while reads go on; the running task finishes within the grace period and
 /// is recorded once; the next task is left for the next start, which runs it.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_running_tasks_finish_and_the_rest_continues_after_restart() {
     let dir = data_dir();
-    let server = Server::start_with(dir.path(), &["--shutdown-grace", "20s"], &[]);
-    deploy(&server, TWO_STEPS).await;
+    let server = Server::start_with(dir.path(), &["--shutdown-grace", "30s"], &[]);
+    deploy(&server, LONG_STEPS).await;
+    deploy(&server, TICKS).await;
     let id = start(&server, "/api/v1/executions/ops/steps", "{}").await;
     wait_until_task_runs(&server, &id, "long").await;
+    // The schedule has fired before the signal.
+    for _ in 0..400 {
+        let (_, triggers) = server.get("/api/v1/flows/ops/ticks/triggers").await;
+        if triggers[0]["executionId"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 
-    let kill = std::process::Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status();
-    assert!(kill.unwrap().success());
-    // While draining, reads work and starts are refused.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, problem) = server.post("/api/v1/executions/ops/steps", "{}").await;
-    assert_eq!(status, 503, "{problem}");
+    server.signal_term();
+    // Readiness goes first: once it is 503, the engine drains and the triggers have stopped.
+    let mut ready = (200, Value::Null);
+    for _ in 0..400 {
+        ready = server.get("/readyz").await;
+        if ready.0 == 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert_eq!(
-        problem["detail"],
-        "sluice is shutting down and starts no new executions; try again once it is back"
+        ready,
+        (
+            503,
+            json!({"type": "https://sluice.dev/problems/unavailable", "title": "Service unavailable",
+                   "status": 503, "detail": "draining for a shutdown: no new executions start here"})
+        )
     );
+    let refused = json!("sluice is shutting down and starts no new executions; try again once it is back");
+    let (status, problem) = server.post("/api/v1/executions/ops/steps", "{}").await;
+    assert_eq!((status, &problem["detail"]), (503, &refused));
+    let (status, problem) = server.post("/api/v1/webhooks/ops/ticks/go", "").await;
+    assert_eq!((status, &problem["detail"]), (503, &refused));
+    let (status, running) = server.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!((status, running["state"].as_str()), (200, Some("RUNNING")));
+    let (status, triggers) = server.get("/api/v1/flows/ops/ticks/triggers").await;
+    assert_eq!(status, 200);
+    let covered = triggers[0]["coveredUntil"].as_str().unwrap().to_owned();
+    let ticks = server.get("/api/v1/executions?flowId=ticks").await.1.as_array().unwrap().len();
     let mut server = server;
     let exit = server.child.wait().unwrap();
     assert_eq!(exit.code(), Some(0));
+
+    // Nothing fired after the signal: the schedule's state and its executions are as they were.
+    {
+        use sluice_engine::Store;
+        let store = sluice_store::SqliteStore::open(&dir.path().join("sluice.db")).await.unwrap();
+        let key =
+            sluice_engine::TriggerKey { namespace: "ops", flow_id: "ticks", trigger_id: "every-second" };
+        let state = store.schedule_state(key).await.unwrap().unwrap();
+        assert_eq!(state.covered_until, chrono::DateTime::parse_from_rfc3339(&covered).unwrap());
+        let filter = sluice_engine::ExecutionFilter {
+            flow_id: Some("ticks".into()),
+            limit: 1000,
+            ..sluice_engine::ExecutionFilter::default()
+        };
+        assert_eq!(store.list_executions(&filter).await.unwrap().len(), ticks);
+        store.close().await;
+    }
 
     let server = Server::start(dir.path());
     let doc = server.wait_for_state(&id, "SUCCESS").await;
@@ -275,4 +356,126 @@ async fn a_task_longer_than_the_grace_runs_again_after_restart() {
             .unwrap()
             .contains("interrupted by a restart")
     );
+}
+
+/// `--max-upload-size`: a multipart start over it is a 413 problem that names the flag; under
+/// it the file arrives.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_upload_limit_is_a_server_flag() {
+    let dir = data_dir();
+    let server = Server::start_with(dir.path(), &["--max-upload-size", "2KiB"], &[]);
+    deploy(&server, RELEASE).await;
+    let send = |notes: String| {
+        let body = multipart("b", &[("version", None, "2.0"), ("notes", Some("NOTES.md"), notes.as_str())]);
+        server
+            .http
+            .post(server.url("/api/v1/executions/ops/release?wait=true"))
+            .header("content-type", "multipart/form-data; boundary=b")
+            .body(body)
+    };
+    let (status, problem) = server.send(send("x".repeat(3000))).await;
+    assert_eq!(
+        (status, problem),
+        (
+            413,
+            json!({"type": "https://sluice.dev/problems/payload-too-large", "title": "Payload too large", "status": 413,
+                   "detail": "the upload is too large: this server takes multipart starts of at most 2 KiB (`sluice server --max-upload-size`)"})
+        )
+    );
+    let (status, doc) = server.send(send("x".repeat(1000))).await;
+    assert_eq!((status, doc["state"].as_str()), (200, Some("SUCCESS")), "{doc}");
+    assert_eq!(doc["outputs"]["publish"]["value"], format!("2.0: {}", "x".repeat(1000)));
+    assert_eq!(server.terminate(), 0);
+
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["server", "--bind", "127.0.0.1:0", "--max-upload-size", "lots"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("invalid value 'lots' for '--max-upload-size <SIZE>'"), "{stderr}");
+}
+
+const QUEUED: &str = r#"id: queued
+namespace: ops
+concurrency: {limit: 1, behavior: queue}
+tasks:
+  - id: gate
+    type: flow.pause
+"#;
+
+const FAILING: &str = r#"id: failing
+namespace: ops
+concurrency: {limit: 1, behavior: fail}
+tasks:
+  - id: gate
+    type: flow.pause
+"#;
+
+/// The metric lines about queued and paused executions.
+async fn queue_metrics(server: &Server) -> Vec<String> {
+    let text = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("sluice_queue_depth{queue=\"executions\"}")
+                || l.starts_with("sluice_executions{state=\"QUEUED\"}")
+                || l.starts_with("sluice_executions{state=\"PAUSED\"}")
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+fn metrics(queued: usize, paused: usize) -> Vec<String> {
+    vec![
+        format!("sluice_executions{{state=\"QUEUED\"}} {queued}"),
+        format!("sluice_executions{{state=\"PAUSED\"}} {paused}"),
+        format!("sluice_queue_depth{{queue=\"executions\"}} {queued}"),
+    ]
+}
+
+/// `concurrency.behavior: queue` through the API: over the limit an execution waits QUEUED (and
+/// counts in the queue depth), and starts when the place frees, in order; `fail` ends the
+/// newcomer FAILED with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrency_queues_or_fails_api_starts_and_the_queue_shows_in_the_metrics() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    deploy(&server, QUEUED).await;
+    deploy(&server, FAILING).await;
+    assert_eq!(queue_metrics(&server).await, metrics(0, 0));
+    let first = start(&server, "/api/v1/executions/ops/queued", "").await;
+    server.wait_for_state(&first, "PAUSED").await;
+    let second = start(&server, "/api/v1/executions/ops/queued", "").await;
+    server.wait_for_state(&second, "QUEUED").await;
+    let third = start(&server, "/api/v1/executions/ops/queued", "").await;
+    server.wait_for_state(&third, "QUEUED").await;
+    assert_eq!(queue_metrics(&server).await, metrics(2, 1));
+
+    assert_eq!(server.post(&format!("/api/v1/executions/{first}/resume"), "").await.0, 202);
+    server.wait_for_state(&first, "SUCCESS").await;
+    server.wait_for_state(&second, "PAUSED").await;
+    let (_, still) = server.get(&format!("/api/v1/executions/{third}")).await;
+    assert_eq!(still["state"], "QUEUED", "admitted in the order they were queued");
+    assert_eq!(queue_metrics(&server).await, metrics(1, 1));
+    assert_eq!(server.post(&format!("/api/v1/executions/{third}/kill"), "").await.0, 202);
+    let killed = server.wait_for_state(&third, "KILLED").await;
+    assert_eq!((killed["startedAt"].clone(), killed["taskRuns"].clone()), (Value::Null, json!([])));
+    assert_eq!(queue_metrics(&server).await, metrics(0, 1));
+    assert_eq!(server.post(&format!("/api/v1/executions/{second}/resume"), "").await.0, 202);
+    server.wait_for_state(&second, "SUCCESS").await;
+
+    let holder = start(&server, "/api/v1/executions/ops/failing", "").await;
+    server.wait_for_state(&holder, "PAUSED").await;
+    let (status, refused) = server.post("/api/v1/executions/ops/failing?wait=true", "").await;
+    assert_eq!((status, refused["state"].as_str()), (200, Some("FAILED")), "{refused}");
+    assert_eq!(
+        refused["error"],
+        "failed (`concurrency.behavior: fail`): flow ops.failing already has 1 running execution(s), its `concurrency.limit` is 1"
+    );
+    assert_eq!(refused["taskRuns"], json!([]));
+    let (_, still) = server.get(&format!("/api/v1/executions/{holder}")).await;
+    assert_eq!(still["state"], "PAUSED");
+    assert_eq!(server.terminate(), 0);
 }

@@ -652,3 +652,73 @@ async fn flow_concurrency_applies_to_triggered_executions() {
     let (status, doc) = server.get("/api/v1/flows/t/nothing/triggers").await;
     assert_problem(status, &doc, 404, "no flow t.nothing");
 }
+
+const HOOK_QUEUE: &str = r#"
+id: hook-queue
+namespace: t
+concurrency: {limit: 1, behavior: queue}
+triggers:
+  - id: hook
+    type: webhook
+    key: go
+tasks:
+  - id: gate
+    type: flow.pause
+"#;
+
+const HOOK_FAIL: &str = r#"
+id: hook-fail
+namespace: t
+concurrency: {limit: 1, behavior: fail}
+triggers:
+  - id: hook
+    type: webhook
+    key: go
+tasks:
+  - id: gate
+    type: flow.pause
+"#;
+
+/// `queue` and `fail` for webhook-started executions: the second waits QUEUED and starts when
+/// the first ends; with `fail` it ends FAILED with the reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn flow_concurrency_queues_or_fails_webhook_executions() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    deploy(&server, HOOK_QUEUE).await;
+    deploy(&server, HOOK_FAIL).await;
+    let fire = |flow: &'static str| {
+        let server = &server;
+        async move {
+            let (status, doc) = server.post(&format!("/api/v1/webhooks/t/{flow}/go"), "").await;
+            assert_eq!(status, 202, "{doc}");
+            doc["executionId"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = fire("hook-queue").await;
+    server.wait_for_state(&first, "PAUSED").await;
+    let second = fire("hook-queue").await;
+    let queued = server.wait_for_state(&second, "QUEUED").await;
+    assert_eq!(
+        (queued["startedAt"].clone(), queued["trigger"]["type"].clone()),
+        (Value::Null, json!("webhook"))
+    );
+    assert_eq!(server.post(&format!("/api/v1/executions/{first}/resume"), "").await.0, 202);
+    server.wait_for_state(&first, "SUCCESS").await;
+    server.wait_for_state(&second, "PAUSED").await;
+    assert_eq!(server.post(&format!("/api/v1/executions/{second}/kill"), "").await.0, 202);
+    server.wait_for_state(&second, "KILLED").await;
+
+    let holder = fire("hook-fail").await;
+    server.wait_for_state(&holder, "PAUSED").await;
+    let refused = fire("hook-fail").await;
+    let failed = server.wait_for_state(&refused, "FAILED").await;
+    assert_eq!(
+        failed["error"],
+        "failed (`concurrency.behavior: fail`): flow t.hook-fail already has 1 running execution(s), its `concurrency.limit` is 1"
+    );
+    assert_eq!(failed["taskRuns"], json!([]));
+    let (_, still) = server.get(&format!("/api/v1/executions/{holder}")).await;
+    assert_eq!(still["state"], "PAUSED");
+    assert_eq!(server.terminate(), 0);
+}

@@ -128,9 +128,9 @@ fn time_bound(name: &str, text: &str) -> Result<Timestamp, ApiError> {
         }
         _ => text,
     };
-    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc)).map_err(|e| {
+    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc)).map_err(|_| {
         ApiError::BadRequest(format!(
-            "`{name}={text}` is not an RFC 3339 time ({e}): write it like 2026-05-01T10:00:00Z, or with an \
+            "`{name}={text}` is not an RFC 3339 time: write it like 2026-05-01T10:00:00Z, or with an \
              offset encoded as %2B (`+` in a query string means a space): 2026-05-01T12:00:00%2B02:00"
         ))
     })

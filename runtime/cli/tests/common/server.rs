@@ -74,11 +74,83 @@ impl Server {
         panic!("execution {id} never reached {state}");
     }
 
-    /// SIGTERM, then the exit code.
-    pub fn terminate(mut self) -> i32 {
+    /// Follows an SSE route (`Last-Event-ID` sent when given).
+    pub async fn follow(&self, path: &str, last_event_id: Option<&str>) -> Events {
+        let mut request = self.http.get(self.url(path));
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        Events { response, buffer: String::new() }
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn signal_term(&self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
         assert!(status.success());
+    }
+
+    /// SIGTERM, then the exit code.
+    pub fn terminate(mut self) -> i32 {
+        self.signal_term();
         self.child.wait().unwrap().code().expect("exited, not killed by a signal")
+    }
+}
+
+/// The events of a followed SSE response, as they arrive.
+pub struct Events {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<String>,
+    pub data: Value,
+}
+
+impl Events {
+    /// The next event (keep-alive comments skipped); None once the stream ended.
+    pub async fn next(&mut self) -> Option<SseEvent> {
+        // Not a timing assertion: a guard so that an event that never comes fails the test.
+        tokio::time::timeout(Duration::from_secs(120), self.read()).await.expect("no event came")
+    }
+
+    async fn read(&mut self) -> Option<SseEvent> {
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent { event: "message".into(), id: None, data: Value::Null };
+                let mut data = None;
+                for line in block.lines() {
+                    if let Some(name) = line.strip_prefix("event: ") {
+                        event.event = name.to_owned();
+                    } else if let Some(id) = line.strip_prefix("id: ") {
+                        event.id = Some(id.to_owned());
+                    } else if let Some(text) = line.strip_prefix("data: ") {
+                        data = Some(serde_json::from_str(text).unwrap());
+                    }
+                }
+                if let Some(data) = data {
+                    event.data = data;
+                    return Some(event);
+                }
+            }
+            let chunk = self.response.chunk().await.unwrap()?;
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+
+    /// Every event until the stream ends.
+    pub async fn rest(&mut self) -> Vec<SseEvent> {
+        let mut all = Vec::new();
+        while let Some(event) = self.next().await {
+            all.push(event);
+        }
+        all
     }
 }
 
