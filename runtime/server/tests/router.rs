@@ -325,6 +325,16 @@ async fn the_openapi_document_describes_exactly_the_routes() {
     described.sort();
     routed.sort();
     assert_eq!(described, routed);
+
+    let start = &doc["paths"]["/api/v1/executions/{namespace}/{flowId}"]["post"];
+    let bodies: Vec<&String> = start["requestBody"]["content"].as_object().unwrap().keys().collect();
+    assert_eq!(bodies, ["application/json", "multipart/form-data"]);
+    let answers: Vec<&String> = start["responses"].as_object().unwrap().keys().collect();
+    assert_eq!(answers, ["200", "202", "400", "404", "409", "413", "422", "503"]);
+    for (path, method) in [("/api/v1/flows", "post"), ("/api/v1/webhooks/{namespace}/{flowId}/{key}", "post")]
+    {
+        assert!(doc["paths"][path][method]["responses"]["413"].is_object(), "{method} {path}");
+    }
 }
 
 /// While the engine drains for a shutdown: readiness is 503, starts, restarts and replays are
