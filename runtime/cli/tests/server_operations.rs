@@ -283,8 +283,10 @@ async fn sigterm_lets_running_tasks_finish_and_the_rest_continues_after_restart(
     // Readiness goes first: once it is 503, the engine drains and the triggers have stopped.
     let mut ready = (200, Value::Null);
     for _ in 0..400 {
-        ready = server.get("/readyz").await;
-        if ready.0 == 503 {
+        // "ready" is plain text; the refusal is a problem document.
+        let response = server.http.get(server.url("/readyz")).send().await.unwrap();
+        if response.status() == 503 {
+            ready = (503, serde_json::from_str(&response.text().await.unwrap()).unwrap());
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
