@@ -55,10 +55,18 @@ pub struct SourceMap {
     pub(crate) duplicate_keys: Vec<DuplicateKey>,
     /// Where each document after the first starts (a flow file holds one).
     pub(crate) extra_documents: Vec<(usize, usize)>,
+    /// Where the nesting first went past [`MAX_NESTING`] levels.
+    pub(crate) too_deep: Option<(usize, usize)>,
 }
 
 /// Deeper nodes are not indexed; the YAML parser refuses such documents anyway.
 const MAX_DEPTH: usize = 128;
+
+/// Nesting past this is reported before the YAML parser sees the file: it refuses anything
+/// deeper than 128 levels, but only after a scan whose cost grows with the square of the depth
+/// of `[`/`{` nesting (a 1 MiB body of brackets took a core for minutes). This parse itself
+/// stops at 255 levels of `[`/`{` (see `Indexer::next`).
+pub(crate) const MAX_NESTING: usize = 200;
 
 /// Nodes looked at and copied to index aliases and merges, over the whole file. Past it the
 /// rest are not indexed (their diagnostics point at the alias): aliases of aliases grow
@@ -135,7 +143,18 @@ struct Indexer<'m, 't> {
 
 impl<'t> Indexer<'_, 't> {
     fn next(&mut self) -> Option<(Event<'t>, MarkedSpan)> {
-        self.parser.next_event()?.ok()
+        match self.parser.next_event()? {
+            Ok(event) => Some(event),
+            Err(err) => {
+                // This parse stops at 255 levels of `[`/`{`, where the YAML parser would spend
+                // minutes before refusing the file for the same reason.
+                if err.info().contains("recursion limit") && self.map.too_deep.is_none() {
+                    let at = err.marker();
+                    self.map.too_deep = Some((at.line(), at.col() + 1));
+                }
+                None
+            }
+        }
     }
 
     fn run(mut self) {
@@ -185,7 +204,7 @@ impl<'t> Indexer<'_, 't> {
                     if depth < MAX_DEPTH {
                         self.node(event, span, child, None, depth + 1);
                     } else {
-                        self.skip(event);
+                        self.skip(event, span, depth + 1);
                     }
                     index += 1;
                 }
@@ -209,14 +228,14 @@ impl<'t> Indexer<'_, 't> {
                 Event::Scalar(text, ..) => Some(text.into_owned()),
                 other => {
                     // A list or mapping used as a key: not a flow; skip it and its value.
-                    self.skip(other);
+                    self.skip(other, span, depth + 1);
                     None
                 }
             };
             let key_span = Span::of(span);
             let Some((event, span)) = self.next() else { return };
             let Some(key) = key else {
-                self.skip(event);
+                self.skip(event, span, depth + 1);
                 continue;
             };
             let child = pointer::key(at, &key);
@@ -234,7 +253,7 @@ impl<'t> Indexer<'_, 't> {
             if depth < MAX_DEPTH {
                 self.node(event, span, child, Some(key_span), depth + 1);
             } else {
-                self.skip(event);
+                self.skip(event, span, depth + 1);
             }
         }
         // `<<: *base` (or a list of them) merges the base's keys into this mapping; point them at
@@ -283,19 +302,49 @@ impl<'t> Indexer<'_, 't> {
         }
     }
 
-    /// Consumes the rest of the node that starts with `event`.
-    fn skip(&mut self, event: Event<'t>) {
+    /// Consumes the rest of the node that starts with `event`, `base` levels down, noting where
+    /// the nesting first goes past [`MAX_NESTING`].
+    fn skip(&mut self, event: Event<'t>, span: MarkedSpan, base: usize) {
         let mut depth = match event {
             Event::SequenceStart(..) | Event::MappingStart(..) => 1,
             _ => 0,
         };
+        let mut deepest = (base + depth, span);
         while depth > 0 {
             match self.next() {
-                Some((Event::SequenceStart(..) | Event::MappingStart(..), _)) => depth += 1,
+                Some((Event::SequenceStart(..) | Event::MappingStart(..), span)) => {
+                    depth += 1;
+                    if base + depth > deepest.0 {
+                        deepest = (base + depth, span);
+                    }
+                }
                 Some((Event::SequenceEnd | Event::MappingEnd, _)) => depth -= 1,
                 Some(_) => {}
-                None => return,
+                None => break,
+            }
+            if deepest.0 > MAX_NESTING && self.map.too_deep.is_none() {
+                self.map.too_deep = Some(Span::of(deepest.1).start);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SourceMap;
+
+    #[test]
+    fn nesting_past_the_limit_is_noted_at_any_depth() {
+        for n in [150usize, 210, 300, 5000] {
+            let text = format!("id: deep\nnamespace: t\ntasks: {}{}\n", "[".repeat(n), "]".repeat(n));
+            let map = SourceMap::new("f.yaml", text);
+            match n {
+                150 => assert_eq!(map.too_deep, None),
+                210 => assert_eq!(map.too_deep, Some((3, 207))),
+                _ => assert!(map.too_deep.is_some_and(|(line, _)| line == 3), "{n}: {:?}", map.too_deep),
+            }
+        }
+        let block = (0..300).map(|i| format!("{}k{i}:\n", "  ".repeat(i))).collect::<String>();
+        assert!(SourceMap::new("f.yaml", block).too_deep.is_some(), "block nesting counts too");
     }
 }

@@ -17,6 +17,15 @@ pub fn load(source: &SourceMap) -> Result<Value, Vec<Diagnostic>> {
         diagnostic.position = Some(*start);
         return Err(vec![diagnostic]);
     }
+    if let Some(at) = source.too_deep {
+        let mut diagnostic = Diagnostic::at(
+            "",
+            format!("invalid YAML: nested more than {} levels deep", crate::source_map::MAX_NESTING),
+        )
+        .with_hint("a flow needs a few levels of lists and mappings; flatten this structure");
+        diagnostic.position = Some(at);
+        return Err(vec![diagnostic]);
+    }
     let mut yaml: Yaml = match yaml_serde::from_str(source.text()) {
         Ok(yaml) => yaml,
         Err(err) => return Err(syntax_errors(source, &err)),
