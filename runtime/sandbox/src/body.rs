@@ -47,4 +47,3 @@ impl hyper::body::Body for Prepended {
         std::pin::Pin::new(&mut self.rest).poll_frame(cx)
     }
 }
-

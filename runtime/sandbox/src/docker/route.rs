@@ -9,8 +9,8 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
 use super::endpoint::DockerEndpoint;
-use crate::body::{empty_body, first_frame};
 use super::policy::{self, BodyCheck};
+use crate::body::{empty_body, first_frame};
 use crate::logs::{LogLevel, LogPipe};
 
 /// The header on a refusal that the host made up (a 403 that never reached the daemon).
