@@ -68,14 +68,11 @@ pub fn init(git: &Path, url: &str, head: &Head, commit: Oid, shallow: &[Oid]) ->
     ));
     match head {
         Head::Branch(branch) => {
-            // A ref name may hold `"`, which a config subsection escapes (it has no backslash).
-            let quoted = branch.replace('"', "\\\"");
             config.push_str(&format!(
-                "[branch \"{quoted}\"]\n\tremote = origin\n\tmerge = refs/heads/{branch}\n"
+                "[branch {}]\n\tremote = origin\n\tmerge = refs/heads/{branch}\n",
+                subsection(branch)
             ));
-            write(git.join("HEAD"), format!("ref: refs/heads/{branch}\n"))?;
-            write_ref(git, &format!("refs/heads/{branch}"), commit)?;
-            write_ref(git, &format!("refs/remotes/origin/{branch}"), commit)?;
+            update_branch(git, branch, commit)?;
         }
         Head::Detached(oid) => {
             write(git.join("HEAD"), format!("{oid}\n"))?;
@@ -96,9 +93,13 @@ pub fn init(git: &Path, url: &str, head: &Head, commit: Oid, shallow: &[Oid]) ->
 pub fn add_submodule(git: &Path, name: &str, url: &str) -> Result<(), TaskError> {
     let path = git.join("config");
     let mut config = std::fs::read_to_string(&path).map_err(|e| io("read", &path, e))?;
-    let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
-    config.push_str(&format!("[submodule \"{quoted}\"]\n\tactive = true\n\turl = {url}\n"));
+    config.push_str(&format!("[submodule {}]\n\tactive = true\n\turl = {url}\n", subsection(name)));
     write(path, config)
+}
+
+/// A config subsection name, quoted (`[branch "a\"b"]`): `"` and `\` are escaped.
+fn subsection(name: &str) -> String {
+    format!("\"{}\"", name.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// Store a pack and its index under `objects/pack`.
@@ -180,7 +181,7 @@ pub fn open(git: &Path) -> Result<Repo, TaskError> {
     Ok(Repo { commit, objects })
 }
 
-/// Point `branch` (and HEAD) at `commit` after a push.
+/// Point `branch` (with its remote-tracking ref, and HEAD) at `commit`: after a clone or a push.
 pub fn update_branch(git: &Path, branch: &str, commit: Oid) -> Result<(), TaskError> {
     write_ref(git, &format!("refs/heads/{branch}"), commit)?;
     write_ref(git, &format!("refs/remotes/origin/{branch}"), commit)?;

@@ -56,6 +56,8 @@ pub struct ExecutionFilter {
 #[derive(Debug, Default, Clone)]
 pub struct LogFilter {
     pub task_run: Option<TaskRunKey>,
+    /// Lines of every run of this task (each iteration of a `flow.forEach` body).
+    pub task: Option<String>,
     /// Lines at this level or more severe (`TRACE` < ... < `ERROR`).
     pub min_level: Option<String>,
     /// Only lines with a sequence number greater than this (for following).

@@ -44,30 +44,8 @@ pub struct LogQuery {
     level: Option<String>,
 }
 
-/// What to read: the store's filter, and the task whose runs' lines are kept.
-struct Lines {
-    filter: LogFilter,
-    task: Option<String>,
-}
-
-impl Lines {
-    /// The next lines, and the last `seq` read (the task filter may have dropped it).
-    async fn read(
-        &self,
-        store: &sluice_store::SqliteStore,
-        id: &str,
-    ) -> Result<(Vec<StoredLog>, Option<i64>), sluice_engine::StoreError> {
-        let mut lines = store.logs(id, &self.filter).await?;
-        let last = lines.last().map(|l| l.seq);
-        if let Some(task) = &self.task {
-            lines.retain(|l| l.record.task_run.as_ref().is_some_and(|run| run.task == *task));
-        }
-        Ok((lines, last))
-    }
-}
-
 impl LogQuery {
-    fn lines(self) -> Result<Lines, ApiError> {
+    fn filter(self) -> Result<LogFilter, ApiError> {
         let task_run = match self.task_run {
             Some(text) => Some(text.parse::<TaskRunKey>().map_err(ApiError::BadRequest)?),
             None => None,
@@ -85,7 +63,7 @@ impl LogQuery {
             }
             None => None,
         };
-        Ok(Lines { filter: LogFilter { task_run, min_level, after_seq: None, limit: None }, task: self.task })
+        Ok(LogFilter { task_run, task: self.task, min_level, after_seq: None, limit: None })
     }
 }
 
@@ -109,9 +87,9 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = path?;
     let Query(query) = query?;
-    let lines = query.lines()?;
+    let filter = query.filter()?;
     find(&state, &id).await?;
-    let (logs, _) = lines.read(state.engine.store(), &id).await?;
+    let logs = state.engine.store().logs(&id, &filter).await?;
     Ok(Json(Value::Array(logs.iter().map(line).collect())))
 }
 
@@ -190,8 +168,8 @@ pub async fn follow(
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let Path(id) = path?;
     let Query(query) = query?;
-    let mut lines = query.lines()?;
-    lines.filter.after_seq = last_event_id(&headers)?;
+    let mut filter = query.filter()?;
+    filter.after_seq = last_event_id(&headers)?;
     find(&state, &id).await?;
     let mut wake = Wake::new(&state);
     let (tx, sse) = event_stream();
@@ -208,8 +186,8 @@ pub async fn follow(
                     return;
                 }
             };
-            let (logs, last) = match lines.read(store, &id).await {
-                Ok(read) => read,
+            let logs = match store.logs(&id, &filter).await {
+                Ok(logs) => logs,
                 Err(err) => {
                     tracing::error!("following the logs of {id}: {err}");
                     return;
@@ -220,9 +198,7 @@ pub async fn follow(
                 if tx.send(sent).await.is_err() {
                     return;
                 }
-            }
-            if last.is_some() {
-                lines.filter.after_seq = last;
+                filter.after_seq = Some(log.seq);
             }
             if terminal {
                 let _ = tx.send(event("end", &json!({"executionId": id}))).await;

@@ -13,10 +13,11 @@ use axum::body::Body;
 use axum::http::Request;
 use chrono::Utc;
 use http_body_util::BodyExt;
-use serde_json::{Value, json};
+use serde_json::json;
 use sluice_engine::{
     CommitBatch, ExecutionRecord, ExecutionState, LogRecord, Store, TaskRun, TaskRunKey, TaskRunState,
 };
+use support::sse::{SseEvent as Sse, take_event};
 use support::{Api, HELLO, api};
 use tower::ServiceExt;
 
@@ -24,14 +25,6 @@ use tower::ServiceExt;
 struct Events {
     body: Body,
     buffer: String,
-}
-
-/// One event: its name, id and data.
-#[derive(Debug, PartialEq)]
-struct Sse {
-    event: String,
-    id: Option<String>,
-    data: Value,
 }
 
 impl Events {
@@ -49,24 +42,8 @@ impl Events {
 
     async fn read(&mut self) -> Option<Sse> {
         loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = Sse { event: "message".into(), id: None, data: Value::Null };
-                let mut data = None;
-                for line in block.lines() {
-                    if let Some(name) = line.strip_prefix("event: ") {
-                        event.event = name.to_owned();
-                    } else if let Some(id) = line.strip_prefix("id: ") {
-                        event.id = Some(id.to_owned());
-                    } else if let Some(text) = line.strip_prefix("data: ") {
-                        data = Some(serde_json::from_str(text).unwrap());
-                    }
-                }
-                // A keep-alive comment has no data.
-                if let Some(data) = data {
-                    event.data = data;
-                    return Some(event);
-                }
+            if let Some(event) = take_event(&mut self.buffer) {
+                return Some(event);
             }
             let frame = self.body.frame().await?.unwrap();
             if let Ok(bytes) = frame.into_data() {

@@ -99,6 +99,12 @@ pub(crate) async fn read(
     if let Some(task_run) = &filter.task_run {
         query.push(" AND task_run = ").push_bind(task_run.to_string());
     }
+    if let Some(task) = &filter.task {
+        // A run's key is the task id, then `[i]` per enclosing loop.
+        query.push(" AND (task_run = ").push_bind(task.clone());
+        query.push(" OR substr(task_run, 1, ").push_bind(task.len() as i64 + 1);
+        query.push(") = ").push_bind(format!("{task}[")).push(")");
+    }
     if let Some(min_level) = &filter.min_level {
         query.push(" AND level IN (");
         let mut levels = query.separated(", ");

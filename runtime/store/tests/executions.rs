@@ -392,6 +392,14 @@ async fn logs_filter_by_task_run_and_level() {
     );
     let test0 = LogFilter { task_run: Some(key("test[0]")), ..all.clone() };
     assert_eq!(messages(&store, test0).await, ["3 env", "5 failed"]);
+    let every_test = LogFilter { task: Some("test".into()), ..all.clone() };
+    assert_eq!(messages(&store, every_test).await, ["3 env", "5 failed", "6 ok"]);
+    let whole_id = LogFilter { task: Some("build".into()), ..all.clone() };
+    assert_eq!(messages(&store, whole_id).await, ["1 resolving", "2 compiling", "4 deprecated", "8 broke"]);
+    for prefix in ["tes", "test[", "buil"] {
+        let partial = LogFilter { task: Some(prefix.into()), ..all.clone() };
+        assert_eq!(messages(&store, partial).await, Vec::<String>::new(), "{prefix}");
+    }
 
     let warn = LogFilter { min_level: Some("WARN".into()), ..all.clone() };
     assert_eq!(messages(&store, warn).await, ["4 deprecated", "5 failed", "7 retrying", "8 broke"]);

@@ -10,6 +10,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+#[path = "../../../server/tests/support/sse.rs"]
+mod sse;
+pub use sse::SseEvent;
+use sse::take_event;
+
 pub struct Server {
     pub child: Child,
     pub base: String,
@@ -104,14 +109,6 @@ pub struct Events {
     buffer: String,
 }
 
-/// One Server-Sent Event.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SseEvent {
-    pub event: String,
-    pub id: Option<String>,
-    pub data: Value,
-}
-
 impl Events {
     /// The next event (keep-alive comments skipped); None once the stream ended.
     pub async fn next(&mut self) -> Option<SseEvent> {
@@ -121,23 +118,8 @@ impl Events {
 
     async fn read(&mut self) -> Option<SseEvent> {
         loop {
-            while let Some(end) = self.buffer.find("\n\n") {
-                let block: String = self.buffer.drain(..end + 2).collect();
-                let mut event = SseEvent { event: "message".into(), id: None, data: Value::Null };
-                let mut data = None;
-                for line in block.lines() {
-                    if let Some(name) = line.strip_prefix("event: ") {
-                        event.event = name.to_owned();
-                    } else if let Some(id) = line.strip_prefix("id: ") {
-                        event.id = Some(id.to_owned());
-                    } else if let Some(text) = line.strip_prefix("data: ") {
-                        data = Some(serde_json::from_str(text).unwrap());
-                    }
-                }
-                if let Some(data) = data {
-                    event.data = data;
-                    return Some(event);
-                }
+            if let Some(event) = take_event(&mut self.buffer) {
+                return Some(event);
             }
             let chunk = self.response.chunk().await.unwrap()?;
             self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());

@@ -226,7 +226,7 @@ impl Execution {
             return;
         }
         let region = self.region_of(run);
-        let stopped = |ex: &Self| ex.gated(region) || ex.metas[run].timed_out || ex.under_timeout_of(run);
+        let stopped = |ex: &Self| ex.gated(region) || ex.stopped_by_timeout(run);
         loop {
             let lo = &self.loops[lp];
             if lo.next >= lo.values.len() || (lo.concurrency != 0 && lo.active >= lo.concurrency) {

@@ -239,7 +239,7 @@ impl Execution {
         let region = self.region_of(run);
         let stopped = self.killing()
             || (region != Region::Main && self.hard_stopped[region.index()])
-            || self.under_timeout_of(run);
+            || self.inside_timed_out(run);
         if self.metas[run].children.is_some() {
             return self.set_wait(run, Wait::Children);
         }

@@ -293,11 +293,7 @@ impl Execution {
 
     /// The key of the run that owns a list instance (the `parent` of its members).
     fn owner_key(&self, owner: Owner) -> Option<TaskRunKey> {
-        match owner {
-            Owner::Region(_) => None,
-            Owner::Run(run) => Some(self.runs[run].key.clone()),
-            Owner::Iteration(lp) => Some(self.runs[self.loops[lp].run].key.clone()),
-        }
+        self.inst_owner_run(owner).map(|run| self.runs[run].key.clone())
     }
 
     /// Moves a run to a terminal state and tells its list.

@@ -76,30 +76,24 @@ impl Execution {
     /// A native task's timeout: the hard stop of everything under `ancestor`.
     pub(crate) fn stop_descendants(&mut self, ancestor: usize, reason: &str) {
         for run in 0..self.runs.len() {
-            if run != ancestor && !self.is_terminal(run) && self.is_under(run, ancestor) {
+            if !self.is_terminal(run) && self.enclosing(run).any(|owner| owner == ancestor) {
                 self.stop_run_hard(run, reason);
             }
         }
     }
 
-    /// Whether `run` is inside the children (at any depth) of `ancestor`.
-    fn is_under(&self, run: usize, ancestor: usize) -> bool {
-        let mut at = self.owner_run(run);
-        while let Some(owner) = at {
-            if owner == ancestor {
-                return true;
-            }
-            at = self.owner_run(owner);
-        }
-        false
+    /// The control-flow runs around `run`, innermost first.
+    fn enclosing(&self, run: usize) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors(self.owner_run(run), |&owner| self.owner_run(owner))
     }
 
     /// The control-flow run whose children include `run` (None at the top of a region).
-    pub(crate) fn owner_run(&self, run: usize) -> Option<usize> {
+    fn owner_run(&self, run: usize) -> Option<usize> {
         let inst = self.insts.get(self.metas[run].inst)?;
         self.inst_owner_run(inst.owner)
     }
 
+    /// The run a list instance belongs to (None for a region's list).
     pub(crate) fn inst_owner_run(&self, owner: Owner) -> Option<usize> {
         match owner {
             Owner::Region(_) => None,
@@ -111,20 +105,17 @@ impl Execution {
     /// Whether the list instance is under a control-flow task whose timeout passed: none of its
     /// members starts any more.
     pub(crate) fn under_timeout(&self, inst: usize) -> bool {
-        self.inst_owner_run(self.insts[inst].owner)
-            .is_some_and(|run| self.metas[run].timed_out || self.under_timeout_of(run))
+        self.inst_owner_run(self.insts[inst].owner).is_some_and(|run| self.stopped_by_timeout(run))
     }
 
-    /// Whether a task whose timeout passed encloses `run`.
-    pub(crate) fn under_timeout_of(&self, run: usize) -> bool {
-        let mut at = self.owner_run(run);
-        while let Some(run) = at {
-            if self.metas[run].timed_out {
-                return true;
-            }
-            at = self.owner_run(run);
-        }
-        false
+    /// Whether the timeout of `run` or of a task around it passed.
+    pub(crate) fn stopped_by_timeout(&self, run: usize) -> bool {
+        self.metas[run].timed_out || self.inside_timed_out(run)
+    }
+
+    /// Whether the timeout of a task around `run` passed.
+    pub(crate) fn inside_timed_out(&self, run: usize) -> bool {
+        self.enclosing(run).any(|owner| self.metas[owner].timed_out)
     }
 
     /// The `flow.pause` runs waiting for a resume, in creation order.

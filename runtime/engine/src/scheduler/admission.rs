@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Mutex, PoisonError};
 
-use sluice_flow::{ConcurrencyBehavior, Flow};
+use sluice_flow::{Concurrency, ConcurrencyBehavior, Flow};
 
 use crate::records::ExecutionState;
 
@@ -50,6 +50,18 @@ impl Places {
         self.limit.is_none_or(|limit| self.running.len() < limit)
     }
 
+    /// Takes a place for `id` under `flow`'s limit (recorded as the current one) when the flow
+    /// has none, or a place is free and no earlier execution waits for one (a newcomer may not
+    /// overtake them). Otherwise nothing changes and the limit that stood in the way is returned.
+    fn take_free<'f>(&mut self, flow: &'f Flow, id: &str) -> Option<&'f Concurrency> {
+        self.limit = flow.concurrency.as_ref().map(|c| c.limit as usize);
+        let over = flow.concurrency.as_ref().filter(|_| !self.has_room() || !self.queued.is_empty());
+        if over.is_none() {
+            self.running.insert(id.to_owned());
+        }
+        over
+    }
+
     /// Moves queued executions to running while there is room; returns them.
     fn admit_queued(&mut self) -> Vec<String> {
         let mut admitted = Vec::new();
@@ -67,16 +79,7 @@ impl Admission {
     pub(crate) fn admit(&self, flow: &Flow, id: &str) -> Decision {
         let mut flows = self.flows.lock().unwrap_or_else(PoisonError::into_inner);
         let places = flows.entry(flow_key(flow)).or_default();
-        places.limit = flow.concurrency.as_ref().map(|c| c.limit as usize);
-        // Earlier queued executions go first: a newcomer may not overtake them.
-        if places.has_room() && places.queued.is_empty() {
-            places.running.insert(id.to_owned());
-            return Decision::Start;
-        }
-        let Some(concurrency) = &flow.concurrency else {
-            places.running.insert(id.to_owned());
-            return Decision::Start;
-        };
+        let Some(concurrency) = places.take_free(flow, id) else { return Decision::Start };
         let reason = |what: &str| {
             format!(
                 "{what}: flow {}.{} already has {} running execution(s), its `concurrency.limit` is {}",
@@ -109,13 +112,7 @@ impl Admission {
     pub(crate) fn admit_rerun(&self, flow: &Flow, id: &str, what: &str) -> Result<(), String> {
         let mut flows = self.flows.lock().unwrap_or_else(PoisonError::into_inner);
         let places = flows.entry(flow_key(flow)).or_default();
-        places.limit = flow.concurrency.as_ref().map(|c| c.limit as usize);
-        let Some(concurrency) =
-            flow.concurrency.as_ref().filter(|_| !places.has_room() || !places.queued.is_empty())
-        else {
-            places.running.insert(id.to_owned());
-            return Ok(());
-        };
+        let Some(concurrency) = places.take_free(flow, id) else { return Ok(()) };
         let queued = match places.queued.len() {
             0 => String::new(),
             n => format!(" and {n} queued"),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod sse;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
