@@ -6,6 +6,7 @@ mod commands;
 mod memory;
 mod output;
 mod progress;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

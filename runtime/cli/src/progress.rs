@@ -9,6 +9,8 @@ use sluice_engine::scheduler::Update;
 use sluice_engine::{ExecutionRecord, ExecutionState, TaskRun, TaskRunState};
 use tokio::sync::broadcast;
 
+use crate::terminal::shown;
+
 pub struct Progress {
     printer: tokio::task::JoinHandle<()>,
 }
@@ -67,7 +69,8 @@ impl Printer {
             Update::Log(line) => {
                 let prefix = self.prefix(&line.execution_id);
                 let task = line.task_run.map(|k| k.to_string()).unwrap_or_default();
-                let _ = writeln!(out, "    {prefix}{task} {:<5} {}", line.level, line.message);
+                let message = shown(&line.message);
+                let _ = writeln!(out, "    {prefix}{} {:<5} {message}", shown(&task), line.level);
             }
             Update::TaskRun { execution_id, run } => {
                 if !run.state.is_terminal() {
@@ -85,9 +88,13 @@ impl Printer {
                 } else {
                     format!("{state:<8}")
                 };
-                let _ = writeln!(out, "  {mark} {prefix}{:<28} {state} {duration:>8}", run.key.to_string());
+                let key = shown(&run.key.to_string()).into_owned();
+                let _ = writeln!(out, "  {mark} {prefix}{key:<28} {state} {duration:>8}");
                 if let Some(error) = run.error.as_deref().filter(|_| run.state == TaskRunState::Failed) {
-                    let _ = writeln!(out, "      {error}");
+                    // Each line indented under its task, so an error cannot pass for a task line.
+                    for line in error.lines() {
+                        let _ = writeln!(out, "      {}", shown(line));
+                    }
                 }
             }
         }
@@ -143,7 +150,11 @@ fn print_summary(record: &ExecutionRecord, runs: &[TaskRun]) {
     if let Some(error) = &record.error
         && record.state != ExecutionState::Success
     {
-        println!("  error: {error}");
+        let mut lines = error.lines();
+        println!("  error: {}", shown(lines.next().unwrap_or_default()));
+        for line in lines {
+            println!("    {}", shown(line));
+        }
     }
     if let Some(outputs) = record.outputs.as_ref().filter(|o| o.as_object().is_some_and(|m| !m.is_empty())) {
         println!(

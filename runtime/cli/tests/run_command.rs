@@ -434,3 +434,28 @@ fn ctrl_c_kills_the_execution_and_records_it() {
     assert_eq!(doc["state"], "KILLED");
     assert_eq!(state_of(&doc, "wait"), "KILLED");
 }
+
+/// A component's escape sequences reach the operator's terminal as text: `sluice run` shows
+/// them escaped in log lines and errors, and the JSON document keeps them as data.
+#[test]
+fn escape_sequences_from_a_plugin_are_shown_not_obeyed() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("plugins")).unwrap();
+    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, data.path().join("plugins/test.wasm")).unwrap();
+    let flow = data.path().join("esc.yaml");
+    std::fs::write(
+        &flow,
+        "id: esc\nnamespace: t\ntasks:\n  - id: loud\n    type: test.say\n    message: \"\\e[2J\\e]0;pwned\\a\\u202Egnp\"\n  - id: bad\n    type: test.fail\n    kind: failed\n    message: \"\\e[31mred\\e[0m\\nsecond line\"\n",
+    )
+    .unwrap();
+    let output = sluice(data.path(), &["run", flow.to_str().unwrap()]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        !stdout.contains('\x1b') && !stdout.contains('\x07') && !stdout.contains('\u{202e}'),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("loud INFO  \\x1b[2J\\x1b]0;pwned\\x07\\u{202e}gnp\n"), "{stdout}");
+    assert!(stdout.contains("      failed: \\x1b[31mred\\x1b[0m\n      second line\n"), "{stdout}");
+    let (_, doc) = run_json(data.path(), &flow, &[]);
+    assert_eq!(doc["outputs"]["loud"]["message"], "\x1b[2J\x1b]0;pwned\x07\u{202e}gnp");
+}

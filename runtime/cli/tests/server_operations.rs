@@ -481,3 +481,43 @@ async fn concurrency_queues_or_fails_api_starts_and_the_queue_shows_in_the_metri
     assert_eq!(still["state"], "PAUSED");
     assert_eq!(server.terminate(), 0);
 }
+
+const HOARDERS: &str = r#"id: hoarders
+namespace: ops
+tasks:
+  - id: each
+    type: flow.forEach
+    values: [1, 2, 3, 4, 5, 6, 7, 8]
+    concurrency: 0
+    tasks:
+      - id: hoard
+        type: test.open-files
+        count: 1000000
+"#;
+
+/// Tasks that open files without end each fail at their handle limit, alone, and the server
+/// keeps accepting and answering while they run (it used to stop at `Too many open files`).
+#[tokio::test(flavor = "multi_thread")]
+async fn tasks_hoarding_descriptors_fail_alone_and_the_api_keeps_answering() {
+    let dir = data_dir();
+    let server = Server::start(dir.path());
+    deploy(&server, HOARDERS).await;
+    let id = start(&server, "/api/v1/executions/ops/hoarders", "").await;
+    let doc = loop {
+        let (status, doc) = server.get(&format!("/api/v1/executions/{id}")).await;
+        assert_eq!(status, 200, "{doc}");
+        if doc["state"] == "FAILED" {
+            break doc;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for i in 0..8 {
+        let run = run_of(&doc, &format!("hoard[{i}]"));
+        let error = run["error"].as_str().unwrap();
+        assert!(error.starts_with("handle limit exceeded: the task held "), "{error}");
+    }
+    // Nothing is left held: the same server runs a good task at once.
+    deploy(&server, "id: fine\nnamespace: ops\ntasks:\n  - id: n\n    type: test.noop\n").await;
+    let id = start(&server, "/api/v1/executions/ops/fine", "").await;
+    server.wait_for_state(&id, "SUCCESS").await;
+}

@@ -222,6 +222,27 @@ async fn secrets_are_redacted_from_stored_logs_and_outputs() {
 }
 
 #[tokio::test]
+async fn a_secret_used_as_an_output_key_is_redacted_too() {
+    let h = harness_with_secrets(HashMap::from([("K".to_string(), "hunter2-secret".to_string())])).await;
+    let yaml = "id: s\nnamespace: t\ntasks:\n  - id: keyed\n    type: test.key-by\n    key: \"user-{{ secret('K') }}\"\n    allow:\n      secrets: [K]\noutputs:\n  map: \"{{ outputs.keyed.byKey }}\"\n";
+    let (record, runs) = h.run(yaml, &[]).await;
+    assert_eq!(record.state, ExecutionState::Success, "{record:?}");
+    assert_eq!(run(&runs, "keyed").outputs, Some(json!({"byKey": {"user-******": true}})));
+    let stored = serde_json::to_string(&record).unwrap();
+    assert!(!stored.contains("hunter2"), "{stored}");
+}
+
+#[tokio::test]
+async fn limits_disk_reaches_the_sandbox() {
+    let h = harness().await;
+    let yaml = "id: d\nnamespace: t\ntasks:\n  - id: fill\n    type: test.fill-disk\n    bytes: 3145728\n    how: write\n    limits:\n      disk: 1MiB\n";
+    let (record, runs) = h.run(yaml, &[]).await;
+    assert_eq!(record.state, ExecutionState::Failed);
+    let error = run(&runs, "fill").error.clone().unwrap();
+    assert!(error.contains("past its limit of 1048576 bytes (raise `limits.disk`"), "{error}");
+}
+
+#[tokio::test]
 async fn file_inputs_are_copied_into_the_workspace_and_kept_as_artifacts() {
     let h = harness().await;
     let source = h.dir.path().join("report.txt");

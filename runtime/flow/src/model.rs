@@ -160,6 +160,10 @@ impl std::fmt::Display for TaskType {
     }
 }
 
+/// The prefix of the host environment variables that hold secrets (`secret('TOKEN')` reads
+/// `SLUICE_SECRET_TOKEN`); they are granted through `allow.secrets`, never `allow.env`.
+pub const SECRET_ENV_PREFIX: &str = "SLUICE_SECRET_";
+
 /// Capability grants (`allow:`). Deny by default: a task gets only what is listed here plus the
 /// network origins its plugin derives from its own config (e.g. `core.http`'s `url`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +186,8 @@ pub struct TaskLimits {
     pub output: Option<u64>,
     /// Log cap in bytes.
     pub log: Option<u64>,
+    /// Bytes one run may add to its workspace (files it creates or grows).
+    pub disk: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -110,7 +110,7 @@ fn common_task_keys() {
     );
     assert_eq!(
         task.limits,
-        TaskLimits { memory: Some(256 << 20), output: Some(1 << 20), log: Some(10_000_000) }
+        TaskLimits { memory: Some(256 << 20), output: Some(1 << 20), log: Some(10_000_000), disk: None }
     );
     assert_eq!(
         task.retry,

@@ -69,9 +69,36 @@ pub enum RunError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The component tried to add more to its workspace than its disk limit allows.
+    #[error(
+        "disk limit exceeded: the task tried to grow its workspace by {size} bytes, past its limit of {limit} bytes (raise `limits.disk` if it needs more)"
+    )]
+    DiskLimit {
+        /// The bytes the run tried to add, counting the write that was refused.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The component held more host resources (open files, streams, requests) than allowed.
+    #[error(
+        "handle limit exceeded: the task held {limit} open files, streams and requests at once, the most one run may hold; close what it no longer uses"
+    )]
+    HandleLimit {
+        /// The limit: entries of the run's resource table.
+        limit: usize,
+    },
     /// The component exhausted its call stack.
     #[error("stack overflow: the component recursed too deeply")]
     StackOverflow,
+    /// An out-of-bounds access under a deep recursion: the stack the component keeps in its
+    /// linear memory (Rust's and C's, for large locals) most likely ran out.
+    #[error(
+        "stack overflow (probably): an out-of-bounds memory access deep in a recursion of `{function}`; the stack in the component's memory likely ran out"
+    )]
+    ProbableStackOverflow {
+        /// The function that recursed, as the component names it.
+        function: String,
+    },
     /// The component trapped (a panic, `unreachable`, an out-of-bounds access, ...).
     #[error("the component trapped: {0}")]
     Trap(String),
@@ -80,6 +107,17 @@ pub enum RunError {
     OutputTooLarge {
         /// Size of the outputs the component returned.
         size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The outputs are larger than the host copies out of a component at all: refused before
+    /// any of it was copied, so only a lower bound of the size is known.
+    #[error(
+        "outputs of more than {at_least} bytes exceed the limit of {limit} bytes (refused before they were copied out)"
+    )]
+    OutputFarTooLarge {
+        /// The size the outputs exceed.
+        at_least: usize,
         /// The limit.
         limit: usize,
     },
@@ -109,9 +147,11 @@ impl RunError {
             RunError::UnknownTask { .. } => "unknown-task",
             RunError::Timeout(_) => "timeout",
             RunError::MemoryLimit { .. } => "memory-limit",
-            RunError::StackOverflow => "stack-overflow",
+            RunError::StackOverflow | RunError::ProbableStackOverflow { .. } => "stack-overflow",
+            RunError::DiskLimit { .. } => "disk-limit",
+            RunError::HandleLimit { .. } => "handle-limit",
             RunError::Trap(_) => "trap",
-            RunError::OutputTooLarge { .. } => "output-too-large",
+            RunError::OutputTooLarge { .. } | RunError::OutputFarTooLarge { .. } => "output-too-large",
             RunError::InvalidOutput(_) => "invalid-output",
             RunError::Workspace { .. } => "workspace",
             RunError::Host(_) => "host",

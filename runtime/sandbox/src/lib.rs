@@ -15,6 +15,7 @@
 mod bindings;
 mod body;
 mod cache;
+mod disk;
 mod docker;
 mod error;
 mod grants;

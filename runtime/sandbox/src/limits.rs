@@ -14,6 +14,14 @@ pub struct Limits {
     pub log_bytes: usize,
     /// Size of the JSON outputs in bytes; past it, the run fails.
     pub output_bytes: usize,
+    /// Bytes the run may add to its workspace (files created or grown); past it, writes fail
+    /// as on a full disk and the run fails.
+    pub disk_bytes: u64,
+    /// Host resources the run may hold at once: open files and directories, streams, HTTP
+    /// requests and responses (entries of its resource table). Bounds the descriptors one run
+    /// can take from the process; the sandbox lowers it to its share of the process's
+    /// open-file limit (see `Sandbox::new`).
+    pub open_handles: usize,
 }
 
 impl Default for Limits {
@@ -23,6 +31,8 @@ impl Default for Limits {
             memory_bytes: 256 << 20,
             log_bytes: 10 << 20,
             output_bytes: 1 << 20,
+            disk_bytes: 10 << 30,
+            open_handles: 4096,
         }
     }
 }

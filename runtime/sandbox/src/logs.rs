@@ -8,7 +8,12 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWrite;
+use wasmtime::StoreContextMut;
+use wasmtime::component::{Linker, WasmStr};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+
+use crate::bindings::sluice::plugin::log;
+use crate::state::RunState;
 
 /// What a secret value is replaced with in log lines (the same mark as `sluice_flow::inputs::REDACTED`).
 pub const REDACTED: &str = "******";
@@ -94,9 +99,28 @@ impl LogSink for DiscardLogs {
     fn line(&self, _line: LogLine) {}
 }
 
-/// A stdout/stderr line longer than this is cut into pieces so one unterminated flood cannot
-/// grow the buffer without bound.
-const MAX_PARTIAL_LINE: usize = 64 << 10;
+/// The longest log line: a longer stdout/stderr line is cut into pieces (so one unterminated
+/// flood cannot grow the buffer without bound), a longer `log` message line is cut short.
+const MAX_LINE: usize = 64 << 10;
+
+/// The largest cut at or before `at` that splits no secret: if the bytes before `at` end with
+/// the start of a secret that the bytes after continue, the cut moves before that secret.
+fn secret_safe_cut(text: &[u8], at: usize, secrets: &[String]) -> usize {
+    let mut cut = at.min(text.len());
+    for secret in secrets {
+        let secret = secret.as_bytes();
+        for head in (1..secret.len()).rev() {
+            if head <= cut
+                && text[cut - head..cut] == secret[..head]
+                && text[cut..].starts_with(&secret[head..])
+            {
+                cut -= head;
+                break;
+            }
+        }
+    }
+    cut
+}
 
 /// The per-run log pipe, shared by the `log` import and the stdout/stderr streams.
 #[derive(Clone)]
@@ -131,10 +155,26 @@ impl LogPipe {
     }
 
     /// A message from the component, split into lines.
+    /// Logs a message from the `log` import, read in place from the guest's memory: each line
+    /// is cut at [`MAX_LINE`] (with a note of its length), so a huge message costs the host at
+    /// most one line's copy, and reading stops once the log limit is reached.
     pub(crate) fn message(&self, level: LogLevel, source: LogSource, message: &str) {
         let mut state = self.state();
         for line in message.split('\n') {
-            state.emit(level, source, line.strip_suffix('\r').unwrap_or(line));
+            if state.truncated {
+                break;
+            }
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if line.len() <= MAX_LINE {
+                state.emit(level, source, line);
+                continue;
+            }
+            let mut cut = secret_safe_cut(line.as_bytes(), MAX_LINE, &state.redact);
+            while !line.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            let note = format!("{} [line cut: {} bytes in all]", &line[..cut], line.len());
+            state.emit(level, source, &note);
         }
     }
 
@@ -174,8 +214,10 @@ impl LogPipe {
             start += pos + 1;
         }
         let mut rest = buf.split_off(start);
-        while rest.len() > MAX_PARTIAL_LINE {
-            let tail = rest.split_off(MAX_PARTIAL_LINE);
+        while rest.len() > MAX_LINE {
+            // Never split a secret across two lines: each half would escape redaction.
+            let cut = secret_safe_cut(&rest, MAX_LINE, &state.redact).max(1);
+            let tail = rest.split_off(cut);
             state.emit(level_of(source), source, &String::from_utf8_lossy(&rest));
             rest = tail;
         }
@@ -275,6 +317,28 @@ impl AsyncWrite for StdioWriter {
     }
 }
 
+/// The `log` import as the guest sees it; linked by hand (not through the generated bindings)
+/// so the message is read in place from the guest's memory instead of copied out whole.
+const LOG_INTERFACE: &str = "sluice:plugin/log@0.1.0";
+
+pub(crate) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    linker.instance(LOG_INTERFACE)?.func_wrap(
+        "log",
+        |store: StoreContextMut<'_, RunState>, (level, message): (log::Level, WasmStr)| {
+            let text = message.to_str(&store)?;
+            let level = match level {
+                log::Level::Trace => LogLevel::Trace,
+                log::Level::Debug => LogLevel::Debug,
+                log::Level::Info => LogLevel::Info,
+                log::Level::Warn => LogLevel::Warn,
+                log::Level::Error => LogLevel::Error,
+            };
+            store.data().log.message(level, LogSource::Plugin, &text);
+            Ok(())
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,5 +392,36 @@ mod tests {
             messages(&sink),
             ["1234", "1234", "log truncated: the task's log limit was reached; later lines were dropped"]
         );
+    }
+
+    #[test]
+    fn a_huge_message_line_is_cut_with_its_length() {
+        let (pipe, sink) = pipe(1 << 20, &[]);
+        let huge = format!("{}\nnext", "y".repeat(3 * MAX_LINE));
+        pipe.message(LogLevel::Info, LogSource::Plugin, &huge);
+        let got = messages(&sink);
+        assert_eq!(got[0], format!("{} [line cut: {} bytes in all]", "y".repeat(MAX_LINE), 3 * MAX_LINE));
+        assert_eq!(got[1], "next");
+    }
+
+    #[test]
+    fn cuts_never_split_a_secret() {
+        let secret = "s3cr3t-value";
+        let mut line = "z".repeat(MAX_LINE - 4);
+        line.push_str(secret);
+        line.push_str(&"z".repeat(100));
+        let (pipe, sink) = pipe(1 << 20, &[secret]);
+        pipe.message(LogLevel::Info, LogSource::Plugin, &line);
+        let (stdio, stdio_sink) = self::pipe(1 << 20, &[secret]);
+        stdio.stdio_bytes(LogSource::Stdout, line.as_bytes());
+        stdio.flush_partial_lines();
+        let all = [messages(&sink), messages(&stdio_sink)].concat();
+        assert_eq!(all.len(), 3, "{:?}", all.iter().map(|m| m.len()).collect::<Vec<_>>());
+        for message in &all {
+            for part in ["s3cr", "3t-value", "s3cr3t"] {
+                assert!(!message.contains(part), "{part} leaked");
+            }
+        }
+        assert_eq!(messages(&stdio_sink)[1], format!("******{}", "z".repeat(100)));
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
+use wasmtime::component::ResourceTableError;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::exports::sluice::plugin::task::TaskError;
@@ -90,7 +91,8 @@ impl Sandbox {
         denied: &mut Vec<String>,
         log_truncated: &mut bool,
     ) -> Result<serde_json::Value, RunError> {
-        let limits = request.limits;
+        let mut limits = request.limits;
+        limits.open_handles = limits.open_handles.min(self.handle_ceiling);
         if limits.memory_bytes > self.config.max_memory_bytes {
             return Err(RunError::Host(format!(
                 "the memory limit of {} bytes exceeds the sandbox's maximum of {} bytes",
@@ -106,8 +108,7 @@ impl Sandbox {
             request.workspace,
             request.grants,
             &self.docker,
-            limits.memory_bytes,
-            limits.log_bytes,
+            &limits,
             request.logs.clone(),
         )
         .map_err(|e| RunError::Workspace {
@@ -124,6 +125,8 @@ impl Sandbox {
         let _slot = slot.map_err(|e| RunError::Host(e.to_string()))?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // The most one call copies from the guest: outputs within their limit must fit.
+        store.set_hostcall_fuel(outputs_fuel(limits));
         arm_deadline(&mut store, limits.timeout);
 
         let stats = &self.stats;
@@ -144,6 +147,11 @@ impl Sandbox {
         let memory_hit = data.limiter.hit;
         let verdict = match result {
             Err(_elapsed) => Err(RunError::Timeout(limits.timeout)),
+            // Past the disk limit the run fails, also when the component carried on.
+            Ok(_) if data.disk.exceeded().is_some() => Err(RunError::DiskLimit {
+                size: data.disk.exceeded().unwrap_or_default(),
+                limit: data.disk.limit(),
+            }),
             Ok(Err(trap)) => Err(classify_trap(&trap, limits, memory_hit)),
             Ok(Ok(Err(task_error))) => Err(match task_error {
                 TaskError::InvalidConfig(m) => RunError::InvalidConfig(m),
@@ -175,18 +183,56 @@ impl Drop for Leftovers {
     }
 }
 
+/// What wasmtime says when a guest hands the host more than its hostcall fuel in one go.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// Wasmtime's own default (128 MiB), or enough for outputs at their limit plus the envelope.
+fn outputs_fuel(limits: Limits) -> usize {
+    (128 << 20).max(limits.output_bytes.saturating_add(64 << 10))
+}
+
 fn classify_trap(err: &wasmtime::Error, limits: Limits, memory_hit: bool) -> RunError {
     if err.downcast_ref::<DeadlineReached>().is_some() {
         return RunError::Timeout(limits.timeout);
+    }
+    // Raised while lifting the returned outputs (no wasm frames left): wasmtime checks a
+    // string's length against the fuel before it copies anything.
+    if err.downcast_ref::<wasmtime::WasmBacktrace>().is_none()
+        && err.chain().any(|e| e.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
+    {
+        return RunError::OutputFarTooLarge { at_least: outputs_fuel(limits), limit: limits.output_bytes };
+    }
+    if let Some(ResourceTableError::Full) = err.downcast_ref::<ResourceTableError>() {
+        return RunError::HandleLimit { limit: limits.open_handles };
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => RunError::StackOverflow,
         // A refused memory.grow usually ends in the allocator aborting (`unreachable`).
         Some(_) if memory_hit => RunError::MemoryLimit { limit: limits.memory_bytes },
+        Some(Trap::MemoryOutOfBounds) if let Some(function) = recursing_function(err) => {
+            RunError::ProbableStackOverflow { function }
+        }
         Some(trap) => RunError::Trap(trap.to_string()),
         None if memory_hit => RunError::MemoryLimit { limit: limits.memory_bytes },
         None => RunError::Trap(format!("{err:#}")),
     }
+}
+
+/// The function that fills the innermost frames of the trap's backtrace, if one does: Rust and
+/// C keep large locals on a stack in linear memory, and running off its end is an out-of-bounds
+/// access, not a wasm stack overflow; a backtrace of one function calling itself says which.
+fn recursing_function(err: &wasmtime::Error) -> Option<String> {
+    const RECURSIVE_FRAMES: usize = 16;
+    let frames = err.downcast_ref::<wasmtime::WasmBacktrace>()?.frames();
+    let innermost = frames.get(..RECURSIVE_FRAMES)?;
+    let first = innermost.first()?;
+    let same = |f: &wasmtime::FrameInfo| {
+        f.func_index() == first.func_index() && f.module().name() == first.module().name()
+    };
+    // Mutual recursion alternates: look for the first frame's function in every other frame.
+    let repeats = innermost.iter().filter(|f| same(f)).count();
+    (repeats * 2 >= RECURSIVE_FRAMES)
+        .then(|| first.func_name().map_or_else(|| format!("function #{}", first.func_index()), str::to_owned))
 }
 
 fn check_output(

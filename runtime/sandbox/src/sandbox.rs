@@ -75,6 +75,11 @@ pub struct Sandbox {
     plugins: Mutex<HashMap<Digest, Arc<Plugin>>>,
     ticker: EpochTicker,
     pub(crate) stats: crate::stats::Stats,
+    /// The most handles any one run may hold, whatever its limits say: the process's open-file
+    /// limit, less a reserve for the host (its listener, connections, database), shared by the
+    /// runs that may be alive at once, so runs at their limit cannot starve the host of
+    /// descriptors. Never below [`MIN_HANDLES_PER_RUN`].
+    pub(crate) handle_ceiling: usize,
 }
 
 impl Sandbox {
@@ -91,14 +96,15 @@ impl Sandbox {
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        bindings::sluice::plugin::log::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        crate::logs::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         bindings::sluice::plugin::workspace::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        crate::disk::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let cache = config.cache_dir.as_deref().map(|dir| ComponentCache::open(dir, &engine)).transpose()?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| LoadError::Engine(format!("could not start the epoch ticker thread: {e}")))?;
         Ok(Sandbox {
+            handle_ceiling: handle_ceiling(raise_open_file_limit(), config.max_concurrent_runs),
             slots: Semaphore::new(config.max_concurrent_runs as usize),
             docker: Arc::new(config.docker.clone()),
             engine,
@@ -176,6 +182,41 @@ impl Sandbox {
     pub fn epoch_tick(&self) -> Duration {
         self.ticker.tick
     }
+}
+
+/// Descriptors kept for the host itself, whatever the runs hold.
+const HOST_RESERVED_DESCRIPTORS: usize = 1024;
+
+/// What any run may hold even when the process's limit is too low to share: more than any
+/// first-party plugin needs (a clone or an image build holds a few dozen).
+pub(crate) const MIN_HANDLES_PER_RUN: usize = 256;
+
+fn handle_ceiling(open_file_limit: usize, max_concurrent_runs: u32) -> usize {
+    let runs = usize::try_from(max_concurrent_runs.max(1)).unwrap_or(usize::MAX);
+    let shared = open_file_limit.saturating_sub(HOST_RESERVED_DESCRIPTORS) / runs;
+    if shared < MIN_HANDLES_PER_RUN {
+        tracing::warn!(
+            open_file_limit,
+            max_concurrent_runs,
+            "the open-file limit is too low for {max_concurrent_runs} runs of {MIN_HANDLES_PER_RUN} handles each beside the host's own {HOST_RESERVED_DESCRIPTORS}; raise it (ulimit -n, LimitNOFILE=) so runs at their handle limit cannot starve the server"
+        );
+    }
+    shared.max(MIN_HANDLES_PER_RUN)
+}
+
+/// Raises the soft open-file limit to the hard one (the soft default, often 1,024, is far
+/// below what a server running many tasks holds) and returns the limit now in force.
+fn raise_open_file_limit() -> usize {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    const UNLIMITED_AS: usize = 1 << 20;
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit { current: limit.maximum, maximum: limit.maximum };
+        if setrlimit(Resource::Nofile, raised).is_ok() {
+            return limit.maximum.map_or(UNLIMITED_AS, |n| usize::try_from(n).unwrap_or(UNLIMITED_AS));
+        }
+    }
+    limit.current.map_or(UNLIMITED_AS, |n| usize::try_from(n).unwrap_or(UNLIMITED_AS))
 }
 
 /// Refuses what is plainly not a component with a message that says what it is instead.

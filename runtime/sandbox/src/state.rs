@@ -9,11 +9,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::sluice::plugin::log;
+use crate::disk::DiskBudget;
 use crate::grants::Grants;
 use crate::http::NetworkPolicy;
-use crate::limits::MemoryLimiter;
-use crate::logs::{LogLevel, LogPipe, LogSink, LogSource, StdioToLog};
+use crate::limits::{Limits, MemoryLimiter};
+use crate::logs::{LogPipe, LogSink, LogSource, StdioToLog};
 
 /// Where the workspace appears inside the component (also its current directory).
 pub const GUEST_WORKSPACE: &str = "/workspace";
@@ -25,6 +25,8 @@ pub struct RunState {
     pub(crate) network: NetworkPolicy,
     pub(crate) log: LogPipe,
     pub(crate) limiter: MemoryLimiter,
+    /// What the run may still add to its workspace.
+    pub(crate) disk: Arc<DiskBudget>,
     /// The workspace, for the `workspace` interface (`None` in `describe`).
     pub(crate) workspace: Option<LazyDir>,
 }
@@ -53,11 +55,10 @@ impl RunState {
         workspace: &Path,
         grants: &Grants,
         docker: &Arc<crate::DockerEndpoint>,
-        memory_bytes: usize,
-        log_bytes: usize,
+        limits: &Limits,
         sink: Arc<dyn LogSink>,
     ) -> std::io::Result<RunState> {
-        let log = LogPipe::new(sink, &grants.redact, log_bytes);
+        let log = LogPipe::new(sink, &grants.redact, limits.log_bytes);
         let mut wasi = WasiCtx::builder();
         let preopen_error = |e: wasmtime::Error| std::io::Error::other(format!("{e:#}"));
         // Also preopened as `.`: wasi-libc resolves relative paths against a `.` preopen, so
@@ -78,7 +79,9 @@ impl RunState {
         if grants.docker {
             network = network.with_docker(docker.clone());
         }
-        let mut state = RunState::new(wasi.build(), network, log, memory_bytes);
+        let mut state = RunState::new(wasi.build(), network, log, limits.memory_bytes);
+        state.table.set_max_capacity(limits.open_handles);
+        state.disk = DiskBudget::new(limits.disk_bytes);
         state.workspace = Some(LazyDir { path: workspace.to_owned(), dir: OnceCell::new() });
         Ok(state)
     }
@@ -89,7 +92,10 @@ impl RunState {
         let mut wasi = WasiCtx::builder();
         wasi.stdout(StdioToLog::new(log.clone(), LogSource::Stdout))
             .stderr(StdioToLog::new(log.clone(), LogSource::Stderr));
-        RunState::new(wasi.build(), NetworkPolicy::new(Vec::new(), log.clone()), log, memory_bytes)
+        let mut state =
+            RunState::new(wasi.build(), NetworkPolicy::new(Vec::new(), log.clone()), log, memory_bytes);
+        state.table.set_max_capacity(Limits::default().open_handles);
+        state
     }
 
     fn new(wasi: WasiCtx, network: NetworkPolicy, log: LogPipe, memory_bytes: usize) -> RunState {
@@ -100,8 +106,14 @@ impl RunState {
             network,
             log,
             limiter: MemoryLimiter::new(memory_bytes),
+            disk: DiskBudget::new(0),
             workspace: None,
         }
+    }
+
+    /// The run's resource table (the disk module swaps file streams in it).
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
     }
 }
 
@@ -114,18 +126,5 @@ impl WasiView for RunState {
 impl WasiHttpView for RunState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.network }
-    }
-}
-
-impl log::Host for RunState {
-    fn log(&mut self, level: log::Level, message: String) {
-        let level = match level {
-            log::Level::Trace => LogLevel::Trace,
-            log::Level::Debug => LogLevel::Debug,
-            log::Level::Info => LogLevel::Info,
-            log::Level::Warn => LogLevel::Warn,
-            log::Level::Error => LogLevel::Error,
-        };
-        self.log.message(level, LogSource::Plugin, &message);
     }
 }

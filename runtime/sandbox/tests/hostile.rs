@@ -242,9 +242,18 @@ async fn unbounded_recursion_overflows_the_stack() {
     let run = Call::new(&plugin, "recurse", json!({})).run().await;
     assert_eq!(run.error(), &RunError::StackOverflow);
     // Rust keeps large locals on a stack in linear memory; running off its bottom is an
-    // out-of-bounds access, caught by the guard pages like any other.
+    // out-of-bounds access, caught by the guard pages like any other, and reported as what it
+    // most likely is, by the recursion in the backtrace.
     let run = Call::new(&plugin, "recurse-shadow-stack", json!({})).run().await;
-    assert_eq!(run.error(), &RunError::Trap("wasm trap: out of bounds memory access".into()));
+    match run.error() {
+        error @ RunError::ProbableStackOverflow { function } => {
+            // The guests are built without a name section, so the function goes by its index.
+            assert!(function.starts_with("function #"), "{function}");
+            assert_eq!(error.kind(), "stack-overflow");
+            assert!(error.to_string().contains(&format!("deep in a recursion of `{function}`")));
+        }
+        other => panic!("expected a probable stack overflow, got {other:?}"),
+    }
     assert_host_unharmed().await;
 }
 
@@ -281,6 +290,32 @@ async fn a_hundred_megabytes_of_output_is_refused() {
     // Within the limit, the same task succeeds.
     let run = Call::new(&plugin, "big-output", json!({"bytes": 1000})).run().await;
     assert!(run.output()["data"].as_str().unwrap().len() > 900);
+    assert_host_unharmed().await;
+}
+
+/// Past what wasmtime copies out of a guest in one go, the outputs are refused before any
+/// copy, and still reported as outputs too large (not as a trap).
+#[tokio::test]
+async fn two_hundred_megabytes_of_output_is_refused_before_it_is_copied() {
+    let plugin = test_plugin().await;
+    let limits = Limits { memory_bytes: 1 << 30, output_bytes: 1 << 20, ..Limits::default() };
+    let run = Call::new(&plugin, "big-output", json!({"bytes": 200_000_000})).limits(limits).run().await;
+    assert_eq!(run.error(), &RunError::OutputFarTooLarge { at_least: 128 << 20, limit: 1 << 20 });
+    assert_eq!(run.error().kind(), "output-too-large");
+    assert_host_unharmed().await;
+}
+
+#[tokio::test]
+async fn a_sixty_four_megabyte_log_line_is_cut_while_it_is_read() {
+    let plugin = test_plugin().await;
+    let limits = Limits { memory_bytes: 512 << 20, ..Limits::default() };
+    let run =
+        Call::new(&plugin, "log-flood", json!({"lines": 1, "size": 64 << 20})).limits(limits).run().await;
+    assert_eq!(run.output(), &json!({}));
+    let line = &run.logs.iter().find(|l| l.source == LogSource::Plugin).unwrap().message;
+    assert_eq!(line.len(), (64 << 10) + " [line cut: 67108864 bytes in all]".len());
+    assert!(line.starts_with("line 0 xxx") && line.ends_with("xx [line cut: 67108864 bytes in all]"));
+    assert!(!run.report.log_truncated, "one cut line is well within the log limit");
     assert_host_unharmed().await;
 }
 

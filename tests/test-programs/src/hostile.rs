@@ -142,3 +142,67 @@ pub fn snoop(config: Snoop) -> Outcome {
 pub struct Snoop {
     mark: String,
 }
+
+#[derive(Deserialize)]
+pub struct OpenFiles {
+    count: u64,
+}
+
+/// `open-files` `{count}`: creates and keeps open up to `count` files in the workspace (the
+/// host's handle limit must stop it first); returns `{opened}` if it ever gets there.
+pub fn open_files(config: OpenFiles) -> Outcome {
+    let mut open = Vec::new();
+    for n in 0..config.count {
+        match std::fs::File::create(format!("open-{n}")) {
+            Ok(file) => open.push(file),
+            Err(err) => return Err(TaskError::Failed(format!("file {n}: {err}"))),
+        }
+    }
+    Ok(json!({ "opened": open.len() }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FillDisk {
+    /// Bytes to write in all.
+    bytes: u64,
+    /// `write` (std::fs in 1 MiB chunks), `append` (an append-mode file) or `set-len`.
+    how: String,
+    /// Whether to swallow a write error and report success anyway.
+    #[serde(default)]
+    ignore_errors: bool,
+}
+
+/// `fill-disk` `{bytes, how, ignoreErrors?}`: grows `fill.bin` by `bytes`; returns
+/// `{written, error}` (the error of the first failed write, if any).
+pub fn fill_disk(config: FillDisk) -> Outcome {
+    use std::io::Write;
+    let chunk = vec![0x5A_u8; 1 << 20];
+    let mut written: u64 = 0;
+    let mut error = None;
+    let result = match config.how.as_str() {
+        "set-len" => std::fs::File::create("fill.bin").and_then(|f| f.set_len(config.bytes)),
+        how => {
+            let file = if how == "append" {
+                std::fs::OpenOptions::new().create(true).append(true).open("fill.bin")
+            } else {
+                std::fs::File::create("fill.bin")
+            };
+            file.and_then(|mut file| {
+                while written < config.bytes {
+                    let n = usize::try_from(config.bytes - written).unwrap_or(usize::MAX).min(chunk.len());
+                    file.write_all(&chunk[..n])?;
+                    written += n as u64;
+                }
+                file.flush()
+            })
+        }
+    };
+    if let Err(err) = result {
+        error = Some(err.to_string());
+        if !config.ignore_errors {
+            return Err(TaskError::Failed(format!("after {written} bytes: {err}")));
+        }
+    }
+    Ok(json!({ "written": written, "error": error }))
+}

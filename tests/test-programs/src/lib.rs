@@ -47,6 +47,9 @@ const TASKS: &[(&str, &str)] = &[
     ("env", "Returns `{vars, cwd}`: the environment and the current directory."),
     ("say", "Logs `message` at info and returns `{message}`."),
     ("sleep", "Sleeps `ms` milliseconds."),
+    ("key-by", "Returns `{byKey: {<config.key>: true}}`."),
+    ("open-files", "Creates files and keeps them open, up to `count`."),
+    ("fill-disk", "Grows `fill.bin` by `bytes` (`how`: write, append, set-len); `{written, error}`."),
     ("fail", "Returns the task error `kind` (invalid-config, denied, failed) with `message`."),
 ];
 
@@ -88,6 +91,9 @@ impl Guest for Component {
             "env" => plain::env(),
             "stdio" => plain::stdio(parse(config)?),
             "fail" => plain::fail(parse(config)?),
+            "key-by" => plain::key_by(parse(config)?),
+            "open-files" => hostile::open_files(parse(config)?),
+            "fill-disk" => hostile::fill_disk(parse(config)?),
             "read-file" => fs::read_file(parse(config)?),
             "write-file" => fs::write_file(parse(config)?),
             "list-dir" => fs::list_dir(parse(config)?),

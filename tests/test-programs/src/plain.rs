@@ -114,3 +114,15 @@ pub fn fail(config: Fail) -> Outcome {
         Kind::Failed => TaskError::Failed(config.message),
     })
 }
+
+#[derive(Deserialize)]
+pub struct KeyBy {
+    key: String,
+}
+
+/// `key-by` `{key}`: returns `{"byKey": {<key>: true}}`, a map keyed by config (redaction tests).
+pub fn key_by(config: KeyBy) -> Outcome {
+    let mut by_key = serde_json::Map::new();
+    by_key.insert(config.key, Value::Bool(true));
+    Ok(json!({ "byKey": by_key }))
+}

@@ -8,6 +8,7 @@ use clap::Subcommand;
 use sluice_sandbox::Plugin;
 
 use crate::catalog::{self, Catalog};
+use crate::terminal::shown;
 
 #[derive(Debug, Subcommand)]
 pub enum PluginCommand {
@@ -67,7 +68,7 @@ async fn list(data_dir: &Path, json: bool) -> anyhow::Result<()> {
             out,
             "{:<12} {:<10} {:<20} {:<10} {}",
             info.name,
-            info.version,
+            shown(&info.version),
             short,
             source,
             tasks.join(", ")
@@ -104,16 +105,16 @@ async fn describe(data_dir: &Path, which: &str, json: bool) -> anyhow::Result<()
 fn description(plugin: &Plugin, source: &str) -> anyhow::Result<String> {
     let mut out = String::new();
     let info = plugin.info();
-    writeln!(out, "{} {} ({source})", info.name, info.version)?;
+    writeln!(out, "{} {} ({source})", info.name, shown(&info.version))?;
     writeln!(out, "digest: {}", plugin.digest())?;
-    writeln!(out, "{}", info.description)?;
+    writeln!(out, "{}", shown(&info.description))?;
     for task in &info.tasks {
         writeln!(out)?;
         writeln!(out, "{}.{}", info.name, task.name)?;
-        writeln!(out, "  {}", task.description)?;
+        writeln!(out, "  {}", shown(&task.description))?;
         if !task.capabilities.is_empty() {
             let caps: Vec<String> = task.capabilities.iter().map(ToString::to_string).collect();
-            writeln!(out, "  capabilities: {}", caps.join("; "))?;
+            writeln!(out, "  capabilities: {}", shown(&caps.join("; ")))?;
         }
         writeln!(out, "  config schema:")?;
         for line in serde_json::to_string_pretty(&task.config_schema)?.lines() {

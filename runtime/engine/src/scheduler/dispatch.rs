@@ -92,6 +92,12 @@ fn grants_of(attempt: &Attempt) -> Result<Grants, String> {
     }
     let mut env = Vec::new();
     for name in &allow.env {
+        // The parser refuses these too; a flow built in code must not get around it.
+        if name.starts_with(sluice_flow::SECRET_ENV_PREFIX) {
+            return Err(format!(
+                "allow.env grants `{name}`, which holds a secret: grant it in allow.secrets instead"
+            ));
+        }
         match std::env::var(name) {
             Ok(value) => env.push((name.clone(), value)),
             Err(_) => {
@@ -111,6 +117,8 @@ fn limits_of(task: &Task, defaults: Limits) -> Limits {
         memory_bytes: task.limits.memory.map_or(defaults.memory_bytes, to_usize),
         log_bytes: task.limits.log.map_or(defaults.log_bytes, to_usize),
         output_bytes: task.limits.output.map_or(defaults.output_bytes, to_usize),
+        disk_bytes: task.limits.disk.unwrap_or(defaults.disk_bytes),
+        ..defaults
     }
 }
 
@@ -125,7 +133,8 @@ pub fn redact_text(text: &str, secrets: &[String]) -> String {
     text
 }
 
-/// Replaces every secret value inside the strings of `value`.
+/// Replaces every secret value inside the strings of `value`, object keys included (a plugin
+/// may key a map by a token). Keys that become equal once redacted keep the last value.
 pub fn redact_value(value: &mut Value, secrets: &[String]) {
     if secrets.is_empty() {
         return;
@@ -133,7 +142,13 @@ pub fn redact_value(value: &mut Value, secrets: &[String]) {
     match value {
         Value::String(s) => *s = redact_text(s, secrets),
         Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
-        Value::Object(map) => map.values_mut().for_each(|v| redact_value(v, secrets)),
+        Value::Object(map) => {
+            let needs_new_keys = map.keys().any(|k| secrets.iter().any(|s| k.contains(s.as_str())));
+            if needs_new_keys {
+                *map = std::mem::take(map).into_iter().map(|(k, v)| (redact_text(&k, secrets), v)).collect();
+            }
+            map.values_mut().for_each(|v| redact_value(v, secrets));
+        }
         Value::Null | Value::Bool(_) | Value::Number(_) => {}
     }
 }

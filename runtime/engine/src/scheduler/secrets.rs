@@ -10,7 +10,7 @@ use sluice_flow::template::Secrets;
 pub struct EnvSecrets;
 
 /// The prefix of the environment variables [`EnvSecrets`] reads.
-pub const SECRET_ENV_PREFIX: &str = "SLUICE_SECRET_";
+pub use sluice_flow::SECRET_ENV_PREFIX;
 
 impl Secrets for EnvSecrets {
     fn get(&self, name: &str) -> Option<String> {

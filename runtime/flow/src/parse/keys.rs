@@ -56,7 +56,7 @@ pub const RETRY: [&str; 6] = ["type", "maxAttempts", "interval", "maxInterval", 
 
 pub const ALLOW: [&str; 4] = ["network", "docker", "env", "secrets"];
 
-pub const LIMITS: [&str; 3] = ["memory", "output", "log"];
+pub const LIMITS: [&str; 4] = ["memory", "output", "log", "disk"];
 
 pub const CONCURRENCY: [&str; 2] = ["limit", "behavior"];
 

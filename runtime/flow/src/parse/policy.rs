@@ -3,7 +3,9 @@
 use super::keys;
 use super::reader::{Node, Reader, is_template};
 use crate::diagnostic::Diagnostic;
-use crate::model::{Allow, Concurrency, ConcurrencyBehavior, Retry, RetryKind, TaskLimits};
+use crate::model::{
+    Allow, Concurrency, ConcurrencyBehavior, Retry, RetryKind, SECRET_ENV_PREFIX, TaskLimits,
+};
 
 const RETRY_KINDS: [(&str, RetryKind); 3] = [
     ("constant", RetryKind::Constant),
@@ -110,6 +112,17 @@ pub fn allow(r: &mut Reader, node: &Node<'_>, task: &str) -> Option<Allow> {
                 format!("{}/{i}", fields.at("env")),
                 format!("invalid environment variable name `{name}`"),
             ));
+        } else if let Some(secret) = name.strip_prefix(SECRET_ENV_PREFIX) {
+            // These hold secrets: as plain env they would reach the plugin unredacted.
+            r.report(
+                Diagnostic::at(
+                    format!("{}/{i}", fields.at("env")),
+                    format!("`{name}` holds a secret; secrets are not granted as environment variables"),
+                )
+                .with_hint(format!(
+                    "grant it with `allow: {{secrets: [{secret}]}}` and pass it in the config as `{{{{ secret('{secret}') }}}}`, so it is redacted everywhere"
+                )),
+            );
         }
     }
     Some(Allow {
@@ -164,12 +177,13 @@ fn check_origin(origin: &str) -> Result<(), &'static str> {
 }
 
 pub fn limits(r: &mut Reader, node: &Node<'_>, task: &str) -> Option<TaskLimits> {
-    let fields = r.mapping(node, "a mapping of limits (`memory`, `output`, `log`)")?;
+    let fields = r.mapping(node, "a mapping of limits (`memory`, `output`, `log`, `disk`)")?;
     r.unknown_keys(&fields, &keys::LIMITS, &format!("`limits` of {task}"));
     Some(TaskLimits {
         memory: fields.get("memory").and_then(|n| r.size(&n)),
         output: fields.get("output").and_then(|n| r.size(&n)),
         log: fields.get("log").and_then(|n| r.size(&n)),
+        disk: fields.get("disk").and_then(|n| r.size(&n)),
     })
 }
 

@@ -381,7 +381,8 @@ pub fn definitions() -> Map<String, Value> {
                 "properties": {
                     "memory": described(size.clone(), "Memory the component may use, as in `256MiB`."),
                     "output": described(size.clone(), "Size of the task's output JSON."),
-                    "log": described(size, "Size of the task's log.")
+                    "log": described(size.clone(), "Size of the task's log."),
+                    "disk": described(size, "Bytes the task may add to its workspace, as in `10GiB`.")
                 }
             }),
         ),
