@@ -13,33 +13,28 @@
 //! symlink.
 
 mod bindings;
-mod body;
 mod cache;
-mod disk;
-mod docker;
+mod capabilities;
 mod error;
-mod grants;
-mod http;
 mod limits;
-mod logs;
 mod plugin;
 mod run;
 mod sandbox;
 mod state;
 mod stats;
-mod workspace_host;
 
 pub use cache::CompiledFrom;
-pub use docker::{
+pub use capabilities::Grants;
+pub use capabilities::docker::{
     DEFAULT_DOCKER_HOST, DOCKER_AUTHORITY, DOCKER_DENIED_HEADER, DOCKER_ORIGIN, DockerEndpoint,
     DockerEndpointError,
 };
+pub use capabilities::logs::{CollectLogs, DiscardLogs, LogLevel, LogLine, LogSink, LogSource};
+pub use capabilities::network::{OriginPattern, OriginPatternError};
+pub use capabilities::workspace::GUEST_WORKSPACE;
 pub use error::{LoadError, RunError};
-pub use grants::{Grants, OriginPattern, OriginPatternError};
 pub use limits::Limits;
-pub use logs::{CollectLogs, DiscardLogs, LogLevel, LogLine, LogSink, LogSource};
 pub use plugin::{Capability, Digest, Plugin, PluginInfo, TaskInfo};
 pub use run::{RunReport, RunRequest};
 pub use sandbox::{Sandbox, SandboxConfig};
-pub use state::GUEST_WORKSPACE;
 pub use stats::{INSTANTIATION_BUCKETS, InstantiationStats};

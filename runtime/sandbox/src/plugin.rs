@@ -10,8 +10,8 @@ use crate::bindings::PluginPre;
 use crate::bindings::exports::sluice::plugin::task as wit;
 use crate::bindings::sluice::plugin::types::Capability as WitCapability;
 use crate::cache::CompiledFrom;
+use crate::capabilities::network::OriginPattern;
 use crate::error::{LoadError, RunError};
-use crate::grants::OriginPattern;
 use crate::state::RunState;
 
 /// A component's identity: `sha256:<hex>` of its bytes.

@@ -9,11 +9,11 @@ use wasmtime::component::ResourceTableError;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::exports::sluice::plugin::task::TaskError;
-use crate::docker::DockerSession;
+use crate::capabilities::Grants;
+use crate::capabilities::docker::DockerSession;
+use crate::capabilities::logs::{LogLevel, LogSink};
 use crate::error::RunError;
-use crate::grants::Grants;
 use crate::limits::Limits;
-use crate::logs::{LogLevel, LogSink};
 use crate::plugin::Plugin;
 use crate::sandbox::Sandbox;
 use crate::state::RunState;
@@ -104,7 +104,7 @@ impl Sandbox {
         let config =
             serde_json::to_string(request.config).map_err(|e| RunError::InvalidConfig(e.to_string()))?;
 
-        let state = RunState::for_task(
+        let state = crate::capabilities::for_task(
             request.workspace,
             request.grants,
             &self.docker,

@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 use crate::bindings::{self, PluginPre};
 use crate::cache::{self, CompiledFrom, ComponentCache};
-use crate::docker::DockerEndpoint;
+use crate::capabilities::docker::DockerEndpoint;
+use crate::capabilities::logs::DiscardLogs;
 use crate::error::LoadError;
-use crate::logs::DiscardLogs;
 use crate::plugin::{Digest, Plugin, convert_info};
 use crate::state::RunState;
 
@@ -92,14 +92,7 @@ impl Sandbox {
     pub fn new(config: SandboxConfig) -> Result<Sandbox, LoadError> {
         let engine = Engine::new(&engine_config(&config)).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        crate::logs::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        bindings::sluice::plugin::workspace::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
-            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
-        crate::disk::add_to_linker(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        crate::capabilities::link(&mut linker).map_err(|e| LoadError::Engine(format!("{e:#}")))?;
         let cache = config.cache_dir.as_deref().map(|dir| ComponentCache::open(dir, &engine)).transpose()?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)
             .map_err(|e| LoadError::Engine(format!("could not start the epoch ticker thread: {e}")))?;
@@ -154,8 +147,10 @@ impl Sandbox {
         const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
         const DESCRIBE_MEMORY: usize = 256 << 20;
         let _slot = self.slots.acquire().await.map_err(|e| LoadError::Describe(e.to_string()))?;
-        let mut store =
-            Store::new(&self.engine, RunState::for_describe(DESCRIBE_MEMORY, Arc::new(DiscardLogs)));
+        let mut store = Store::new(
+            &self.engine,
+            crate::capabilities::for_describe(DESCRIBE_MEMORY, Arc::new(DiscardLogs)),
+        );
         store.limiter(|s| &mut s.limiter);
         crate::run::arm_deadline(&mut store, DESCRIBE_TIMEOUT);
         let call = async {

@@ -12,11 +12,9 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, WasmStr};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
+use super::secrets::Redactor;
 use crate::bindings::sluice::plugin::log;
 use crate::state::RunState;
-
-/// What a secret value is replaced with in log lines (the same mark as `sluice_flow::inputs::REDACTED`).
-pub const REDACTED: &str = "******";
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -103,32 +101,13 @@ impl LogSink for DiscardLogs {
 /// flood cannot grow the buffer without bound), a longer `log` message line is cut short.
 const MAX_LINE: usize = 64 << 10;
 
-/// The largest cut at or before `at` that splits no secret: if the bytes before `at` end with
-/// the start of a secret that the bytes after continue, the cut moves before that secret.
-fn secret_safe_cut(text: &[u8], at: usize, secrets: &[String]) -> usize {
-    let mut cut = at.min(text.len());
-    for secret in secrets {
-        let secret = secret.as_bytes();
-        for head in (1..secret.len()).rev() {
-            if head <= cut
-                && text[cut - head..cut] == secret[..head]
-                && text[cut..].starts_with(&secret[head..])
-            {
-                cut -= head;
-                break;
-            }
-        }
-    }
-    cut
-}
-
 /// The per-run log pipe, shared by the `log` import and the stdout/stderr streams.
 #[derive(Clone)]
 pub(crate) struct LogPipe(Arc<Mutex<PipeState>>);
 
 struct PipeState {
     sink: Arc<dyn LogSink>,
-    redact: Vec<String>,
+    redact: Redactor,
     budget: usize,
     truncated: bool,
     stdout_partial: Vec<u8>,
@@ -137,9 +116,7 @@ struct PipeState {
 
 impl LogPipe {
     pub(crate) fn new(sink: Arc<dyn LogSink>, redact: &[String], budget: usize) -> Self {
-        // Longest first, so a secret that contains another is replaced whole.
-        let mut redact: Vec<String> = redact.iter().filter(|s| !s.is_empty()).cloned().collect();
-        redact.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let redact = Redactor::new(redact);
         LogPipe(Arc::new(Mutex::new(PipeState {
             sink,
             redact,
@@ -169,7 +146,7 @@ impl LogPipe {
                 state.emit(level, source, line);
                 continue;
             }
-            let mut cut = secret_safe_cut(line.as_bytes(), MAX_LINE, &state.redact);
+            let mut cut = state.redact.safe_cut(line.as_bytes(), MAX_LINE);
             while !line.is_char_boundary(cut) {
                 cut -= 1;
             }
@@ -181,7 +158,7 @@ impl LogPipe {
     /// A line from the host itself; not counted against the budget.
     pub(crate) fn host(&self, level: LogLevel, message: String) {
         let state = self.state();
-        let message = state.redacted(&message);
+        let message = state.redact.redacted(&message);
         state.sink.line(LogLine { time: SystemTime::now(), level, source: LogSource::Host, message });
     }
 
@@ -216,7 +193,7 @@ impl LogPipe {
         let mut rest = buf.split_off(start);
         while rest.len() > MAX_LINE {
             // Never split a secret across two lines: each half would escape redaction.
-            let cut = secret_safe_cut(&rest, MAX_LINE, &state.redact).max(1);
+            let cut = state.redact.safe_cut(&rest, MAX_LINE).max(1);
             let tail = rest.split_off(cut);
             state.emit(level_of(source), source, &String::from_utf8_lossy(&rest));
             rest = tail;
@@ -240,16 +217,6 @@ impl PipeState {
         }
     }
 
-    fn redacted(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for secret in &self.redact {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), REDACTED);
-            }
-        }
-        text
-    }
-
     fn emit(&mut self, level: LogLevel, source: LogSource, line: &str) {
         if self.truncated {
             return;
@@ -268,7 +235,7 @@ impl PipeState {
             return;
         }
         self.budget -= cost;
-        let message = self.redacted(line);
+        let message = self.redact.redacted(line);
         self.sink.line(LogLine { time: SystemTime::now(), level, source, message });
     }
 }
@@ -321,7 +288,7 @@ impl AsyncWrite for StdioWriter {
 /// so the message is read in place from the guest's memory instead of copied out whole.
 const LOG_INTERFACE: &str = "sluice:plugin/log@0.1.0";
 
-pub(crate) fn add_to_linker(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+pub(crate) fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     linker.instance(LOG_INTERFACE)?.func_wrap(
         "log",
         |store: StoreContextMut<'_, RunState>, (level, message): (log::Level, WasmStr)| {

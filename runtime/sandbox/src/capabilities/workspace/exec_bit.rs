@@ -6,9 +6,10 @@ use std::path::Path;
 
 use cap_std::fs::{Dir, PermissionsExt};
 
+use super::GUEST_WORKSPACE;
 use crate::bindings::sluice::plugin::workspace;
-use crate::logs::LogLevel;
-use crate::state::{GUEST_WORKSPACE, RunState};
+use crate::capabilities::logs::LogLevel;
+use crate::state::RunState;
 
 /// The executable bits `chmod +x` sets under a `022` umask: u+x, g+x, o+x.
 const EXECUTABLE_BITS: u32 = 0o111;

@@ -10,8 +10,8 @@ use wasmtime_wasi_http::{Error as HttpError, WasiBody};
 
 use super::endpoint::DockerEndpoint;
 use super::policy::{self, BodyCheck};
-use crate::body::{empty_body, first_frame};
-use crate::logs::{LogLevel, LogPipe};
+use crate::capabilities::logs::{LogLevel, LogPipe};
+use crate::capabilities::network::body::{empty_body, first_frame};
 
 /// The header on a refusal that the host made up (a 403 that never reached the daemon).
 pub const DOCKER_DENIED_HEADER: &str = "sluice-denied";
@@ -224,7 +224,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
-    use crate::logs::CollectLogs;
+    use crate::capabilities::logs::CollectLogs;
 
     /// What the fake daemon received: each request's head and body.
     type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
@@ -427,7 +427,7 @@ mod tests {
             head.to_ascii_lowercase().contains(&format!("content-length: {}", forwarded.len())),
             "{head}"
         );
-        let value = crate::docker::wire::parse_object(forwarded).unwrap();
+        let value = crate::capabilities::docker::wire::parse_object(forwarded).unwrap();
         let run = value["Labels"]["sluice.run"].as_str().unwrap().to_string();
         assert_eq!(
             serde_json::Value::Object(value),

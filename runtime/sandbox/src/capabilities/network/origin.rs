@@ -1,23 +1,8 @@
-//! What a task run may touch beyond its workspace: the capability grants.
-//!
-//! Deny by default: an empty [`Grants`] lets a component read and write its workspace, read the
-//! clocks and random, and nothing else.
+//! The network grant's unit: an origin pattern (`https://*.example.com:8443`), parsed and
+//! matched the way the HTTP hook checks every request.
 
 use std::fmt;
 use std::str::FromStr;
-
-/// The capabilities granted to one task run.
-#[derive(Debug, Clone, Default)]
-pub struct Grants {
-    /// Origins the task may send HTTP requests to.
-    pub network: Vec<OriginPattern>,
-    /// Environment variables visible to the component, as (name, value).
-    pub env: Vec<(String, String)>,
-    /// Values that must never appear in logs (resolved secrets); replaced by `***`.
-    pub redact: Vec<String>,
-    /// The Docker Engine API, through the host's route to the configured daemon.
-    pub docker: bool,
-}
 
 /// An allowed origin, `scheme://host[:port]`, with `*` wildcards: `https://*.example.com`,
 /// `http://127.0.0.1:*`, `*://api.example.com`. Without a port, the scheme's default port is

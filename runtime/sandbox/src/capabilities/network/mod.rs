@@ -4,13 +4,25 @@
 //! component follows (wasi-http never follows redirects by itself), so a granted origin cannot
 //! bounce the component to a non-granted one.
 
+pub(crate) mod body;
+mod origin;
+
 use std::sync::{Arc, Mutex, PoisonError};
 
+use wasmtime::component::Linker;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
-use crate::docker::{DockerSession, is_docker};
-use crate::grants::{OriginPattern, default_port};
-use crate::logs::{LogLevel, LogPipe};
+pub(crate) use origin::default_port;
+pub use origin::{OriginPattern, OriginPatternError};
+
+use super::docker::{DockerSession, is_docker};
+use super::logs::{LogLevel, LogPipe};
+use crate::state::RunState;
+
+/// Links wasi-http's outgoing handler; every request it sends passes [`NetworkPolicy`].
+pub(crate) fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)
+}
 
 type ResponseFuture = Box<
     dyn Future<
@@ -97,7 +109,7 @@ impl WasiHttpHooks for NetworkPolicy {
             // So the host waits for the guest to finish an empty body and sends a known-empty
             // one; a body with data goes on as it streams.
             let (parts, body) = request.into_parts();
-            let body = crate::body::first_frame(body).await?.unwrap_or_else(crate::body::empty_body);
+            let body = body::first_frame(body).await?.unwrap_or_else(body::empty_body);
             let request = http::Request::from_parts(parts, body);
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
             Ok((

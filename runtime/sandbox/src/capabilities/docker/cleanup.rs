@@ -9,7 +9,7 @@ use wasmtime_wasi_http::WasiBody;
 
 use super::policy::RUN_LABEL;
 use super::route::{DockerSession, send};
-use crate::logs::LogLevel;
+use crate::capabilities::logs::LogLevel;
 
 /// How long the cleanup waits for creations the daemon has not answered yet.
 const CREATION_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
