@@ -1,5 +1,6 @@
 //! Image references, registry credentials, and pulling an image with its progress in the log.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use sluice_plugin::TaskError;
 
@@ -50,33 +51,34 @@ impl Reference {
     }
 }
 
-/// The `X-Registry-Auth` header value: base64url of the credentials, or of `{}` without them.
-pub fn registry_auth(username: Option<&str>, password: Option<&str>, server: &str) -> String {
-    let json = match (username, password) {
-        (Some(username), password) => serde_json::json!({
-            "username": username,
-            "password": password.unwrap_or(""),
-            "serveraddress": server,
-        }),
-        _ => serde_json::json!({}),
-    };
-    base64_url(json.to_string().as_bytes())
+/// Registry credentials, as `pull`, `push` and `run` take them (flattened into each config:
+/// `username`, `password`). The password should come from a secret.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    /// Registry user.
+    #[serde(default)]
+    username: Option<String>,
+    /// Registry password or token (use a secret: `{{ secret('REGISTRY_PASSWORD') }}`).
+    #[serde(default)]
+    password: Option<String>,
 }
 
-fn base64_url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-        for _ in chunk.len()..3 {
-            out.push('=');
-        }
+impl Credentials {
+    /// The `X-Registry-Auth` header value for `server`, as the docker CLI sends it: base64url
+    /// (padded) of the credentials, or of `{}` without a user.
+    pub fn registry_auth(&self, server: &str) -> String {
+        use base64::Engine as _;
+        let json = match &self.username {
+            Some(username) => serde_json::json!({
+                "username": username,
+                "password": self.password.as_deref().unwrap_or(""),
+                "serveraddress": server,
+            }),
+            None => serde_json::json!({}),
+        };
+        base64::engine::general_purpose::URL_SAFE.encode(json.to_string())
     }
-    out
 }
 
 /// One message of the daemon's JSON progress streams (pull, push, build).
@@ -209,6 +211,7 @@ pub fn ensure(image: &str, policy: PullPolicy, auth: &str) -> Result<(), TaskErr
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -226,10 +229,16 @@ mod tests {
     }
 
     #[test]
-    fn base64_url_pads() {
-        assert_eq!(base64_url(b"{}"), "e30=");
-        assert_eq!(base64_url(b"abc"), "YWJj");
-        assert_eq!(base64_url(b"a?~"), "YT9-");
-        assert_eq!(base64_url(b"a"), "YQ==");
+    fn registry_auth_is_padded_base64url_json_as_the_cli_sends_it() {
+        assert_eq!(Credentials::default().registry_auth("https://index.docker.io/v1/"), "e30=");
+        let credentials: Credentials = serde_json::from_str(r#"{"username":"ci","password":"p?~"}"#).unwrap();
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::URL_SAFE
+            .decode(credentials.registry_auth("127.0.0.1:5000"))
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&decoded).unwrap(),
+            serde_json::json!({"username": "ci", "password": "p?~", "serveraddress": "127.0.0.1:5000"})
+        );
     }
 }

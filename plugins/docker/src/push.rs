@@ -5,22 +5,22 @@ use serde::{Deserialize, Serialize};
 use sluice_plugin::{Capability, Task, TaskError};
 
 use crate::engine::{encode, encode_path};
-use crate::image::{Reference, follow_progress, registry_auth};
+use crate::image::{Credentials, Reference, follow_progress};
 
 pub struct PushTask;
 
 /// Config of `docker.push`.
 #[derive(Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+// Not serde's `deny_unknown_fields`, which `flatten` does not support: the schema refuses
+// unknown keys, and the host checks every config against it before the run.
+#[schemars(deny_unknown_fields)]
 pub struct PushConfig {
     /// The image to push, `registry/name:tag` (`latest` when no tag is given).
     image: String,
-    /// Registry user.
-    #[serde(default)]
-    username: Option<String>,
-    /// Registry password or token (use a secret: `{{ secret('REGISTRY_PASSWORD') }}`).
-    #[serde(default)]
-    password: Option<String>,
+    /// Registry credentials: `username`, `password`.
+    #[serde(flatten)]
+    credentials: Credentials,
 }
 
 /// Outputs of `docker.push`.
@@ -54,8 +54,7 @@ impl Task for PushTask {
                 config.image
             )));
         }
-        let auth =
-            registry_auth(config.username.as_deref(), config.password.as_deref(), &reference.registry());
+        let auth = config.credentials.registry_auth(&reference.registry());
         let path = format!("/images/{}/push?tag={}", encode_path(&reference.name), encode(&reference.tag));
         let request = crate::engine::request("POST", &path).header("x-registry-auth", auth);
         let mut digest: Option<String> = None;

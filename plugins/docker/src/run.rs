@@ -12,7 +12,7 @@ use sluice_plugin::{Capability, Task, TaskError};
 use crate::engine::{self, encode};
 use crate::files;
 use crate::glob::Glob;
-use crate::image::{self, PullPolicy, Reference};
+use crate::image::{self, Credentials, PullPolicy, Reference};
 use crate::mux::{Demux, Stream};
 use crate::outputs;
 use crate::tar::{Entry, Found, Kind, TarReader, TarWriter};
@@ -24,7 +24,10 @@ const TAIL_LINES: usize = 20;
 
 /// Config of `docker.run`.
 #[derive(Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
+// Not serde's `deny_unknown_fields`, which `flatten` does not support: the schema refuses
+// unknown keys, and the host checks every config against it before the run.
+#[schemars(deny_unknown_fields)]
 pub struct RunConfig {
     /// The image (`name[:tag]` or `name@sha256:...`).
     image: String,
@@ -69,12 +72,9 @@ pub struct RunConfig {
     /// When to pull the image.
     #[serde(default)]
     pull: PullPolicy,
-    /// Registry user for pulling a private image.
-    #[serde(default)]
-    username: Option<String>,
-    /// Registry password or token for pulling a private image (use a secret).
-    #[serde(default)]
-    password: Option<String>,
+    /// Registry credentials for pulling a private image: `username`, `password`.
+    #[serde(flatten)]
+    credentials: Credentials,
 }
 
 /// The whole workspace, or some paths of it.
@@ -146,11 +146,7 @@ impl Task for RunTask {
         let create = create_body(&config)?;
         let inputs = input_entries(&config)?;
         let reference = Reference::parse(&config.image);
-        let auth = image::registry_auth(
-            config.username.as_deref(),
-            config.password.as_deref(),
-            &reference.registry(),
-        );
+        let auth = config.credentials.registry_auth(&reference.registry());
         image::ensure(&config.image, config.pull, &auth)?;
 
         #[derive(Deserialize)]
