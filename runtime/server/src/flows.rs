@@ -9,18 +9,12 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_engine::{FlowRevision, Store};
-use sluice_flow::LockedFlow;
 
 use crate::error::{ApiError, BODY_FILE_NAME, read_body, text_body};
 use crate::labels::{LabelQuery, parse_labels};
 use crate::limits::FLOW_BODY_LIMIT;
+use crate::locked::validate;
 use crate::state::AppState;
-
-/// Parses and validates a flow against the installed plugins.
-pub(crate) fn validate(state: &AppState, text: &str) -> Result<LockedFlow, ApiError> {
-    sluice_flow::load(BODY_FILE_NAME, text, state.engine.plugins())
-        .map_err(|diagnostics| ApiError::invalid_flow(&diagnostics, text))
-}
 
 fn saved(revision: &FlowRevision) -> Value {
     json!({"namespace": revision.namespace, "id": revision.id, "revision": revision.revision})
@@ -44,7 +38,7 @@ async fn flow_text(body: Body) -> Result<String, ApiError> {
 
 pub async fn create(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let text = &flow_text(body).await?;
-    let locked = validate(&state, text)?;
+    let locked = validate(state.engine.plugins(), text)?;
     let (namespace, id) = (&locked.flow.namespace, &locked.flow.id);
     let store = state.engine.store();
     if store.get_flow(namespace, id, None).await?.is_some() {
@@ -64,7 +58,7 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let Path((namespace, id)) = path?;
     let text = &flow_text(body).await?;
-    let locked = validate(&state, text)?;
+    let locked = validate(state.engine.plugins(), text)?;
     if locked.flow.namespace != namespace || locked.flow.id != id {
         return Err(ApiError::BadRequest(format!(
             "the body is flow {}.{}, but the path names {namespace}.{id}",
@@ -172,6 +166,6 @@ pub async fn delete(
 }
 
 pub async fn check(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
-    validate(&state, &flow_text(body).await?)?;
+    validate(state.engine.plugins(), &flow_text(body).await?)?;
     Ok(Json(json!({"valid": true})))
 }

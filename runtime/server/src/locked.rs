@@ -7,11 +7,18 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use sluice_engine::FlowRevision;
+use sluice_engine::scheduler::Plugins;
 use sluice_flow::LockedFlow;
 
-use crate::error::ApiError;
-use crate::flows::validate;
+use crate::error::{ApiError, BODY_FILE_NAME};
 use crate::state::AppState;
+
+/// Parses and validates a flow against the installed plugins: the one check every deployed
+/// or started flow passes.
+pub(crate) fn validate(plugins: &Plugins, text: &str) -> Result<LockedFlow, ApiError> {
+    sluice_flow::load(BODY_FILE_NAME, text, plugins)
+        .map_err(|diagnostics| ApiError::invalid_flow(&diagnostics, text))
+}
 
 /// Entries kept before the cache starts over; each is a few KiB.
 const CAPACITY: usize = 4096;
@@ -31,7 +38,7 @@ impl LockedFlows {
                 return Ok(locked.clone());
             }
         }
-        let locked = validate(state, &revision.source)?;
+        let locked = validate(state.engine.plugins(), &revision.source)?;
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= CAPACITY {
             entries.clear();

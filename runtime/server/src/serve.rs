@@ -17,7 +17,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let triggers = crate::triggers::start(&state);
+    let triggers = crate::triggers::start(state.trigger_context());
     let shutdown = async move {
         shutdown.await;
         triggers.stop().await;

@@ -8,7 +8,7 @@ use sluice_store::SqliteStore;
 use crate::limits::BodyLimits;
 use crate::locked::LockedFlows;
 use crate::metrics::Metrics;
-use crate::triggers::{SystemClock, Triggers};
+use crate::triggers::{SystemClock, TriggerContext, Triggers};
 
 /// The engine (with its store and plugins) and the process's metrics. Cheap to clone.
 #[derive(Clone)]
@@ -31,6 +31,11 @@ impl AppState {
         metrics.clone().follow(engine.subscribe());
         let triggers = Arc::new(Triggers::new(Arc::new(SystemClock)));
         AppState { engine, metrics, triggers, locked: Arc::default(), limits: BodyLimits::default() }
+    }
+
+    /// What the trigger loops get of it: the engine and the triggers' shared part.
+    pub fn trigger_context(&self) -> TriggerContext {
+        TriggerContext { engine: self.engine.clone(), triggers: self.triggers.clone() }
     }
 
     pub fn with_limits(mut self, limits: BodyLimits) -> AppState {

@@ -81,7 +81,7 @@ async fn fire_times_follow_the_time_zone_and_ticks_are_skipped_while_the_run_goe
     // 09:00 in Kolkata (UTC+5:30) is 03:30 UTC.
     let flow = "id: gated\nnamespace: c\ntriggers:\n  - id: tick\n    type: schedule\n    cron: \"0 9 * * *\"\n    timezone: Asia/Kolkata\ntasks:\n  - id: gate\n    type: flow.pause\n";
     engine.store().save_flow("c", "gated", flow).await.unwrap();
-    let runtime = sluice_server::triggers::start(&state);
+    let runtime = sluice_server::triggers::start(state.trigger_context());
 
     let first_seen =
         until("the trigger's state", async || engine.store().schedule_state(key("gated")).await.unwrap())
@@ -137,7 +137,7 @@ async fn a_restarted_trigger_runtime_recovers_missed_fire_times_all_last_or_none
         );
         engine.store().save_flow("c", policy, &flow).await.unwrap();
     }
-    let first = sluice_server::triggers::start(&state_with(&engine, clock.clone()));
+    let first = sluice_server::triggers::start(state_with(&engine, clock.clone()).trigger_context());
     for policy in ["all", "last", "none"] {
         until("the trigger's state", async || engine.store().schedule_state(key(policy)).await.unwrap())
             .await;
@@ -146,7 +146,7 @@ async fn a_restarted_trigger_runtime_recovers_missed_fire_times_all_last_or_none
 
     // A day later: 06:00, 12:00, 18:00 and the next midnight were missed.
     clock.set("2030-01-02T01:00:00Z");
-    let second = sluice_server::triggers::start(&state_with(&engine, clock.clone()));
+    let second = sluice_server::triggers::start(state_with(&engine, clock.clone()).trigger_context());
     let all = until("four catch-up runs", async || {
         let list = executions(&engine, "all").await;
         (list.len() == 4 && list.iter().all(|r| r.state.is_terminal())).then_some(list)
@@ -188,14 +188,14 @@ async fn recover_all_runs_at_most_the_newest_hundred_missed_fire_times() {
     let clock = Arc::new(FakeClock(Mutex::new(utc("2030-06-01T00:00:00Z"))));
     let flow = "id: busy\nnamespace: c\ntriggers:\n  - id: tick\n    type: schedule\n    cron: \"* * * * * *\"\n    recoverMissed: all\ntasks:\n  - id: log\n    type: core.log\n    message: tick\n";
     engine.store().save_flow("c", "busy", flow).await.unwrap();
-    let first = sluice_server::triggers::start(&state_with(&engine, clock.clone()));
+    let first = sluice_server::triggers::start(state_with(&engine, clock.clone()).trigger_context());
     until("the trigger's state", async || engine.store().schedule_state(key("busy")).await.unwrap()).await;
     first.stop().await;
     assert!(executions(&engine, "busy").await.is_empty());
 
     // 1000 seconds missed: only the newest 100 run, in order, one at a time.
     clock.set("2030-06-01T00:16:40Z");
-    let second = sluice_server::triggers::start(&state_with(&engine, clock.clone()));
+    let second = sluice_server::triggers::start(state_with(&engine, clock.clone()).trigger_context());
     let runs = until("100 catch-up runs", async || {
         let list = executions(&engine, "busy").await;
         (list.len() == MAX_CATCH_UP && list.iter().all(|r| r.state.is_terminal())).then_some(list)
@@ -228,7 +228,7 @@ async fn a_fire_time_due_when_the_state_is_read_again_runs_and_is_not_dropped_as
     let clock = Arc::new(FakeClock(Mutex::new(utc("2030-02-01T00:30:00Z"))));
     let flow = "id: hourly\nnamespace: c\ntriggers:\n  - id: tick\n    type: schedule\n    cron: \"0 * * * *\"\n    recoverMissed: none\ntasks:\n  - id: log\n    type: core.log\n    message: tick\n";
     engine.store().save_flow("c", "hourly", flow).await.unwrap();
-    let runtime = sluice_server::triggers::start(&state_with(&engine, clock.clone()));
+    let runtime = sluice_server::triggers::start(state_with(&engine, clock.clone()).trigger_context());
     let seen =
         until("the trigger's state", async || engine.store().schedule_state(key("hourly")).await.unwrap())
             .await;

@@ -5,12 +5,11 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use sluice_engine::scheduler::{ExecutionHandle, StartError, StartRequest};
+use sluice_engine::scheduler::{Engine, ExecutionHandle, StartError, StartRequest};
 use sluice_flow::inputs::RawInput;
 use sluice_flow::template::{Context, Templates};
 use sluice_flow::{LockedFlow, Trigger};
-
-use crate::state::AppState;
+use sluice_store::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FireError {
@@ -24,7 +23,7 @@ pub enum FireError {
 /// Renders the trigger's inputs against `document` (which becomes `trigger` in templates)
 /// and starts the flow.
 pub async fn fire(
-    state: &AppState,
+    engine: &Engine<SqliteStore>,
     templates: &Templates,
     flow: LockedFlow,
     revision: u32,
@@ -53,5 +52,5 @@ pub async fn fire(
         trigger: Some(document),
         parent: None,
     };
-    Ok(state.engine.start(request).await?)
+    Ok(engine.start(request).await?)
 }

@@ -16,8 +16,8 @@ use sluice_flow::TriggerKind;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{mpsc, watch};
 
+use super::TriggerContext;
 use super::fire::fire;
-use crate::state::AppState;
 
 /// The longest chain of executions started by flow triggers from one execution.
 pub const MAX_CHAIN_DEPTH: u64 = 16;
@@ -25,13 +25,13 @@ pub const MAX_CHAIN_DEPTH: u64 = 16;
 /// Finished executions remembered, so a terminal state reported twice triggers once.
 const SEEN: usize = 4096;
 
-pub async fn listen(state: AppState, mut stop: watch::Receiver<bool>) {
-    let mut updates = state.engine.subscribe();
+pub async fn listen(ctx: TriggerContext, mut stop: watch::Receiver<bool>) {
+    let mut updates = ctx.engine.subscribe();
     // Starting followers takes store reads and starts; a separate task does it so that this
     // loop only filters and keeps up with the engine's updates (log lines included).
     let (ended, mut to_start) = mpsc::unbounded_channel::<ExecutionRecord>();
     let worker = {
-        let state = state.clone();
+        let ctx = ctx.clone();
         let mut stop = stop.clone();
         tokio::spawn(async move {
             loop {
@@ -40,7 +40,7 @@ pub async fn listen(state: AppState, mut stop: watch::Receiver<bool>) {
                     record = to_start.recv() => record,
                 };
                 let Some(record) = record else { return };
-                on_finished(&state, &record).await;
+                on_finished(&ctx, &record).await;
             }
         })
     };
@@ -84,8 +84,8 @@ fn depth_of(record: &ExecutionRecord) -> u64 {
     record.trigger.as_ref().filter(|t| t["type"] == "flow").and_then(|t| t["depth"].as_u64()).unwrap_or(0)
 }
 
-async fn on_finished(state: &AppState, record: &ExecutionRecord) {
-    let flows = state.triggers.index.flows(state).await;
+async fn on_finished(ctx: &TriggerContext, record: &ExecutionRecord) {
+    let flows = ctx.triggers.index.flows(&ctx.engine).await;
     let depth = depth_of(record) + 1;
     for indexed in flows.iter() {
         for trigger in &indexed.flow.flow.triggers {
@@ -119,8 +119,8 @@ async fn on_finished(state: &AppState, record: &ExecutionRecord) {
                 "depth": depth,
             });
             match fire(
-                state,
-                &state.triggers.templates,
+                &ctx.engine,
+                &ctx.triggers.templates,
                 indexed.flow.clone(),
                 indexed.revision,
                 trigger,

@@ -10,8 +10,10 @@ use sluice_engine::Store;
 use sluice_flow::LockedFlow;
 use tokio::sync::Mutex;
 
+use sluice_engine::scheduler::Engine;
+use sluice_store::SqliteStore;
+
 use crate::error::BODY_FILE_NAME;
-use crate::state::AppState;
 
 pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
 
@@ -34,7 +36,7 @@ impl FlowIndex {
     }
 
     /// The flows that have triggers, fresh enough.
-    pub async fn flows(&self, state: &AppState) -> Arc<Vec<IndexedFlow>> {
+    pub async fn flows(&self, engine: &Engine<SqliteStore>) -> Arc<Vec<IndexedFlow>> {
         let mut cached = self.cached.lock().await;
         let dirty = self.dirty.swap(false, Ordering::SeqCst);
         if let Some((loaded, flows)) = &*cached
@@ -43,12 +45,12 @@ impl FlowIndex {
         {
             return flows.clone();
         }
-        let flows: Arc<Vec<IndexedFlow>> = match state.engine.store().list_flows(None).await {
+        let flows: Arc<Vec<IndexedFlow>> = match engine.store().list_flows(None).await {
             Ok(revisions) => Arc::new(
                 revisions
                     .into_iter()
                     .filter_map(|revision| {
-                        match sluice_flow::load(BODY_FILE_NAME, &revision.source, state.engine.plugins()) {
+                        match sluice_flow::load(BODY_FILE_NAME, &revision.source, engine.plugins()) {
                             Ok(flow) if !flow.flow.triggers.is_empty() => {
                                 Some(IndexedFlow { flow, revision: revision.revision })
                             }

@@ -34,7 +34,16 @@ pub use signature::{GITHUB_HEADER, GITLAB_HEADER, github_signature};
 pub(crate) use api::list;
 pub(crate) use webhook::receive;
 
-use crate::state::AppState;
+use sluice_engine::scheduler::Engine;
+use sluice_store::SqliteStore;
+
+/// What the trigger loops read: the engine (deployed flows, executions, starts, updates) and the
+/// triggers' shared part. Not the server's whole state: the loops need nothing of the HTTP side.
+#[derive(Clone)]
+pub struct TriggerContext {
+    pub engine: Engine<SqliteStore>,
+    pub triggers: Arc<Triggers>,
+}
 
 /// What the trigger handlers and loops share. One per server.
 pub struct Triggers {
@@ -69,11 +78,11 @@ pub struct TriggerRuntime {
 }
 
 /// Starts the background part of the triggers (webhooks need nothing but the router).
-pub fn start(state: &AppState) -> TriggerRuntime {
+pub fn start(context: TriggerContext) -> TriggerRuntime {
     let (stop, stopped) = watch::channel(false);
     let tasks = vec![
-        tokio::spawn(schedule::run(state.clone(), stopped.clone())),
-        tokio::spawn(flow::listen(state.clone(), stopped)),
+        tokio::spawn(schedule::run(context.clone(), stopped.clone())),
+        tokio::spawn(flow::listen(context, stopped)),
     ];
     TriggerRuntime { stop, tasks }
 }

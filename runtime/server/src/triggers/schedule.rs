@@ -26,10 +26,10 @@ use sluice_engine::{ScheduleState, Store, StoreError, TriggerKey};
 use sluice_flow::{LockedFlow, RecoverMissed, Trigger, TriggerKind};
 use tokio::sync::watch;
 
+use super::TriggerContext;
 use super::cron::Schedule;
 use super::fire::fire;
 use super::index::IndexedFlow;
-use crate::state::AppState;
 
 /// The most missed fire times `recoverMissed: all` runs after a restart (the newest ones).
 pub const MAX_CATCH_UP: usize = 100;
@@ -70,19 +70,19 @@ impl Entry {
     }
 }
 
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(ctx: TriggerContext, mut stop: watch::Receiver<bool>) {
     let mut entries: HashMap<Key, Entry> = HashMap::new();
     let mut known: Option<Arc<Vec<IndexedFlow>>> = None;
     loop {
-        let flows = state.triggers.index.flows(&state).await;
+        let flows = ctx.triggers.index.flows(&ctx.engine).await;
         if known.as_ref().is_none_or(|k| !Arc::ptr_eq(k, &flows)) {
             entries = rebuild(&flows, entries);
             known = Some(flows);
         }
-        let now = state.triggers.clock.now();
+        let now = ctx.triggers.clock.now();
         let mut wake = now + MAX_SLEEP;
         for entry in entries.values_mut() {
-            if let Err(error) = step(&state, entry, now).await {
+            if let Err(error) = step(&ctx, entry, now).await {
                 tracing::error!(trigger = %entry.name(), %error, "schedule trigger failed; retrying");
                 entry.state = None;
             }
@@ -91,11 +91,11 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                 wake = wake.min(next);
             }
         }
-        let sleep = (wake - state.triggers.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        let sleep = (wake - ctx.triggers.clock.now()).to_std().unwrap_or(Duration::ZERO);
         tokio::select! {
             _ = stop.wait_for(|s| *s) => return,
             () = tokio::time::sleep(sleep) => {}
-            () = state.triggers.wake.notified() => {}
+            () = ctx.triggers.wake.notified() => {}
         }
     }
 }
@@ -139,8 +139,8 @@ fn rebuild(flows: &[IndexedFlow], mut old: HashMap<Key, Entry>) -> HashMap<Key, 
 }
 
 /// Handles every fire time of one trigger that is due at `now`.
-async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let store = state.engine.store();
+async fn step(ctx: &TriggerContext, entry: &mut Entry, now: DateTime<Utc>) -> Result<(), StoreError> {
+    let store = ctx.engine.store();
     if entry.state.is_none() {
         match store.schedule_state(entry.store_key()).await? {
             Some(found) => {
@@ -167,28 +167,28 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
             return Ok(());
         }
         if !entry.active {
-            claim(state, entry, &current, now, 0).await?;
+            claim(ctx, entry, &current, now, 0).await?;
             return Ok(());
         }
         if let Some(until) = entry.catch_up_until.filter(|until| next <= *until) {
             match entry.recover {
                 RecoverMissed::None => {
-                    if claim(state, entry, &current, until, 0).await? {
+                    if claim(ctx, entry, &current, until, 0).await? {
                         tracing::info!(trigger = %entry.name(), "missed fire times dropped (recoverMissed: none)");
                         entry.catch_up_until = None;
                     }
                     continue;
                 }
                 RecoverMissed::Last => {
-                    if still_running(state, entry, &current).await? {
+                    if still_running(ctx, entry, &current).await? {
                         return Ok(());
                     }
                     let (newest, _) = entry.schedule.newest_between(current.covered_until, until, 1);
                     let Some(newest) = newest.first().copied() else { return Ok(()) };
-                    if claim(state, entry, &current, newest, 0).await? {
+                    if claim(ctx, entry, &current, newest, 0).await? {
                         entry.catch_up_until = None;
                         tracing::info!(trigger = %entry.name(), %newest, "running the newest missed fire time (recoverMissed: last)");
-                        start(state, entry, newest, true).await?;
+                        start(ctx, entry, newest, true).await?;
                     }
                     continue;
                 }
@@ -198,7 +198,7 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
                     if more && let Some(first) = newest.first() {
                         // Older ones are dropped: claim up to just before the oldest kept.
                         let before = *first - chrono::Duration::nanoseconds(1);
-                        if claim(state, entry, &current, before, 0).await? {
+                        if claim(ctx, entry, &current, before, 0).await? {
                             tracing::warn!(
                                 trigger = %entry.name(),
                                 "more than {MAX_CATCH_UP} missed fire times; running the newest {MAX_CATCH_UP}"
@@ -206,19 +206,19 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
                         }
                         continue;
                     }
-                    if still_running(state, entry, &current).await? {
+                    if still_running(ctx, entry, &current).await? {
                         return Ok(());
                     }
-                    if claim(state, entry, &current, next, 0).await? {
-                        start(state, entry, next, true).await?;
+                    if claim(ctx, entry, &current, next, 0).await? {
+                        start(ctx, entry, next, true).await?;
                     }
                     continue;
                 }
             }
         }
         entry.catch_up_until = None;
-        if still_running(state, entry, &current).await? {
-            if claim(state, entry, &current, next, 1).await? {
+        if still_running(ctx, entry, &current).await? {
+            if claim(ctx, entry, &current, next, 1).await? {
                 tracing::warn!(
                     trigger = %entry.name(),
                     date = %next.to_rfc3339_opts(SecondsFormat::Secs, true),
@@ -228,21 +228,21 @@ async fn step(state: &AppState, entry: &mut Entry, now: DateTime<Utc>) -> Result
             }
             continue;
         }
-        if claim(state, entry, &current, next, 0).await? {
-            start(state, entry, next, false).await?;
+        if claim(ctx, entry, &current, next, 0).await? {
+            start(ctx, entry, next, false).await?;
         }
     }
 }
 
 /// Claims fire times up to `until`; on a lost race, forgets the state so it is read again.
 async fn claim(
-    state: &AppState,
+    ctx: &TriggerContext,
     entry: &mut Entry,
     current: &ScheduleState,
     until: DateTime<Utc>,
     skipped: u64,
 ) -> Result<bool, StoreError> {
-    let won = state
+    let won = ctx
         .engine
         .store()
         .claim_schedule(entry.store_key(), Some(current.covered_until), until, skipped)
@@ -260,7 +260,11 @@ async fn claim(
 }
 
 /// Whether the trigger's last execution has not ended (running, queued or paused).
-async fn still_running(state: &AppState, entry: &Entry, current: &ScheduleState) -> Result<bool, StoreError> {
+async fn still_running(
+    ctx: &TriggerContext,
+    entry: &Entry,
+    current: &ScheduleState,
+) -> Result<bool, StoreError> {
     let Some(id) = &current.execution_id else { return Ok(false) };
     if let Some((started, ended)) = &entry.started
         && started == id
@@ -268,11 +272,11 @@ async fn still_running(state: &AppState, entry: &Entry, current: &ScheduleState)
     {
         return Ok(true);
     }
-    Ok(state.engine.store().get_execution(id).await?.is_some_and(|r| !r.state.is_terminal()))
+    Ok(ctx.engine.store().get_execution(id).await?.is_some_and(|r| !r.state.is_terminal()))
 }
 
 async fn start(
-    state: &AppState,
+    ctx: &TriggerContext,
     entry: &mut Entry,
     date: DateTime<Utc>,
     recovered: bool,
@@ -284,21 +288,28 @@ async fn start(
         "timezone": entry.timezone.as_deref().unwrap_or("UTC"),
         "recovered": recovered,
     });
-    match fire(state, &state.triggers.templates, entry.flow.clone(), entry.revision, &entry.trigger, document)
-        .await
+    match fire(
+        &ctx.engine,
+        &ctx.triggers.templates,
+        entry.flow.clone(),
+        entry.revision,
+        &entry.trigger,
+        document,
+    )
+    .await
     {
         Ok(handle) => {
             let id = handle.id.clone();
             let ended = Arc::new(AtomicBool::new(false));
             entry.started = Some((id.clone(), ended.clone()));
-            let triggers = state.triggers.clone();
+            let triggers = ctx.triggers.clone();
             tokio::spawn(async move {
                 handle.finished().await;
                 ended.store(true, Ordering::SeqCst);
                 // A catch-up run waiting for this one can go now.
                 triggers.wake.notify_one();
             });
-            state.engine.store().set_schedule_execution(entry.store_key(), &id).await?;
+            ctx.engine.store().set_schedule_execution(entry.store_key(), &id).await?;
             if let Some(current) = &mut entry.state {
                 current.execution_id = Some(id.clone());
             }

@@ -65,7 +65,9 @@ pub async fn receive(
     });
     let wait = query.iter().any(|(k, v)| k == "wait" && v == "true");
     let handle =
-        match fire(&state, &state.triggers.templates, locked, stored.revision, &trigger, document).await {
+        match fire(&state.engine, &state.triggers.templates, locked, stored.revision, &trigger, document)
+            .await
+        {
             Ok(handle) => handle,
             Err(error) => return Err(fire_error(error)),
         };
