@@ -253,6 +253,35 @@ pub struct ExecutionRecord {
     pub ended_at: Option<Timestamp>,
 }
 
+impl ExecutionRecord {
+    /// An execution of `namespace.flow_id` at `revision`, CREATED at `created_at`, with no
+    /// inputs, labels, parent or trigger yet; the fields are public to set the rest.
+    pub fn new(
+        id: &str,
+        namespace: &str,
+        flow_id: &str,
+        revision: u32,
+        created_at: Timestamp,
+    ) -> ExecutionRecord {
+        ExecutionRecord {
+            id: id.to_owned(),
+            namespace: namespace.to_owned(),
+            flow_id: flow_id.to_owned(),
+            revision,
+            state: ExecutionState::Created,
+            inputs: serde_json::json!({}),
+            outputs: None,
+            error: None,
+            labels: std::collections::BTreeMap::new(),
+            parent: None,
+            trigger: None,
+            created_at,
+            started_at: None,
+            ended_at: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRecord {
     pub execution_id: String,

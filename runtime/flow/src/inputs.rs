@@ -278,19 +278,7 @@ mod tests {
     use super::*;
 
     fn input(id: &str, kind: InputType) -> Input {
-        Input {
-            id: id.into(),
-            kind,
-            description: None,
-            required: true,
-            default: None,
-            values: Vec::new(),
-            pattern: None,
-            min: None,
-            max: None,
-            item_type: None,
-            pointer: String::new(),
-        }
+        Input::new(id, kind, "")
     }
 
     fn text(pairs: &[(&str, &str)]) -> BTreeMap<String, RawInput> {

@@ -61,6 +61,25 @@ pub struct Input {
     pub pointer: Pointer,
 }
 
+impl Input {
+    /// A required input of `kind` with no default, description or constraints.
+    pub fn new(id: &str, kind: InputType, pointer: &str) -> Input {
+        Input {
+            id: id.to_owned(),
+            kind,
+            description: None,
+            required: true,
+            default: None,
+            values: Vec::new(),
+            pattern: None,
+            min: None,
+            max: None,
+            item_type: None,
+            pointer: pointer.to_owned(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InputType {
@@ -102,6 +121,27 @@ pub struct Task {
     pub allow: Allow,
     pub limits: TaskLimits,
     pub pointer: Pointer,
+}
+
+impl Task {
+    /// A task with only an id, a kind and its place in the file: no grants, limits, retry,
+    /// timeout, condition or dependencies (what a flow gets when it says nothing else).
+    pub fn new(id: &str, kind: TaskKind, pointer: &str) -> Task {
+        Task {
+            id: id.to_owned(),
+            description: None,
+            kind,
+            timeout: None,
+            retry: None,
+            allow_failure: false,
+            run_if: None,
+            disabled: false,
+            depends_on: Vec::new(),
+            allow: Allow::default(),
+            limits: TaskLimits::default(),
+            pointer: pointer.to_owned(),
+        }
+    }
 }
 
 /// What a task does: run a plugin's component, or one of the native control-flow tasks

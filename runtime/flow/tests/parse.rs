@@ -45,23 +45,14 @@ fn a_minimal_flow_and_its_defaults() {
     let task = &flow.tasks[0];
     assert_eq!(
         *task,
-        Task {
-            id: "greet".into(),
-            description: None,
-            kind: TaskKind::Plugin {
+        Task::new(
+            "greet",
+            TaskKind::Plugin {
                 task_type: TaskType { plugin: "core".into(), task: "log".into(), digest: None },
                 config: message_config(),
             },
-            timeout: None,
-            retry: None,
-            allow_failure: false,
-            run_if: None,
-            disabled: false,
-            depends_on: vec![],
-            allow: Allow::default(),
-            limits: TaskLimits::default(),
-            pointer: "/tasks/0".into(),
-        }
+            "/tasks/0",
+        )
     );
 }
 

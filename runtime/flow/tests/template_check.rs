@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 use sluice_flow::template::{Reference, check_flow, condition_references, references};
-use sluice_flow::{Allow, Diagnostic, Flow, Input, InputType, Task, TaskKind, TaskLimits, TaskType};
+use sluice_flow::{Diagnostic, Flow, Input, InputType, Task, TaskKind, TaskType};
 
 fn output(task: &str) -> Reference {
     Reference::Output { task: task.to_string() }
@@ -109,20 +109,7 @@ fn condition_references_read_bare_expressions() {
 }
 
 fn task(id: &str, pointer: &str, kind: TaskKind) -> Task {
-    Task {
-        id: id.to_string(),
-        description: None,
-        kind,
-        timeout: None,
-        retry: None,
-        allow_failure: false,
-        run_if: None,
-        disabled: false,
-        depends_on: Vec::new(),
-        allow: Allow::default(),
-        limits: TaskLimits::default(),
-        pointer: pointer.to_string(),
-    }
+    Task::new(id, kind, pointer)
 }
 
 fn plugin(id: &str, pointer: &str, config: Value) -> Task {
@@ -142,19 +129,7 @@ fn run_if(mut task: Task, condition: &str) -> Task {
 }
 
 fn declared_input(id: &str, index: usize) -> Input {
-    Input {
-        id: id.to_string(),
-        kind: InputType::String,
-        description: None,
-        required: true,
-        default: None,
-        values: Vec::new(),
-        pattern: None,
-        min: None,
-        max: None,
-        item_type: None,
-        pointer: format!("/inputs/{index}"),
-    }
+    Input::new(id, InputType::String, &format!("/inputs/{index}"))
 }
 
 fn object(value: Value) -> BTreeMap<String, Value> {

@@ -56,20 +56,10 @@ impl Events {
 fn running(id: &str) -> ExecutionRecord {
     let now = Utc::now();
     ExecutionRecord {
-        id: id.to_owned(),
-        namespace: "examples".into(),
-        flow_id: "hello".into(),
-        revision: 1,
         state: ExecutionState::Running,
-        inputs: json!({}),
-        outputs: None,
-        error: None,
-        labels: Default::default(),
-        parent: None,
         trigger: Some(json!({"type": "elsewhere"})),
-        created_at: now,
         started_at: Some(now),
-        ended_at: None,
+        ..ExecutionRecord::new(id, "examples", "hello", 1, now)
     }
 }
 

@@ -31,20 +31,12 @@ fn runtime() -> tokio::runtime::Runtime {
 
 fn execution(id: &str) -> ExecutionRecord {
     ExecutionRecord {
-        id: id.to_owned(),
-        namespace: "company.team".to_owned(),
-        flow_id: "pipeline".to_owned(),
-        revision: 3,
         state: ExecutionState::Running,
         inputs: json!({"branch": "main", "replicas": 3}),
-        outputs: None,
-        error: None,
         labels: BTreeMap::from([("team".to_owned(), "infra".to_owned())]),
-        parent: None,
         trigger: Some(json!({"type": "cli"})),
-        created_at: Utc::now(),
         started_at: Some(Utc::now()),
-        ended_at: None,
+        ..ExecutionRecord::new(id, "company.team", "pipeline", 3, Utc::now())
     }
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use serde_json::{Value, json};
-use sluice_engine::{ExecutionRecord, ExecutionState, Timestamp};
-use sluice_flow::{Allow, Flow, Input, InputType, Retry, RetryKind, Task, TaskKind, TaskLimits, TaskType};
+use sluice_engine::{ExecutionRecord, Timestamp};
+use sluice_flow::{Flow, Input, InputType, Retry, RetryKind, Task, TaskKind, TaskType};
 
 pub fn t0() -> Timestamp {
     chrono::Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 0).single().expect("a valid instant")
@@ -21,20 +21,7 @@ pub fn secs(seconds: u64) -> Duration {
 }
 
 pub fn task(id: &str, kind: TaskKind) -> Task {
-    Task {
-        id: id.to_owned(),
-        description: None,
-        kind,
-        timeout: None,
-        retry: None,
-        allow_failure: false,
-        run_if: None,
-        disabled: false,
-        depends_on: Vec::new(),
-        allow: Allow::default(),
-        limits: TaskLimits::default(),
-        pointer: format!("/tasks/{id}"),
-    }
+    Task::new(id, kind, &format!("/tasks/{id}"))
 }
 
 pub fn plugin(id: &str) -> Task {
@@ -76,19 +63,7 @@ pub fn subflow(id: &str, wait: bool) -> Task {
 }
 
 pub fn pause(id: &str, timeout: Option<Duration>) -> Task {
-    let input = Input {
-        id: "approved".into(),
-        kind: InputType::Bool,
-        description: None,
-        required: true,
-        default: None,
-        values: Vec::new(),
-        pattern: None,
-        min: None,
-        max: None,
-        item_type: None,
-        pointer: String::new(),
-    };
+    let input = Input::new("approved", InputType::Bool, "");
     task(id, TaskKind::Pause { timeout, on_resume: vec![input] })
 }
 
@@ -199,20 +174,5 @@ impl FlowExt for Flow {
 }
 
 pub fn record(id: &str) -> ExecutionRecord {
-    ExecutionRecord {
-        id: id.to_owned(),
-        namespace: "team".into(),
-        flow_id: "pipeline".into(),
-        revision: 1,
-        state: ExecutionState::Created,
-        inputs: json!({}),
-        outputs: None,
-        error: None,
-        labels: BTreeMap::new(),
-        parent: None,
-        trigger: None,
-        created_at: t0(),
-        started_at: None,
-        ended_at: None,
-    }
+    ExecutionRecord::new(id, "team", "pipeline", 1, t0())
 }

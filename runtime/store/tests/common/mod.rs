@@ -42,22 +42,7 @@ pub fn key(text: &str) -> TaskRunKey {
 
 /// An execution with every optional field unset.
 pub fn execution(id: &str, namespace: &str, flow_id: &str, created_at: Timestamp) -> ExecutionRecord {
-    ExecutionRecord {
-        id: id.to_owned(),
-        namespace: namespace.to_owned(),
-        flow_id: flow_id.to_owned(),
-        revision: 1,
-        state: ExecutionState::Created,
-        inputs: json!({}),
-        outputs: None,
-        error: None,
-        labels: BTreeMap::new(),
-        parent: None,
-        trigger: None,
-        created_at,
-        started_at: None,
-        ended_at: None,
-    }
+    ExecutionRecord::new(id, namespace, flow_id, 1, created_at)
 }
 
 /// An execution with every optional field set.
