@@ -1,7 +1,6 @@
 //! `sluice`: the command-line front of the sluice workflow runtime. Thin: parsing and printing
 //! only; the work is in the runtime crates.
 
-mod catalog;
 mod commands;
 mod memory;
 mod output;
@@ -59,7 +58,7 @@ fn main() -> ExitCode {
         }
     };
     if matches!(cli.command, Command::Run(_) | Command::Server(_))
-        && let Err(err) = catalog::workspace_retention()
+        && let Err(err) = sluice_engine::setup::workspace_retention()
     {
         eprintln!("error: {err:#}");
         return ExitCode::from(2);

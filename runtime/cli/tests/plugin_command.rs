@@ -2,7 +2,12 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::process::{Command, Output};
+
+use common::server::Server;
+use serde_json::{Value, json};
 
 fn sluice(data_dir: &std::path::Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sluice")).arg("--data-dir").arg(data_dir).args(args).output().unwrap()
@@ -28,6 +33,7 @@ fn list_shows_the_builtin_core_plugin_and_installed_files() {
         serde_json::from_str(&stdout(&sluice(data.path(), &["plugin", "list", "--json"]))).unwrap();
     let names: Vec<_> = json.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["core", "git", "docker", "test"]);
+    assert_eq!(json[0]["source"], "built-in");
     assert_eq!(json[3]["source"], serde_json::json!(installed.display().to_string()));
     assert!(json[3]["tasks"].as_array().unwrap().contains(&serde_json::json!("test.echo")));
 }
@@ -36,7 +42,7 @@ fn list_shows_the_builtin_core_plugin_and_installed_files() {
 fn describe_core_prints_each_task_with_its_schema() {
     let data = tempfile::tempdir().unwrap();
     let text = stdout(&sluice(data.path(), &["plugin", "describe", "core"]));
-    assert!(text.starts_with("core 0.1.0 (built in)\ndigest: sha256:"), "{text}");
+    assert!(text.starts_with("core 0.1.0 (built-in)\ndigest: sha256:"), "{text}");
     for task in ["core.log", "core.http", "core.fail", "core.assert"] {
         assert!(text.lines().any(|l| l == task), "missing {task} in\n{text}");
     }
@@ -101,4 +107,51 @@ fn a_second_start_uses_the_compiled_component_cache() {
     stdout(&sluice(data.path(), &["plugin", "list"]));
     assert_eq!(cache.iter().map(modified).collect::<Vec<_>>(), written);
     assert_eq!(std::fs::read_dir(data.path().join("cache/components")).unwrap().count(), 3);
+}
+
+fn json_of(data_dir: &std::path::Path, args: &[&str]) -> Value {
+    serde_json::from_str(&stdout(&sluice(data_dir, args))).unwrap()
+}
+
+/// One document for a plugin, whoever asks: `plugin list|describe --json` print what the API
+/// of `sluice server` answers on the same data dir.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_and_the_api_show_the_same_plugin_documents() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("plugins")).unwrap();
+    let installed = data.path().join("plugins/test.wasm");
+    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, &installed).unwrap();
+    let listed = json_of(data.path(), &["plugin", "list", "--json"]);
+    let core = json_of(data.path(), &["plugin", "describe", "core", "--json"]);
+    let test = json_of(data.path(), &["plugin", "describe", "test", "--json"]);
+
+    let digest = listed[0]["digest"].as_str().unwrap();
+    let hex = digest.strip_prefix("sha256:").unwrap_or_else(|| panic!("{digest}"));
+    assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{digest}");
+    let mut summary = core.clone();
+    summary["tasks"] = json!(["core.log", "core.http", "core.fail", "core.assert"]);
+    assert_eq!(summary, listed[0], "described like listed, but with every task in full");
+    assert_eq!(test["source"], json!(installed.display().to_string()));
+
+    let server = Server::start(data.path());
+    assert_eq!(server.get("/api/v1/plugins").await, (200, listed));
+    assert_eq!(server.get("/api/v1/plugins/core").await, (200, core));
+    assert_eq!(server.get("/api/v1/plugins/test").await, (200, test));
+}
+
+#[test]
+fn two_plugins_of_one_name_are_refused_with_both_places() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("plugins")).unwrap();
+    let copy = data.path().join("plugins/core.wasm");
+    std::fs::write(&copy, sluice_builtin_plugins::CORE.wasm).unwrap();
+    let out = sluice(data.path(), &["plugin", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: {} is plugin `core`, which is already installed (built-in); remove one of them\n",
+            copy.display()
+        )
+    );
 }

@@ -93,7 +93,7 @@ fn main() {
             .unwrap(),
         );
         let test = sandbox.load(&test_programs_artifacts::test_programs_bytes()).await.unwrap();
-        let plugins = Plugins::new([test]).unwrap();
+        let plugins = Plugins::new([(test, sluice_engine::setup::Origin::Builtin)]).unwrap();
         let store = Arc::new(SqliteStore::open(&dir.path().join("sluice.db")).await.unwrap());
         let engine = Engine::new(
             store,

@@ -46,7 +46,7 @@ async fn engine(dir: &Path) -> (Engine<SqliteStore>, Plugins) {
         .unwrap(),
     );
     let test = sandbox.load(&test_programs_artifacts::test_programs_bytes()).await.unwrap();
-    let plugins = Plugins::new([test]).unwrap();
+    let plugins = Plugins::new([(test, sluice_engine::setup::Origin::Builtin)]).unwrap();
     let store = Arc::new(SqliteStore::open(&dir.join("sluice.db")).await.unwrap());
     let config = EngineConfig {
         workspaces: dir.join("workspaces"),

@@ -22,7 +22,6 @@ mod state;
 pub mod triggers;
 mod upload;
 
-pub use document::{execution_document, task_run_document};
 pub use error::{ApiError, BODY_FILE_NAME, FlowError};
 pub use limits::{BodyLimits, DEFAULT_UPLOAD_LIMIT, FLOW_BODY_LIMIT, INPUTS_BODY_LIMIT, WEBHOOK_BODY_LIMIT};
 pub use metrics::Metrics;

@@ -301,9 +301,23 @@ async fn a_pause_is_resumed_and_a_running_execution_killed() {
 async fn plugins_are_listed_with_schemas() {
     let api = api().await;
     let list = api.get("/api/v1/plugins").await.json();
-    assert_eq!(list[0]["name"], "core");
-    assert_eq!(list[0]["tasks"], json!(["core.log", "core.http", "core.fail", "core.assert"]));
+    // The document `sluice plugin list --json` prints (the CLI's tests compare the two): the
+    // digest as OCI writes it, and where the plugin came from.
+    use sha2::Digest as _;
+    let digest = format!("sha256:{}", hex::encode(sha2::Sha256::digest(sluice_builtin_plugins::CORE.wasm)));
+    let description = list[0]["description"].clone();
+    assert!(description.as_str().is_some_and(|d| !d.is_empty()), "{list}");
+    assert_eq!(
+        list,
+        json!([{
+            "name": "core", "version": "0.1.0", "description": description, "digest": digest,
+            "source": "built-in", "tasks": ["core.log", "core.http", "core.fail", "core.assert"],
+        }])
+    );
     let core = api.get("/api/v1/plugins/core").await.json();
+    let mut summary = core.clone();
+    summary["tasks"] = list[0]["tasks"].clone();
+    assert_eq!(summary, list[0], "described like listed, but with every task in full");
     let log = core["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "log").unwrap();
     assert_eq!(log["configSchema"]["required"], json!(["message"]));
     assert_eq!(api.get("/api/v1/plugins/nope").await.problem(404), not_found("no plugin `nope`"));

@@ -5,9 +5,10 @@ use std::path::Path;
 
 use anyhow::Context;
 use clap::Subcommand;
-use sluice_sandbox::Plugin;
+use sluice_engine::document::{plugin_document, plugin_summary};
+use sluice_engine::setup::{self, EngineBuilder, Origin};
+use sluice_sandbox::{DockerEndpoint, Plugin};
 
-use crate::catalog::{self, Catalog};
 use crate::terminal::shown;
 
 #[derive(Debug, Subcommand)]
@@ -36,41 +37,27 @@ pub async fn run(cmd: PluginCommand, data_dir: &Path) -> anyhow::Result<()> {
 }
 
 async fn list(data_dir: &Path, json: bool) -> anyhow::Result<()> {
-    let catalog = Catalog::load(data_dir).await?;
+    let installed = EngineBuilder::load(data_dir).await?;
+    let plugins = installed.plugins();
     if json {
-        let rows: Vec<_> = catalog
-            .plugins
-            .iter()
-            .map(|(p, origin)| {
-                serde_json::json!({
-                    "name": p.info().name,
-                    "version": p.info().version,
-                    "digest": p.digest().to_string(),
-                    "source": catalog::describe_origin(origin),
-                    "tasks": p.info().tasks.iter().map(|t| format!("{}.{}", p.info().name, t.name)).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
+        let rows: Vec<_> =
+            plugins.installed().map(|(plugin, origin)| plugin_summary(plugin, origin)).collect();
         return crate::output::print(&serde_json::to_string_pretty(&rows)?);
     }
     let mut out = String::new();
     writeln!(out, "{:<12} {:<10} {:<20} {:<10} TASKS", "NAME", "VERSION", "DIGEST", "SOURCE")?;
-    for (plugin, origin) in &catalog.plugins {
+    for (plugin, origin) in plugins.installed() {
         let info = plugin.info();
         let tasks: Vec<&str> = info.tasks.iter().map(|t| t.name.as_str()).collect();
         let digest = plugin.digest().to_string();
         let short = &digest[..digest.len().min(19)];
-        let source = match origin {
-            catalog::Origin::Builtin => "built-in".to_string(),
-            catalog::Origin::File(path) => path.display().to_string(),
-        };
         writeln!(
             out,
             "{:<12} {:<10} {:<20} {:<10} {}",
             info.name,
             shown(&info.version),
             short,
-            source,
+            origin,
             tasks.join(", ")
         )?;
     }
@@ -79,30 +66,29 @@ async fn list(data_dir: &Path, json: bool) -> anyhow::Result<()> {
 
 async fn describe(data_dir: &Path, which: &str, json: bool) -> anyhow::Result<()> {
     let looks_like_file = which.ends_with(".wasm") || which.contains(std::path::MAIN_SEPARATOR);
-    let (plugin, source) = if looks_like_file {
-        let sandbox = Catalog::sandbox(data_dir)?;
-        (catalog::load_file(&sandbox, Path::new(which)).await?, which.to_string())
+    let (plugin, origin) = if looks_like_file {
+        let sandbox = setup::sandbox(data_dir, DockerEndpoint::default())?;
+        (setup::load_file(&sandbox, Path::new(which)).await?, Origin::File(which.into()))
     } else {
-        let catalog = Catalog::load(data_dir).await?;
-        let (plugin, origin) = catalog.find(which).with_context(|| {
-            let names: Vec<&str> = catalog.plugins.iter().map(|(p, _)| p.info().name.as_str()).collect();
+        let installed = EngineBuilder::load(data_dir).await?;
+        let plugins = installed.plugins();
+        let (plugin, origin) = plugins.find(which).with_context(|| {
+            let names: Vec<&str> = plugins.iter().map(|p| p.info().name.as_str()).collect();
             format!(
                 "no plugin named `{which}` is installed (installed: {}); to describe a component file, pass its path ending in .wasm",
                 names.join(", ")
             )
         })?;
-        (plugin.clone(), catalog::describe_origin(origin))
+        (plugin.clone(), origin.clone())
     };
     if json {
-        let mut doc = serde_json::to_value(plugin.info())?;
-        doc["digest"] = plugin.digest().to_string().into();
-        crate::output::print(&serde_json::to_string_pretty(&doc)?)
+        crate::output::print(&serde_json::to_string_pretty(&plugin_document(&plugin, &origin))?)
     } else {
-        crate::output::print(&description(&plugin, &source)?)
+        crate::output::print(&description(&plugin, &origin)?)
     }
 }
 
-fn description(plugin: &Plugin, source: &str) -> anyhow::Result<String> {
+fn description(plugin: &Plugin, source: &Origin) -> anyhow::Result<String> {
     let mut out = String::new();
     let info = plugin.info();
     writeln!(out, "{} {} ({source})", info.name, shown(&info.version))?;

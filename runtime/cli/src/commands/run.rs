@@ -9,12 +9,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
+use sluice_engine::document::execution_document;
 use sluice_engine::scheduler::{Plugins, StartError, StartRequest};
+use sluice_engine::setup::{self, EngineBuilder};
 use sluice_engine::{ExecutionState, Store};
 use sluice_flow::inputs::RawInput;
 use sluice_store::SqliteStore;
 
-use crate::catalog::Catalog;
 use crate::progress::Progress;
 
 #[derive(Debug, Args)]
@@ -54,13 +55,12 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
             return Ok(ExitCode::from(INVALID));
         }
     };
-    let docker = crate::catalog::docker_endpoint(args.docker_host.as_deref())?;
-    // A one-shot run loads only the built-in plugins its flow uses (each is a few ms to read).
-    let needed = crate::catalog::builtins_needed(&args.flow.display().to_string(), &text);
-    let catalog = Catalog::load_with(plugin_dir, docker, needed.as_ref()).await?;
-    let plugins = Plugins::new(catalog.plugins.iter().map(|(p, _)| p.clone())).map_err(anyhow::Error::msg)?;
+    let docker = setup::docker_endpoint(args.docker_host.as_deref())?;
     let file_name = args.flow.display().to_string();
-    let locked = match sluice_flow::load(&file_name, &text, &plugins) {
+    // A one-shot run loads only the built-in plugins its flow uses (each is a few ms to read).
+    let needed = setup::builtins_needed(&file_name, &text);
+    let installed = EngineBuilder::load_with(plugin_dir, docker, needed.as_ref()).await?;
+    let locked = match sluice_flow::load(&file_name, &text, installed.plugins()) {
         Ok(locked) => locked,
         Err(diagnostics) => {
             eprint!("{}", sluice_flow::render(&diagnostics, &file_name, &text));
@@ -82,9 +82,9 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
     let store = Arc::new(SqliteStore::open(&state_dir.join("sluice.db")).await.context("opening the store")?);
     let flow = &locked.flow;
     let saved = store.save_flow(&flow.namespace, &flow.id, &text).await?;
-    deploy_subflows(&store, &args.flow, flow, &plugins).await?;
+    deploy_subflows(&store, &args.flow, flow, installed.plugins()).await?;
 
-    let engine = crate::catalog::engine(&catalog, plugins, store.clone(), &state_dir);
+    let engine = installed.build(store.clone(), &state_dir)?;
     let progress = (!args.json).then(|| Progress::start(engine.subscribe()));
     let request = StartRequest {
         flow: locked,
@@ -129,9 +129,9 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
     if let Some(progress) = progress {
         progress.finish(record, runs).await;
     } else {
-        println!("{}", serde_json::to_string_pretty(&sluice_server::execution_document(record, runs))?);
+        println!("{}", serde_json::to_string_pretty(&execution_document(record, runs))?);
     }
-    let _ = engine.sweep_workspaces_every(crate::catalog::WORKSPACE_SWEEP_EVERY).await;
+    let _ = engine.sweep_workspaces_every(setup::WORKSPACE_SWEEP_EVERY).await;
     Ok(match record.state {
         ExecutionState::Success | ExecutionState::Warning => ExitCode::SUCCESS,
         _ => ExitCode::FAILURE,

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use crate::catalog::Catalog;
+use sluice_engine::setup::EngineBuilder;
 
 pub async fn run(data_dir: &Path) -> anyhow::Result<()> {
-    let catalog = Catalog::load(data_dir).await?;
-    let schema = sluice_flow::flow_json_schema(&catalog);
+    let installed = EngineBuilder::load(data_dir).await?;
+    let schema = sluice_flow::flow_json_schema(installed.plugins());
     crate::output::print(&serde_json::to_string_pretty(&schema)?)
 }

@@ -9,11 +9,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use sluice_engine::scheduler::Plugins;
+use sluice_engine::setup::{self, EngineBuilder};
 use sluice_server::AppState;
 use sluice_store::SqliteStore;
-
-use crate::catalog::Catalog;
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -46,11 +44,10 @@ fn parse_upload_size(text: &str) -> Result<u64, String> {
 }
 
 pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
-    let docker = crate::catalog::docker_endpoint(args.docker_host.as_deref())?;
-    let catalog = Catalog::load_with(data_dir, docker, None).await?;
-    let plugins = Plugins::new(catalog.plugins.iter().map(|(p, _)| p.clone())).map_err(anyhow::Error::msg)?;
+    let docker = setup::docker_endpoint(args.docker_host.as_deref())?;
+    let installed = EngineBuilder::load_with(data_dir, docker, None).await?;
     let store = Arc::new(SqliteStore::open(&data_dir.join("sluice.db")).await.context("opening the store")?);
-    let engine = crate::catalog::engine(&catalog, plugins, store.clone(), data_dir);
+    let engine = installed.build(store.clone(), data_dir)?;
     // Executions that were running when the last server stopped (or crashed) continue first.
     let recovered = engine.recover().await.context("recovering unfinished executions")?;
     if !recovered.is_empty() {
@@ -60,10 +57,10 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
     let sweeper = engine.clone();
     let sweeping = tokio::spawn(async move {
         loop {
-            if let Err(error) = sweeper.sweep_workspaces_every(crate::catalog::WORKSPACE_SWEEP_EVERY).await {
+            if let Err(error) = sweeper.sweep_workspaces_every(setup::WORKSPACE_SWEEP_EVERY).await {
                 eprintln!("warning: sweeping expired workspaces: {error}");
             }
-            tokio::time::sleep(crate::catalog::WORKSPACE_SWEEP_EVERY).await;
+            tokio::time::sleep(setup::WORKSPACE_SWEEP_EVERY).await;
         }
     });
     let listener =

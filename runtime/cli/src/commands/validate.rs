@@ -6,8 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
-
-use crate::catalog::Catalog;
+use sluice_engine::setup::EngineBuilder;
 
 /// Exit code when a flow has errors (or cannot be read).
 const INVALID: u8 = 2;
@@ -21,7 +20,7 @@ pub struct ValidateArgs {
 
 /// Each valid file gets a line on stdout; the problems of the others go to stderr.
 pub async fn run(args: ValidateArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
-    let catalog = Catalog::load(data_dir).await?;
+    let installed = EngineBuilder::load(data_dir).await?;
     let mut valid = String::new();
     let mut invalid = String::new();
     for path in &args.flows {
@@ -34,7 +33,7 @@ pub async fn run(args: ValidateArgs, data_dir: &Path) -> anyhow::Result<ExitCode
                 continue;
             }
         };
-        match sluice_flow::load(&file_name, &text, &catalog) {
+        match sluice_flow::load(&file_name, &text, installed.plugins()) {
             Ok(locked) => {
                 let tasks = locked.flow.all_tasks().len();
                 let plural = if tasks == 1 { "" } else { "s" };

@@ -1,42 +1,59 @@
 //! The installed plugins by name, as the scheduler dispatches to them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use sluice_sandbox::Plugin;
 
-/// Installed plugins, one per name.
+use crate::setup::{DuplicatePlugin, Origin};
+
+/// Installed plugins, one per name, in the order they were installed (built-in ones first):
+/// the order every listing shows them in.
 #[derive(Clone, Default)]
 pub struct Plugins {
-    by_name: BTreeMap<String, Arc<Plugin>>,
+    installed: Vec<(Arc<Plugin>, Origin)>,
 }
 
 impl Plugins {
-    /// Fails with the name when two plugins share it: a task type must resolve to one component.
-    pub fn new(plugins: impl IntoIterator<Item = Arc<Plugin>>) -> Result<Self, String> {
-        let mut by_name = BTreeMap::new();
-        for plugin in plugins {
-            let name = plugin.info().name.clone();
-            if by_name.insert(name.clone(), plugin).is_some() {
-                return Err(format!("two installed plugins are named `{name}`; remove one of them"));
+    /// Fails with both origins when two plugins share a name: a task type must resolve to one
+    /// component.
+    pub fn new(plugins: impl IntoIterator<Item = (Arc<Plugin>, Origin)>) -> Result<Self, DuplicatePlugin> {
+        let mut installed: Vec<(Arc<Plugin>, Origin)> = Vec::new();
+        for (plugin, origin) in plugins {
+            if let Some((_, first)) = installed.iter().find(|(p, _)| p.info().name == plugin.info().name) {
+                return Err(DuplicatePlugin {
+                    name: plugin.info().name.clone(),
+                    first: first.clone(),
+                    second: origin,
+                });
             }
+            installed.push((plugin, origin));
         }
-        Ok(Self { by_name })
+        Ok(Self { installed })
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {
-        self.by_name.get(name)
+        self.find(name).map(|(plugin, _)| plugin)
+    }
+
+    /// The plugin named `name` and where it came from.
+    pub fn find(&self, name: &str) -> Option<(&Arc<Plugin>, &Origin)> {
+        self.installed.iter().find(|(p, _)| p.info().name == name).map(|(p, origin)| (p, origin))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<Plugin>> {
-        self.by_name.values()
+        self.installed.iter().map(|(plugin, _)| plugin)
+    }
+
+    /// Every plugin with where it came from.
+    pub fn installed(&self) -> impl Iterator<Item = (&Arc<Plugin>, &Origin)> {
+        self.installed.iter().map(|(plugin, origin)| (plugin, origin))
     }
 }
 
 /// Validation resolves task types against exactly the plugins the scheduler dispatches to.
 impl sluice_flow::TaskCatalog for Plugins {
     fn plugins(&self) -> Vec<String> {
-        self.by_name.keys().cloned().collect()
+        self.iter().map(|p| p.info().name.clone()).collect()
     }
 
     fn tasks_of(&self, plugin: &str) -> Option<Vec<String>> {

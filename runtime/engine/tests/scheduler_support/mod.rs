@@ -38,7 +38,7 @@ pub async fn harness_with_source(secrets: Arc<dyn Secrets>) -> Harness {
         Arc::new(Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).unwrap());
     let test = sandbox.load(&test_programs_artifacts::test_programs_bytes()).await.unwrap();
     let core = sandbox.load(sluice_builtin_plugins::CORE.wasm).await.unwrap();
-    let plugins = Plugins::new([test, core]).unwrap();
+    let plugins = Plugins::new([test, core].map(|p| (p, sluice_engine::setup::Origin::Builtin))).unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("sluice.db")).await.unwrap());
     let engine = Engine::new(
         store,

@@ -35,7 +35,7 @@ pub async fn engine(dir: &Path, secrets: &[(&str, &str)]) -> Engine<SqliteStore>
     Engine::new(
         store,
         sandbox,
-        Plugins::new([core]).unwrap(),
+        Plugins::new([(core, sluice_engine::setup::Origin::Builtin)]).unwrap(),
         Arc::new(StaticSecrets(secrets)),
         EngineConfig { workspaces: dir.join("ws"), workspace_retention: None, limits: Limits::default() },
     )
