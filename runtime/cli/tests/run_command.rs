@@ -33,6 +33,14 @@ fn run_json(data_dir: &Path, flow: &Path, inputs: &[&str]) -> (i32, Value) {
     (output.status.code().unwrap(), doc)
 }
 
+/// A data dir with the test component installed as `<data-dir>/plugins/test.wasm`.
+fn data_dir_with_test_plugin() -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir(data.path().join("plugins")).unwrap();
+    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, data.path().join("plugins/test.wasm")).unwrap();
+    data
+}
+
 fn example(name: &str) -> PathBuf {
     examples().join(name)
 }
@@ -261,9 +269,7 @@ fn a_template_error_at_run_time_fails_the_execution_with_where_and_why() {
 
 #[test]
 fn invalid_plugin_outputs_fail_the_task_clearly() {
-    let data = tempfile::tempdir().unwrap();
-    std::fs::create_dir(data.path().join("plugins")).unwrap();
-    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, data.path().join("plugins/test.wasm")).unwrap();
+    let data = data_dir_with_test_plugin();
     let flow = data.path().join("bad.yaml");
     std::fs::write(&flow, "id: bad\nnamespace: t\ntasks:\n  - id: out\n    type: test.bad-json\n").unwrap();
     let (code, doc) = run_json(data.path(), &flow, &[]);
@@ -401,9 +407,7 @@ outputs:
 
 #[test]
 fn ctrl_c_kills_the_execution_and_records_it() {
-    let data = tempfile::tempdir().unwrap();
-    std::fs::create_dir(data.path().join("plugins")).unwrap();
-    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, data.path().join("plugins/test.wasm")).unwrap();
+    let data = data_dir_with_test_plugin();
     let flow = data.path().join("long.yaml");
     std::fs::write(
         &flow,
@@ -439,9 +443,7 @@ fn ctrl_c_kills_the_execution_and_records_it() {
 /// them escaped in log lines and errors, and the JSON document keeps them as data.
 #[test]
 fn escape_sequences_from_a_plugin_are_shown_not_obeyed() {
-    let data = tempfile::tempdir().unwrap();
-    std::fs::create_dir(data.path().join("plugins")).unwrap();
-    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, data.path().join("plugins/test.wasm")).unwrap();
+    let data = data_dir_with_test_plugin();
     let flow = data.path().join("esc.yaml");
     std::fs::write(
         &flow,
