@@ -165,15 +165,19 @@ fn metered_stream(
     };
     let Some(file) = file else { return Ok((Ok(stream),)) };
     let inner = state.table().delete(stream)?;
+    let end = size_of(&file);
     let metered: DynOutputStream =
-        Box::new(MeteredFileStream { inner, file, position, budget: state.disk.clone() });
+        Box::new(MeteredFileStream { inner, end, position, budget: state.disk.clone() });
     Ok((Ok(state.table().push(metered)?),))
 }
 
 /// A file's output stream that charges what each write adds to the file before passing it on.
 struct MeteredFileStream {
     inner: DynOutputStream,
-    file: Arc<std::fs::File>,
+    /// The file's end as this stream knows it (its size when opened, then as far as the stream
+    /// wrote), so a write needs no `fstat`. If another descriptor grows the file meanwhile, this
+    /// end is behind and the stream is charged again for those bytes: never less than it adds.
+    end: u64,
     /// Where the next write lands; `None` for an append stream (always at the end).
     position: Option<u64>,
     budget: Arc<DiskBudget>,
@@ -190,10 +194,13 @@ impl Pollable for MeteredFileStream {
 impl OutputStream for MeteredFileStream {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         let len = bytes.len() as u64;
-        let size = size_of(&self.file);
-        let added = growth(size, self.position.unwrap_or(size), len);
-        self.budget.charge(added).map_err(|e| StreamError::LastOperationFailed(e.into()))?;
+        // An append always adds its bytes, wherever the end is now.
+        let at = self.position.unwrap_or(self.end);
+        self.budget
+            .charge(growth(self.end, at, len))
+            .map_err(|e| StreamError::LastOperationFailed(e.into()))?;
         self.inner.write(bytes)?;
+        self.end = self.end.max(at + len);
         if let Some(position) = &mut self.position {
             *position += len;
         }
