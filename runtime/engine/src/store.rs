@@ -19,6 +19,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
+    /// Reading or writing execution workspaces on disk failed (e.g. sweeping old ones).
+    #[error("workspace I/O on {}: {error}", path.display())]
+    Workspace { path: std::path::PathBuf, error: std::io::Error },
 }
 
 /// Everything one engine step changed, written in one transaction before any of its commands

@@ -185,8 +185,15 @@ impl IntoResponse for ApiError {
 }
 
 impl From<StoreError> for ApiError {
+    /// Every store failure is ours, the disk's under the workspaces included: a 500.
     fn from(error: StoreError) -> Self {
-        ApiError::Internal(error.to_string())
+        match error {
+            StoreError::NotFound(_)
+            | StoreError::Conflict(_)
+            | StoreError::Corrupt(_)
+            | StoreError::Database(_)
+            | StoreError::Workspace { .. } => ApiError::Internal(error.to_string()),
+        }
     }
 }
 

@@ -247,8 +247,9 @@ impl<S: Store> Engine<S> {
     pub async fn sweep_workspaces(&self) -> Result<usize, StoreError> {
         let Some(retention) = self.shared.config.workspace_retention else { return Ok(0) };
         let root = &self.shared.config.workspaces;
-        let names =
-            workspace::expired(root, retention).await.map_err(|e| StoreError::Database(e.to_string()))?;
+        let names = workspace::expired(root, retention)
+            .await
+            .map_err(|error| StoreError::Workspace { path: root.clone(), error })?;
         let mut removed = 0;
         for name in names {
             let finished = match self.shared.store.get_execution(&name).await? {
@@ -267,18 +268,22 @@ impl<S: Store> Engine<S> {
     /// another (a marker file in the workspaces directory records the last sweep, so a `sluice
     /// run` per CI job does not `stat` every kept workspace each time). None when skipped.
     pub async fn sweep_workspaces_every(&self, every: Duration) -> Result<Option<usize>, StoreError> {
-        let io = |e: std::io::Error| StoreError::Database(format!("workspace sweep: {e}"));
         if self.shared.config.workspace_retention.is_none() {
             return Ok(None);
         }
-        let marker = workspace::sweep_marker(&self.shared.config.workspaces);
+        let root = &self.shared.config.workspaces;
+        let marker = workspace::sweep_marker(root);
         if let Ok(modified) = tokio::fs::metadata(&marker).await.and_then(|m| m.modified())
             && modified.elapsed().is_ok_and(|since| since < every)
         {
             return Ok(None);
         }
-        tokio::fs::create_dir_all(&self.shared.config.workspaces).await.map_err(io)?;
-        tokio::fs::write(&marker, b"").await.map_err(io)?;
+        tokio::fs::create_dir_all(root)
+            .await
+            .map_err(|error| StoreError::Workspace { path: root.clone(), error })?;
+        tokio::fs::write(&marker, b"")
+            .await
+            .map_err(|error| StoreError::Workspace { path: marker.clone(), error })?;
         self.sweep_workspaces().await.map(Some)
     }
 }
