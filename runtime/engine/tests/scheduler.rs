@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use scheduler_support::{finished, harness, harness_with_secrets, run, wait_until_running};
 use serde_json::json;
+use sluice_engine::scheduler::ResumeError;
 use sluice_engine::{ExecutionState, LogFilter, Store, TaskRunState};
 use sluice_flow::inputs::RawInput;
 
@@ -102,6 +103,8 @@ tasks:
     let id = handle.id.clone();
     let wrong = BTreeMap::from([("approved".to_string(), RawInput::Json(json!("yes please")))]);
     let error = h.engine.resume(&id, None, wrong).await.unwrap_err();
+    assert!(matches!(&error, ResumeError::Inputs(errors) if errors.len() == 2), "{error:?}");
+    let error = error.to_string();
     assert!(error.contains("input `approved`: expected true or false, got a string"), "{error}");
     assert!(error.contains("input `by`: required"), "{error}");
     let right = BTreeMap::from([

@@ -79,6 +79,24 @@ impl From<sluice_engine::scheduler::StartError> for ApiError {
     }
 }
 
+impl From<sluice_engine::scheduler::ResumeError> for ApiError {
+    /// Inputs that do not match are a 422, one line per input; anything else (not running,
+    /// nothing paused, not that run) is a conflict with the state of the execution.
+    fn from(error: sluice_engine::scheduler::ResumeError) -> Self {
+        use sluice_engine::scheduler::ResumeError;
+        match error {
+            ResumeError::Inputs(errors) => {
+                ApiError::InvalidInputs(errors.iter().map(ToString::to_string).collect())
+            }
+            ResumeError::NotRunning(_)
+            | ResumeError::Ended(_)
+            | ResumeError::NotPaused(_)
+            | ResumeError::NothingPaused
+            | ResumeError::SeveralPaused(_) => ApiError::Conflict(error.to_string()),
+        }
+    }
+}
+
 /// The file name flow bodies are reported under.
 pub const BODY_FILE_NAME: &str = "flow.yaml";
 

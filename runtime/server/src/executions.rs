@@ -197,18 +197,6 @@ pub async fn resume(
     };
     let inputs = json_inputs(&body)?;
     find(&state, &id).await?;
-    match state.engine.resume(&id, run, inputs).await {
-        Ok(()) => Ok((StatusCode::ACCEPTED, Json(json!({"executionId": id}))).into_response()),
-        Err(message) => Err(resume_error(message)),
-    }
-}
-
-/// The engine answers a refused resume in words: input errors are `input `x`: ...` joined
-/// by `; `; anything else (not running, nothing paused, not that run) is a conflict.
-fn resume_error(message: String) -> ApiError {
-    if message.starts_with("input `") {
-        ApiError::InvalidInputs(message.split("; ").map(str::to_owned).collect())
-    } else {
-        ApiError::Conflict(message)
-    }
+    state.engine.resume(&id, run, inputs).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"executionId": id}))).into_response())
 }

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, PoisonError};
 
 use serde_json::{Map, Value};
-use sluice_flow::inputs::{InputError, RawInput, check_inputs, redact_inputs, secret_values};
+use sluice_flow::inputs::{RawInput, check_inputs, redact_inputs, secret_values};
 use sluice_flow::template::SecretAccess;
 use sluice_flow::{InputType, LockedFlow, Task, TaskKind};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -18,7 +18,7 @@ use super::admission::{Decision, flow_key};
 use super::context::ExecutionScope;
 use super::dispatch::{self, Attempt, now};
 use super::workspace::workspace_dir;
-use super::{Shared, StartError, StartRequest, Update};
+use super::{ResumeError, Shared, StartError, StartRequest, Update};
 use crate::machine::{Command, Evaluate, Evaluation, Event, Execution};
 use crate::records::{ExecutionRecord, ExecutionState, LogRecord, TaskRunKey, Timestamp};
 use crate::store::{CommitBatch, Store};
@@ -32,7 +32,7 @@ pub(crate) enum Control {
     Resume {
         run: Option<TaskRunKey>,
         inputs: BTreeMap<String, RawInput>,
-        reply: oneshot::Sender<Result<(), String>>,
+        reply: oneshot::Sender<Result<(), ResumeError>>,
     },
 }
 
@@ -378,7 +378,7 @@ impl<S: Store> Driver<S> {
         &self,
         run: Option<TaskRunKey>,
         inputs: BTreeMap<String, RawInput>,
-    ) -> Result<Event, String> {
+    ) -> Result<Event, ResumeError> {
         let paused: Vec<&TaskRunKey> = self
             .exec
             .task_runs()
@@ -387,19 +387,15 @@ impl<S: Store> Driver<S> {
             .collect();
         let key = match run {
             Some(key) if paused.contains(&&key) => key,
-            Some(key) => return Err(format!("task run `{key}` is not paused")),
+            Some(key) => return Err(ResumeError::NotPaused(key)),
             None => match paused.as_slice() {
                 [only] => (*only).clone(),
-                [] => return Err("no task is paused".into()),
-                many => {
-                    let names: Vec<String> = many.iter().map(ToString::to_string).collect();
-                    return Err(format!("several tasks are paused ({}); say which one", names.join(", ")));
-                }
+                [] => return Err(ResumeError::NothingPaused),
+                many => return Err(ResumeError::SeveralPaused(many.iter().map(|&k| k.clone()).collect())),
             },
         };
         let declared = self.exec.pause_inputs(&key).unwrap_or_default();
-        let typed = check_inputs(declared, inputs)
-            .map_err(|errors| errors.iter().map(InputError::to_string).collect::<Vec<_>>().join("; "))?;
+        let typed = check_inputs(declared, inputs).map_err(ResumeError::Inputs)?;
         Ok(Event::Resume { run: Some(key), now: now(), inputs: Value::Object(typed) })
     }
 

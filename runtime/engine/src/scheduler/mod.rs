@@ -90,6 +90,32 @@ pub enum StartError {
     ShuttingDown,
 }
 
+/// Why [`Engine::resume`] resumed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    /// Not live in this process: it ended, or it runs elsewhere.
+    #[error("execution {0} is not running")]
+    NotRunning(String),
+    /// Its driver stopped before it answered.
+    #[error("execution {0} ended")]
+    Ended(String),
+    /// The named task run is not waiting in a pause.
+    #[error("task run `{0}` is not paused")]
+    NotPaused(TaskRunKey),
+    #[error("no task is paused")]
+    NothingPaused,
+    /// No task run was named and more than one is paused.
+    #[error("several tasks are paused ({}); say which one", join(.0, ", "))]
+    SeveralPaused(Vec<TaskRunKey>),
+    /// The inputs do not match the paused task's `onResume` declarations.
+    #[error("{}", join(.0, "; "))]
+    Inputs(Vec<InputError>),
+}
+
+fn join<T: std::fmt::Display>(items: &[T], separator: &str) -> String {
+    items.iter().map(ToString::to_string).collect::<Vec<_>>().join(separator)
+}
+
 /// A started execution.
 pub struct ExecutionHandle {
     pub id: String,
@@ -228,18 +254,18 @@ impl<S: Store> Engine<S> {
     }
 
     /// Resumes a paused task (the only paused one when `run` is None) with inputs typed
-    /// against its `onResume` declarations. The reply says what was wrong, if anything.
+    /// against its `onResume` declarations. The error says what was wrong.
     pub async fn resume(
         &self,
         execution_id: &str,
         run: Option<TaskRunKey>,
         inputs: BTreeMap<String, RawInput>,
-    ) -> Result<(), String> {
+    ) -> Result<(), ResumeError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         if !self.shared.control(execution_id, driver::Control::Resume { run, inputs, reply }) {
-            return Err(format!("execution {execution_id} is not running"));
+            return Err(ResumeError::NotRunning(execution_id.to_owned()));
         }
-        answer.await.unwrap_or_else(|_| Err(format!("execution {execution_id} ended")))
+        answer.await.unwrap_or_else(|_| Err(ResumeError::Ended(execution_id.to_owned())))
     }
 
     /// Removes the workspaces of finished executions past the retention period. Returns how
