@@ -1,26 +1,25 @@
 //! One execution's driver loop. See the module docs of `scheduler` for the order of things:
-//! apply, answer pure commands, commit, act.
+//! apply, answer pure commands, commit, act. Starting one is `start`'s job, its templates
+//! `evaluate`'s, a subflow's child `subflow`'s.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::future::Future;
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::{Arc, PoisonError};
 
-use serde_json::{Map, Value};
-use sluice_flow::inputs::{RawInput, check_inputs, redact_inputs, secret_values};
+use serde_json::Value;
+use sluice_flow::inputs::{RawInput, check_inputs};
 use sluice_flow::template::SecretAccess;
-use sluice_flow::{InputType, LockedFlow, Task, TaskKind};
+use sluice_flow::{LockedFlow, Task, TaskKind};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 
 use super::admission::{Decision, flow_key};
 use super::context::ExecutionScope;
 use super::dispatch::{self, Attempt, now};
-use super::workspace::workspace_dir;
-use super::{ResumeError, Shared, StartError, StartRequest, Update};
-use crate::machine::{Command, Evaluate, Evaluation, Event, Execution};
-use crate::records::{ExecutionRecord, ExecutionState, LogRecord, TaskRunKey, Timestamp};
+use super::evaluate::Evaluator;
+use super::{Live, ResumeError, Shared, Update, subflow};
+use crate::machine::{Command, Event, Execution};
+use crate::records::{ExecutionState, LogRecord, TaskRunKey, Timestamp};
 use crate::store::{CommitBatch, Store};
 
 /// How long log lines may wait to be committed with the next turn instead of on their own.
@@ -36,51 +35,6 @@ pub(crate) enum Control {
     },
 }
 
-pub(crate) async fn start<S: Store>(
-    shared: Arc<Shared<S>>,
-    request: StartRequest,
-) -> Result<super::ExecutionHandle, StartError> {
-    if shared.drain.is_draining() {
-        return Err(StartError::ShuttingDown);
-    }
-    let flow = request.flow.flow.clone();
-    if flow.disabled {
-        return Err(StartError::Disabled(format!("{}.{}", flow.namespace, flow.id)));
-    }
-    let mut typed = check_inputs(&flow.inputs, request.inputs).map_err(StartError::Inputs)?;
-    let id = uuid::Uuid::now_v7().to_string();
-    let workspace = workspace_dir(&shared.config.workspaces, &id);
-    tokio::fs::create_dir_all(&workspace)
-        .await
-        .map_err(|error| StartError::Workspace { path: workspace.clone(), error })?;
-    copy_file_inputs(&shared, &id, &flow.inputs, &mut typed, &workspace).await?;
-
-    let mut labels = flow.labels.clone();
-    labels.extend(request.labels);
-    let created = now();
-    let record = ExecutionRecord {
-        id: id.clone(),
-        namespace: flow.namespace.clone(),
-        flow_id: flow.id.clone(),
-        revision: request.revision,
-        state: ExecutionState::Created,
-        inputs: Value::Object(redact_inputs(&flow.inputs, &typed)),
-        outputs: None,
-        error: None,
-        labels,
-        parent: request.parent,
-        trigger: request.trigger,
-        created_at: created,
-        started_at: None,
-        ended_at: None,
-    };
-    let exec = Execution::new(flow.clone(), record.clone());
-    let redact = secret_values(&flow.inputs, &typed);
-    let mut scope = ExecutionScope::new(&exec, typed, created);
-    let variables = render_variables(&shared, &request.flow, &exec, &mut scope);
-    Ok(spawn_driver(shared, request.flow, exec, scope, workspace, redact, Begin::New { variables }))
-}
-
 /// How a driver begins: a new execution asks for a place under the flow's `concurrency` (once
 /// it is live, so that a place freed at any moment reaches it), a restored one takes its step.
 pub(crate) enum Begin {
@@ -91,132 +45,7 @@ pub(crate) enum Begin {
     Restored(crate::machine::Step),
 }
 
-/// Registers the execution as live and starts its driver.
-pub(crate) fn spawn_driver<S: Store>(
-    shared: Arc<Shared<S>>,
-    flow: LockedFlow,
-    exec: Execution,
-    scope: ExecutionScope,
-    workspace: PathBuf,
-    redact: Vec<String>,
-    begin: Begin,
-) -> super::ExecutionHandle {
-    let id = exec.record().id.clone();
-    let (done_tx, done_rx) = watch::channel(None);
-    let (control_tx, control_rx) = mpsc::unbounded_channel();
-    let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let (logs_tx, logs_rx) = mpsc::unbounded_channel();
-    {
-        let mut live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.insert(id.clone(), super::Live { control: control_tx, done: done_rx.clone() });
-    }
-    let tasks = index_tasks(&flow);
-    let driver = Driver {
-        shared,
-        exec,
-        scope,
-        flow,
-        tasks,
-        workspace,
-        redact,
-        events_tx,
-        events_rx,
-        control_rx,
-        logs_tx,
-        logs_rx,
-        pending_logs: Vec::new(),
-        attempts: HashMap::new(),
-        timers: Vec::new(),
-        timeout_armed: false,
-        done_tx,
-    };
-    tokio::spawn(driver.run(begin));
-    super::ExecutionHandle { id, done: done_rx }
-}
-
-/// Copies each `file` input into the workspace (`inputs/<id>/<file name>`), records it as an
-/// artifact, and replaces the input's value with the path the tasks see.
-async fn copy_file_inputs<S: Store>(
-    shared: &Shared<S>,
-    execution_id: &str,
-    declared: &[sluice_flow::Input],
-    typed: &mut Map<String, Value>,
-    workspace: &std::path::Path,
-) -> Result<(), StartError> {
-    for decl in declared.iter().filter(|d| d.kind == InputType::File) {
-        let Some(Value::String(source)) = typed.get(&decl.id).cloned() else { continue };
-        let source = PathBuf::from(source);
-        let file_name =
-            source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "file".into());
-        let relative = format!("inputs/{}/{file_name}", decl.id);
-        let io = |error| StartError::Workspace { path: source.clone(), error };
-        let bytes = tokio::fs::read(&source).await.map_err(io)?;
-        let target = workspace.join(&relative);
-        if let Some(parent) = target.parent() {
-            tokio::fs::create_dir_all(parent).await.map_err(io)?;
-        }
-        tokio::fs::write(&target, &bytes).await.map_err(io)?;
-        let artifact = shared.store.put_artifact(&bytes).await?;
-        shared.store.attach_artifact(execution_id, None, &relative, &artifact).await?;
-        typed.insert(
-            decl.id.clone(),
-            Value::String(format!("{}/{relative}", sluice_sandbox::GUEST_WORKSPACE)),
-        );
-    }
-    Ok(())
-}
-
-/// Renders the flow's `variables` once. A variable may use others, in any order: each pass
-/// renders what it can, until all are rendered or a pass makes no progress (then the first
-/// error is reported, e.g. a cycle or an undefined name).
-pub(crate) fn render_variables<S: Store>(
-    shared: &Shared<S>,
-    flow: &LockedFlow,
-    exec: &Execution,
-    scope: &mut ExecutionScope,
-) -> Result<(), String> {
-    let mut pending: Vec<(&String, &Value)> = exec.flow().variables.iter().collect();
-    let mut vars = Map::new();
-    while !pending.is_empty() {
-        let mut first_error = None;
-        let before = pending.len();
-        let mut still = Vec::new();
-        for (name, value) in pending {
-            let ctx = scope.context(exec, None, now());
-            match shared.templates.render_value(&format!("/variables/{name}"), value, &ctx, None) {
-                Ok(rendered) => {
-                    vars.insert(name.clone(), rendered.value);
-                    scope.vars = Value::Object(vars.clone());
-                }
-                Err(error) => {
-                    first_error.get_or_insert_with(|| located(flow, &error));
-                    still.push((name, value));
-                }
-            }
-        }
-        if still.len() == before {
-            return Err(first_error.unwrap_or_default());
-        }
-        pending = still;
-    }
-    Ok(())
-}
-
-/// A template error with the file position of the field it came from, when it names one:
-/// `flow.yaml:14:14: /tasks/2/message: undefined variable ...`.
-fn located(flow: &LockedFlow, error: &sluice_flow::template::TemplateError) -> String {
-    let source = &flow.source;
-    match source.locate(&error.location, false).filter(|_| error.location.starts_with('/')) {
-        Some(span) => format!("{}:{}:{}: {error}", source.file_name(), span.start.0, span.start.1),
-        None => error.to_string(),
-    }
-}
-
-fn index_tasks(flow: &LockedFlow) -> HashMap<String, Arc<Task>> {
-    flow.flow.all_tasks().into_iter().map(|t| (t.id.clone(), Arc::new(t.clone()))).collect()
-}
-
-struct Driver<S: Store> {
+pub(crate) struct Driver<S: Store> {
     shared: Arc<Shared<S>>,
     exec: Execution,
     scope: ExecutionScope,
@@ -249,7 +78,44 @@ struct Turn {
 }
 
 impl<S: Store> Driver<S> {
-    async fn run(mut self, begin: Begin) {
+    /// A driver for `exec`, and its entry among the live executions (for whoever starts it to
+    /// register).
+    pub(crate) fn new(
+        shared: Arc<Shared<S>>,
+        flow: LockedFlow,
+        exec: Execution,
+        scope: ExecutionScope,
+        workspace: PathBuf,
+        redact: Vec<String>,
+    ) -> (Self, Live) {
+        let (done_tx, done_rx) = watch::channel(None);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (logs_tx, logs_rx) = mpsc::unbounded_channel();
+        let tasks = flow.flow.all_tasks().into_iter().map(|t| (t.id.clone(), Arc::new(t.clone()))).collect();
+        let driver = Driver {
+            shared,
+            exec,
+            scope,
+            flow,
+            tasks,
+            workspace,
+            redact,
+            events_tx,
+            events_rx,
+            control_rx,
+            logs_tx,
+            logs_rx,
+            pending_logs: Vec::new(),
+            attempts: HashMap::new(),
+            timers: Vec::new(),
+            timeout_armed: false,
+            done_tx,
+        };
+        (driver, Live { control: control_tx, done: done_rx })
+    }
+
+    pub(crate) async fn run(mut self, begin: Begin) {
         let mut queue = VecDeque::new();
         let mut restored = None;
         match begin {
@@ -436,8 +302,8 @@ impl<S: Store> Driver<S> {
             // Evaluations and output rendering have no effect outside the machine, so they
             // are answered before the commit.
             match command {
-                Command::Evaluate { run, what } => queue.push_back(self.evaluate(run, what)),
-                Command::RenderOutputs => queue.push_back(self.render_outputs()),
+                Command::Evaluate { run, what } => queue.push_back(self.evaluator().evaluate(run, what)),
+                Command::RenderOutputs => queue.push_back(self.evaluator().render_outputs()),
                 other => turn.commands.push(other),
             }
         }
@@ -550,13 +416,11 @@ impl<S: Store> Driver<S> {
             )));
             return;
         }
-        let ctx = self.scope.context(&self.exec, Some(&run), now());
         let access = SecretAccess { source: self.shared.secrets.as_ref(), allowed: &task.allow.secrets };
-        let config = Value::Object(config.clone());
-        let rendered = match self.shared.templates.render_value(&task.pointer, &config, &ctx, Some(&access)) {
+        let rendered = match self.evaluator().task_config(&task, &run, config, &access) {
             Ok(rendered) => rendered,
             Err(error) => {
-                queue.push_back(fail(located(&self.flow, &error)));
+                queue.push_back(fail(error));
                 return;
             }
         };
@@ -586,145 +450,32 @@ impl<S: Store> Driver<S> {
         self.attempts.insert(run, (attempt, handle.abort_handle()));
     }
 
-    fn evaluate(&self, run: TaskRunKey, what: Evaluate) -> Event {
-        // A fail message or an error is stored: keep secret input values out of it.
-        let result = match self.evaluate_template(&run, what) {
-            Ok(Evaluation::Text(text)) if what == Evaluate::FailMessage => {
-                Ok(Evaluation::Text(dispatch::redact_text(&text, &self.redact)))
-            }
-            Err(error) => Err(dispatch::redact_text(&error, &self.redact)),
-            other => other,
-        };
-        Event::Evaluated { run, now: now(), result }
-    }
-
-    fn evaluate_template(&self, run: &TaskRunKey, what: Evaluate) -> Result<Evaluation, String> {
-        let task =
-            self.tasks.get(&run.task).ok_or_else(|| format!("task `{}` is not in the flow", run.task))?;
-        let ctx = self.scope.context(&self.exec, Some(run), now());
-        let templates = &self.shared.templates;
-        let at = |field: &str| format!("{}/{field}", task.pointer);
-        let located = |e: sluice_flow::template::TemplateError| located(&self.flow, &e);
-        let text = |field: &str, template: &str| {
-            templates.render_str(&at(field), template, &ctx, None).map(|r| r.value).map_err(located)
-        };
-        match (what, &task.kind) {
-            (Evaluate::RunIf, _) => {
-                let condition = task.run_if.as_deref().unwrap_or("true");
-                templates
-                    .eval_bool(&at("runIf"), condition, &ctx, None)
-                    .map(Evaluation::Bool)
-                    .map_err(located)
-            }
-            (Evaluate::IfCondition, TaskKind::If { condition, .. }) => templates
-                .eval_bool(&at("condition"), condition, &ctx, None)
-                .map(Evaluation::Bool)
-                .map_err(located),
-            (Evaluate::SwitchValue, TaskKind::Switch { value, .. }) => {
-                text("value", value).map(Evaluation::Text)
-            }
-            (Evaluate::ForEachValues, TaskKind::ForEach { values, .. }) => {
-                let rendered =
-                    templates.render_value(&at("values"), values, &ctx, None).map_err(located)?.value;
-                match rendered {
-                    Value::Array(items) => Ok(Evaluation::List(items)),
-                    Value::String(s) => match serde_json::from_str::<Value>(&s) {
-                        Ok(Value::Array(items)) => Ok(Evaluation::List(items)),
-                        _ => Err(self.located_at(
-                            &at("values"),
-                            format!("`values` must be a list, got the string `{s}`"),
-                        )),
-                    },
-                    other => {
-                        Err(self.located_at(&at("values"), format!("`values` must be a list, got {other}")))
-                    }
-                }
-            }
-            (Evaluate::SleepDuration, TaskKind::Sleep { duration }) => {
-                let shown = text("duration", duration)?;
-                sluice_flow::duration::parse_duration(&shown).map(Evaluation::Duration).map_err(|e| {
-                    self.located_at(&at("duration"), format!("`{shown}` is not a duration: {e}"))
-                })
-            }
-            (Evaluate::FailMessage, TaskKind::Fail { message }) => {
-                text("message", message).map(Evaluation::Text)
-            }
-            (what, _) => Err(format!("task `{}` has nothing to evaluate for {what:?}", task.id)),
+    /// What the execution's templates are rendered with.
+    fn evaluator(&self) -> Evaluator<'_> {
+        Evaluator {
+            templates: &self.shared.templates,
+            flow: &self.flow,
+            exec: &self.exec,
+            scope: &self.scope,
+            tasks: &self.tasks,
+            redact: &self.redact,
         }
-    }
-
-    /// `file:line:col: pointer: message` for a problem with a field of the flow.
-    fn located_at(&self, pointer: &str, message: String) -> String {
-        let error = sluice_flow::template::TemplateError { location: pointer.to_owned(), message };
-        located(&self.flow, &error)
-    }
-
-    fn render_outputs(&self) -> Event {
-        let outputs = &self.exec.flow().outputs;
-        let ctx = self.scope.context(&self.exec, None, now());
-        let template = Value::Object(outputs.iter().map(|(k, v)| (k.clone(), v.clone())).collect());
-        let result = self
-            .shared
-            .templates
-            .render_value("/outputs", &template, &ctx, None)
-            .map(|r| {
-                let mut outputs = r.value;
-                dispatch::redact_value(&mut outputs, &self.redact);
-                outputs
-            })
-            .map_err(|e| located(&self.flow, &e));
-        Event::OutputsRendered { now: now(), result }
     }
 
     fn start_subflow(&mut self, run: TaskRunKey, queue: &mut VecDeque<Event>) {
         let Some(task) = self.tasks.get(&run.task).cloned() else { return };
         let TaskKind::Subflow { namespace, flow_id, inputs, wait } = &task.kind else { return };
-        let ctx = self.scope.context(&self.exec, Some(&run), now());
-        let rendered = self.shared.templates.render_value(
-            &format!("{}/inputs", task.pointer),
-            &Value::Object(inputs.clone()),
-            &ctx,
-            None,
-        );
-        let inputs = match rendered {
-            Ok(rendered) => rendered.value,
+        let inputs = match self.evaluator().subflow_inputs(&task, &run, inputs) {
+            Ok(inputs) => inputs,
             Err(error) => {
-                queue.push_back(Event::SubflowFailed { run, now: now(), error: located(&self.flow, &error) });
+                queue.push_back(Event::SubflowFailed { run, now: now(), error });
                 return;
             }
         };
-        let shared = self.shared.clone();
-        let events = self.events_tx.clone();
-        let parent = (self.exec.record().id.clone(), run.clone());
-        let (namespace, flow_id, wait) = (namespace.clone(), flow_id.clone(), *wait);
-        // Boxed: a subflow's driver runs this same code, and the future type must not contain
-        // itself.
-        let work: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
-            let started = super::subflow::start(shared, &namespace, &flow_id, inputs, parent).await;
-            match started {
-                Ok(handle) => {
-                    let child = handle.id.clone();
-                    let _ = events.send(Event::SubflowStarted {
-                        run: run.clone(),
-                        execution_id: child,
-                        now: now(),
-                    });
-                    if wait {
-                        let (state, outputs) = match handle.finished().await {
-                            Some(done) => {
-                                (done.record.state, done.record.outputs.clone().unwrap_or(Value::Null))
-                            }
-                            None => (ExecutionState::Failed, Value::Null),
-                        };
-                        let _ = events.send(Event::SubflowEnded { run, now: now(), state, outputs });
-                    }
-                }
-                Err(error) => {
-                    let _ = events.send(Event::SubflowFailed { run, now: now(), error });
-                }
-            }
-        });
-        tokio::spawn(work);
+        let child =
+            subflow::Child { namespace: namespace.clone(), flow_id: flow_id.clone(), inputs, wait: *wait };
+        let parent = (self.exec.record().id.clone(), run);
+        subflow::spawn(self.shared.clone(), parent, child, self.events_tx.clone());
     }
 
     fn start_timer_after(

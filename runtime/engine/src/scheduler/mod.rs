@@ -11,15 +11,19 @@ mod context;
 mod dispatch;
 mod drain;
 mod driver;
+mod evaluate;
 mod plugins;
 mod recover;
 mod rerun;
 mod secrets;
+mod start;
 mod subflow;
 mod workspace;
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -166,6 +170,15 @@ pub(crate) struct Shared<S: Store> {
 }
 
 impl<S: Store> Shared<S> {
+    /// [`Engine::start`], for a driver that starts a subflow's child: boxed, since the child's
+    /// driver runs the same code and a future's type cannot contain itself.
+    pub(crate) fn start(
+        self: Arc<Self>,
+        request: StartRequest,
+    ) -> Pin<Box<dyn Future<Output = Result<ExecutionHandle, StartError>> + Send>> {
+        Box::pin(start::start(self, request))
+    }
+
     /// Sends a message to a live execution's driver. False when it is not live here.
     pub(crate) fn control(&self, execution_id: &str, message: driver::Control) -> bool {
         let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
@@ -245,7 +258,7 @@ impl<S: Store> Engine<S> {
 
     /// Checks the inputs, creates the execution and starts driving it.
     pub async fn start(&self, request: StartRequest) -> Result<ExecutionHandle, StartError> {
-        driver::start(self.shared.clone(), request).await
+        start::start(self.shared.clone(), request).await
     }
 
     /// Asks a running execution to stop. False when it is not running in this process.

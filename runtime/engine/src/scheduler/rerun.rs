@@ -15,8 +15,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::admission::{FlowKey, flow_key};
 use super::dispatch::now;
-use super::driver::{Begin, Control, spawn_driver};
+use super::driver::{Begin, Control};
 use super::recover::{pinned_flow, restored_scope};
+use super::start::spawn_driver;
 use super::workspace::{copy_tree, workspace_dir};
 use super::{Engine, ExecutionHandle, Live, Shared};
 use crate::machine::{Execution, rerun};

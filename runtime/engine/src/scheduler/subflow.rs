@@ -1,17 +1,62 @@
-//! Starting the child execution of a `flow.subflow` task: the newest stored revision of the
-//! named flow, validated against the installed plugins, with the task's rendered inputs.
+//! The child execution of a `flow.subflow` task run: started from the newest stored revision
+//! of the named flow, validated against the installed plugins, with the task's rendered
+//! inputs; and followed for the parent's driver, which hears that it started and, when the
+//! task waits for it, how it ended.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
 use sluice_flow::inputs::RawInput;
+use tokio::sync::mpsc;
 
+use super::dispatch::now;
 use super::{ExecutionHandle, Shared, StartRequest};
-use crate::records::TaskRunKey;
+use crate::machine::Event;
+use crate::records::{ExecutionState, TaskRunKey};
 use crate::store::Store;
 
-pub(crate) async fn start<S: Store>(
+/// The child to start for a `flow.subflow` task run.
+pub(crate) struct Child {
+    pub(crate) namespace: String,
+    pub(crate) flow_id: String,
+    /// The task's `inputs`, rendered.
+    pub(crate) inputs: Value,
+    /// Whether the task run lasts until the child ends (and takes its state and outputs).
+    pub(crate) wait: bool,
+}
+
+/// Starts the child of `parent`'s task run on a task of its own, and sends the parent's
+/// driver `SubflowStarted` (then `SubflowEnded` when it waits) or `SubflowFailed`.
+pub(crate) fn spawn<S: Store>(
+    shared: Arc<Shared<S>>,
+    parent: (String, TaskRunKey),
+    child: Child,
+    events: mpsc::UnboundedSender<Event>,
+) {
+    let run = parent.1.clone();
+    tokio::spawn(async move {
+        let started = start(shared, &child.namespace, &child.flow_id, child.inputs, parent).await;
+        match started {
+            Ok(handle) => {
+                let execution_id = handle.id.clone();
+                let _ = events.send(Event::SubflowStarted { run: run.clone(), execution_id, now: now() });
+                if child.wait {
+                    let (state, outputs) = match handle.finished().await {
+                        Some(done) => (done.record.state, done.record.outputs.clone().unwrap_or(Value::Null)),
+                        None => (ExecutionState::Failed, Value::Null),
+                    };
+                    let _ = events.send(Event::SubflowEnded { run, now: now(), state, outputs });
+                }
+            }
+            Err(error) => {
+                let _ = events.send(Event::SubflowFailed { run, now: now(), error });
+            }
+        }
+    });
+}
+
+async fn start<S: Store>(
     shared: Arc<Shared<S>>,
     namespace: &str,
     flow_id: &str,
@@ -48,5 +93,6 @@ pub(crate) async fn start<S: Store>(
         ),
         parent: Some(parent),
     };
-    super::driver::start(shared, request).await.map_err(|e| e.to_string())
+    // Through `Shared::start`: this child's driver may start subflows in turn.
+    shared.start(request).await.map_err(|e| e.to_string())
 }
