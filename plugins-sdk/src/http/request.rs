@@ -42,7 +42,8 @@ impl Request {
         self
     }
 
-    /// Set the request body.
+    /// Set the request body. It is sent with a `content-length` (unless the request sets one),
+    /// never chunked: servers that refuse chunked request bodies take it.
     pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.hop.body = Some(body.into());
         self.hop.reader = None;

@@ -136,6 +136,9 @@ pub(super) async fn send_hop(
         (None, Some(bytes)) => Body::from(bytes.clone()),
         (None, None) => Body::empty(),
     };
+    if let Some(length) = content_length(hop) {
+        builder = builder.header("content-length", length);
+    }
     let request = builder.body(body).map_err(|err| Error::InvalidRequest(err.to_string()))?;
     let mut client = Client::new();
     if let Some(timeout) = timeout {
@@ -144,6 +147,22 @@ pub(super) async fn send_hop(
         client.set_between_bytes_timeout(timeout);
     }
     client.send(request).await.map_err(|err| from_wstd(&err, &target.origin))
+}
+
+/// The `content-length` to send, when the request does not set its own: the length of a body
+/// held in full (`0` for a bodiless POST, PUT or PATCH), as curl and the git CLI send it.
+/// Without it the host sends the body chunked, which some servers refuse (411 Length Required)
+/// or read as empty (CGI bridges, some proxies). A body streamed from a reader stays chunked:
+/// its length is not known.
+pub(super) fn content_length(hop: &Hop) -> Option<usize> {
+    if hop.reader.is_some() || hop.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+    {
+        return None;
+    }
+    match &hop.body {
+        Some(bytes) => Some(bytes.len()),
+        None => matches!(hop.method.as_str(), "POST" | "PUT" | "PATCH").then_some(0),
+    }
 }
 
 /// Hand a response body to `sink` chunk by chunk as it arrives; the returned response has an
@@ -219,7 +238,7 @@ pub(super) async fn read_response(
 
 #[cfg(test)]
 mod tests {
-    use super::Hop;
+    use super::{Hop, SharedReader, content_length};
 
     fn post() -> Hop {
         Hop {
@@ -259,5 +278,31 @@ mod tests {
     fn credentials_stay_with_their_origin() {
         let hop = post().redirected(308, "https://b.example/".into(), "https://a.example");
         assert_eq!(names(&hop), ["content-type", "accept"]);
+    }
+
+    #[test]
+    fn a_body_held_in_full_goes_with_its_length() {
+        assert_eq!(content_length(&post()), Some(4));
+        let empty = Hop { body: Some(Vec::new()), ..post() };
+        assert_eq!(content_length(&empty), Some(0));
+        // A POST without a body says so; a GET without one sends no header at all.
+        let bodiless = Hop { body: None, ..post() };
+        assert_eq!(content_length(&bodiless), Some(0));
+        assert_eq!(content_length(&Hop { method: "GET".to_string(), ..bodiless }), None);
+    }
+
+    #[test]
+    fn a_streamed_body_stays_chunked_and_a_set_length_is_kept() {
+        let streamed = Hop { body: None, reader: Some(SharedReader::new(&b"data"[..])), ..post() };
+        assert_eq!(content_length(&streamed), None);
+        let mut own = post();
+        own.headers.push(("Content-Length".to_string(), "4".to_string()));
+        assert_eq!(content_length(&own), None);
+    }
+
+    #[test]
+    fn a_redirect_to_a_get_drops_the_length() {
+        let hop = post().redirected(303, "https://a.example/done".into(), "https://a.example");
+        assert_eq!(content_length(&hop), None);
     }
 }

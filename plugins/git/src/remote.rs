@@ -87,6 +87,10 @@ impl Remote {
             .request("POST", &url)
             .header("content-type", format!("application/x-{}-request", service.name()))
             .header("accept", format!("application/x-{}-result", service.name()))
+            // Held whole, so it goes with a `content-length` (the SDK's rule), as the git CLI
+            // sends any request below its `http.postBuffer`: some servers refuse chunked
+            // bodies. git streams larger ones chunked only because it does not hold them; a
+            // pack here is built whole first, so it keeps its length at any size.
             .body(body);
         if v2 {
             request = request.header("git-protocol", "version=2");
