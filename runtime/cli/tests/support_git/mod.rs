@@ -7,11 +7,19 @@
 //! start with `version 1`); `/garbage/<repo>` answers HTML; `/junk/<repo>` answers junk with
 //! the content-type of a ref advertisement; `/hang/<repo>` never answers;
 //! `/redirect/<port>/<repo>` redirects to the same repository on `http://127.0.0.1:<port>`.
+//! [`GitServer::length_required`] starts one that also answers `411 Length Required` to a
+//! chunked request body, as CGI bridges without chunked support and some proxies do.
+//!
+//! [`apache`] is Debian's Apache serving the same repositories as git's documentation sets it
+//! up; [`suite`] has what the clone and push suites share (running a flow, checking a clone).
 //!
 //! [`Hook`] is a second server, for a flow to call (`core.http`) when the test should act
 //! between two of its tasks: it runs the test's closure, then answers.
 
 #![allow(clippy::unwrap_used, dead_code)]
+
+pub mod apache;
+pub mod suite;
 
 use std::convert::Infallible;
 use std::io::Write;
@@ -30,6 +38,23 @@ use hyper::{Request, Response, StatusCode};
 pub const USER: &str = "ci";
 pub const PASSWORD: &str = "s3cret-token";
 
+/// A server of the tests' bare repositories: ours ([`GitServer`], in either mode) or Apache.
+pub trait Serves {
+    /// The URL of the repository `<root>/<name>.git`.
+    fn url(&self, name: &str) -> String;
+}
+
+/// What [`GitServer`] does with a request body sent chunked (without a `content-length`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chunked {
+    /// Hands it to `git http-backend`, as most web servers do.
+    Accepted,
+    /// Answers `411 Length Required`. Such a server works with the git CLI, which sends a
+    /// `content-length` for every body it holds in memory (below `http.postBuffer`, 1 MiB); a
+    /// client that sends small bodies chunked fails there.
+    Refused,
+}
+
 /// A running server; stops with the test process.
 pub struct GitServer {
     /// `http://127.0.0.1:<port>`
@@ -38,9 +63,24 @@ pub struct GitServer {
     pub requests: Arc<AtomicUsize>,
 }
 
+impl Serves for GitServer {
+    fn url(&self, name: &str) -> String {
+        format!("{}/{name}.git", self.origin)
+    }
+}
+
 impl GitServer {
     /// Serve the bare repositories under `root` (`<root>/<name>.git`).
     pub fn start(root: &Path) -> GitServer {
+        Self::start_with(root, Chunked::Accepted)
+    }
+
+    /// Like [`start`](GitServer::start), refusing chunked request bodies with 411.
+    pub fn length_required(root: &Path) -> GitServer {
+        Self::start_with(root, Chunked::Refused)
+    }
+
+    pub fn start_with(root: &Path, chunked: Chunked) -> GitServer {
         let root = root.to_path_buf();
         let requests = Arc::new(AtomicUsize::new(0));
         let counter = requests.clone();
@@ -58,7 +98,7 @@ impl GitServer {
                     tokio::spawn(async move {
                         let service = hyper::service::service_fn(move |req| {
                             counter.fetch_add(1, Ordering::SeqCst);
-                            handle(req, root.clone())
+                            handle(req, root.clone(), chunked)
                         });
                         let _ = hyper::server::conn::http1::Builder::new()
                             .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
@@ -76,17 +116,33 @@ impl GitServer {
     }
 }
 
-async fn handle(req: Request<Incoming>, root: PathBuf) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    req: Request<Incoming>,
+    root: PathBuf,
+    chunked: Chunked,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or("").to_string();
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let (mut protocol, content_type, authorization, encoding) =
         (header("git-protocol"), header("content-type"), header("authorization"), header("content-encoding"));
     let method = req.method().to_string();
+    let sent_chunked = req
+        .headers()
+        .get_all(hyper::header::TRANSFER_ENCODING)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("chunked")));
     // The whole request is read before any answer, as a real server's lingering close does:
     // closing with unread bytes makes the kernel reset the connection, and the client could
     // see the reset instead of the answer (a 401 to a POST, say).
     let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    if sent_chunked && chunked == Chunked::Refused {
+        return Ok(reply(
+            StatusCode::LENGTH_REQUIRED,
+            "text/plain",
+            b"chunked request bodies are not supported; send a content-length".to_vec(),
+        ));
+    }
     let mut path_info = path.clone();
     let mut remote_user = None;
     if let Some(rest) = path.strip_prefix("/garbage/") {
