@@ -305,3 +305,21 @@ async fn a_sweep_waits_for_its_interval() {
     // The workspaces directory holds workspaces only.
     assert_eq!(std::fs::read_dir(h.dir.path().join("workspaces")).unwrap().count(), 0);
 }
+
+/// An API answers a start with the execution's id; `recorded` is what lets it promise that a
+/// read with that id finds it. It returns while the execution runs (here: paused until killed),
+/// not when it ends.
+#[tokio::test]
+async fn a_started_execution_is_in_the_store_once_recorded() {
+    let h = harness().await;
+    for _ in 0..10 {
+        let mut handle =
+            h.start("id: r\nnamespace: t\ntasks:\n  - id: gate\n    type: flow.pause\n", &[]).await;
+        tokio::time::timeout(Duration::from_secs(60), handle.recorded())
+            .await
+            .expect("recorded before the end");
+        let stored = h.engine.store().get_execution(&handle.id).await.unwrap().unwrap();
+        assert!(!stored.state.is_terminal(), "{stored:?}");
+        assert!(h.engine.kill(&handle.id));
+    }
+}

@@ -56,9 +56,11 @@ pub async fn start(
         trigger: Some(json!({"type": "api"})),
         parent: None,
     };
-    let handle = state.engine.start(request).await?;
+    let mut handle = state.engine.start(request).await?;
     let id = handle.id.clone();
     if !query.wait {
+        // The answer gives the id: a GET with it must find the execution.
+        handle.recorded().await;
         let state_now = store.get_execution(&id).await?.map_or(ExecutionState::Created, |r| r.state);
         return Ok(
             (StatusCode::ACCEPTED, Json(json!({"executionId": id, "state": state_now}))).into_response()

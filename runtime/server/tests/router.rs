@@ -153,6 +153,8 @@ async fn executions_start_wait_list_get_and_log() {
     let started = api.post("/api/v1/executions/examples/hello", "").await;
     assert_eq!(started.status, StatusCode::ACCEPTED);
     let second = started.json()["executionId"].as_str().unwrap().to_owned();
+    // The answer's id reads at once: the record is stored before the 202 goes out.
+    assert_eq!(api.get(&format!("/api/v1/executions/{second}")).await.status, StatusCode::OK);
     api.wait_for_state(&second, "SUCCESS").await;
 
     let listed = api.get("/api/v1/executions?flowId=hello&state=success").await.json();

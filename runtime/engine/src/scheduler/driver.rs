@@ -66,6 +66,8 @@ pub(crate) struct Driver<S: Store> {
     /// Whether the flow's `timeout` timer runs (from the moment the execution started).
     timeout_armed: bool,
     done_tx: watch::Sender<Option<Arc<super::Finished>>>,
+    /// Set once the execution's record is in the store (after the first commit).
+    recorded_tx: watch::Sender<bool>,
 }
 
 /// What one turn of the loop accumulated.
@@ -89,6 +91,7 @@ impl<S: Store> Driver<S> {
         redact: Vec<String>,
     ) -> (Self, Live) {
         let (done_tx, done_rx) = watch::channel(None);
+        let (recorded_tx, recorded_rx) = watch::channel(false);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (logs_tx, logs_rx) = mpsc::unbounded_channel();
@@ -111,8 +114,9 @@ impl<S: Store> Driver<S> {
             timers: Vec::new(),
             timeout_armed: false,
             done_tx,
+            recorded_tx,
         };
-        (driver, Live { control: control_tx, done: done_rx })
+        (driver, Live { control: control_tx, done: done_rx, recorded: recorded_rx })
     }
 
     pub(crate) async fn run(mut self, begin: Begin) {
@@ -141,6 +145,9 @@ impl<S: Store> Driver<S> {
             }
             if !self.commit(&turn).await {
                 return;
+            }
+            if !*self.recorded_tx.borrow() {
+                self.recorded_tx.send_replace(true);
             }
             self.kill_children_of_killed_subflows(&turn.changed);
             let mut finished = false;

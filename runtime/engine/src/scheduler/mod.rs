@@ -124,6 +124,7 @@ fn join<T: std::fmt::Display>(items: &[T], separator: &str) -> String {
 pub struct ExecutionHandle {
     pub id: String,
     done: watch::Receiver<Option<Arc<Finished>>>,
+    recorded: watch::Receiver<bool>,
 }
 
 /// How an execution ended: its final record and task runs (in creation order), as committed.
@@ -135,6 +136,12 @@ pub struct Finished {
 }
 
 impl ExecutionHandle {
+    /// Waits until the execution's record is in the store, so that whoever is given its id can
+    /// read it at once (an API answer, then a `GET`). Returns at once if the driver stopped.
+    pub async fn recorded(&mut self) {
+        let _ = self.recorded.wait_for(|recorded| *recorded).await;
+    }
+
     /// Waits until the execution reaches a terminal state (or its driver stops) and says how
     /// it ended; the caller needs no store read for it. None if the driver vanished.
     pub async fn finished(mut self) -> Option<Arc<Finished>> {
@@ -199,6 +206,7 @@ impl<S: Store> Shared<S> {
 pub(crate) struct Live {
     pub(crate) control: mpsc::UnboundedSender<driver::Control>,
     pub(crate) done: watch::Receiver<Option<Arc<Finished>>>,
+    pub(crate) recorded: watch::Receiver<bool>,
 }
 
 impl<S: Store> Engine<S> {

@@ -151,7 +151,8 @@ impl<'a, S: Store> Reservation<'a, S> {
         // Nothing listens: a message sent to a reserved execution is refused, as to an ended one.
         let (control, _) = mpsc::unbounded_channel();
         let (_, done) = watch::channel(None);
-        live.insert(id.to_owned(), Live { control: control.clone(), done });
+        let (_, recorded) = watch::channel(true);
+        live.insert(id.to_owned(), Live { control: control.clone(), done, recorded });
         Some(Reservation { shared, id: id.to_owned(), control })
     }
 }

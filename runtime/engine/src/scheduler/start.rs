@@ -76,9 +76,10 @@ pub(crate) fn spawn_driver<S: Store>(
     let id = exec.record().id.clone();
     let (driver, live) = Driver::new(shared.clone(), flow, exec, scope, workspace, redact);
     let done = live.done.clone();
+    let recorded = live.recorded.clone();
     shared.live.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), live);
     tokio::spawn(driver.run(begin));
-    ExecutionHandle { id, done }
+    ExecutionHandle { id, done, recorded }
 }
 
 /// Copies each `file` input into the workspace (`inputs/<id>/<file name>`), records it as an

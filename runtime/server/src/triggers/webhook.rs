@@ -64,7 +64,7 @@ pub async fn receive(
         "query": query_map(query.clone()),
     });
     let wait = query.iter().any(|(k, v)| k == "wait" && v == "true");
-    let handle =
+    let mut handle =
         match fire(&state.engine, &state.triggers.templates, locked, stored.revision, &trigger, document)
             .await
         {
@@ -74,6 +74,8 @@ pub async fn receive(
     let id = handle.id.clone();
     let store = state.engine.store();
     if !wait {
+        // The answer gives the id: a GET with it must find the execution.
+        handle.recorded().await;
         let now = store.get_execution(&id).await?.map_or(ExecutionState::Created, |r| r.state);
         return Ok((
             StatusCode::ACCEPTED,
