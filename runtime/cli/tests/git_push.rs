@@ -9,7 +9,7 @@ mod support_git;
 
 use std::path::{Path, PathBuf};
 
-use support_git::suite::{assert_checkout, error_of, fixture, flow, rev, run_flow, run_of};
+use support_git::suite::{assert_checkout, error_of, fixture, flow, incompressible, rev, run_flow, run_of};
 use support_git::{GitServer, Hook, PASSWORD, USER, git, git_bytes, make_repo};
 
 /// Starts the server a scenario pushes to, over the repositories under a root.
@@ -185,16 +185,8 @@ fn a_pack_above_git_s_post_buffer_is_pushed_to_a_server_that_refuses_chunked_bod
     let hook_data = data.clone();
     let write = Hook::start(move || {
         // Incompressible bytes, so that the pack is larger than 1 MiB too.
-        let mut state = 0x9e37_79b9_u32;
-        let bytes: Vec<u8> = (0..1_500_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state >> 24) as u8
-            })
-            .collect();
-        std::fs::write(workspace_of(&hook_data).join("large.bin"), bytes).unwrap();
+        std::fs::write(workspace_of(&hook_data).join("large.bin"), incompressible(0x9e37_79b9, 1_500_000))
+            .unwrap();
         "written".to_string()
     });
     let tasks = [

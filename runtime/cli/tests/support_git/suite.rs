@@ -17,6 +17,19 @@ use super::{git, git_bytes, make_repo};
 /// regular files holding the target.
 pub const SAFE_LINKS: [&str; 2] = ["link-inside", "dir-link"];
 
+/// `len` bytes that do not compress (xorshift from `seed`), the same for the same seed.
+pub fn incompressible(seed: u32, len: usize) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
 /// The fixture: binary, executable, nested, empty files, four symlinks, an annotated and a
 /// lightweight tag, two commits on main (the second changes a large file slightly, so a full
 /// clone gets deltas) and a `dev` branch with a third.
@@ -24,16 +37,7 @@ pub fn fixture(root: &Path) -> PathBuf {
     make_repo(root, "fixture", |w| {
         std::fs::write(w.join("README.md"), "# fixture\n").unwrap();
         std::fs::create_dir_all(w.join("bin")).unwrap();
-        let mut state = 0x2545_f491_u32;
-        let binary: Vec<u8> = (0..70_000)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state >> 24) as u8
-            })
-            .collect();
-        std::fs::write(w.join("bin/data.bin"), binary).unwrap();
+        std::fs::write(w.join("bin/data.bin"), incompressible(0x2545_f491, 70_000)).unwrap();
         std::fs::create_dir_all(w.join("scripts")).unwrap();
         std::fs::write(w.join("scripts/run.sh"), "#!/bin/sh\necho hi\n").unwrap();
         git(w, &["update-index", "--add", "--chmod=+x", "scripts/run.sh"]);
