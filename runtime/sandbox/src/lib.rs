@@ -31,6 +31,7 @@ pub use capabilities::docker::{
 };
 pub use capabilities::logs::{CollectLogs, DiscardLogs, LogLevel, LogLine, LogSink, LogSource};
 pub use capabilities::network::{OriginPattern, OriginPatternError};
+pub use capabilities::secrets::Redactor;
 pub use capabilities::workspace::GUEST_WORKSPACE;
 pub use error::{LoadError, RunError};
 pub use limits::Limits;

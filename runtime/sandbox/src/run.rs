@@ -148,10 +148,9 @@ impl Sandbox {
         let verdict = match result {
             Err(_elapsed) => Err(RunError::Timeout(limits.timeout)),
             // Past the disk limit the run fails, also when the component carried on.
-            Ok(_) if data.disk.exceeded().is_some() => Err(RunError::DiskLimit {
-                size: data.disk.exceeded().unwrap_or_default(),
-                limit: data.disk.limit(),
-            }),
+            Ok(_) if let Some(size) = data.disk.exceeded() => {
+                Err(RunError::DiskLimit { size, limit: data.disk.limit() })
+            }
             Ok(Err(trap)) => Err(classify_trap(&trap, limits, memory_hit)),
             Ok(Ok(Err(task_error))) => Err(match task_error {
                 TaskError::InvalidConfig(m) => RunError::InvalidConfig(m),

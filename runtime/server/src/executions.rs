@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use sluice_engine::scheduler::StartRequest;
 use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, Store, TaskRunKey, Timestamp};
 
-use crate::document::{execution_document, execution_summary, task_run_document};
+use crate::document::{execution_document, execution_summary};
 use crate::error::{ApiError, read_body};
 use crate::labels::{LabelQuery, parse_labels};
 use crate::limits::INPUTS_BODY_LIMIT;
@@ -161,8 +161,9 @@ pub async fn get(
     let record = find(&state, &id).await?;
     let runs = state.engine.store().task_runs(&id).await?;
     let mut doc = execution_summary(&record);
-    doc["outputs"] = execution_document(&record, &runs)["outputs"].clone();
-    doc["taskRuns"] = json!(runs.iter().map(task_run_document).collect::<Vec<_>>());
+    let mut full = execution_document(&record, &runs);
+    doc["outputs"] = full["outputs"].take();
+    doc["taskRuns"] = full["taskRuns"].take();
     Ok(Json(doc))
 }
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use serde_json::Value;
 use sluice_flow::Task;
 use sluice_sandbox::{
-    Grants, Limits, LogLine, LogSink, OriginPattern, Plugin, RunError, RunRequest, Sandbox,
+    Grants, Limits, LogLine, LogSink, OriginPattern, Plugin, Redactor, RunError, RunRequest, Sandbox,
 };
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -122,35 +122,15 @@ fn limits_of(task: &Task, defaults: Limits) -> Limits {
     }
 }
 
-/// `text` with every secret value in it replaced by the redaction mark.
+/// `text` with every secret value in it replaced by the redaction mark (the sandbox's
+/// redaction, the one its log lines get).
 pub fn redact_text(text: &str, secrets: &[String]) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets {
-        if text.contains(secret.as_str()) {
-            text = text.replace(secret.as_str(), sluice_flow::inputs::REDACTED);
-        }
-    }
-    text
+    Redactor::new(secrets).redacted(text)
 }
 
-/// Replaces every secret value inside the strings of `value`, object keys included (a plugin
-/// may key a map by a token). Keys that become equal once redacted keep the last value.
+/// Replaces every secret value inside the strings of `value`, object keys included.
 pub fn redact_value(value: &mut Value, secrets: &[String]) {
-    if secrets.is_empty() {
-        return;
-    }
-    match value {
-        Value::String(s) => *s = redact_text(s, secrets),
-        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
-        Value::Object(map) => {
-            let needs_new_keys = map.keys().any(|k| secrets.iter().any(|s| k.contains(s.as_str())));
-            if needs_new_keys {
-                *map = std::mem::take(map).into_iter().map(|(k, v)| (redact_text(&k, secrets), v)).collect();
-            }
-            map.values_mut().for_each(|v| redact_value(v, secrets));
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
+    Redactor::new(secrets).redact_json(value);
 }
 
 /// Forwards a run's (already redacted) lines to the execution's log buffer.

@@ -284,6 +284,12 @@ impl AsyncWrite for StdioWriter {
     }
 }
 
+/// Sends the run's stdout and stderr into its log.
+pub(crate) fn grant(wasi: &mut wasmtime_wasi::WasiCtxBuilder, log: &LogPipe) {
+    wasi.stdout(StdioToLog::new(log.clone(), LogSource::Stdout))
+        .stderr(StdioToLog::new(log.clone(), LogSource::Stderr));
+}
+
 /// The `log` import as the guest sees it; linked by hand (not through the generated bindings)
 /// so the message is read in place from the guest's memory instead of copied out whole.
 const LOG_INTERFACE: &str = "sluice:plugin/log@0.1.0";

@@ -23,7 +23,7 @@ use wasmtime_wasi::WasiCtx;
 use crate::limits::Limits;
 use crate::state::RunState;
 use docker::DockerEndpoint;
-use logs::{LogPipe, LogSink, LogSource, StdioToLog};
+use logs::{LogPipe, LogSink};
 use network::{NetworkPolicy, OriginPattern};
 
 /// The capabilities granted to one task run.
@@ -63,8 +63,7 @@ pub(crate) fn for_task(
     let mut wasi = WasiCtx::builder();
     workspace::grant(&mut wasi, workspace)?;
     env::grant(&mut wasi, &grants.env);
-    wasi.stdout(StdioToLog::new(log.clone(), LogSource::Stdout))
-        .stderr(StdioToLog::new(log.clone(), LogSource::Stderr));
+    logs::grant(&mut wasi, &log);
     let mut network = NetworkPolicy::new(grants.network.clone(), log.clone());
     if grants.docker {
         network = network.with_docker(docker_endpoint.clone());
@@ -80,8 +79,7 @@ pub(crate) fn for_task(
 pub(crate) fn for_describe(memory_bytes: usize, sink: Arc<dyn LogSink>) -> RunState {
     let log = LogPipe::new(sink, &[], 64 << 10);
     let mut wasi = WasiCtx::builder();
-    wasi.stdout(StdioToLog::new(log.clone(), LogSource::Stdout))
-        .stderr(StdioToLog::new(log.clone(), LogSource::Stderr));
+    logs::grant(&mut wasi, &log);
     let mut state =
         RunState::new(wasi.build(), NetworkPolicy::new(Vec::new(), log.clone()), log, memory_bytes);
     state.table().set_max_capacity(Limits::default().open_handles);

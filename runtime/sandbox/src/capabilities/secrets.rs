@@ -7,20 +7,20 @@ pub const REDACTED: &str = "******";
 
 /// A run's secret values, longest first, so a secret that contains another is replaced whole.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Redactor {
+pub struct Redactor {
     secrets: Vec<String>,
 }
 
 impl Redactor {
     /// Empty values are dropped: replacing "" would mark every gap between characters.
-    pub(crate) fn new(secrets: &[String]) -> Redactor {
+    pub fn new(secrets: &[String]) -> Redactor {
         let mut secrets: Vec<String> = secrets.iter().filter(|s| !s.is_empty()).cloned().collect();
         secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Redactor { secrets }
     }
 
     /// `text` with every secret value replaced.
-    pub(crate) fn redacted(&self, text: &str) -> String {
+    pub fn redacted(&self, text: &str) -> String {
         let mut text = text.to_string();
         for secret in &self.secrets {
             if text.contains(secret.as_str()) {
@@ -28,6 +28,26 @@ impl Redactor {
             }
         }
         text
+    }
+
+    /// Replaces every secret value inside the strings of `value`, object keys included (a
+    /// plugin may key a map by a token). Keys that become equal once redacted keep the last value.
+    pub fn redact_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        if self.secrets.is_empty() {
+            return;
+        }
+        match value {
+            Value::String(s) => *s = self.redacted(s),
+            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
+            Value::Object(map) => {
+                if map.keys().any(|k| self.secrets.iter().any(|s| k.contains(s.as_str()))) {
+                    *map = std::mem::take(map).into_iter().map(|(k, v)| (self.redacted(&k), v)).collect();
+                }
+                map.values_mut().for_each(|v| self.redact_json(v));
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
     }
 
     /// The largest cut at or before `at` that splits no secret: if the bytes before `at` end
@@ -58,6 +78,14 @@ mod tests {
     fn the_longest_secret_is_replaced_first_and_empty_ones_never() {
         let redactor = Redactor::new(&["abc".into(), String::new(), "abcdef".into()]);
         assert_eq!(redactor.redacted("token=abcdef short=abc"), "token=****** short=******");
+    }
+
+    #[test]
+    fn json_keys_and_values_are_redacted() {
+        let redactor = Redactor::new(&["tok".into()]);
+        let mut value = serde_json::json!({"a-tok": ["x tok", 1], "b": {"tok": null}});
+        redactor.redact_json(&mut value);
+        assert_eq!(value, serde_json::json!({"a-******": ["x ******", 1], "b": {"******": null}}));
     }
 
     #[test]
