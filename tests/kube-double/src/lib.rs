@@ -1,0 +1,1 @@
+//! A double of the Kubernetes API server for sluice's tests (being built).
