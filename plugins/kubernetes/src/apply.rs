@@ -1,0 +1,329 @@
+//! `kubernetes.apply`: server-side apply of manifests, with image overrides, a dry run that
+//! shows the diff, and a wait for the workloads' rollouts.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sluice_plugin::{Capability, Task, TaskError, info, warn};
+
+use crate::api::{Api, CallError, Status, encode, failure};
+use crate::cluster::Connection;
+use crate::manifests::{self, Manifest};
+use crate::resources::{Resource, Resources};
+use crate::workload;
+
+pub struct ApplyTask;
+
+/// Config of `kubernetes.apply`.
+#[derive(Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
+pub struct ApplyConfig {
+    /// A manifest file or directory in the workspace (`deploy/k8s`): its `.yaml`, `.yml` and
+    /// `.json` files, multi-document YAML allowed.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Also the files of `path`'s subdirectories.
+    #[serde(default)]
+    pub recursive: bool,
+    /// Manifests as YAML text (instead of `path`, or beside it).
+    #[serde(default)]
+    pub manifests: Option<String>,
+    /// The namespace of namespaced objects that name none (default: the kubeconfig context's,
+    /// else `default`). An object naming another namespace is refused, as kubectl does.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Image overrides: `repository: reference` replaces the image of every container whose
+    /// image repository is `repository` (`reg/app: reg/app@sha256:...`).
+    #[serde(default)]
+    pub images: BTreeMap<String, String>,
+    /// Take over fields another field manager owns instead of failing on the conflict.
+    #[serde(default)]
+    pub force: bool,
+    /// Ask the server what the apply would do, change nothing, and output the diff.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Wait until every Deployment, StatefulSet and DaemonSet applied has rolled out.
+    #[serde(default)]
+    pub wait_for_rollout: bool,
+    /// How long to wait for the rollouts (`5m`, the default).
+    #[serde(default)]
+    pub rollout_timeout: Option<String>,
+    /// The field manager named in the objects' managedFields.
+    #[serde(default = "default_field_manager")]
+    pub field_manager: String,
+    #[serde(flatten)]
+    pub connection: Connection,
+}
+
+fn default_field_manager() -> String {
+    "sluice".into()
+}
+
+/// One object as applied.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Applied {
+    pub kind: String,
+    pub api_version: String,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub name: String,
+    pub resource_version: String,
+    /// `created`, `configured` or `unchanged`.
+    pub result: String,
+    /// For workloads: the revision the apply made (a Deployment's
+    /// `deployment.kubernetes.io/revision`, a StatefulSet's `updateRevision`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// With `dryRun`: what would change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<Vec<String>>,
+}
+
+/// Outputs of `kubernetes.apply`.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyOutput {
+    pub objects: Vec<Applied>,
+    pub created: usize,
+    pub configured: usize,
+    pub unchanged: usize,
+    /// With `dryRun`: the whole diff, one `kind/namespace/name` header per changed object.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+impl Task for ApplyTask {
+    const NAME: &'static str = "apply";
+    const DESCRIPTION: &'static str = "Applies manifests (`path` in the workspace and/or inline \
+        `manifests`) with server-side apply as field manager `sluice`, Namespaces and config before \
+        workloads; `images` pins container images by repository; `force` takes over conflicting \
+        fields; `dryRun` changes nothing and outputs the diff; `waitForRollout` waits for the \
+        workloads. The cluster comes from a kubeconfig or `server` + `token`; grant its origin in \
+        `allow.network` (a `server` given directly is granted by being given).";
+    type Config = ApplyConfig;
+    type Output = ApplyOutput;
+
+    fn capabilities() -> Vec<Capability> {
+        vec![Capability::network_from_config("server")]
+    }
+
+    fn run(config: ApplyConfig) -> Result<ApplyOutput, TaskError> {
+        let mut manifests = load(&config)?;
+        let mut used = vec![false; config.images.len()];
+        for manifest in &mut manifests {
+            for (index, repository) in config.images.keys().enumerate() {
+                let one = BTreeMap::from([(repository.clone(), config.images[repository].clone())]);
+                if manifests::override_images(&mut manifest.object, &one) > 0 {
+                    used[index] = true;
+                }
+            }
+        }
+        for (repository, used) in config.images.keys().zip(used) {
+            if !used {
+                warn!("images: no container of these manifests uses the repository {repository}");
+            }
+        }
+        manifests::sort(&mut manifests);
+        let api = Api::connect(&config.connection)?;
+        let resources = Resources::default();
+        let default_namespace = config
+            .namespace
+            .clone()
+            .or_else(|| api.cluster.namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        let mut objects = Vec::new();
+        let mut workloads = Vec::new();
+        for manifest in &mut manifests {
+            let resource = resources
+                .resolve(&api, manifest.api_version(), manifest.kind())
+                .map_err(|err| crate::api::prefixed(&manifest.origin, err))?;
+            let namespace = place(manifest, &resource, config.namespace.as_deref(), &default_namespace)?;
+            let applied = apply_one(&api, &resource, manifest, namespace.as_deref(), &config)?;
+            if matches!(resource.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet") && !config.dry_run
+            {
+                workloads.push((objects.len(), resource, namespace));
+            }
+            objects.push(applied);
+        }
+        let deadline =
+            Instant::now() + crate::duration(config.rollout_timeout.as_deref(), "rolloutTimeout", 300)?;
+        for (index, resource, namespace) in workloads {
+            let applied = &mut objects[index];
+            let object = if config.wait_for_rollout {
+                let object = workload::wait_for_rollout(
+                    &api,
+                    &resource,
+                    namespace.as_deref(),
+                    &applied.name,
+                    deadline,
+                )?;
+                info!("{} {} rolled out", resource.kind, applied.name);
+                Some(object)
+            } else {
+                api.get(&resource.item(namespace.as_deref(), &applied.name))
+                    .map_err(|e| failure("read back", &api, e))?
+            };
+            applied.revision = object.as_ref().and_then(revision);
+        }
+        let count = |result: &str| objects.iter().filter(|o| o.result == result).count();
+        let diff = config.dry_run.then(|| {
+            objects
+                .iter()
+                .filter(|o| o.diff.as_ref().is_some_and(|d| !d.is_empty()))
+                .map(|o| {
+                    format!(
+                        "{}/{}/{}\n{}\n",
+                        o.kind,
+                        o.namespace,
+                        o.name,
+                        o.diff.as_deref().unwrap_or_default().join("\n")
+                    )
+                })
+                .collect::<String>()
+        });
+        Ok(ApplyOutput {
+            created: count("created"),
+            configured: count("configured"),
+            unchanged: count("unchanged"),
+            objects,
+            diff,
+        })
+    }
+}
+
+fn load(config: &ApplyConfig) -> Result<Vec<Manifest>, TaskError> {
+    let mut manifests = Vec::new();
+    if let Some(path) = &config.path {
+        manifests.extend(manifests::from_path(path, config.recursive)?);
+    }
+    if let Some(text) = &config.manifests {
+        manifests.extend(manifests::parse(text, "manifests")?);
+    }
+    if config.path.is_none() && config.manifests.is_none() {
+        return Err(TaskError::invalid_config(
+            "give `path` (manifests in the workspace) or `manifests` (YAML text)",
+        ));
+    }
+    if manifests.is_empty() {
+        return Err(TaskError::invalid_config("the manifests hold no object"));
+    }
+    Ok(manifests)
+}
+
+/// The namespace the object goes in (none for a cluster-scoped kind), written into it.
+fn place(
+    manifest: &mut Manifest,
+    resource: &Resource,
+    asked: Option<&str>,
+    default: &str,
+) -> Result<Option<String>, TaskError> {
+    let origin = manifest.origin.clone();
+    let name = manifest.name().to_string();
+    let Some(metadata) = manifest.object["metadata"].as_object_mut() else {
+        return Err(TaskError::invalid_config(format!("{origin}: metadata is not a mapping")));
+    };
+    if !resource.namespaced {
+        metadata.remove("namespace");
+        return Ok(None);
+    }
+    let namespace = match (metadata.get("namespace").and_then(Value::as_str), asked) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(TaskError::invalid_config(format!(
+                "{origin}: the {} {name} names namespace {own}, but the task's `namespace` is {asked}: remove one of them",
+                resource.kind,
+            )));
+        }
+        (Some(own), _) => own.to_string(),
+        (None, _) => default.to_string(),
+    };
+    metadata.insert("namespace".into(), Value::String(namespace.clone()));
+    Ok(Some(namespace))
+}
+
+fn apply_one(
+    api: &Api,
+    resource: &Resource,
+    manifest: &Manifest,
+    namespace: Option<&str>,
+    config: &ApplyConfig,
+) -> Result<Applied, TaskError> {
+    let name = manifest.name().to_string();
+    let label = match namespace {
+        Some(ns) => format!("{} {ns}/{name}", resource.kind),
+        None => format!("{} {name}", resource.kind),
+    };
+    let what = format!("{}: apply of {label}", manifest.origin);
+    let path = resource.item(namespace, &name);
+    let before = api.get(&path).map_err(|err| failure(&what, api, err))?;
+    let mut query = format!("fieldManager={}", encode(&config.field_manager));
+    if config.force {
+        query.push_str("&force=true");
+    }
+    if config.dry_run {
+        query.push_str("&dryRun=All");
+    }
+    let body = serde_json::to_vec(&manifest.object).map_err(|err| TaskError::failed(err.to_string()))?;
+    let request = api
+        .request("PATCH", &format!("{path}?{query}"))
+        .header("content-type", "application/apply-patch+yaml")
+        .body(body);
+    let after = match api.call_json(request) {
+        Ok(after) => after,
+        Err(CallError::Status(status)) if status.code == 409 => return Err(conflict(&what, &status)),
+        Err(err) => return Err(failure(&what, api, err)),
+    };
+    let version = |v: &Value| v["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
+    let result = match &before {
+        None => "created",
+        Some(before) if version(before) == version(&after) => "unchanged",
+        Some(before) if config.dry_run && crate::diff::diff(Some(before), &after).is_empty() => "unchanged",
+        Some(_) => "configured",
+    };
+    let prefix = if config.dry_run { " (dry run)" } else { "" };
+    info!("{label} {result}{prefix}");
+    Ok(Applied {
+        kind: resource.kind.clone(),
+        api_version: resource.api_version(),
+        namespace: namespace.unwrap_or_default().to_string(),
+        name,
+        resource_version: version(&after),
+        result: result.to_string(),
+        revision: None,
+        diff: config.dry_run.then(|| crate::diff::diff(before.as_ref(), &after)),
+    })
+}
+
+/// An apply conflict, with each field and the manager that owns it.
+fn conflict(what: &str, status: &Status) -> TaskError {
+    let fields: Vec<String> = status
+        .causes
+        .iter()
+        .map(|(field, message)| {
+            let owner = message.strip_prefix("conflict with ").unwrap_or(message);
+            format!("{field} (owned by {owner})")
+        })
+        .collect();
+    let detail = if fields.is_empty() { status.message.clone() } else { fields.join(", ") };
+    TaskError::failed(format!(
+        "{what} conflicts with another field manager: {detail}. Set `force: true` to take these fields over, or leave them out of the manifest"
+    ))
+}
+
+/// The revision a workload object is at, as its controller wrote it.
+fn revision(object: &Value) -> Option<String> {
+    match object["kind"].as_str()? {
+        "Deployment" => object["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            .as_str()
+            .map(str::to_string),
+        "StatefulSet" => object["status"]["updateRevision"].as_str().map(str::to_string),
+        "DaemonSet" => object["metadata"]["annotations"]["deprecated.daemonset.template.generation"]
+            .as_str()
+            .map(str::to_string),
+        _ => None,
+    }
+}
