@@ -10,7 +10,9 @@
 //!   [`workspace::set_executable`] and [`workspace::is_executable`] set and read the
 //!   executable bit, which WASI cannot;
 //! - make HTTP requests with [`http`]: the host allows only the origins the flow grants, and
-//!   a refusal becomes [`TaskError::Denied`] through `?`;
+//!   a refusal becomes [`TaskError::Denied`] through `?`; [`tls::trust_origin`] makes HTTPS to
+//!   one granted origin trust its own CA and present a client certificate (a cluster's API
+//!   server);
 //! - fail with [`TaskError`].
 //!
 //! The raw WIT bindings are in [`bindings`], for components that need to bypass the typed layer.
@@ -23,6 +25,7 @@ pub mod http;
 pub mod log;
 mod plugin;
 mod task;
+pub mod tls;
 pub mod workspace;
 
 pub use capability::Capability;

@@ -127,10 +127,7 @@ fn from_code(code: &ErrorCode, origin: &str) -> Error {
         }
         ErrorCode::TlsProtocolError => format!("TLS handshake with {origin} failed"),
         ErrorCode::TlsCertificateError => format!("the TLS certificate of {origin} is not valid"),
-        ErrorCode::TlsAlertReceived(alert) => match &alert.alert_message {
-            Some(text) => format!("TLS alert from {origin}: {text}"),
-            None => format!("TLS alert from {origin}"),
-        },
+        ErrorCode::TlsAlertReceived(alert) => tls_failure(origin, alert.alert_message.as_deref()),
         ErrorCode::HttpResponseTimeout => format!("{origin} did not respond in time"),
         ErrorCode::HttpResponseIncomplete => format!("the response from {origin} was incomplete"),
         ErrorCode::HttpProtocolError => format!("HTTP protocol error talking to {origin}"),
@@ -141,6 +138,15 @@ fn from_code(code: &ErrorCode, origin: &str) -> Error {
         other => format!("HTTP request to {origin} failed: {other:?}"),
     };
     failed(origin, message)
+}
+
+/// The host puts rustls' reason in a `tls-alert-received`, for an alert the server sent and for
+/// a certificate the host rejected alike (`invalid peer certificate: UnknownIssuer`).
+fn tls_failure(origin: &str, reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("TLS handshake with {origin} failed: {reason}"),
+        None => format!("TLS handshake with {origin} failed: the server sent an alert"),
+    }
 }
 
 pub(super) fn failed(origin: &str, message: String) -> Error {
@@ -168,6 +174,10 @@ mod tests {
                 "the Docker Engine API was refused by the host: add `docker: true` to the task's `allow`"
                     .into()
             )
+        );
+        assert_eq!(
+            tls_failure(origin, Some("invalid peer certificate: UnknownIssuer")),
+            "TLS handshake with https://api.example failed: invalid peer certificate: UnknownIssuer"
         );
         let refused = TaskError::from(from_code(&ErrorCode::ConnectionRefused, origin));
         assert_eq!(refused, TaskError::Failed("connection refused to https://api.example".into()));

@@ -10,7 +10,8 @@
 //! vars and network origins in its [`Grants`], the Docker Engine when granted `docker` (through
 //! the host, at [`DOCKER_ORIGIN`]), and nothing else. The `workspace` host interface sets and
 //! reads the executable bit of regular files in the workspace (WASI 0.2 cannot), never through a
-//! symlink.
+//! symlink. The `tls` host interface lets a run trust its own CA certificates and present a
+//! client certificate for HTTPS to one granted origin (a cluster's API server), for that run only.
 
 mod bindings;
 mod cache;

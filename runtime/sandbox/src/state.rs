@@ -10,6 +10,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capabilities::logs::LogPipe;
 use crate::capabilities::network::NetworkPolicy;
+use crate::capabilities::tls::OriginTrust;
 use crate::capabilities::workspace::{DiskBudget, LazyDir};
 use crate::limits::MemoryLimiter;
 
@@ -18,6 +19,8 @@ pub struct RunState {
     http: WasiHttpCtx,
     table: ResourceTable,
     pub(crate) network: NetworkPolicy,
+    /// The TLS trust the run set per origin (shared with `network`, which sends by it).
+    pub(crate) tls: OriginTrust,
     pub(crate) log: LogPipe,
     pub(crate) limiter: MemoryLimiter,
     /// What the run may still add to its workspace.
@@ -27,12 +30,19 @@ pub struct RunState {
 }
 
 impl RunState {
-    pub(crate) fn new(wasi: WasiCtx, network: NetworkPolicy, log: LogPipe, memory_bytes: usize) -> RunState {
+    pub(crate) fn new(
+        wasi: WasiCtx,
+        network: NetworkPolicy,
+        tls: OriginTrust,
+        log: LogPipe,
+        memory_bytes: usize,
+    ) -> RunState {
         RunState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             network,
+            tls,
             log,
             limiter: MemoryLimiter::new(memory_bytes),
             disk: DiskBudget::new(0),

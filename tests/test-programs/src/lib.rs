@@ -8,6 +8,7 @@ mod fs;
 mod hostile;
 mod net;
 mod plain;
+mod tls;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -51,6 +52,9 @@ const TASKS: &[(&str, &str)] = &[
     ("open-files", "Creates files and keeps them open, up to `count`."),
     ("fill-disk", "Grows `fill.bin` by `bytes` (`how`: write, append, set-len); `{written, error}`."),
     ("fail", "Returns the task error `kind` (invalid-config, denied, failed) with `message`."),
+    ("tls-fetch", "Sets TLS trust per origin (`trust`), sleeps `sleepMs`, GETs `url`: `{status, body}`."),
+    ("tls-trust", "One `set-origin-trust` call: `{ok}` or `{ok: false, kind, message}`."),
+    ("tls-trust-many", "Trusts `ca` for `<prefix>1..=count` until refused: `{set, ok, kind?, message?}`."),
 ];
 
 /// Task result with output as a JSON value, serialized by [`Component::run`].
@@ -100,6 +104,9 @@ impl Guest for Component {
             "set-executable" => fs::set_executable(parse(config)?),
             "is-executable" => fs::is_executable(parse(config)?),
             "fetch" => net::fetch(parse(config)?),
+            "tls-fetch" => tls::fetch(parse(config)?),
+            "tls-trust" => tls::trust(parse(config)?),
+            "tls-trust-many" => tls::trust_many(parse(config)?),
             "spin" => hostile::spin(),
             "alloc" => hostile::alloc(),
             "snoop" => hostile::snoop(parse(config)?),

@@ -1,7 +1,8 @@
 //! What a task run may touch, one module per capability, each owning its grant, its checks and
 //! its host side: `workspace` (files, the executable bit, the disk limit), `env`, `secrets`
-//! (redaction), `network` (HTTP to granted origins), `docker` (the Engine API through the host)
-//! and `logs` (the `log` import, stdout and stderr). [`link`] and [`for_task`] assemble them:
+//! (redaction), `network` (HTTP to granted origins), `tls` (the CA certificates and client
+//! certificate HTTPS to a granted origin uses), `docker` (the Engine API through the host) and
+//! `logs` (the `log` import, stdout and stderr). [`link`] and [`for_task`] assemble them:
 //! a new capability is one module and one line in each.
 //!
 //! Deny by default: an empty [`Grants`] lets a component read and write its workspace, read the
@@ -12,6 +13,7 @@ pub(crate) mod env;
 pub(crate) mod logs;
 pub(crate) mod network;
 pub(crate) mod secrets;
+pub(crate) mod tls;
 pub(crate) mod workspace;
 
 use std::path::Path;
@@ -25,6 +27,7 @@ use crate::state::RunState;
 use docker::DockerEndpoint;
 use logs::{LogPipe, LogSink};
 use network::{NetworkPolicy, OriginPattern};
+use tls::OriginTrust;
 
 /// The capabilities granted to one task run.
 #[derive(Debug, Clone, Default)]
@@ -46,6 +49,7 @@ pub(crate) fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     network::link(linker)?;
     logs::link(linker)?;
     workspace::link(linker)?;
+    tls::link(linker)?;
     Ok(())
 }
 
@@ -64,24 +68,27 @@ pub(crate) fn for_task(
     workspace::grant(&mut wasi, workspace)?;
     env::grant(&mut wasi, &grants.env);
     logs::grant(&mut wasi, &log);
-    let mut network = NetworkPolicy::new(grants.network.clone(), log.clone());
+    // Empty at the start of every run: trust set by the component lasts only for its run.
+    let trust = OriginTrust::default();
+    let mut network = NetworkPolicy::new(grants.network.clone(), log.clone(), trust.clone());
     if grants.docker {
         network = network.with_docker(docker_endpoint.clone());
     }
-    let mut state = RunState::new(wasi.build(), network, log, limits.memory_bytes);
+    let mut state = RunState::new(wasi.build(), network, trust, log, limits.memory_bytes);
     state.table().set_max_capacity(limits.open_handles);
     state.disk = workspace::DiskBudget::new(limits.disk_bytes);
     state.workspace = Some(workspace::LazyDir::new(workspace));
     Ok(state)
 }
 
-/// State for `describe`: no directory, no env, no network.
+/// State for `describe`: no directory, no env, no network (so no origin to set TLS trust for).
 pub(crate) fn for_describe(memory_bytes: usize, sink: Arc<dyn LogSink>) -> RunState {
     let log = LogPipe::new(sink, &[], 64 << 10);
     let mut wasi = WasiCtx::builder();
     logs::grant(&mut wasi, &log);
-    let mut state =
-        RunState::new(wasi.build(), NetworkPolicy::new(Vec::new(), log.clone()), log, memory_bytes);
+    let trust = OriginTrust::default();
+    let network = NetworkPolicy::new(Vec::new(), log.clone(), trust.clone());
+    let mut state = RunState::new(wasi.build(), network, trust, log, memory_bytes);
     state.table().set_max_capacity(Limits::default().open_handles);
     state
 }

@@ -2,10 +2,12 @@
 //!
 //! Every request the component sends passes here, including each hop of a redirect that the
 //! component follows (wasi-http never follows redirects by itself), so a granted origin cannot
-//! bounce the component to a non-granted one.
+//! bounce the component to a non-granted one. What is let through goes out by the run's own
+//! client (`send`), with the TLS trust the run set for the origin (`capabilities::tls`).
 
 pub(crate) mod body;
 mod origin;
+mod send;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -17,6 +19,7 @@ pub use origin::{OriginPattern, OriginPatternError};
 
 use super::docker::{DockerSession, is_docker};
 use super::logs::{LogLevel, LogPipe};
+use super::tls::OriginTrust;
 use crate::state::RunState;
 
 /// Links wasi-http's outgoing handler; every request it sends passes [`NetworkPolicy`].
@@ -41,11 +44,13 @@ pub(crate) struct NetworkPolicy {
     pub(crate) denied: Arc<Mutex<Vec<String>>>,
     /// The route to the Docker Engine, when the run was granted `docker`.
     pub(crate) docker: Option<Arc<DockerSession>>,
+    /// The run's TLS trust per origin, read for every HTTPS request.
+    tls: OriginTrust,
 }
 
 impl NetworkPolicy {
-    pub(crate) fn new(allowed: Vec<OriginPattern>, log: LogPipe) -> Self {
-        NetworkPolicy { allowed, log, denied: Arc::default(), docker: None }
+    pub(crate) fn new(allowed: Vec<OriginPattern>, log: LogPipe, tls: OriginTrust) -> Self {
+        NetworkPolicy { allowed, log, denied: Arc::default(), docker: None, tls }
     }
 
     /// Also routes requests for the Docker origin to `endpoint`.
@@ -54,8 +59,9 @@ impl NetworkPolicy {
         self
     }
 
-    /// `Ok(())` when the request's origin is granted, else the origin as text.
-    fn check(&self, uri: &http::Uri) -> Result<(), String> {
+    /// `Ok(())` when the request's origin is granted, else the origin as text. The `tls`
+    /// interface asks the same question of an origin before it takes trust for it.
+    pub(crate) fn check(&self, uri: &http::Uri) -> Result<(), String> {
         let scheme = uri.scheme_str().unwrap_or("https");
         let Some(authority) = uri.authority() else {
             return Err(format!("{scheme}://(no host)"));
@@ -101,8 +107,14 @@ impl WasiHttpHooks for NetworkPolicy {
             self.denied.lock().unwrap_or_else(PoisonError::into_inner).push(origin);
             return refuse(request);
         }
+        let tls = match request.uri().scheme_str() {
+            Some("https") => request
+                .uri()
+                .authority()
+                .map(|authority| self.tls.config_for(authority.host(), authority.port_u16().unwrap_or(443))),
+            _ => None,
+        };
         Box::new(async move {
-            use http_body_util::BodyExt;
             // hyper sends a GET (HEAD, ...) whose body length it does not know without a body
             // and drops that body at once; a guest that writes and finishes its empty body
             // after that (wstd does) finds the stream closed and reports "connection reset".
@@ -111,11 +123,7 @@ impl WasiHttpHooks for NetworkPolicy {
             let (parts, body) = request.into_parts();
             let body = body::first_frame(body).await?.unwrap_or_else(body::empty_body);
             let request = http::Request::from_parts(parts, body);
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-            ))
+            send::send(request, options, tls).await
         })
     }
 }
