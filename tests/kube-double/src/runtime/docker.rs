@@ -134,8 +134,9 @@ impl PodRuntime {
         }
     }
 
-    /// The container's stdout and stderr, interleaved as written; `since` keeps lines newer than
-    /// that long ago, `tail` the last lines.
+    /// The container's stdout and stderr, interleaved in the order dockerd stored them (its two
+    /// copiers run apart, so lines written to both within a moment may swap, as a kubelet's
+    /// may); `since` keeps lines newer than that long ago, `tail` the last lines.
     pub async fn logs(
         &self,
         container: &Container,
