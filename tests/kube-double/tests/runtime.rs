@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use kube_double::runtime::images::{self, WEB_PORT};
 use kube_double::runtime::{
-    Container, ContainerSpec, ContainerState, PodRuntime, Probe, ServiceProxy, StartError,
+    Container, ContainerSpec, ContainerState, LogOptions, PodRuntime, Probe, ServiceProxy, StartError,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A runtime whose containers go when the test ends, passed or not.
@@ -250,4 +250,54 @@ async fn a_service_proxy_spreads_real_requests_by_weight() {
         assert!(Instant::now() < deadline, "the port stays open after the proxy's drop");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_is_quick_for_the_web_server_and_logs_can_be_followed() {
+    let runtime = runtime().await;
+    let web = runtime.start("web-stop", &web_spec(&[("VERSION", "v3")])).await.expect("started");
+    wait_for(&runtime, &web, &healthz()).await;
+    let mut follow = runtime.follow_logs(&web, &LogOptions::default()).await.expect("following");
+
+    let stopping = Instant::now();
+    runtime.stop(&web, Duration::from_secs(30)).await;
+    assert!(stopping.elapsed() < Duration::from_secs(10), "SIGTERM ends the web server at once");
+    assert_eq!(runtime.state(&web).await, ContainerState::Exited { code: 0, reason: "Completed".into() });
+
+    // The follow ends with the container, holding what it wrote before and after it began.
+    let mut followed = String::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), follow.read_to_string(&mut followed));
+    read.await.expect("the follow ends with the container").expect("read");
+    assert!(followed.starts_with("web v3 starting"), "{followed}");
+    assert!(followed.contains("web v3 stopping (SIGTERM)"), "{followed}");
+
+    let stamped = LogOptions { timestamps: true, tail: Some(1), ..LogOptions::default() };
+    let last = runtime.logs_with(&web, &stamped).await.expect("logs");
+    let (stamp, line) = last.trim_end().split_once(' ').expect("a timestamp, a space, the line");
+    assert!(stamp.starts_with("20") && stamp.ends_with('Z'), "{last}");
+    assert_eq!(line, "web v3 stopping (SIGTERM)");
+
+    runtime.remove(&web).await;
+    assert!(runtime.follow_logs(&web, &LogOptions::default()).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_followed_log_brings_lines_as_they_are_written() {
+    let runtime = runtime().await;
+    let spec = ContainerSpec {
+        command: ["sh", "-c", "echo one; sleep 1; echo two; sleep 1; echo three"].map(String::from).into(),
+        port: None,
+        ..web_spec(&[])
+    };
+    let job = runtime.start("ticker", &spec).await.expect("started");
+    let follow = runtime.follow_logs(&job, &LogOptions::default()).await.expect("following");
+    let mut lines = tokio::io::BufReader::new(follow).lines();
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    while let Some(line) = lines.next_line().await.expect("a line") {
+        seen.push((line, started.elapsed()));
+    }
+    let texts: Vec<&str> = seen.iter().map(|(line, _)| line.as_str()).collect();
+    assert_eq!(texts, ["one", "two", "three"]);
+    assert!(seen[2].1 - seen[0].1 > Duration::from_millis(1500), "lines came as written: {seen:?}");
 }

@@ -1,13 +1,12 @@
 //! [`PodRuntime`]: containers on the test's dockerd through the `docker` CLI (a process per call
 //! is plenty for a test double, and the CLI already speaks every API version dockerd does).
 
-use std::io::Read;
 use std::net::IpAddr;
 use std::process::{Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{anyhow, bail};
 use serde::Deserialize;
 use tokio::process::Command;
 
@@ -134,47 +133,15 @@ impl PodRuntime {
         }
     }
 
-    /// The container's stdout and stderr, interleaved in the order dockerd stored them (its two
-    /// copiers run apart, so lines written to both within a moment may swap, as a kubelet's
-    /// may); `since` keeps lines newer than that long ago, `tail` the last lines.
-    pub async fn logs(
-        &self,
-        container: &Container,
-        since: Option<Duration>,
-        tail: Option<u64>,
-    ) -> anyhow::Result<String> {
-        let mut args = vec!["logs".to_string()];
-        if let Some(since) = since {
-            let from = SystemTime::now()
-                .checked_sub(since)
-                .unwrap_or(SystemTime::UNIX_EPOCH)
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default();
-            args.extend(["--since".to_string(), format!("{}.{:09}", from.as_secs(), from.subsec_nanos())]);
+    /// Stops the container as the kubelet ends a deleted pod's: SIGTERM, then SIGKILL once
+    /// `grace` has passed (docker counts it in whole seconds, rounded up). The container stays,
+    /// `Exited`, until [`PodRuntime::remove`].
+    pub async fn stop(&self, container: &Container, grace: Duration) {
+        let seconds = grace.as_secs() + u64::from(grace.subsec_nanos() > 0);
+        let stop = docker(&["stop", "--time", &seconds.to_string(), &container.id]).await;
+        if let Err(e) = stop {
+            tracing::warn!(container = %container.id, "docker stop: {e}");
         }
-        if let Some(tail) = tail {
-            args.extend(["--tail".to_string(), tail.to_string()]);
-        }
-        args.push(container.id.clone());
-        // Both streams into one pipe, so their lines keep the order the CLI got them in.
-        let (text, ok) = tokio::task::spawn_blocking(move || -> std::io::Result<(String, bool)> {
-            let (mut reader, writer) = std::io::pipe()?;
-            let mut command = std::process::Command::new("docker");
-            command.args(&args).stdin(Stdio::null()).stdout(writer.try_clone()?).stderr(writer);
-            let mut child = command.spawn()?;
-            drop(command); // our ends of the writer, so the read sees the end
-            let mut bytes = Vec::new();
-            reader.read_to_end(&mut bytes)?;
-            let ok = child.wait()?.success();
-            Ok((String::from_utf8_lossy(&bytes).into_owned(), ok))
-        })
-        .await
-        .context("the docker logs thread")?
-        .context("cannot run docker logs")?;
-        if !ok {
-            bail!("docker logs {} failed: {}", container.id, text.trim());
-        }
-        Ok(text)
     }
 
     /// Removes the container, running or not, with its anonymous volumes; gone already is fine.

@@ -34,8 +34,11 @@ if [ "$FAIL_READINESS" != "1" ]; then
     printf 'ok\n' > /www/healthz
 fi
 echo "web $VERSION starting on :$PORT in $(hostname) (FAIL_READINESS=${FAIL_READINESS:-0})"
-# -f: in the foreground, as the container's process; -v: a line per request, on stderr.
-exec httpd -f -v -p "$PORT" -h /www
+# -f: in the foreground; -v: a line per request, on stderr. The shell stays the container's
+# PID 1 to end on SIGTERM: httpd as PID 1 ignores it, holding a stop for its whole grace period.
+httpd -f -v -p "$PORT" -h /www &
+trap 'echo "web $VERSION stopping (SIGTERM)"; kill $!; exit 0' TERM INT
+wait $!
 "#;
 
 const WEB_DOCKERFILE: &str = r#"FROM scratch
@@ -49,7 +52,8 @@ CMD ["/bin/web"]
 /// `scratch`, serving HTTP on port 8080 with busybox httpd. `/` answers `"$VERSION\n"`
 /// (env `VERSION`, default `v1`), `/pod` the hostname (the pod's name), `/healthz` 200 — or 404
 /// with env `FAIL_READINESS=1`, so a readiness probe on it never passes. Each start prints a
-/// line beginning [`WEB_START_LINE`] to stdout; httpd logs a line per request to stderr.
+/// line beginning [`WEB_START_LINE`] to stdout; httpd logs a line per request to stderr. SIGTERM
+/// ends it at once (exit 0, after a `web v1 stopping` line), so a graceful stop is quick.
 ///
 /// Built once per process, and not at all when dockerd already has the tag. Blocks the thread
 /// for the build (a second or two; nothing runs in a container to build it).

@@ -3,8 +3,9 @@
 //! and canary weights are real traffic to real processes.
 //!
 //! - [`PodRuntime`] (docker.rs) drives dockerd through the `docker` CLI: `start` runs a
-//!   [`ContainerSpec`] (image, command, args, env, one published port), `state`, `logs`,
-//!   `remove`; [`PodRuntime::probe`] (probe.rs) answers one readiness probe.
+//!   [`ContainerSpec`] (image, command, args, env, one published port), `state`, `stop`,
+//!   `remove`; logs read whole or followed (logs.rs); [`PodRuntime::probe`] (probe.rs) answers
+//!   one readiness probe.
 //! - [`ServiceProxy`] (proxy.rs) forwards each accepted connection to one backend picked by
 //!   weight (smooth weighted round-robin).
 //! - [`images::web_image`] (images.rs) builds the tiny test web server image.
@@ -12,7 +13,7 @@
 //! Left out: image pulls (no registry is reachable: a missing image fails `start` with
 //! [`StartError::ImageNotPresent`]), pod networking between containers (pods reach each other
 //! only through what the host publishes), restart policies (the double restarts by starting a
-//! new container), resource limits, volumes, streamed (`-f`) logs.
+//! new container), resource limits, volumes.
 //!
 //! Changes from the first sketch of this interface, for the double's author:
 //! - `start` answers `Result<Container, StartError>`: the double tells a missing image
@@ -20,12 +21,17 @@
 //!   as before. A command that cannot be executed is not an error of `start`: the container
 //!   exists and its [`ContainerState`] is `Exited { code: 128, reason: "StartError" }`, as on a
 //!   real cluster.
+//! - Added: [`PodRuntime::stop`] (SIGTERM, then SIGKILL after a grace period, for a graceful
+//!   pod deletion), [`PodRuntime::logs_with`] ([`LogOptions`]: timestamps too) and
+//!   [`PodRuntime::follow_logs`] (a [`LogStream`] for `follow=true`), [`ServiceProxy::bind_to`]
+//!   (a fixed port) and [`ServiceProxy::backends`].
 //! - [`Container`] also carries the container's own IP and port: probes go to the container's IP
 //!   as the kubelet's go to the pod IP (a published port always accepts, through docker-proxy,
 //!   even with nothing listening behind it, so a TCP probe through it would always pass).
 
 mod docker;
 pub mod images;
+mod logs;
 mod probe;
 mod proxy;
 
@@ -33,6 +39,7 @@ use std::net::IpAddr;
 use std::time::SystemTime;
 
 pub use docker::PodRuntime;
+pub use logs::{LogOptions, LogStream};
 pub use proxy::ServiceProxy;
 
 /// The label every container of a [`PodRuntime`] carries, with the runtime's instance id.
