@@ -7,13 +7,16 @@
 //!   `remove`; logs read whole or followed (logs.rs); [`PodRuntime::probe`] (probe.rs) answers
 //!   one readiness probe.
 //! - [`ServiceProxy`] (proxy.rs) forwards each accepted connection to one backend picked by
-//!   weight (smooth weighted round-robin).
-//! - [`images::web_image`] (images.rs) builds the tiny test web server image.
+//!   weight (smooth weighted round-robin). The pick is per TCP connection, as kube-proxy's: a
+//!   client reusing a connection keeps its backend, so tests counting per backend send each
+//!   request on a fresh connection or with `Connection: close`.
+//! - [`images::web_image`] (images.rs) builds the tiny test web server image (blocking, once).
 //!
 //! Left out: image pulls (no registry is reachable: a missing image fails `start` with
-//! [`StartError::ImageNotPresent`]), pod networking between containers (pods reach each other
-//! only through what the host publishes), restart policies (the double restarts by starting a
-//! new container), resource limits, volumes.
+//! [`StartError::ImageNotPresent`]), cluster networking (pods reach each other only by their
+//! IPs on docker's bridge, with no cluster DNS; a Service's proxy on the host's 127.0.0.1 is out
+//! of a pod's reach), restart policies (the double restarts by starting a new container),
+//! resource limits, volumes.
 //!
 //! Changes from the first sketch of this interface, for the double's author:
 //! - `start` answers `Result<Container, StartError>`: the double tells a missing image
