@@ -1,18 +1,18 @@
 //! `kubernetes.apply`: server-side apply of manifests, with image overrides, a dry run that
 //! shows the diff, and a wait for the workloads' rollouts.
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sluice_plugin::{Capability, Task, TaskError, info, warn};
+use sluice_plugin::{Capability, Task, TaskError, info};
 
 use crate::api::{Api, CallError, Status, encode, failure};
 use crate::cluster::Connection;
-use crate::manifests::{self, Manifest};
+use crate::manifests::Manifest;
 use crate::resources::{Resource, Resources};
+use crate::source::Source;
 use crate::workload;
 
 pub struct ApplyTask;
@@ -22,24 +22,8 @@ pub struct ApplyTask;
 #[serde(rename_all = "camelCase")]
 #[schemars(deny_unknown_fields)]
 pub struct ApplyConfig {
-    /// A manifest file or directory in the workspace (`deploy/k8s`): its `.yaml`, `.yml` and
-    /// `.json` files, multi-document YAML allowed.
-    #[serde(default)]
-    pub path: Option<String>,
-    /// Also the files of `path`'s subdirectories.
-    #[serde(default)]
-    pub recursive: bool,
-    /// Manifests as YAML text (instead of `path`, or beside it).
-    #[serde(default)]
-    pub manifests: Option<String>,
-    /// The namespace of namespaced objects that name none (default: the kubeconfig context's,
-    /// else `default`). An object naming another namespace is refused, as kubectl does.
-    #[serde(default)]
-    pub namespace: Option<String>,
-    /// Image overrides: `repository: reference` replaces the image of every container whose
-    /// image repository is `repository` (`reg/app: reg/app@sha256:...`).
-    #[serde(default)]
-    pub images: BTreeMap<String, String>,
+    #[serde(flatten)]
+    pub source: Source,
     /// Take over fields another field manager owns instead of failing on the conflict.
     #[serde(default)]
     pub force: bool,
@@ -113,37 +97,13 @@ impl Task for ApplyTask {
     }
 
     fn run(config: ApplyConfig) -> Result<ApplyOutput, TaskError> {
-        let mut manifests = load(&config)?;
-        let mut used = vec![false; config.images.len()];
-        for manifest in &mut manifests {
-            for (index, repository) in config.images.keys().enumerate() {
-                let one = BTreeMap::from([(repository.clone(), config.images[repository].clone())]);
-                if manifests::override_images(&mut manifest.object, &one) > 0 {
-                    used[index] = true;
-                }
-            }
-        }
-        for (repository, used) in config.images.keys().zip(used) {
-            if !used {
-                warn!("images: no container of these manifests uses the repository {repository}");
-            }
-        }
-        manifests::sort(&mut manifests);
+        let mut manifests = config.source.load()?;
         let api = Api::connect(&config.connection)?;
-        let resources = Resources::default();
-        let default_namespace = config
-            .namespace
-            .clone()
-            .or_else(|| api.cluster.namespace.clone())
-            .unwrap_or_else(|| "default".into());
+        let applier = Applier::new(&api, &config.source, &config.field_manager, config.force, config.dry_run);
         let mut objects = Vec::new();
         let mut workloads = Vec::new();
         for manifest in &mut manifests {
-            let resource = resources
-                .resolve(&api, manifest.api_version(), manifest.kind())
-                .map_err(|err| crate::api::prefixed(&manifest.origin, err))?;
-            let namespace = place(manifest, &resource, config.namespace.as_deref(), &default_namespace)?;
-            let applied = apply_one(&api, &resource, manifest, namespace.as_deref(), &config)?;
+            let (applied, resource, namespace, _) = applier.apply(manifest)?;
             if matches!(resource.kind.as_str(), "Deployment" | "StatefulSet" | "DaemonSet") && !config.dry_run
             {
                 workloads.push((objects.len(), resource, namespace));
@@ -196,25 +156,6 @@ impl Task for ApplyTask {
     }
 }
 
-fn load(config: &ApplyConfig) -> Result<Vec<Manifest>, TaskError> {
-    let mut manifests = Vec::new();
-    if let Some(path) = &config.path {
-        manifests.extend(manifests::from_path(path, config.recursive)?);
-    }
-    if let Some(text) = &config.manifests {
-        manifests.extend(manifests::parse(text, "manifests")?);
-    }
-    if config.path.is_none() && config.manifests.is_none() {
-        return Err(TaskError::invalid_config(
-            "give `path` (manifests in the workspace) or `manifests` (YAML text)",
-        ));
-    }
-    if manifests.is_empty() {
-        return Err(TaskError::invalid_config("the manifests hold no object"));
-    }
-    Ok(manifests)
-}
-
 /// The namespace the object goes in (none for a cluster-scoped kind), written into it.
 fn place(
     manifest: &mut Manifest,
@@ -245,57 +186,112 @@ fn place(
     Ok(Some(namespace))
 }
 
-fn apply_one(
-    api: &Api,
-    resource: &Resource,
-    manifest: &Manifest,
-    namespace: Option<&str>,
-    config: &ApplyConfig,
-) -> Result<Applied, TaskError> {
-    let name = manifest.name().to_string();
-    let label = match namespace {
-        Some(ns) => format!("{} {ns}/{name}", resource.kind),
-        None => format!("{} {name}", resource.kind),
-    };
-    let what = format!("{}: apply of {label}", manifest.origin);
-    let path = resource.item(namespace, &name);
-    let before = api.get(&path).map_err(|err| failure(&what, api, err))?;
-    let mut query = format!("fieldManager={}", encode(&config.field_manager));
-    if config.force {
-        query.push_str("&force=true");
+/// Applies manifests one by one to a cluster, server-side.
+pub struct Applier<'a> {
+    pub api: &'a Api,
+    pub resources: Resources,
+    field_manager: String,
+    force: bool,
+    dry_run: bool,
+    /// The task's `namespace`, if it gives one.
+    asked_namespace: Option<String>,
+    default_namespace: String,
+}
+
+impl<'a> Applier<'a> {
+    pub fn new(api: &'a Api, source: &Source, field_manager: &str, force: bool, dry_run: bool) -> Self {
+        let default_namespace = source
+            .namespace
+            .clone()
+            .or_else(|| api.cluster.namespace.clone())
+            .unwrap_or_else(|| "default".into());
+        Applier {
+            api,
+            resources: Resources::default(),
+            field_manager: field_manager.to_string(),
+            force,
+            dry_run,
+            asked_namespace: source.namespace.clone(),
+            default_namespace,
+        }
     }
-    if config.dry_run {
-        query.push_str("&dryRun=All");
+
+    /// The namespace objects without one go in.
+    pub fn default_namespace(&self) -> &str {
+        &self.default_namespace
     }
-    let body = serde_json::to_vec(&manifest.object).map_err(|err| TaskError::failed(err.to_string()))?;
-    let request = api
-        .request("PATCH", &format!("{path}?{query}"))
-        .header("content-type", "application/apply-patch+yaml")
-        .body(body);
-    let after = match api.call_json(request) {
-        Ok(after) => after,
-        Err(CallError::Status(status)) if status.code == 409 => return Err(conflict(&what, &status)),
-        Err(err) => return Err(failure(&what, api, err)),
-    };
-    let version = |v: &Value| v["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
-    let result = match &before {
-        None => "created",
-        Some(before) if version(before) == version(&after) => "unchanged",
-        Some(before) if config.dry_run && crate::diff::diff(Some(before), &after).is_empty() => "unchanged",
-        Some(_) => "configured",
-    };
-    let prefix = if config.dry_run { " (dry run)" } else { "" };
-    info!("{label} {result}{prefix}");
-    Ok(Applied {
-        kind: resource.kind.clone(),
-        api_version: resource.api_version(),
-        namespace: namespace.unwrap_or_default().to_string(),
-        name,
-        resource_version: version(&after),
-        result: result.to_string(),
-        revision: None,
-        diff: config.dry_run.then(|| crate::diff::diff(before.as_ref(), &after)),
-    })
+
+    /// Puts a manifest of a namespaced kind in its namespace, as [`Applier::apply`] would, and
+    /// says which.
+    pub fn place_namespaced(
+        &self,
+        manifest: &mut Manifest,
+        resource: &Resource,
+    ) -> Result<String, TaskError> {
+        let placed = place(manifest, resource, self.asked_namespace.as_deref(), &self.default_namespace)?;
+        Ok(placed.unwrap_or_else(|| self.default_namespace.clone()))
+    }
+
+    /// Applies one manifest (placing it in its namespace first): what was done, the kind's
+    /// resource, the namespace, and the object as the server answered.
+    pub fn apply(
+        &self,
+        manifest: &mut Manifest,
+    ) -> Result<(Applied, Resource, Option<String>, Value), TaskError> {
+        let api = self.api;
+        let resource = self
+            .resources
+            .resolve(api, manifest.api_version(), manifest.kind())
+            .map_err(|err| crate::api::prefixed(&manifest.origin, err))?;
+        let namespace = place(manifest, &resource, self.asked_namespace.as_deref(), &self.default_namespace)?;
+        let ns = namespace.as_deref();
+        let name = manifest.name().to_string();
+        let label = match ns {
+            Some(ns) => format!("{} {ns}/{name}", resource.kind),
+            None => format!("{} {name}", resource.kind),
+        };
+        let what = format!("{}: apply of {label}", manifest.origin);
+        let path = resource.item(ns, &name);
+        let before = api.get(&path).map_err(|err| failure(&what, api, err))?;
+        let mut query = format!("fieldManager={}", encode(&self.field_manager));
+        if self.force {
+            query.push_str("&force=true");
+        }
+        if self.dry_run {
+            query.push_str("&dryRun=All");
+        }
+        let body = serde_json::to_vec(&manifest.object).map_err(|err| TaskError::failed(err.to_string()))?;
+        let request = api
+            .request("PATCH", &format!("{path}?{query}"))
+            .header("content-type", "application/apply-patch+yaml")
+            .body(body);
+        let after = match api.call_json(request) {
+            Ok(after) => after,
+            Err(CallError::Status(status)) if status.code == 409 => return Err(conflict(&what, &status)),
+            Err(err) => return Err(failure(&what, api, err)),
+        };
+        let version = |v: &Value| v["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
+        let diff = self.dry_run.then(|| crate::diff::diff(before.as_ref(), &after));
+        let result = match (&before, &diff) {
+            (None, _) => "created",
+            (Some(_), Some(diff)) if diff.is_empty() => "unchanged",
+            (Some(before), None) if version(before) == version(&after) => "unchanged",
+            (Some(_), _) => "configured",
+        };
+        let suffix = if self.dry_run { " (dry run)" } else { "" };
+        info!("{label} {result}{suffix}");
+        let applied = Applied {
+            kind: resource.kind.clone(),
+            api_version: resource.api_version(),
+            namespace: ns.unwrap_or_default().to_string(),
+            name,
+            resource_version: version(&after),
+            result: result.to_string(),
+            revision: None,
+            diff,
+        };
+        Ok((applied, resource, namespace, after))
+    }
 }
 
 /// An apply conflict, with each field and the manager that owns it.
@@ -315,7 +311,7 @@ fn conflict(what: &str, status: &Status) -> TaskError {
 }
 
 /// The revision a workload object is at, as its controller wrote it.
-fn revision(object: &Value) -> Option<String> {
+pub fn revision(object: &Value) -> Option<String> {
     match object["kind"].as_str()? {
         "Deployment" => object["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
             .as_str()

@@ -6,12 +6,14 @@ mod api;
 mod apply;
 mod cluster;
 mod delete;
+mod deploy;
 mod diff;
 mod get;
 mod logs;
 mod manifests;
 mod resources;
 mod rollout;
+mod source;
 mod target;
 mod trust;
 mod workload;
@@ -24,7 +26,7 @@ sluice_plugin::plugin! {
     name: "kubernetes",
     version: env!("CARGO_PKG_VERSION"),
     description: "Apply manifests, follow and undo rollouts, read, delete and tail objects in a Kubernetes cluster.",
-    tasks: [apply::ApplyTask, rollout::RolloutTask, get::GetTask, delete::DeleteTask, logs::LogsTask],
+    tasks: [apply::ApplyTask, deploy::DeployTask, rollout::RolloutTask, get::GetTask, delete::DeleteTask, logs::LogsTask],
 }
 
 /// A duration from config (`30s`, `5m`, `1h 30m`), or `default_seconds`.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sluice_plugin::{Capability, Task, TaskError, info};
 
-use crate::api::{Api, encode, failure};
+use crate::api::{Api, failure};
 use crate::cluster::Connection;
 use crate::resources::{Resource, Resources, builtin_by_name};
 use crate::target::Kind;
@@ -232,7 +232,7 @@ const KEPT_ANNOTATIONS: &[&str] = &[
 
 /// Rolls `deployment` back to `to_revision` or the one before the current. Returns the
 /// current revision and the one gone back to (`None` when the template already is it).
-fn undo(
+pub(crate) fn undo(
     api: &Api,
     resource: &Resource,
     ns: Option<&str>,
@@ -240,35 +240,7 @@ fn undo(
     to_revision: Option<u64>,
 ) -> Result<(String, Option<String>), TaskError> {
     let name = deployment["metadata"]["name"].as_str().unwrap_or_default();
-    let uid = deployment["metadata"]["uid"].as_str().unwrap_or_default();
-    let selector = selector_string(&deployment["spec"]["selector"]);
-    let replicasets = builtin_by_name("ReplicaSet").ok_or_else(|| TaskError::failed("no ReplicaSet kind"))?;
-    let list = api
-        .call_json(
-            api.request(
-                "GET",
-                &format!("{}?labelSelector={}", replicasets.collection(ns), encode(&selector)),
-            ),
-        )
-        .map_err(|err| failure(&format!("list the ReplicaSets of Deployment {name}"), api, err))?;
-    let revision_of = |rs: &Value| {
-        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
-            .as_str()
-            .and_then(|r| r.parse::<u64>().ok())
-    };
-    let mut owned: Vec<(u64, Value)> = list["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|rs| {
-            rs["metadata"]["ownerReferences"]
-                .as_array()
-                .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
-        })
-        .filter_map(|rs| revision_of(&rs).map(|rev| (rev, rs)))
-        .collect();
-    owned.sort_by_key(|(rev, _)| *rev);
+    let owned = owned_replicasets(api, ns, deployment)?;
     let current = deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
         .as_str()
         .and_then(|r| r.parse::<u64>().ok())
@@ -315,6 +287,36 @@ fn undo(
         .body(patch.to_string());
     api.call(request).map_err(|err| failure(&format!("roll back Deployment {name}"), api, err))?;
     Ok((current.to_string(), Some(to.to_string())))
+}
+
+/// The ReplicaSets a Deployment owns, with their revisions, oldest first.
+pub(crate) fn owned_replicasets(
+    api: &Api,
+    ns: Option<&str>,
+    deployment: &Value,
+) -> Result<Vec<(u64, Value)>, TaskError> {
+    let name = deployment["metadata"]["name"].as_str().unwrap_or_default();
+    let uid = deployment["metadata"]["uid"].as_str().unwrap_or_default();
+    let selector = selector_string(&deployment["spec"]["selector"]);
+    let replicasets = builtin_by_name("ReplicaSet").ok_or_else(|| TaskError::failed("no ReplicaSet kind"))?;
+    let items = crate::get::list(api, &replicasets.collection(ns), Some(&selector), None)
+        .map_err(|err| failure(&format!("list the ReplicaSets of Deployment {name}"), api, err))?;
+    let revision_of = |rs: &Value| {
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            .as_str()
+            .and_then(|r| r.parse::<u64>().ok())
+    };
+    let mut owned: Vec<(u64, Value)> = items
+        .into_iter()
+        .filter(|rs| {
+            rs["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+        })
+        .filter_map(|rs| revision_of(&rs).map(|rev| (rev, rs)))
+        .collect();
+    owned.sort_by_key(|(rev, _)| *rev);
+    Ok(owned)
 }
 
 /// A label selector object (`matchLabels`, `matchExpressions`) as the query string form.
