@@ -46,7 +46,6 @@ pub(crate) fn default_config() -> Arc<ClientConfig> {
     static DEFAULT: LazyLock<Arc<ClientConfig>> = LazyLock::new(|| {
         // ring supports both safe versions, so this cannot fail; it did, every HTTPS request
         // would, and a panic here says why at once.
-        #[allow(clippy::expect_used)]
         let builder = builder().expect("ring supports TLS 1.2 and 1.3");
         finish(builder.with_root_certificates(public_roots()).with_no_client_auth())
     });
