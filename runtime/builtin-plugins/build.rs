@@ -5,6 +5,7 @@ fn main() {
         ("sluice-plugin-core", "SLUICE_PLUGIN_CORE_WASM"),
         ("sluice-plugin-git", "SLUICE_PLUGIN_GIT_WASM"),
         ("sluice-plugin-docker", "SLUICE_PLUGIN_DOCKER_WASM"),
+        ("sluice-plugin-kubernetes", "SLUICE_PLUGIN_KUBERNETES_WASM"),
     ] {
         let wasm = sluice_guest_build::build_component(package);
         println!("cargo:rustc-env={var}={}", wasm.display());

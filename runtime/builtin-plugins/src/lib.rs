@@ -22,5 +22,11 @@ pub const GIT: BuiltinPlugin =
 pub const DOCKER: BuiltinPlugin =
     BuiltinPlugin { name: "docker", wasm: include_bytes!(env!("SLUICE_PLUGIN_DOCKER_WASM")) };
 
+/// `kubernetes`: apply, deploy (rolling, blue-green, canary), rollout, get, delete and logs.
+pub const KUBERNETES: BuiltinPlugin = BuiltinPlugin {
+    name: "kubernetes",
+    wasm: include_bytes!(env!("SLUICE_PLUGIN_KUBERNETES_WASM")),
+};
+
 /// Every first-party plugin.
-pub const ALL: &[BuiltinPlugin] = &[CORE, GIT, DOCKER];
+pub const ALL: &[BuiltinPlugin] = &[CORE, GIT, DOCKER, KUBERNETES];
