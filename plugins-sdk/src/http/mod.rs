@@ -5,6 +5,7 @@
 //! Redirects are followed by default (each hop is a new request, so the host checks each origin).
 //! Bodies can stream both ways: [`Request::body_reader`] sends from a reader as it goes, and
 //! [`Request::send_streaming`] hands the response body over chunk by chunk.
+//! [`Request::send_retrying`] sends again after a 429 or 5xx, honouring `Retry-After`.
 //!
 //! ```ignore
 //! let response = sluice_plugin::http::get("https://example.com/api")
@@ -16,12 +17,14 @@
 mod error;
 mod request;
 mod response;
+mod retry;
 mod send;
 mod url;
 
 pub use error::Error;
 pub use request::Request;
 pub use response::Response;
+pub use retry::{Retry, is_retryable, retry_after};
 
 /// The origin of the Docker Engine API as the host offers it to tasks granted `docker`:
 /// send plain HTTP here (`http://docker.sluice.internal/v1.41/containers/json`) and the host

@@ -87,6 +87,11 @@ impl Request {
         self
     }
 
+    /// Whether the body is streamed from a reader (and so can be sent once).
+    pub(super) fn has_streamed_body(&self) -> bool {
+        self.hop.reader.is_some()
+    }
+
     /// Send the request, following redirects if asked, and read the whole response.
     ///
     /// Blocks: it runs its own `wstd` event loop, so do not call it from inside
