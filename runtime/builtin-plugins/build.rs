@@ -6,6 +6,7 @@ fn main() {
         ("sluice-plugin-git", "SLUICE_PLUGIN_GIT_WASM"),
         ("sluice-plugin-docker", "SLUICE_PLUGIN_DOCKER_WASM"),
         ("sluice-plugin-kubernetes", "SLUICE_PLUGIN_KUBERNETES_WASM"),
+        ("sluice-plugin-notify", "SLUICE_PLUGIN_NOTIFY_WASM"),
     ] {
         let wasm = sluice_guest_build::build_component(package);
         println!("cargo:rustc-env={var}={}", wasm.display());

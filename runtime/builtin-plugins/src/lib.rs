@@ -28,5 +28,9 @@ pub const KUBERNETES: BuiltinPlugin = BuiltinPlugin {
     wasm: include_bytes!(env!("SLUICE_PLUGIN_KUBERNETES_WASM")),
 };
 
+/// `notify`: Slack, Teams, Discord, PagerDuty, signed webhooks and email.
+pub const NOTIFY: BuiltinPlugin =
+    BuiltinPlugin { name: "notify", wasm: include_bytes!(env!("SLUICE_PLUGIN_NOTIFY_WASM")) };
+
 /// Every first-party plugin.
-pub const ALL: &[BuiltinPlugin] = &[CORE, GIT, DOCKER, KUBERNETES];
+pub const ALL: &[BuiltinPlugin] = &[CORE, GIT, DOCKER, KUBERNETES, NOTIFY];
