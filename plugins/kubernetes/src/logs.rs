@@ -96,8 +96,12 @@ impl Task for LogsTask {
                     resource.kind
                 )));
             }
+            // Pods on their way out (an old revision's, after a rollout) are not the workload's.
             crate::get::list(&api, &pods_kind.collection(ns), Some(&selector), None)
                 .map_err(|err| failure(&what, &api, err))?
+                .into_iter()
+                .filter(|pod| pod["metadata"]["deletionTimestamp"].is_null())
+                .collect()
         };
         let mut query = Vec::new();
         if let Some(since) = &config.since {
