@@ -7,6 +7,9 @@ fn main() {
         ("sluice-plugin-docker", "SLUICE_PLUGIN_DOCKER_WASM"),
         ("sluice-plugin-kubernetes", "SLUICE_PLUGIN_KUBERNETES_WASM"),
         ("sluice-plugin-notify", "SLUICE_PLUGIN_NOTIFY_WASM"),
+        ("sluice-plugin-jira", "SLUICE_PLUGIN_JIRA_WASM"),
+        ("sluice-plugin-servicenow", "SLUICE_PLUGIN_SERVICENOW_WASM"),
+        ("sluice-plugin-jenkins", "SLUICE_PLUGIN_JENKINS_WASM"),
     ] {
         let wasm = sluice_guest_build::build_component(package);
         println!("cargo:rustc-env={var}={}", wasm.display());

@@ -15,6 +15,7 @@
 //! ```
 
 mod error;
+mod form;
 mod request;
 mod response;
 mod retry;
@@ -22,6 +23,7 @@ mod send;
 mod url;
 
 pub use error::Error;
+pub use form::{encode_component, form};
 pub use request::Request;
 pub use response::Response;
 pub use retry::{Retry, is_retryable, retry_after};

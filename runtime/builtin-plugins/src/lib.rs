@@ -32,5 +32,17 @@ pub const KUBERNETES: BuiltinPlugin = BuiltinPlugin {
 pub const NOTIFY: BuiltinPlugin =
     BuiltinPlugin { name: "notify", wasm: include_bytes!(env!("SLUICE_PLUGIN_NOTIFY_WASM")) };
 
+/// `jira`: create issues, transition them, comment and search (Jira Cloud REST v3).
+pub const JIRA: BuiltinPlugin =
+    BuiltinPlugin { name: "jira", wasm: include_bytes!(env!("SLUICE_PLUGIN_JIRA_WASM")) };
+
+/// `servicenow`: create, update and read records through the Table API.
+pub const SERVICENOW: BuiltinPlugin =
+    BuiltinPlugin { name: "servicenow", wasm: include_bytes!(env!("SLUICE_PLUGIN_SERVICENOW_WASM")) };
+
+/// `jenkins`: trigger a job, follow it to its result with its console in the log.
+pub const JENKINS: BuiltinPlugin =
+    BuiltinPlugin { name: "jenkins", wasm: include_bytes!(env!("SLUICE_PLUGIN_JENKINS_WASM")) };
+
 /// Every first-party plugin.
-pub const ALL: &[BuiltinPlugin] = &[CORE, GIT, DOCKER, KUBERNETES, NOTIFY];
+pub const ALL: &[BuiltinPlugin] = &[CORE, GIT, DOCKER, KUBERNETES, NOTIFY, JIRA, SERVICENOW, JENKINS];
