@@ -13,6 +13,8 @@
 //!   a refusal becomes [`TaskError::Denied`] through `?`; [`tls::trust_origin`] makes HTTPS to
 //!   one granted origin trust its own CA and present a client certificate (a cluster's API
 //!   server);
+//! - speak a protocol that is not HTTP (SMTP) over TCP to a granted destination with
+//!   [`tcp::connect`], TLS from the first byte or started in place, done by the host;
 //! - fail with [`TaskError`].
 //!
 //! The raw WIT bindings are in [`bindings`], for components that need to bypass the typed layer.
@@ -25,6 +27,7 @@ pub mod http;
 pub mod log;
 mod plugin;
 mod task;
+pub mod tcp;
 pub mod tls;
 pub mod workspace;
 

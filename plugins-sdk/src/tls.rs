@@ -88,7 +88,8 @@ impl From<Error> for crate::bindings::sluice::plugin::types::TaskError {
 }
 
 /// For the rest of the run, HTTPS to `origin` (exactly `https://host[:port]`, granted to the
-/// task) trusts only the CA certificates in `ca_certificates` (PEM, one or more) instead of
+/// task; or a [`tcp`](crate::tcp) destination as `smtp://`, `smtps://` or `tcp://host:port`)
+/// trusts only the CA certificates in `ca_certificates` (PEM, one or more) instead of
 /// the public roots, and presents `client` when the server asks for a certificate. `None`
 /// keeps the default for that part. A later call for the same origin replaces this one.
 ///
@@ -155,7 +156,10 @@ fn set_origin_trust(
             "{pem} bytes of PEM in one call; the most is {MAX_PEM_BYTES} bytes (1 MiB)"
         )));
     }
-    let rest = origin.strip_prefix("https://").unwrap_or("");
+    let rest = ["https://", "smtp://", "smtps://", "tcp://"]
+        .iter()
+        .find_map(|scheme| origin.strip_prefix(scheme))
+        .unwrap_or("");
     if rest.is_empty() || rest.contains(['/', '?', '#', '@', '*']) {
         return Err(Error::Invalid(format!("invalid origin {origin:?} (expected `https://host[:port]`)")));
     }

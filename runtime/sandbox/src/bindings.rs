@@ -1,13 +1,17 @@
 //! Host bindings of the `sluice:plugin@0.1.0` world. WASI and wasi-http come from wasmtime's own
-//! crates; only `log` and the `task` export are generated here.
+//! crates; only `log`, `workspace`, `tls`, `tcp` and the `task` export are generated here.
 
 wasmtime::component::bindgen!({
     path: "../../wit",
     world: "sluice:plugin/plugin@0.1.0",
     exports: { default: async },
+    // The tcp interface does network I/O, and `connect` traps when the run's resource table is
+    // full (its handle limit), as opening a file does.
+    imports: { "sluice:plugin/tcp": async | trappable },
     with: {
         "wasi:http": wasmtime_wasi_http::p2::bindings::http,
         "wasi": wasmtime_wasi::p2::bindings,
+        "sluice:plugin/tcp.connection": crate::capabilities::tcp::Connection,
     },
     require_store_data_send: true,
 });

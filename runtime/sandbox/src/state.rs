@@ -10,6 +10,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::capabilities::logs::LogPipe;
 use crate::capabilities::network::NetworkPolicy;
+use crate::capabilities::tcp::TcpPolicy;
 use crate::capabilities::tls::OriginTrust;
 use crate::capabilities::workspace::{DiskBudget, LazyDir};
 use crate::limits::MemoryLimiter;
@@ -22,6 +23,8 @@ pub struct RunState {
     /// The TLS trust the run set per origin (shared with `network`, which sends by it).
     pub(crate) tls: OriginTrust,
     pub(crate) log: LogPipe,
+    /// The run's TCP grants and open connections (none granted until `for_task` sets them).
+    pub(crate) tcp: TcpPolicy,
     pub(crate) limiter: MemoryLimiter,
     /// What the run may still add to its workspace.
     pub(crate) disk: Arc<DiskBudget>,
@@ -37,7 +40,9 @@ impl RunState {
         log: LogPipe,
         memory_bytes: usize,
     ) -> RunState {
+        let tcp = TcpPolicy::new(Vec::new(), log.clone(), network.denied.clone());
         RunState {
+            tcp,
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),

@@ -8,6 +8,7 @@ mod fs;
 mod hostile;
 mod net;
 mod plain;
+mod tcp;
 mod tls;
 
 use serde::de::DeserializeOwned;
@@ -55,6 +56,8 @@ const TASKS: &[(&str, &str)] = &[
     ("tls-fetch", "Sets TLS trust per origin (`trust`), sleeps `sleepMs`, GETs `url`: `{status, body}`."),
     ("tls-trust", "One `set-origin-trust` call: `{ok}` or `{ok: false, kind, message}`."),
     ("tls-trust-many", "Trusts `ca` for `<prefix>1..=count` until refused: `{set, ok, kind?, message?}`."),
+    ("tcp-talk", "Connects by TCP and runs `steps` (write, readLine, startTls, ...): `{ok, received, kind?, message?}`."),
+    ("tcp-hold", "Opens `count` TCP connections and holds them: `{opened, ok, kind?, message?}`."),
 ];
 
 /// Task result with output as a JSON value, serialized by [`Component::run`].
@@ -107,6 +110,8 @@ impl Guest for Component {
             "tls-fetch" => tls::fetch(parse(config)?),
             "tls-trust" => tls::trust(parse(config)?),
             "tls-trust-many" => tls::trust_many(parse(config)?),
+            "tcp-talk" => tcp::talk(parse(config)?),
+            "tcp-hold" => tcp::hold(parse(config)?),
             "spin" => hostile::spin(),
             "alloc" => hostile::alloc(),
             "snoop" => hostile::snoop(parse(config)?),

@@ -136,11 +136,13 @@ pub fn allow(r: &mut Reader, node: &Node<'_>, task: &str) -> Option<Allow> {
     })
 }
 
-/// The shape the sandbox accepts: `scheme://host[:port]` with `*` wildcards.
+/// The shape the sandbox accepts: `scheme://host[:port]` with `*` wildcards; HTTP origins
+/// (`http`, `https`, `*`) or TCP destinations (`smtp`, `smtps`, `tcp`, the last with a port).
 fn check_origin(origin: &str) -> Result<(), &'static str> {
     let (scheme, rest) = origin.split_once("://").ok_or("it has no `://`")?;
-    if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https" | "*") {
-        return Err("the scheme must be `http`, `https` or `*`");
+    let scheme = scheme.to_ascii_lowercase();
+    if !matches!(scheme.as_str(), "http" | "https" | "*" | "smtp" | "smtps" | "tcp") {
+        return Err("the scheme must be `http`, `https` or `*` (or, for TCP, `smtp`, `smtps` or `tcp`)");
     }
     if rest.contains(['/', '?', '#', '@']) {
         return Err("an origin has no path, query, fragment or user info");
@@ -161,6 +163,9 @@ fn check_origin(origin: &str) -> Result<(), &'static str> {
     };
     if host.is_empty() {
         return Err("the host is missing");
+    }
+    if scheme == "tcp" && port.is_none() {
+        return Err("a `tcp://` destination names its port, as in `tcp://host:6379`");
     }
     let wildcard_ok =
         host == "*" || host.strip_prefix("*.").is_some_and(|rest| !rest.is_empty() && !rest.contains('*'));
@@ -220,7 +225,17 @@ mod tests {
         assert_eq!(check_origin("*://[::1]:80"), Ok(()));
         assert_eq!(check_origin("http://[::1]"), Ok(()));
         assert_eq!(check_origin("api.example.com"), Err("it has no `://`"));
-        assert_eq!(check_origin("ftp://x"), Err("the scheme must be `http`, `https` or `*`"));
+        assert_eq!(
+            check_origin("ftp://x"),
+            Err("the scheme must be `http`, `https` or `*` (or, for TCP, `smtp`, `smtps` or `tcp`)")
+        );
+        assert_eq!(check_origin("smtp://mail.example.com:587"), Ok(()));
+        assert_eq!(check_origin("smtps://mail.example.com"), Ok(()));
+        assert_eq!(check_origin("tcp://10.0.0.1:6379"), Ok(()));
+        assert_eq!(
+            check_origin("tcp://10.0.0.1"),
+            Err("a `tcp://` destination names its port, as in `tcp://host:6379`")
+        );
         assert_eq!(
             check_origin("https://x.com/path"),
             Err("an origin has no path, query, fragment or user info")

@@ -1,7 +1,8 @@
 //! What a task run may touch, one module per capability, each owning its grant, its checks and
 //! its host side: `workspace` (files, the executable bit, the disk limit), `env`, `secrets`
 //! (redaction), `network` (HTTP to granted origins), `tls` (the CA certificates and client
-//! certificate HTTPS to a granted origin uses), `docker` (the Engine API through the host) and
+//! certificate HTTPS to a granted origin uses), `tcp` (raw TCP, with TLS, to a granted
+//! destination: SMTP), `docker` (the Engine API through the host) and
 //! `logs` (the `log` import, stdout and stderr). [`link`] and [`for_task`] assemble them:
 //! a new capability is one module and one line in each.
 //!
@@ -13,6 +14,7 @@ pub(crate) mod env;
 pub(crate) mod logs;
 pub(crate) mod network;
 pub(crate) mod secrets;
+pub(crate) mod tcp;
 pub(crate) mod tls;
 pub(crate) mod workspace;
 
@@ -32,7 +34,8 @@ use tls::OriginTrust;
 /// The capabilities granted to one task run.
 #[derive(Debug, Clone, Default)]
 pub struct Grants {
-    /// Origins the task may send HTTP requests to.
+    /// Origins the task may send HTTP requests to, and the TCP destinations (`smtp://`,
+    /// `smtps://`, `tcp://`) it may open; see `capabilities::tcp`.
     pub network: Vec<OriginPattern>,
     /// Environment variables visible to the component, as (name, value).
     pub env: Vec<(String, String)>,
@@ -50,6 +53,7 @@ pub(crate) fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     logs::link(linker)?;
     workspace::link(linker)?;
     tls::link(linker)?;
+    tcp::link(linker)?;
     Ok(())
 }
 
@@ -78,6 +82,7 @@ pub(crate) fn for_task(
     state.table().set_max_capacity(limits.open_handles);
     state.disk = workspace::DiskBudget::new(limits.disk_bytes);
     state.workspace = Some(workspace::LazyDir::new(workspace));
+    state.tcp = tcp::TcpPolicy::new(grants.network.clone(), state.log.clone(), state.network.denied.clone());
     Ok(state)
 }
 

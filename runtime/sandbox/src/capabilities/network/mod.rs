@@ -63,6 +63,11 @@ impl NetworkPolicy {
     /// interface asks the same question of an origin before it takes trust for it.
     pub(crate) fn check(&self, uri: &http::Uri) -> Result<(), String> {
         let scheme = uri.scheme_str().unwrap_or("https");
+        // Only HTTP goes this way: a TCP grant (`smtp://h:587`) must not let a request with
+        // scheme `smtp` through to that port.
+        if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") {
+            return Err(format!("{scheme}://{}", uri.authority().map_or("(no host)", |a| a.as_str())));
+        }
         let Some(authority) = uri.authority() else {
             return Err(format!("{scheme}://(no host)"));
         };

@@ -1,5 +1,8 @@
 //! The network grant's unit: an origin pattern (`https://*.example.com:8443`), parsed and
-//! matched the way the HTTP hook checks every request.
+//! matched the way the HTTP hook checks every request, or a TCP destination
+//! (`smtp://mail.example.com:587`, `smtps://...`, `tcp://host:port`) for the `tcp` interface.
+//! The two never stand for each other: an HTTP pattern (`*` schemes included) opens no TCP, and
+//! a TCP one allows no HTTP request.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,6 +10,10 @@ use std::str::FromStr;
 /// An allowed origin, `scheme://host[:port]`, with `*` wildcards: `https://*.example.com`,
 /// `http://127.0.0.1:*`, `*://api.example.com`. Without a port, the scheme's default port is
 /// meant (80 for http, 443 for https); a `*` scheme with no port allows both defaults.
+///
+/// TCP destinations (the `tcp` interface) use the schemes `smtp` (default port 587, mail
+/// submission), `smtps` (465, TLS from the first byte only) and `tcp` (the port is required).
+/// `*` as a scheme stands for `http` and `https` only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginPattern {
     scheme: Pattern,
@@ -48,8 +55,8 @@ impl FromStr for OriginPattern {
         let (scheme, rest) = text.split_once("://").ok_or_else(|| err("missing `://`"))?;
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "*" => Pattern::Any,
-            s @ ("http" | "https") => Pattern::Exact(s.to_string()),
-            _ => return Err(err("the scheme must be http, https or *")),
+            s @ ("http" | "https" | "smtp" | "smtps" | "tcp") => Pattern::Exact(s.to_string()),
+            _ => return Err(err("the scheme must be http, https, * or, for TCP, smtp, smtps or tcp")),
         };
         if rest.contains(['/', '?', '#', '@']) {
             return Err(err("an origin has no path, query, fragment or user info"));
@@ -69,6 +76,9 @@ impl FromStr for OriginPattern {
             Pattern::Exact(host)
         };
         let port = match port {
+            None if scheme == Pattern::Exact("tcp".into()) => {
+                return Err(err("a tcp:// grant names its port, as in `tcp://host:6379`"));
+            }
             None => PortPattern::SchemeDefault,
             Some("*") => PortPattern::Any,
             Some(p) => PortPattern::Exact(
@@ -99,9 +109,14 @@ pub fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
         "http" => Some(80),
         "https" => Some(443),
+        "smtp" => Some(587),
+        "smtps" => Some(465),
         _ => None,
     }
 }
+
+/// The schemes that grant TCP destinations rather than HTTP origins.
+const TCP_SCHEMES: [&str; 3] = ["smtp", "smtps", "tcp"];
 
 impl OriginPattern {
     /// Whether a request to `scheme://host:port` is allowed by this pattern.
@@ -124,6 +139,25 @@ impl OriginPattern {
             PortPattern::SchemeDefault => default_port(&scheme) == Some(port),
         };
         scheme_ok && host_ok && port_ok
+    }
+
+    /// Whether this is a TCP grant (`smtp`, `smtps`, `tcp`) that lets the `tcp` interface open
+    /// `host:port`; `smtps` only with TLS from the first byte (`implicit_tls`). `host` is in
+    /// lower case with IPv6 in brackets, as the interface names it.
+    pub(crate) fn allows_tcp(&self, host: &str, port: u16, implicit_tls: bool) -> bool {
+        let scheme = match &self.scheme {
+            Pattern::Exact(s) if TCP_SCHEMES.contains(&s.as_str()) => s.as_str(),
+            _ => return false,
+        };
+        if scheme == "smtps" && !implicit_tls {
+            return false;
+        }
+        self.allows(scheme, host, port)
+    }
+
+    /// Whether this pattern grants TCP destinations (not HTTP origins).
+    pub fn is_tcp(&self) -> bool {
+        matches!(&self.scheme, Pattern::Exact(s) if TCP_SCHEMES.contains(&s.as_str()))
     }
 
     /// The exact origin of a URL (`https://example.com/x?y` -> `https://example.com`), as the
@@ -190,7 +224,8 @@ mod tests {
     fn rejects_malformed_patterns_with_a_reason() {
         for (bad, reason) in [
             ("example.com", "missing `://`"),
-            ("ftp://example.com", "the scheme must be http, https or *"),
+            ("ftp://example.com", "the scheme must be http, https, * or, for TCP, smtp, smtps or tcp"),
+            ("tcp://example.com", "a tcp:// grant names its port, as in `tcp://host:6379`"),
             ("https://example.com/path", "an origin has no path, query, fragment or user info"),
             ("https://ex*ample.com", "`*` may only stand for whole leading labels, as in `*.example.com`"),
             ("https://example.com:99999", "the port must be a number from 0 to 65535 or *"),
@@ -199,6 +234,28 @@ mod tests {
             assert_eq!(err.reason, reason, "{bad}");
             assert!(err.to_string().starts_with(&format!("invalid network grant `{bad}`")));
         }
+    }
+
+    #[test]
+    fn tcp_grants_open_tcp_and_http_grants_do_not() {
+        let smtp = p("smtp://Mail.Example.com");
+        assert!(
+            smtp.allows_tcp("mail.example.com", 587, false) && smtp.allows_tcp("mail.example.com", 587, true)
+        );
+        assert!(!smtp.allows_tcp("mail.example.com", 25, false));
+        assert!(
+            !smtp.allows("http", "mail.example.com", 587) && !smtp.allows("https", "mail.example.com", 587)
+        );
+        let smtps = p("smtps://mail.example.com");
+        assert!(smtps.allows_tcp("mail.example.com", 465, true));
+        assert!(!smtps.allows_tcp("mail.example.com", 465, false), "smtps is TLS from the first byte only");
+        let any = p("tcp://*.internal:*");
+        assert!(any.allows_tcp("redis.internal", 6379, false) && !any.allows_tcp("internal", 6379, false));
+        for http in ["http://mail.example.com:587", "https://mail.example.com:587", "*://*:*"] {
+            assert!(!p(http).allows_tcp("mail.example.com", 587, true), "{http}");
+            assert!(!p(http).is_tcp());
+        }
+        assert!(smtp.is_tcp() && smtps.is_tcp() && any.is_tcp());
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The TLS capability: which CA certificates outbound HTTPS to one origin trusts and which
 //! client certificate it presents, set by the component through the `tls` interface for the
 //! rest of its run (a cluster's API server has its own CA and wants a client certificate).
+//! TLS over the `tcp` interface (SMTP) reads the same table, for a destination granted and
+//! named as `smtp://`, `smtps://` or `tcp://host:port`.
 //!
 //! The trust table belongs to the run ([`OriginTrust`], built in `for_task` and shared with
 //! the run's send path), so nothing set by one run reaches another run of the same plugin. An
@@ -32,22 +34,36 @@ pub(crate) fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     tls::add_to_linker::<RunState, HasSelf<RunState>>(linker, |s| s)
 }
 
-/// An HTTPS origin as the table keys it: the host in lower case (IPv6 in brackets, as
-/// `http::uri::Authority::host` gives it) and the port, the default one filled in.
+/// A destination as the table keys it: the host in lower case (IPv6 in brackets, as
+/// `http::uri::Authority::host` gives it) and the port, the default one filled in. HTTPS and
+/// TCP (`capabilities::tcp`) to the same host and port share the entry: it is one server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TrustKey {
+    host: String,
+    port: u16,
+}
+
+/// An origin given trust: `https://host[:port]`, or a TCP destination granted as
+/// `smtp://`, `smtps://` or `tcp://` (the `tcp` interface's TLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct TlsOrigin {
+    scheme: &'static str,
     host: String,
     port: u16,
 }
 
 impl TlsOrigin {
-    /// Parses exactly `https://host[:port]`; the error says what is wrong.
+    /// Parses exactly `https://host[:port]` (or `smtp`, `smtps`, `tcp`); the error says what is
+    /// wrong.
     fn parse(origin: &str) -> Result<TlsOrigin, String> {
-        let rest = origin
-            .get(..8)
-            .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
-            .map(|_| &origin[8..])
-            .ok_or("the origin must start with `https://`")?;
+        let (scheme, rest) = origin
+            .split_once("://")
+            .and_then(|(scheme, rest)| {
+                let scheme =
+                    ["https", "smtp", "smtps", "tcp"].into_iter().find(|s| s.eq_ignore_ascii_case(scheme))?;
+                Some((scheme, rest))
+            })
+            .ok_or("the origin must start with `https://` (or `smtp://`, `smtps://`, `tcp://` for TCP)")?;
         if rest.contains(['/', '?', '#', '@']) {
             return Err("an origin has no path, query, fragment or user info".into());
         }
@@ -64,21 +80,28 @@ impl TlsOrigin {
             Some(0) => return Err("the port must be a number from 1 to 65535".into()),
             Some(port) => port,
             None if has_port => return Err("the port must be a number from 1 to 65535".into()),
-            None => 443,
+            None => match crate::capabilities::network::default_port(scheme) {
+                Some(port) => port,
+                None => return Err("a tcp:// origin names its port".into()),
+            },
         };
-        Ok(TlsOrigin { host: authority.host().to_ascii_lowercase(), port })
+        Ok(TlsOrigin { scheme, host: authority.host().to_ascii_lowercase(), port })
     }
 
     fn uri(&self) -> Option<http::Uri> {
         format!("https://{}:{}/", self.host, self.port).parse().ok()
     }
+
+    fn key(&self) -> TrustKey {
+        TrustKey { host: self.host.clone(), port: self.port }
+    }
 }
 
 impl std::fmt::Display for TlsOrigin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.port {
-            443 => write!(f, "https://{}", self.host),
-            port => write!(f, "https://{}:{port}", self.host),
+        match (self.port, crate::capabilities::network::default_port(self.scheme)) {
+            (port, Some(default)) if port == default => write!(f, "{}://{}", self.scheme, self.host),
+            (port, _) => write!(f, "{}://{}:{port}", self.scheme, self.host),
         }
     }
 }
@@ -86,12 +109,12 @@ impl std::fmt::Display for TlsOrigin {
 /// A run's per-origin TLS configs, shared by the `tls` interface (which writes it) and the
 /// run's send path (which reads it for every HTTPS request).
 #[derive(Clone, Default)]
-pub(crate) struct OriginTrust(Arc<Mutex<HashMap<TlsOrigin, Arc<ClientConfig>>>>);
+pub(crate) struct OriginTrust(Arc<Mutex<HashMap<TrustKey, Arc<ClientConfig>>>>);
 
 impl OriginTrust {
     /// The config for HTTPS to `host:port`: the origin's own, else the default.
     pub(crate) fn config_for(&self, host: &str, port: u16) -> Arc<ClientConfig> {
-        let key = TlsOrigin { host: host.to_ascii_lowercase(), port };
+        let key = TrustKey { host: host.to_ascii_lowercase(), port };
         let table = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         table.get(&key).cloned().unwrap_or_else(default_config)
     }
@@ -100,18 +123,19 @@ impl OriginTrust {
     /// replacement or a removal is always allowed.
     fn set(&self, origin: TlsOrigin, config: Option<Arc<ClientConfig>>) -> Result<(), TrustError> {
         let mut table = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let key = origin.key();
         match config {
             None => {
-                table.remove(&origin);
+                table.remove(&key);
             }
-            Some(_) if table.len() >= MAX_ORIGINS && !table.contains_key(&origin) => {
+            Some(_) if table.len() >= MAX_ORIGINS && !table.contains_key(&key) => {
                 return Err(TrustError::Limit(format!(
                     "this run already set TLS trust for {MAX_ORIGINS} origins, the most a run may; \
                      clear one (none/none) before adding {origin}"
                 )));
             }
             Some(config) => {
-                table.insert(origin, config);
+                table.insert(key, config);
             }
         }
         Ok(())
@@ -164,7 +188,10 @@ impl RunState {
                 "invalid origin {origin:?}: {reason} (expected `https://host[:port]`, e.g. `https://10.0.0.1:6443`)"
             ))
         })?;
-        let granted = parsed.uri().is_some_and(|uri| self.network.check(&uri).is_ok());
+        let granted = match parsed.scheme {
+            "https" => parsed.uri().is_some_and(|uri| self.network.check(&uri).is_ok()),
+            _ => self.tcp.grants(&parsed.host, parsed.port),
+        };
         if !granted {
             self.log.host(
                 LogLevel::Error,
@@ -207,9 +234,16 @@ mod tests {
         assert_eq!(parse("HTTPS://10.0.0.1"), Ok("10.0.0.1|443|https://10.0.0.1".into()));
         assert_eq!(parse("https://[::1]:8443"), Ok("[::1]|8443|https://[::1]:8443".into()));
         assert_eq!(parse("https://h:443"), Ok("h|443|https://h".into()));
+        assert_eq!(parse("smtps://Mail.Example"), Ok("mail.example|465|smtps://mail.example".into()));
+        assert_eq!(parse("smtp://mail.example:25"), Ok("mail.example|25|smtp://mail.example:25".into()));
+        assert_eq!(parse("tcp://10.0.0.1:6379"), Ok("10.0.0.1|6379|tcp://10.0.0.1:6379".into()));
         for (bad, reason) in [
-            ("http://h", "the origin must start with `https://`"),
-            ("h:443", "the origin must start with `https://`"),
+            (
+                "http://h",
+                "the origin must start with `https://` (or `smtp://`, `smtps://`, `tcp://` for TCP)",
+            ),
+            ("h:443", "the origin must start with `https://` (or `smtp://`, `smtps://`, `tcp://` for TCP)"),
+            ("tcp://h", "a tcp:// origin names its port"),
             ("https://h/", "an origin has no path, query, fragment or user info"),
             ("https://u@h", "an origin has no path, query, fragment or user info"),
             ("https://*.example.com", "an origin with trust of its own names one host: no `*` wildcard"),
@@ -226,7 +260,7 @@ mod tests {
     #[test]
     fn the_table_is_bounded_but_replacing_and_clearing_always_work() {
         let trust = OriginTrust::default();
-        let origin = |i: u16| TlsOrigin { host: "h".into(), port: i };
+        let origin = |i: u16| TlsOrigin { scheme: "https", host: "h".into(), port: i };
         for i in 0..MAX_ORIGINS as u16 {
             trust.set(origin(i), Some(default_config())).expect("within the bound");
         }
