@@ -75,6 +75,10 @@ fn route(path: &str, cluster: &Cluster) -> Result<Route, ApiError> {
 
 /// Answers one authenticated request.
 pub async fn handle(cluster: &Arc<Cluster>, request: Request) -> Response<Body> {
+    if request.path == "/openapi/v2" && request.method == Method::GET {
+        let (content_type, body) = discovery::openapi_v2(request.header("accept").contains("protobuf"));
+        return http::bytes(content_type, body);
+    }
     let target = match route(&request.path, cluster) {
         Ok(Route::Doc(doc)) if request.method == Method::GET => return http::json(200, &doc),
         Ok(Route::Doc(_)) => return http::error(&ApiError::method_not_allowed()),

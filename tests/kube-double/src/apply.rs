@@ -292,14 +292,6 @@ pub fn record_update(
             for path in &changed {
                 entry.fields.remove(path);
             }
-            // an item or map whose every owned field went elsewhere is not owned for itself
-            let fields = entry.fields.clone();
-            entry.fields.retain(|p| {
-                let is_leaf_container = fieldset::value_at(new, p).is_some_and(|v| v.is_object())
-                    && !fields.iter().any(|q| q.len() > p.len() && q.starts_with(p));
-                !is_leaf_container
-                    || fieldset::value_at(new, p).is_some_and(|v| v.as_object().is_some_and(|m| m.is_empty()))
-            });
         }
     }
     if !changed.is_empty() {

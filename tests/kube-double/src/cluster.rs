@@ -15,6 +15,9 @@ pub struct PodContainers {
     pub containers: Vec<(String, Container)>,
 }
 
+/// A proxy's owner: (`services` or `httproutes`, namespace, name).
+pub type ProxyKey = (&'static str, String, String);
+
 /// What a [`Cluster`] runs pods with.
 pub enum Pods {
     /// Real containers on the test's dockerd.
@@ -33,7 +36,7 @@ pub struct Cluster {
     pub containers: Mutex<HashMap<(String, String), PodContainers>>,
     /// The proxy in front of each Service (`services`) and HTTPRoute (`httproutes`), by
     /// (resource, namespace, name).
-    pub proxies: Mutex<HashMap<(&'static str, String, String), Arc<ServiceProxy>>>,
+    pub proxies: Mutex<HashMap<ProxyKey, Arc<ServiceProxy>>>,
     /// The uids of the pods the kubelet runs a task for.
     pub kubelet_pods: Mutex<HashSet<String>>,
 }

@@ -11,6 +11,11 @@ fn set_default(object: &mut Value, field: &str, value: Value) {
     }
 }
 
+/// The items of the list at `field`, without creating the field.
+fn items<'a>(object: &'a mut Value, field: &str) -> impl Iterator<Item = &'a mut Value> {
+    object.get_mut(field).and_then(Value::as_array_mut).into_iter().flatten()
+}
+
 fn pod_spec(spec: &mut Value) {
     set_default(spec, "restartPolicy", json!("Always"));
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
@@ -18,26 +23,25 @@ fn pod_spec(spec: &mut Value) {
     set_default(spec, "schedulerName", json!("default-scheduler"));
     set_default(spec, "securityContext", json!({}));
     for list in ["containers", "initContainers"] {
-        for container in spec[list].as_array_mut().into_iter().flatten() {
+        for container in items(spec, list) {
             set_default(container, "terminationMessagePath", json!("/dev/termination-log"));
             set_default(container, "terminationMessagePolicy", json!("File"));
             set_default(container, "resources", json!({}));
             let latest =
                 container["image"].as_str().is_some_and(|i| !i.contains(':') || i.ends_with(":latest"));
             set_default(container, "imagePullPolicy", json!(if latest { "Always" } else { "IfNotPresent" }));
-            for port in container["ports"].as_array_mut().into_iter().flatten() {
+            for port in items(container, "ports") {
                 set_default(port, "protocol", json!("TCP"));
             }
             for probe in ["readinessProbe", "livenessProbe", "startupProbe"] {
-                if container[probe].is_object() {
-                    let p = &mut container[probe];
+                if let Some(p) = container.get_mut(probe).filter(|p| p.is_object()) {
                     set_default(p, "timeoutSeconds", json!(1));
                     set_default(p, "periodSeconds", json!(10));
                     set_default(p, "successThreshold", json!(1));
                     set_default(p, "failureThreshold", json!(3));
-                    if p["httpGet"].is_object() {
-                        set_default(&mut p["httpGet"], "scheme", json!("HTTP"));
-                        set_default(&mut p["httpGet"], "path", json!("/"));
+                    if let Some(http) = p.get_mut("httpGet") {
+                        set_default(http, "scheme", json!("HTTP"));
+                        set_default(http, "path", json!("/"));
                     }
                 }
             }
@@ -46,8 +50,8 @@ fn pod_spec(spec: &mut Value) {
 }
 
 fn template(spec: &mut Value) {
-    if spec["template"]["spec"].is_object() {
-        pod_spec(&mut spec["template"]["spec"]);
+    if let Some(pod) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
+        pod_spec(pod);
     }
 }
 
@@ -55,21 +59,18 @@ fn template(spec: &mut Value) {
 pub fn apply(rt: &ResourceType, object: &mut Value) {
     match (rt.group, rt.kind) {
         ("", "Pod") => {
-            if object["spec"].is_object() {
-                pod_spec(&mut object["spec"]);
+            if let Some(spec) = object.get_mut("spec") {
+                pod_spec(spec);
             }
         }
         ("", "Service") => {
-            let spec = &mut object["spec"];
-            if !spec.is_object() {
-                return;
-            }
+            let Some(spec) = object.get_mut("spec").filter(|s| s.is_object()) else { return };
             set_default(spec, "type", json!("ClusterIP"));
             set_default(spec, "sessionAffinity", json!("None"));
             set_default(spec, "ipFamilies", json!(["IPv4"]));
             set_default(spec, "ipFamilyPolicy", json!("SingleStack"));
             set_default(spec, "internalTrafficPolicy", json!("Cluster"));
-            for port in spec["ports"].as_array_mut().into_iter().flatten() {
+            for port in items(spec, "ports") {
                 set_default(port, "protocol", json!("TCP"));
                 let number = port["port"].clone();
                 set_default(port, "targetPort", number);
@@ -85,31 +86,29 @@ pub fn apply(rt: &ResourceType, object: &mut Value) {
             }
         }
         ("apps", "Deployment") => {
-            let spec = &mut object["spec"];
-            if !spec.is_object() {
-                return;
-            }
+            let Some(spec) = object.get_mut("spec").filter(|s| s.is_object()) else { return };
             set_default(spec, "replicas", json!(1));
             set_default(spec, "revisionHistoryLimit", json!(10));
             set_default(spec, "progressDeadlineSeconds", json!(600));
             set_default(spec, "strategy", json!({"type": "RollingUpdate"}));
-            if spec["strategy"]["type"] == "RollingUpdate" {
-                let rolling = &mut spec["strategy"];
-                set_default(rolling, "rollingUpdate", json!({}));
-                set_default(&mut rolling["rollingUpdate"], "maxSurge", json!("25%"));
-                set_default(&mut rolling["rollingUpdate"], "maxUnavailable", json!("25%"));
+            if spec["strategy"]["type"] == "RollingUpdate"
+                && let Some(strategy) = spec.get_mut("strategy")
+            {
+                set_default(strategy, "rollingUpdate", json!({}));
+                if let Some(rolling) = strategy.get_mut("rollingUpdate") {
+                    set_default(rolling, "maxSurge", json!("25%"));
+                    set_default(rolling, "maxUnavailable", json!("25%"));
+                }
             }
             template(spec);
         }
         ("apps", "ReplicaSet") => {
-            set_default(&mut object["spec"], "replicas", json!(1));
-            template(&mut object["spec"]);
+            let Some(spec) = object.get_mut("spec").filter(|s| s.is_object()) else { return };
+            set_default(spec, "replicas", json!(1));
+            template(spec);
         }
         ("apps", "StatefulSet") => {
-            let spec = &mut object["spec"];
-            if !spec.is_object() {
-                return;
-            }
+            let Some(spec) = object.get_mut("spec").filter(|s| s.is_object()) else { return };
             set_default(spec, "replicas", json!(1));
             set_default(spec, "podManagementPolicy", json!("OrderedReady"));
             set_default(spec, "revisionHistoryLimit", json!(10));
@@ -121,10 +120,7 @@ pub fn apply(rt: &ResourceType, object: &mut Value) {
             template(spec);
         }
         ("apps", "DaemonSet") => {
-            let spec = &mut object["spec"];
-            if !spec.is_object() {
-                return;
-            }
+            let Some(spec) = object.get_mut("spec").filter(|s| s.is_object()) else { return };
             set_default(spec, "revisionHistoryLimit", json!(10));
             set_default(
                 spec,

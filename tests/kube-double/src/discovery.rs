@@ -140,3 +140,22 @@ pub fn openapi_doc(group: &str) -> Value {
         "components": {"schemas": {}}
     })
 }
+
+/// The OpenAPI v2 protobuf media type the server answers with (kubectl asks for it spelt
+/// with `@v1.0`, which Go's media type parser would refuse in a response).
+pub const OPENAPI_V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+
+/// A minimal OpenAPI v2 document: `swagger: "2.0"` and no definitions. kubectl reads it only to
+/// validate a kind the v3 documents do not describe, and skips validation of kinds it does not
+/// find, as against a real server (which then says "no matches for kind").
+pub fn openapi_v2(protobuf: bool) -> (&'static str, Vec<u8>) {
+    if protobuf {
+        // gnostic's Document, field 1 (swagger), a length-delimited string.
+        let mut doc = vec![0x0a, 3];
+        doc.extend_from_slice(b"2.0");
+        (OPENAPI_V2_PROTOBUF, doc)
+    } else {
+        let doc = json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"}, "paths": {}, "definitions": {}});
+        ("application/json", doc.to_string().into_bytes())
+    }
+}

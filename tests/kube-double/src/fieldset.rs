@@ -183,8 +183,9 @@ pub fn remove_at(object: &mut Value, path: &Path) {
             }
         }
         Element::Value(v) => {
+            let value: Value = serde_json::from_str(v).unwrap_or(Value::Null);
             if let Some(items) = node.as_array_mut() {
-                items.retain(|item| item.to_string() != *v);
+                items.retain(|item| *item != value);
             }
         }
     }

@@ -102,6 +102,12 @@ pub fn error(error: &ApiError) -> Response<Body> {
     json(error.code, &error.to_status())
 }
 
+pub fn bytes(content_type: &'static str, body: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response
+}
+
 pub fn text(code: u16, body: String) -> Response<Body> {
     let mut response = Response::new(full(body));
     *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);

@@ -227,6 +227,15 @@ impl KubeDouble {
         self.cluster.proxy_port("httproutes", namespace, name).map(|p| format!("http://127.0.0.1:{p}"))
     }
 
+    /// The runtime's instance id (the value of [`runtime::INSTANCE_LABEL`] on the containers
+    /// of this double), when it runs containers.
+    pub fn runtime_instance(&self) -> Option<&str> {
+        match &self.cluster.pods {
+            Pods::Containers(runtime) => Some(runtime.instance()),
+            Pods::Simulated(_) => None,
+        }
+    }
+
     /// Stops the server and the controllers and removes every container the double started.
     pub async fn shutdown(mut self) {
         for task in self.tasks.drain(..) {

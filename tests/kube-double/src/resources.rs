@@ -96,10 +96,21 @@ pub static RESOURCES: &[ResourceType] = &[
     rt!("apps", "DaemonSet", "daemonsets", "daemonset", true, &["ds"], &["status"], true),
     rt!("apps", "ControllerRevision", "controllerrevisions", "controllerrevision", true, &[], &[], false),
     rt!("gateway.networking.k8s.io", "HTTPRoute", "httproutes", "httproute", true, &[], &["status"], true),
+    // Stored, not served as new types: kubectl looks a kind it does not know up among them.
+    rt!(
+        "apiextensions.k8s.io",
+        "CustomResourceDefinition",
+        "customresourcedefinitions",
+        "customresourcedefinition",
+        false,
+        &["crd", "crds"],
+        &["status"],
+        true
+    ),
 ];
 
 /// The API groups served besides the core group, in discovery order.
-pub static GROUPS: &[&str] = &["apps", "gateway.networking.k8s.io"];
+pub static GROUPS: &[&str] = &["apps", "gateway.networking.k8s.io", "apiextensions.k8s.io"];
 
 /// Whether `/api/v1` or `/apis/<group>/<version>` is served.
 pub fn serves_group_version(group: &str, version: &str) -> bool {

@@ -29,6 +29,18 @@ fn dry_run(request: &Request) -> bool {
     request.param("dryRun") == Some("All")
 }
 
+/// POST and PUT bodies: JSON or YAML (protobuf and CBOR are not decoded here).
+fn check_media_type(request: &Request) -> Result<(), ApiError> {
+    let content_type = request.header("content-type");
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        return Err(ApiError {
+            message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml".into(),
+            ..ApiError::unsupported_media_type(content_type)
+        });
+    }
+    Ok(())
+}
+
 fn check_type(target: &Target, body: &Value) -> Result<(), ApiError> {
     let want = target.rt.group_version();
     if let Some(api_version) = body["apiVersion"].as_str()
@@ -85,6 +97,7 @@ pub fn create(
     request: &Request,
     target: &Target,
 ) -> Result<Response<Body>, ApiError> {
+    check_media_type(request)?;
     let mut body = request.body_value()?;
     check_type(target, &body)?;
     place(target, &mut body)?;
@@ -138,6 +151,7 @@ pub fn update(
     request: &Request,
     target: &Target,
 ) -> Result<Response<Body>, ApiError> {
+    check_media_type(request)?;
     let mut body = request.body_value()?;
     check_type(target, &body)?;
     let sub = target.subresource.clone().unwrap_or_default();

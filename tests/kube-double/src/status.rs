@@ -19,9 +19,10 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub name: Option<String>,
-    pub group: Option<String>,
-    pub kind: Option<String>,
+    pub name: Option<Box<str>>,
+    /// `details.group` and `details.kind`; empty when the error names no resource.
+    pub group: &'static str,
+    pub kind: &'static str,
     pub causes: Vec<Cause>,
 }
 
@@ -32,16 +33,16 @@ impl ApiError {
             reason,
             message: message.into(),
             name: None,
-            group: None,
-            kind: None,
+            group: "",
+            kind: "",
             causes: Vec::new(),
         }
     }
 
     fn about(mut self, rt: &ResourceType, name: &str) -> Self {
-        self.name = Some(name.to_string());
-        self.group = Some(rt.group.to_string());
-        self.kind = Some(rt.plural.to_string());
+        self.name = Some(name.into());
+        self.group = rt.group;
+        self.kind = rt.plural;
         self
     }
 
@@ -107,7 +108,7 @@ impl ApiError {
     }
 
     /// 422 Invalid: `<Kind>.<group> "<name>" is invalid: <field>: <detail>[, ...]`.
-    pub fn invalid(kind: &str, group: &str, name: &str, causes: Vec<Cause>) -> Self {
+    pub fn invalid(kind: &'static str, group: &'static str, name: &str, causes: Vec<Cause>) -> Self {
         let gk = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
         let parts: Vec<String> =
             causes
@@ -118,9 +119,9 @@ impl ApiError {
                 .collect();
         let joined = if parts.len() == 1 { parts[0].clone() } else { format!("[{}]", parts.join(", ")) };
         let mut error = ApiError::new(422, "Invalid", format!("{gk} \"{name}\" is invalid: {joined}"));
-        error.name = Some(name.to_string());
-        error.group = Some(group.to_string());
-        error.kind = Some(kind.to_string());
+        error.name = Some(name.into());
+        error.group = group;
+        error.kind = kind;
         error.causes = causes;
         error
     }
@@ -144,10 +145,12 @@ impl ApiError {
         if let Some(name) = &self.name {
             details.insert("name".into(), json!(name));
         }
-        if let Some(group) = self.group.as_ref().filter(|g| !g.is_empty()) {
+        if !self.group.is_empty() {
+            let group = self.group;
             details.insert("group".into(), json!(group));
         }
-        if let Some(kind) = &self.kind {
+        if !self.kind.is_empty() {
+            let kind = self.kind;
             details.insert("kind".into(), json!(kind));
         }
         if !self.causes.is_empty() {

@@ -39,7 +39,11 @@ fn tls_error(e: impl std::fmt::Display) -> std::io::Error {
 pub fn make(client_name: &str) -> std::io::Result<Pki> {
     let ca_key = KeyPair::generate().map_err(tls_error)?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls_error)?;
-    ca_params.distinguished_name.push(DnType::CommonName, "kube-double-ca");
+    // A name of its own: Go names a same-named CA in its "unknown authority" error.
+    ca_params.distinguished_name.push(
+        DnType::CommonName,
+        format!("kube-double-ca-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+    );
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages =
         vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];

@@ -91,11 +91,24 @@ pub fn check_namespace(
                 "",
             ),
             name: None,
-            group: Some(rt.group.to_string()),
-            kind: Some(rt.plural.to_string()),
+            group: rt.group,
+            kind: rt.plural,
             causes: Vec::new(),
         }),
         Some(_) => Ok(()),
+    }
+}
+
+/// Drops `null` fields, as decoding into the API's typed structs does (`creationTimestamp:
+/// null` in a template that kubectl sends back, for one).
+fn drop_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|_, v| !v.is_null());
+            map.values_mut().for_each(drop_nulls);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_nulls),
+        _ => {}
     }
 }
 
@@ -107,6 +120,7 @@ pub fn commit(
     mut new: Value,
     ctx: &WriteContext,
 ) -> Result<Value, ApiError> {
+    drop_nulls(&mut new);
     new["apiVersion"] = json!(rt.group_version());
     new["kind"] = json!(rt.kind);
     if !new["metadata"].is_object() {
@@ -153,14 +167,13 @@ pub fn commit(
                     m.remove("deletionTimestamp");
                     m.remove("resourceVersion");
                 }
+                // A create sets no status (a Namespace's is its phase, defaulted below).
                 if rt.has_status()
                     && rt.kind != "Namespace"
                     && ctx.subresource.is_empty()
-                    && !ctx.manager.starts_with("kube-double")
+                    && let Some(map) = new.as_object_mut()
                 {
-                    if let Some(map) = new.as_object_mut() {
-                        map.remove("status");
-                    }
+                    map.remove("status");
                 }
             }
             Some(old) => {

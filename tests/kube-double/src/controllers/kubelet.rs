@@ -187,7 +187,7 @@ fn pod_status(
         !container_statuses.is_empty() && exited.len() == container_statuses.len() && policy != "Always";
     let phase = if finished && exited.iter().all(|c| *c == 0) {
         "Succeeded"
-    } else if finished && (policy == "Never" || exited.iter().any(|c| *c != 0) && policy == "Never") {
+    } else if finished {
         "Failed"
     } else if all_started {
         "Running"

@@ -1,0 +1,298 @@
+//! The double held to the real kubectl 1.32: each test runs kubectl commands against a fresh
+//! double and asserts what kubectl printed and what the double stored. The pods of these tests
+//! have no containers (they are Ready after 50 ms); `kubectl_containers.rs` runs real ones.
+
+mod support;
+
+use kube_double::KubeDouble;
+use serde_json::Value;
+use support::{Kubectl, deployment};
+
+async fn double() -> KubeDouble {
+    KubeDouble::start_without_containers().await.expect("start the double")
+}
+
+fn names(list: &Value) -> Vec<String> {
+    let mut names: Vec<String> = list["items"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap_or("").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_server_side_creates_keeps_an_unchanged_object_and_reports_conflicts() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    let file = kubectl.manifest("web.yaml", &deployment("web", "nginx:1", 2, ""));
+    let run = kubectl.run(&["apply", "--server-side", "-f", path(&file)]).await;
+    assert_eq!(run.ok(), "deployment.apps/web serverside-applied\n");
+    let first = double.object("apps/v1", "Deployment", "default", "web").expect("stored");
+    assert_eq!(first["metadata"]["managedFields"][0]["manager"], "kubectl");
+    assert_eq!(first["metadata"]["managedFields"][0]["operation"], "Apply");
+    assert_eq!(
+        first["metadata"]["managedFields"][0]["fieldsV1"]["f:spec"]["f:replicas"],
+        serde_json::json!({})
+    );
+
+    // The same manifest again changes nothing: the resourceVersion stays.
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    let before = double.object("apps/v1", "deploy", "default", "web").expect("stored");
+    let run = kubectl.run(&["apply", "--server-side", "-f", path(&file)]).await;
+    assert_eq!(run.ok(), "deployment.apps/web serverside-applied\n");
+    let after = double.object("apps/v1", "deploy", "default", "web").expect("stored");
+    assert_eq!(before, after);
+
+    // Another manager changing the replicas kubectl owns conflicts...
+    let other = kubectl.manifest("other.yaml", &deployment("web", "nginx:1", 5, ""));
+    let run = kubectl.run(&["apply", "--server-side", "--field-manager=ci", "-f", path(&other)]).await;
+    let stderr = run.failed();
+    assert_eq!(
+        stderr.lines().next(),
+        Some(r#"error: Apply failed with 1 conflict: conflict with "kubectl": .spec.replicas"#),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Please review the fields above--they currently have other managers."),
+        "{stderr}"
+    );
+    assert_eq!(double.object("apps/v1", "deploy", "default", "web").expect("stored")["spec"]["replicas"], 2);
+
+    // ...and --force-conflicts takes the field over.
+    let run = kubectl
+        .run(&["apply", "--server-side", "--field-manager=ci", "--force-conflicts", "-f", path(&other)])
+        .await;
+    assert_eq!(run.ok(), "deployment.apps/web serverside-applied\n");
+    let forced = double.object("apps/v1", "deploy", "default", "web").expect("stored");
+    assert_eq!(forced["spec"]["replicas"], 5);
+    let managers: Vec<&Value> =
+        forced["metadata"]["managedFields"].as_array().expect("entries").iter().collect();
+    let kubectl_entry = managers.iter().find(|m| m["manager"] == "kubectl").expect("kubectl keeps the rest");
+    assert!(kubectl_entry["fieldsV1"]["f:spec"].get("f:replicas").is_none());
+    let ci = managers.iter().find(|m| m["manager"] == "ci").expect("ci");
+    assert_eq!(ci["fieldsV1"]["f:spec"]["f:replicas"], serde_json::json!({}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_json_answers_objects_and_lists_by_label() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    let manifests = format!(
+        "{}---\n{}---\n{}",
+        deployment("front", "nginx:1", 1, "")
+            .replace("  labels:\n    app: front\n", "  labels:\n    app: front\n    tier: front\n"),
+        deployment("back", "nginx:1", 1, "")
+            .replace("  labels:\n    app: back\n", "  labels:\n    app: back\n    tier: back\n"),
+        deployment("canary", "nginx:1", 1, "").replace(
+            "  labels:\n    app: canary\n",
+            "  labels:\n    app: canary\n    tier: front\n    canary: \"true\"\n"
+        ),
+    );
+    let file = kubectl.manifest("all.yaml", &manifests);
+    kubectl.run(&["apply", "--server-side", "-f", path(&file)]).await.ok();
+
+    let one = kubectl.run(&["get", "deployment", "front", "-o", "json"]).await.json();
+    assert_eq!(one["kind"], "Deployment");
+    assert_eq!(one["apiVersion"], "apps/v1");
+    assert_eq!(one["metadata"]["labels"]["tier"], "front");
+
+    let list = kubectl.run(&["get", "deploy", "-l", "tier=front", "-o", "json"]).await.json();
+    assert_eq!(list["kind"], "List");
+    assert_eq!(names(&list), ["canary", "front"]);
+    assert_eq!(list["items"][0]["kind"], "Deployment");
+    let list =
+        kubectl.run(&["get", "deploy", "-l", "tier in (front,back),!canary", "-o", "json"]).await.json();
+    assert_eq!(names(&list), ["back", "front"]);
+    let list = kubectl.run(&["get", "deploy", "-l", "tier!=front", "-o", "json"]).await.json();
+    assert_eq!(names(&list), ["back"]);
+    let list = kubectl
+        .run(&["get", "deployments.apps", "--field-selector", "metadata.name=back", "-o", "json"])
+        .await
+        .json();
+    assert_eq!(names(&list), ["back"]);
+
+    kubectl.run(&["rollout", "status", "deployment/front", "--timeout=30s"]).await.ok();
+    let pods = kubectl.run(&["get", "po", "-l", "app=front", "-o", "json"]).await.json();
+    let items = pods["items"].as_array().expect("pods");
+    assert_eq!(items.len(), 1);
+    let pod = &items[0];
+    let pod_name = pod["metadata"]["name"].as_str().expect("name");
+    let rs_name = pod["metadata"]["ownerReferences"][0]["name"].as_str().expect("owner");
+    let hash = pod["metadata"]["labels"]["pod-template-hash"].as_str().expect("hash");
+    assert_eq!(rs_name, format!("front-{hash}"));
+    assert!(pod_name.starts_with(&format!("{rs_name}-")), "{pod_name}");
+    assert_eq!(pod["status"]["phase"], "Running");
+    let rs = kubectl.run(&["get", "rs", rs_name, "-o", "json"]).await.json();
+    assert_eq!(rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "1");
+    assert_eq!(rs["metadata"]["ownerReferences"][0]["kind"], "Deployment");
+
+    let missing = kubectl.run(&["get", "deploy", "nothing", "-o", "json"]).await;
+    assert_eq!(missing.failed(), "Error from server (NotFound): deployments.apps \"nothing\" not found\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_status_returns_zero_once_complete_and_the_status_says_why() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    let file = kubectl.manifest("web.yaml", &deployment("web", "nginx:1", 3, ""));
+    kubectl.run(&["apply", "--server-side", "-f", path(&file)]).await.ok();
+    let run = kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await;
+    assert!(run.ok().ends_with("deployment \"web\" successfully rolled out\n"), "{run:?}");
+    let d = double.object("apps/v1", "Deployment", "default", "web").expect("stored");
+    let status = &d["status"];
+    assert_eq!(status["replicas"], 3);
+    assert_eq!(status["updatedReplicas"], 3);
+    assert_eq!(status["readyReplicas"], 3);
+    assert_eq!(status["availableReplicas"], 3);
+    assert_eq!(status["observedGeneration"], 1);
+    assert!(status.get("unavailableReplicas").is_none());
+    let conditions = status["conditions"].as_array().expect("conditions");
+    let by_type = |t: &str| conditions.iter().find(|c| c["type"] == t).expect("condition");
+    assert_eq!(by_type("Available")["reason"], "MinimumReplicasAvailable");
+    assert_eq!(by_type("Progressing")["reason"], "NewReplicaSetAvailable");
+    let rs = d["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str().expect("revision");
+    assert_eq!(rs, "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_undo_goes_back_to_the_previous_image_and_restart_rolls_again() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    let v1 = kubectl.manifest("v1.yaml", &deployment("web", "nginx:1", 2, ""));
+    let v2 = kubectl.manifest("v2.yaml", &deployment("web", "nginx:2", 2, ""));
+    kubectl.run(&["apply", "--server-side", "-f", path(&v1)]).await.ok();
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    kubectl.run(&["apply", "--server-side", "-f", path(&v2)]).await.ok();
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    let image = |double: &KubeDouble| {
+        double.object("apps/v1", "Deployment", "default", "web").expect("stored")["spec"]["template"]["spec"]
+            ["containers"][0]["image"]
+            .clone()
+    };
+    assert_eq!(image(&double), "nginx:2");
+
+    let run = kubectl.run(&["rollout", "undo", "deployment/web"]).await;
+    assert_eq!(run.ok(), "deployment.apps/web rolled back\n");
+    assert_eq!(image(&double), "nginx:1");
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    let d = double.object("apps/v1", "Deployment", "default", "web").expect("stored");
+    assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "3");
+    let replica_sets = double.objects("apps/v1", "ReplicaSet", Some("default"));
+    assert_eq!(replica_sets.len(), 2, "the first ReplicaSet came back: {replica_sets:#?}");
+    let history = kubectl.run(&["rollout", "history", "deployment/web"]).await;
+    let revisions: Vec<&str> =
+        history.ok().lines().skip(2).filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(revisions, ["2", "3"]);
+    let pods = kubectl.run(&["get", "pods", "-l", "app=web", "-o", "json"]).await.json();
+    for pod in pods["items"].as_array().expect("pods") {
+        assert_eq!(pod["spec"]["containers"][0]["image"], "nginx:1");
+    }
+
+    let run = kubectl.run(&["rollout", "restart", "deployment/web"]).await;
+    assert_eq!(run.ok(), "deployment.apps/web restarted\n");
+    let d = double.object("apps/v1", "Deployment", "default", "web").expect("stored");
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string()
+    );
+    assert_eq!(d["metadata"]["generation"], 4);
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    let d = double.object("apps/v1", "Deployment", "default", "web").expect("stored");
+    assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "4");
+    assert_eq!(double.objects("apps/v1", "ReplicaSet", Some("default")).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_wait_returns_once_the_deployment_and_its_pods_are_gone() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    let file = kubectl.manifest("web.yaml", &deployment("web", "nginx:1", 2, ""));
+    kubectl.run(&["apply", "--server-side", "-f", path(&file)]).await.ok();
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    assert_eq!(double.objects("v1", "pods", Some("default")).len(), 2);
+    let run = kubectl.run(&["delete", "deployment", "web", "--cascade=foreground", "--wait"]).await;
+    assert_eq!(run.ok(), "deployment.apps \"web\" deleted\n");
+    assert!(double.object("apps/v1", "Deployment", "default", "web").is_none());
+    assert!(double.objects("apps/v1", "rs", Some("default")).is_empty());
+    assert!(double.objects("v1", "pods", Some("default")).is_empty());
+    let again = kubectl.run(&["delete", "deployment", "web"]).await;
+    assert_eq!(again.failed(), "Error from server (NotFound): deployments.apps \"web\" not found\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_token_is_unauthorized_and_a_wrong_ca_an_x509_error() {
+    let double = double().await;
+    let wrong_token = Kubectl::with_kubeconfig(&double.kubeconfig_with("not-the-token", double.ca_pem()));
+    // Discovery reads the 401 as kubectl 1.32 reads it from a real server (its discovery
+    // client does not decode error bodies); a plain request shows the Status's message.
+    let run = wrong_token.run(&["get", "pods"]).await;
+    assert_eq!(
+        run.failed().lines().last(),
+        Some(
+            "error: You must be logged in to the server (the server has asked for the client to provide credentials)"
+        ),
+        "{run:?}"
+    );
+    let run = wrong_token.run(&["get", "--raw", "/api/v1/namespaces"]).await;
+    assert_eq!(run.failed(), "error: You must be logged in to the server (Unauthorized)\n");
+
+    let other = double_with_other_ca().await;
+    let wrong_ca = Kubectl::with_kubeconfig(&double.kubeconfig_with(double.token(), other.ca_pem()));
+    let run = wrong_ca.run(&["get", "pods"]).await;
+    assert_eq!(
+        run.failed().lines().last(),
+        Some(
+            "Unable to connect to the server: tls: failed to verify certificate: x509: certificate signed by unknown authority"
+        ),
+        "{run:?}"
+    );
+
+    let by_certificate = Kubectl::with_kubeconfig(&double.kubeconfig_with_client_certificate());
+    let run = by_certificate.run(&["get", "namespaces", "-o", "json"]).await;
+    assert_eq!(names(&run.json()), ["default", "kube-node-lease", "kube-public", "kube-system"]);
+}
+
+async fn double_with_other_ca() -> KubeDouble {
+    double().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kinds_and_invalid_objects_fail_as_on_a_real_cluster() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    let run = kubectl.run(&["get", "foos"]).await;
+    assert_eq!(run.failed(), "error: the server doesn't have a resource type \"foos\"\n");
+
+    let unknown =
+        kubectl.manifest("foo.yaml", "apiVersion: example.com/v1\nkind: Foo\nmetadata:\n  name: x\n");
+    let run = kubectl.run(&["apply", "--server-side", "-f", path(&unknown)]).await;
+    let expected = format!(
+        "error: resource mapping not found for name: \"x\" namespace: \"\" from \"{}\": no matches for kind \"Foo\" in version \"example.com/v1\"",
+        path(&unknown)
+    );
+    assert_eq!(run.failed().lines().next(), Some(expected.as_str()), "{run:?}");
+
+    let mismatched = deployment("bad", "nginx:1", 1, "")
+        .replace("      labels:\n        app: bad\n", "      labels:\n        app: other\n");
+    let file = kubectl.manifest("bad.yaml", &mismatched);
+    let run = kubectl.run(&["apply", "--server-side", "-f", path(&file)]).await;
+    assert_eq!(
+        run.failed(),
+        "The Deployment \"bad\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`\n"
+    );
+    assert!(double.object("apps/v1", "Deployment", "default", "bad").is_none());
+
+    let dry = kubectl.manifest("dry.yaml", &deployment("dry", "nginx:1", 1, ""));
+    let run =
+        kubectl.run(&["apply", "--server-side", "--dry-run=server", "-f", path(&dry), "-o", "json"]).await;
+    let answered = run.json();
+    assert_eq!(answered["metadata"]["name"], "dry");
+    assert_eq!(answered["spec"]["revisionHistoryLimit"], 10, "defaulted as it would be stored");
+    assert!(double.object("apps/v1", "Deployment", "default", "dry").is_none());
+}

@@ -1,0 +1,162 @@
+//! The double with real containers on the test's dockerd, held to the real kubectl: a rollout
+//! that completes once real readiness probes pass, a Service answering from the pods, logs, a
+//! rollout stuck on a failing probe that exceeds its progress deadline, and a foreground
+//! delete that waits until the containers are gone.
+
+mod support;
+
+use kube_double::{KubeDouble, Options};
+use support::{Kubectl, http_get};
+
+/// A Deployment of the test web image with a readiness probe, and a Service in front of it.
+fn web(name: &str, image: &str, version: &str, env_extra: &str, spec_extra: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: {name}
+spec:
+  replicas: 2
+{spec_extra}  selector:
+    matchLabels:
+      app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      terminationGracePeriodSeconds: 2
+      containers:
+      - name: web
+        image: {image}
+        env:
+        - name: VERSION
+          value: {version}
+{env_extra}        ports:
+        - containerPort: 8080
+          name: http
+        readinessProbe:
+          httpGet:
+            path: /healthz
+            port: http
+          periodSeconds: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: {name}
+spec:
+  selector:
+    app: {name}
+  ports:
+  - port: 80
+    targetPort: http
+"
+    )
+}
+
+fn containers_of(double_label: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(["ps", "--all", "--quiet", "--filter", &format!("label={double_label}")])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_containers_roll_out_answer_log_time_out_and_go() {
+    let image = tokio::task::spawn_blocking(kube_double::runtime::images::web_image)
+        .await
+        .expect("join")
+        .expect("the test web image builds (busybox-static and a running dockerd are needed)");
+    let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
+    let kubectl = Kubectl::new(&double);
+
+    let v1 = kubectl.manifest("v1.yaml", &web("web", &image, "v1", "", ""));
+    let run = kubectl.run(&["apply", "--server-side", "-f", v1.to_str().expect("path")]).await;
+    assert_eq!(run.ok(), "deployment.apps/web serverside-applied\nservice/web serverside-applied\n");
+    let run = kubectl.run(&["rollout", "status", "deployment/web", "--timeout=90s"]).await;
+    assert!(run.ok().ends_with("deployment \"web\" successfully rolled out\n"), "{run:?}");
+    let pods = kubectl.run(&["get", "pods", "-l", "app=web", "-o", "json"]).await.json();
+    let pods = pods["items"].as_array().expect("pods").clone();
+    assert_eq!(pods.len(), 2);
+    for pod in &pods {
+        assert_eq!(pod["status"]["phase"], "Running");
+        assert_eq!(pod["status"]["containerStatuses"][0]["ready"], true);
+        assert!(
+            pod["status"]["containerStatuses"][0]["containerID"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("docker://"))
+        );
+    }
+
+    // The Service answers from the ready pods.
+    let url = double.service_url("default", "web").expect("the Service has a local port");
+    let svc = double.object("v1", "svc", "default", "web").expect("stored");
+    assert_eq!(
+        svc["metadata"]["annotations"][kube_double::LOCAL_PORT],
+        url.rsplit(':').next().expect("port")
+    );
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Ok(b) = http_get(&url, "/").await {
+            body = b;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(body, "v1\n");
+
+    // kubectl logs reads the container's output.
+    let pod_name = pods[0]["metadata"]["name"].as_str().expect("name");
+    let logs = kubectl.run(&["logs", pod_name]).await;
+    assert!(logs.ok().lines().any(|l| l.starts_with("web v1")), "{logs:?}");
+    let logs = kubectl.run(&["logs", "deployment/web", "-c", "web", "--tail=1"]).await;
+    assert_eq!(logs.ok().lines().count(), 1, "{logs:?}");
+
+    // A new version rolls out and the Service answers with it.
+    let v2 = kubectl.manifest("v2.yaml", &web("web", &image, "v2", "", ""));
+    kubectl.run(&["apply", "--server-side", "-f", v2.to_str().expect("path")]).await.ok();
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=90s"]).await.ok();
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        answers.push(http_get(&url, "/").await.expect("the Service answers"));
+    }
+    assert!(answers.iter().all(|a| a == "v2\n"), "{answers:?}");
+
+    // A rollout whose pods never pass their readiness probe exceeds its deadline.
+    let stuck = kubectl.manifest(
+        "stuck.yaml",
+        &web(
+            "stuck",
+            &image,
+            "v1",
+            "        - name: FAIL_READINESS\n          value: \"1\"\n",
+            "  progressDeadlineSeconds: 3\n",
+        ),
+    );
+    kubectl.run(&["apply", "--server-side", "-f", stuck.to_str().expect("path")]).await.ok();
+    let run = kubectl.run(&["rollout", "status", "deployment/stuck", "--timeout=90s"]).await;
+    assert_eq!(run.failed(), "error: deployment \"stuck\" exceeded its progress deadline\n", "{run:?}");
+    let d = double.object("apps/v1", "Deployment", "default", "stuck").expect("stored");
+    let progressing = d["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .expect("Progressing")
+        .clone();
+    assert_eq!(progressing["status"], "False");
+    assert_eq!(progressing["reason"], "ProgressDeadlineExceeded");
+
+    // A foreground delete returns once the pods, and their containers, are gone.
+    let label = format!("{}={}", kube_double::runtime::INSTANCE_LABEL, instance_of(&double));
+    let run = kubectl.run(&["delete", "deployment", "web", "stuck", "--cascade=foreground", "--wait"]).await;
+    assert_eq!(run.ok(), "deployment.apps \"web\" deleted\ndeployment.apps \"stuck\" deleted\n");
+    assert!(double.objects("v1", "pods", Some("default")).is_empty());
+    assert!(containers_of(&label).is_empty(), "containers left: {:?}", containers_of(&label));
+}
+
+fn instance_of(double: &KubeDouble) -> String {
+    double.runtime_instance().expect("the double runs containers").to_string()
+}
