@@ -13,6 +13,8 @@
 //!   a refusal becomes [`TaskError::Denied`] through `?`; [`tls::trust_origin`] makes HTTPS to
 //!   one granted origin trust its own CA and present a client certificate (a cluster's API
 //!   server);
+//! - read what the host tells about the execution the task runs in (flow, state, failed
+//!   tasks, its URL) with [`context::execution`];
 //! - speak a protocol that is not HTTP (SMTP) over TCP to a granted destination with
 //!   [`tcp::connect`], TLS from the first byte or started in place, done by the host;
 //! - fail with [`TaskError`].
@@ -22,6 +24,7 @@
 
 pub mod bindings;
 mod capability;
+pub mod context;
 mod error;
 pub mod http;
 pub mod log;

@@ -139,6 +139,7 @@ async fn run_task(
         limits: Limits { timeout: Duration::from_secs(300), ..Limits::default() },
         workspace,
         logs: logs.clone(),
+        execution: None,
     };
     let report = sandbox.run(plugin, request).await;
     if let Err(err) = report.outcome {

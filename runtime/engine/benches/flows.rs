@@ -104,6 +104,7 @@ fn main() {
                 workspaces: dir.path().join("workspaces"),
                 workspace_retention: None,
                 limits: Limits::default(),
+                public_url: None,
             },
         );
         let (chain_yaml, fan_yaml) = (chain(1000), fan_out(1000));

@@ -96,6 +96,11 @@ pub enum SetupError {
         var = WORKSPACE_RETENTION_VAR
     )]
     Retention { text: String, reason: String },
+    #[error(
+        "the public URL `{0}` is not an absolute http(s) URL without query or fragment; give one like `https://sluice.example.com` (--public-url or ${var})",
+        var = PUBLIC_URL_VAR
+    )]
+    PublicUrl(String),
 }
 
 /// The installed plugins loaded into their sandbox: what flows are validated against, and what
@@ -103,6 +108,7 @@ pub enum SetupError {
 pub struct EngineBuilder {
     sandbox: Arc<Sandbox>,
     plugins: Plugins,
+    public_url: Option<String>,
 }
 
 impl EngineBuilder {
@@ -141,11 +147,18 @@ impl EngineBuilder {
         for path in plugin_files(&data_dir.join("plugins"))? {
             installed.push((load_file(&sandbox, &path).await?, Origin::File(path)));
         }
-        Ok(Self { plugins: Plugins::new(installed)?, sandbox })
+        Ok(Self { plugins: Plugins::new(installed)?, sandbox, public_url: None })
     }
 
     pub fn plugins(&self) -> &Plugins {
         &self.plugins
+    }
+
+    /// The server's public URL, under which tasks are told their execution's URL (see
+    /// [`EngineConfig::public_url`]).
+    pub fn public_url(mut self, public_url: Option<String>) -> Self {
+        self.public_url = public_url;
+        self
     }
 
     /// The engine on `store`, with its workspaces under `state_dir`, secrets from the
@@ -155,6 +168,7 @@ impl EngineBuilder {
             workspaces: state_dir.join("workspaces"),
             workspace_retention: workspace_retention()?,
             limits: Limits::default(),
+            public_url: self.public_url,
         };
         Ok(Engine::new(store, self.sandbox, self.plugins, Arc::new(EnvSecrets), config))
     }
@@ -231,6 +245,23 @@ pub fn docker_endpoint(flag: Option<&str>) -> Result<DockerEndpoint, SetupError>
 /// How long the workspaces of finished executions are kept, unless
 /// [`WORKSPACE_RETENTION_VAR`] says otherwise.
 const WORKSPACE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The environment variable the server's public URL is read from when `--public-url` is not given.
+pub const PUBLIC_URL_VAR: &str = "SLUICE_PUBLIC_URL";
+
+/// The server's public URL from `--public-url`, else [`PUBLIC_URL_VAR`]: an absolute `http` or
+/// `https` URL without query or fragment (a path prefix is kept), or None when neither is set.
+pub fn public_url(flag: Option<&str>) -> Result<Option<String>, SetupError> {
+    let from_env = std::env::var(PUBLIC_URL_VAR).ok().filter(|v| !v.is_empty());
+    let Some(url) = flag.map(str::to_owned).or(from_env) else { return Ok(None) };
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    match rest {
+        Some(rest) if !rest.is_empty() && !rest.starts_with('/') && !rest.contains(['?', '#', ' ']) => {
+            Ok(Some(url.trim_end_matches('/').to_owned()))
+        }
+        _ => Err(SetupError::PublicUrl(url)),
+    }
+}
 
 /// The variable that sets the workspace retention: a duration (`7d`, `12h`, `PT30M`; `0s`
 /// removes a workspace at the first sweep after its execution ended) or `never`.

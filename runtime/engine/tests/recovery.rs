@@ -52,6 +52,7 @@ async fn engine(dir: &Path) -> (Engine<SqliteStore>, Plugins) {
         workspaces: dir.join("workspaces"),
         workspace_retention: None,
         limits: Limits::default(),
+        public_url: None,
     };
     (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)
 }

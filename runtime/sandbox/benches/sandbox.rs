@@ -29,6 +29,7 @@ async fn run_noop(sandbox: &Sandbox, plugin: &Plugin, workspace: &std::path::Pat
                 limits: Limits::default(),
                 workspace,
                 logs: Arc::new(DiscardLogs),
+                execution: None,
             },
         )
         .await;

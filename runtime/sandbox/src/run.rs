@@ -32,6 +32,9 @@ pub struct RunRequest<'a> {
     pub workspace: &'a Path,
     /// Receives the log lines as they happen.
     pub logs: Arc<dyn LogSink>,
+    /// The execution the run belongs to, as the `context` interface gives it (a JSON object;
+    /// the run's secrets are redacted from it), or None outside an execution.
+    pub execution: Option<&'a serde_json::Value>,
 }
 
 /// How a run ended.
@@ -107,6 +110,7 @@ impl Sandbox {
         let state = crate::capabilities::for_task(
             request.workspace,
             request.grants,
+            request.execution,
             &self.docker,
             &limits,
             request.logs.clone(),

@@ -30,6 +30,8 @@ pub struct RunState {
     pub(crate) disk: Arc<DiskBudget>,
     /// The workspace, for the `workspace` interface (`None` in `describe`).
     pub(crate) workspace: Option<LazyDir>,
+    /// What the `context` interface answers: the execution's JSON, redacted (`None` outside one).
+    pub(crate) execution: Option<String>,
 }
 
 impl RunState {
@@ -52,6 +54,7 @@ impl RunState {
             limiter: MemoryLimiter::new(memory_bytes),
             disk: DiskBudget::new(0),
             workspace: None,
+            execution: None,
         }
     }
 

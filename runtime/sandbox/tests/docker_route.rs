@@ -136,6 +136,7 @@ async fn the_host_removes_the_container_of_a_dropped_run() {
             limits: Limits { timeout: Duration::from_secs(120), ..Limits::default() },
             workspace: &path,
             logs: Arc::new(CollectLogs::default()),
+            execution: None,
         };
         sandbox().run(&plugin, request).await
     });
@@ -179,6 +180,7 @@ async fn run_in(
         limits: Limits::default(),
         workspace: workspace.path(),
         logs: logs.clone(),
+        execution: None,
     };
     let report = sandbox.run(plugin, request).await;
     (report, logs.lines().into_iter().map(|l| l.message).collect())

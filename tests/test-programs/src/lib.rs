@@ -56,8 +56,12 @@ const TASKS: &[(&str, &str)] = &[
     ("tls-fetch", "Sets TLS trust per origin (`trust`), sleeps `sleepMs`, GETs `url`: `{status, body}`."),
     ("tls-trust", "One `set-origin-trust` call: `{ok}` or `{ok: false, kind, message}`."),
     ("tls-trust-many", "Trusts `ca` for `<prefix>1..=count` until refused: `{set, ok, kind?, message?}`."),
-    ("tcp-talk", "Connects by TCP and runs `steps` (write, readLine, startTls, ...): `{ok, received, kind?, message?}`."),
+    (
+        "tcp-talk",
+        "Connects by TCP and runs `steps` (write, readLine, startTls, ...): `{ok, received, kind?, message?}`.",
+    ),
     ("tcp-hold", "Opens `count` TCP connections and holds them: `{opened, ok, kind?, message?}`."),
+    ("context", "Returns `{execution}`: the `context` interface's document as JSON, or null."),
 ];
 
 /// Task result with output as a JSON value, serialized by [`Component::run`].
@@ -99,6 +103,7 @@ impl Guest for Component {
             "stdio" => plain::stdio(parse(config)?),
             "fail" => plain::fail(parse(config)?),
             "key-by" => plain::key_by(parse(config)?),
+            "context" => plain::context(),
             "open-files" => hostile::open_files(parse(config)?),
             "fill-disk" => hostile::fill_disk(parse(config)?),
             "read-file" => fs::read_file(parse(config)?),

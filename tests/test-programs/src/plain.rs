@@ -126,3 +126,13 @@ pub fn key_by(config: KeyBy) -> Outcome {
     by_key.insert(config.key, Value::Bool(true));
     Ok(json!({ "byKey": by_key }))
 }
+
+/// `context`: the execution document the host gives this run, as it came (null without one).
+pub fn context() -> Outcome {
+    let execution = match sluice_plugin::context::raw() {
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|err| TaskError::Failed(format!("the host's document is not JSON: {err}")))?,
+        None => Value::Null,
+    };
+    Ok(json!({ "execution": execution }))
+}

@@ -30,6 +30,11 @@ pub struct ServerArgs {
     /// together: `100MiB`, `2GiB`, or a number of bytes. Larger ones are refused with a 413.
     #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_upload_size)]
     pub max_upload_size: u64,
+    /// The URL people reach this server at (`https://sluice.example.com`, default
+    /// `$SLUICE_PUBLIC_URL`): tasks are told their execution's URL under it
+    /// (`<url>/executions/<id>`), so notifications link to it.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
 }
 
 fn parse_grace(text: &str) -> Result<Duration, String> {
@@ -45,7 +50,8 @@ fn parse_upload_size(text: &str) -> Result<u64, String> {
 
 pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let docker = setup::docker_endpoint(args.docker_host.as_deref())?;
-    let installed = EngineBuilder::load_with(data_dir, docker, None).await?;
+    let public_url = setup::public_url(args.public_url.as_deref())?;
+    let installed = EngineBuilder::load_with(data_dir, docker, None).await?.public_url(public_url);
     let store = Arc::new(SqliteStore::open(&data_dir.join("sluice.db")).await.context("opening the store")?);
     let engine = installed.build(store.clone(), data_dir)?;
     // Executions that were running when the last server stopped (or crashed) continue first.

@@ -30,6 +30,8 @@ pub struct Attempt {
     pub workspace: PathBuf,
     pub default_limits: Limits,
     pub logs: UnboundedSender<LogRecord>,
+    /// What the run is told about its execution (`context`); the sandbox redacts it.
+    pub execution: Value,
 }
 
 /// Runs the attempt and says how it went.
@@ -62,6 +64,7 @@ pub async fn run_attempt(sandbox: &Sandbox, attempt: Attempt) -> Event {
                 limits,
                 workspace: &attempt.workspace,
                 logs: sink,
+                execution: Some(&attempt.execution),
             },
         )
         .await;

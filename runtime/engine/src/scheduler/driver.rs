@@ -17,6 +17,7 @@ use super::admission::{Decision, flow_key};
 use super::context::ExecutionScope;
 use super::dispatch::{self, Attempt, now};
 use super::evaluate::Evaluator;
+use super::execution_info;
 use super::{Live, ResumeError, Shared, Update, subflow};
 use crate::machine::{Command, Event, Execution};
 use crate::records::{ExecutionState, LogRecord, TaskRunKey, Timestamp};
@@ -433,6 +434,8 @@ impl<S: Store> Driver<S> {
         };
         let mut redact = self.redact.clone();
         redact.extend(rendered.secrets);
+        let public_url = self.shared.config.public_url.as_deref();
+        let execution = execution_info::document(&self.exec, &self.tasks, &run, public_url, now());
         let work = Attempt {
             execution_id: self.exec.record().id.clone(),
             run: run.clone(),
@@ -445,6 +448,7 @@ impl<S: Store> Driver<S> {
             workspace: self.workspace.clone(),
             default_limits: self.shared.config.limits,
             logs: self.logs_tx.clone(),
+            execution,
         };
         let shared = self.shared.clone();
         let events = self.events_tx.clone();

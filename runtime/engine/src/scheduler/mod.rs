@@ -12,6 +12,7 @@ mod dispatch;
 mod drain;
 mod driver;
 mod evaluate;
+mod execution_info;
 mod plugins;
 mod recover;
 mod rerun;
@@ -35,6 +36,7 @@ use sluice_sandbox::{Limits, Sandbox};
 use tokio::sync::{broadcast, mpsc, watch};
 
 pub use drain::Drained;
+pub use execution_info::execution_url;
 pub use plugins::Plugins;
 pub use rerun::RerunError;
 pub use secrets::{EnvSecrets, SECRET_ENV_PREFIX, StaticSecrets};
@@ -53,6 +55,9 @@ pub struct EngineConfig {
     pub workspace_retention: Option<Duration>,
     /// Limits of a task run that sets none of its own.
     pub limits: Limits,
+    /// The server's public URL (`https://sluice.example.com`): tasks are told their execution's
+    /// URL under it (`<public>/executions/<id>`). None for `sluice run`.
+    pub public_url: Option<String>,
 }
 
 /// A change worth showing live (progress lines, SSE). Sent after it was committed.

@@ -16,6 +16,9 @@ use sluice_flow::template::Secrets;
 use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
 use sluice_store::SqliteStore;
 
+/// The public URL the harness's engine is configured with.
+pub const PUBLIC_URL: &str = "https://sluice.example.com/";
+
 pub struct Harness {
     pub engine: Engine<SqliteStore>,
     pub plugins: Plugins,
@@ -49,6 +52,7 @@ pub async fn harness_with_source(secrets: Arc<dyn Secrets>) -> Harness {
             workspaces: dir.path().join("workspaces"),
             workspace_retention: Some(Duration::ZERO),
             limits: Limits::default(),
+            public_url: Some(PUBLIC_URL.to_owned()),
         },
     );
     Harness { engine, plugins, dir }

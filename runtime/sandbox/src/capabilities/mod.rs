@@ -2,13 +2,15 @@
 //! its host side: `workspace` (files, the executable bit, the disk limit), `env`, `secrets`
 //! (redaction), `network` (HTTP to granted origins), `tls` (the CA certificates and client
 //! certificate HTTPS to a granted origin uses), `tcp` (raw TCP, with TLS, to a granted
-//! destination: SMTP), `docker` (the Engine API through the host) and
-//! `logs` (the `log` import, stdout and stderr). [`link`] and [`for_task`] assemble them:
+//! destination: SMTP), `docker` (the Engine API through the host),
+//! `logs` (the `log` import, stdout and stderr) and `context` (what the run is told about its
+//! execution). [`link`] and [`for_task`] assemble them:
 //! a new capability is one module and one line in each.
 //!
 //! Deny by default: an empty [`Grants`] lets a component read and write its workspace, read the
 //! clocks and random, and nothing else.
 
+pub(crate) mod context;
 pub(crate) mod docker;
 pub(crate) mod env;
 pub(crate) mod logs;
@@ -54,15 +56,17 @@ pub(crate) fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     workspace::link(linker)?;
     tls::link(linker)?;
     tcp::link(linker)?;
+    context::link(linker)?;
     Ok(())
 }
 
 /// A run's host state from its grants: the workspace preopened read-write, granted env vars
 /// only, no sockets, HTTP only to granted origins (and Docker when granted), stdout and stderr
-/// into the redacted, capped log.
+/// into the redacted, capped log, and the execution's document (secrets redacted) for `context`.
 pub(crate) fn for_task(
     workspace: &Path,
     grants: &Grants,
+    execution: Option<&serde_json::Value>,
     docker_endpoint: &Arc<DockerEndpoint>,
     limits: &Limits,
     sink: Arc<dyn LogSink>,
@@ -83,6 +87,7 @@ pub(crate) fn for_task(
     state.disk = workspace::DiskBudget::new(limits.disk_bytes);
     state.workspace = Some(workspace::LazyDir::new(workspace));
     state.tcp = tcp::TcpPolicy::new(grants.network.clone(), state.log.clone(), state.network.denied.clone());
+    state.execution = context::document(execution, &grants.redact);
     Ok(state)
 }
 

@@ -125,6 +125,7 @@ impl<'a> Call<'a> {
                     limits: self.limits,
                     workspace: workspace.path(),
                     logs: logs.clone(),
+                    execution: None,
                 },
             )
             .await;

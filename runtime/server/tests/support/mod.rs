@@ -37,7 +37,12 @@ pub async fn engine(dir: &Path, secrets: &[(&str, &str)]) -> Engine<SqliteStore>
         sandbox,
         Plugins::new([(core, sluice_engine::setup::Origin::Builtin)]).unwrap(),
         Arc::new(StaticSecrets(secrets)),
-        EngineConfig { workspaces: dir.join("ws"), workspace_retention: None, limits: Limits::default() },
+        EngineConfig {
+            workspaces: dir.join("ws"),
+            workspace_retention: None,
+            limits: Limits::default(),
+            public_url: None,
+        },
     )
 }
 
