@@ -296,3 +296,81 @@ async fn unknown_kinds_and_invalid_objects_fail_as_on_a_real_cluster() {
     assert_eq!(answered["spec"]["revisionHistoryLimit"], 10, "defaulted as it would be stored");
     assert!(double.object("apps/v1", "Deployment", "default", "dry").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_and_daemonset_rollouts_complete_for_kubectl() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    let workloads = |image: &str| {
+        format!(
+            "apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  replicas: 3
+  serviceName: db
+  selector:
+    matchLabels:
+      app: db
+  template:
+    metadata:
+      labels:
+        app: db
+    spec:
+      containers:
+      - name: db
+        image: {image}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: agent
+spec:
+  selector:
+    matchLabels:
+      app: agent
+  template:
+    metadata:
+      labels:
+        app: agent
+    spec:
+      containers:
+      - name: agent
+        image: {image}
+"
+        )
+    };
+    let v1 = kubectl.manifest("v1.yaml", &workloads("nginx:1"));
+    kubectl.run(&["apply", "--server-side", "-f", path(&v1)]).await.ok();
+    // The API defaults `partition: 0`, so kubectl reports a partitioned rollout, as it does
+    // against a real cluster.
+    let run = kubectl.run(&["rollout", "status", "statefulset/db", "--timeout=30s"]).await;
+    assert!(
+        run.ok().ends_with("partitioned roll out complete: 3 new pods have been updated...\n"),
+        "{run:?}"
+    );
+    let sts = double.object("apps/v1", "sts", "default", "db").expect("stored");
+    assert_eq!(sts["status"]["currentRevision"], sts["status"]["updateRevision"]);
+    assert_eq!(sts["status"]["readyReplicas"], 3);
+    let pods = kubectl.run(&["get", "pods", "-l", "app=db", "-o", "json"]).await.json();
+    assert_eq!(names(&pods), ["db-0", "db-1", "db-2"]);
+    let run = kubectl.run(&["rollout", "status", "daemonset/agent", "--timeout=30s"]).await;
+    assert_eq!(run.ok().lines().last(), Some("daemon set \"agent\" successfully rolled out"));
+    let pods = kubectl.run(&["get", "pods", "-l", "app=agent", "-o", "json"]).await.json();
+    assert_eq!(pods["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(pods["items"][0]["spec"]["nodeName"], "kube-double");
+
+    let v2 = kubectl.manifest("v2.yaml", &workloads("nginx:2"));
+    kubectl.run(&["apply", "--server-side", "-f", path(&v2)]).await.ok();
+    kubectl.run(&["rollout", "status", "statefulset/db", "--timeout=60s"]).await.ok();
+    kubectl.run(&["rollout", "status", "daemonset/agent", "--timeout=60s"]).await.ok();
+    let pods = kubectl.run(&["get", "pods", "-l", "app in (db,agent)", "-o", "json"]).await.json();
+    let images: Vec<&str> = pods["items"]
+        .as_array()
+        .expect("pods")
+        .iter()
+        .filter_map(|p| p["spec"]["containers"][0]["image"].as_str())
+        .collect();
+    assert_eq!(images, ["nginx:2"; 4], "{pods:#}");
+}

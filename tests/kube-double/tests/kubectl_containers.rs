@@ -160,3 +160,64 @@ async fn real_containers_roll_out_answer_log_time_out_and_go() {
 fn instance_of(double: &KubeDouble) -> String {
     double.runtime_instance().expect("the double runs containers").to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_httproute_splits_requests_between_services_by_weight() {
+    let image = tokio::task::spawn_blocking(kube_double::runtime::images::web_image)
+        .await
+        .expect("join")
+        .expect("the test web image builds (busybox-static and a running dockerd are needed)");
+    let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
+    let kubectl = Kubectl::new(&double);
+    let stable = web("stable", &image, "v1", "", "").replace("replicas: 2", "replicas: 1");
+    let canary = web("canary", &image, "v2", "", "").replace("replicas: 2", "replicas: 1");
+    let route = "apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: web
+spec:
+  parentRefs:
+  - name: gateway
+  rules:
+  - backendRefs:
+    - name: stable
+      port: 80
+      weight: 80
+    - name: canary
+      port: 80
+      weight: 20
+";
+    let file = kubectl.manifest("all.yaml", &format!("{stable}---\n{canary}---\n{route}"));
+    kubectl.run(&["apply", "--server-side", "-f", file.to_str().expect("path")]).await.ok();
+    for name in ["deployment/stable", "deployment/canary"] {
+        kubectl.run(&["rollout", "status", name, "--timeout=90s"]).await.ok();
+    }
+    let url = double.route_url("default", "web").expect("the route has a listener");
+    let route = kubectl.run(&["get", "httproute", "web", "-o", "json"]).await.json();
+    assert_eq!(route["status"]["parents"][0]["conditions"][0]["type"], "Accepted");
+    assert_eq!(route["status"]["parents"][0]["conditions"][0]["status"], "True");
+    // Both Services answer before counting (their proxies learn the ready pods at once, but
+    // the first answer from each shows it).
+    for service in ["stable", "canary"] {
+        let service_url = double.service_url("default", service).expect("service port");
+        let mut answered = false;
+        for _ in 0..100 {
+            if http_get(&service_url, "/").await.is_ok() {
+                answered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(answered, "{service} answers");
+    }
+    let mut v1 = 0;
+    let mut v2 = 0;
+    for _ in 0..100 {
+        match http_get(&url, "/").await.expect("the route answers").as_str() {
+            "v1\n" => v1 += 1,
+            "v2\n" => v2 += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((v1, v2), (80, 20));
+}

@@ -4,6 +4,8 @@
 // Shared by two test binaries; each uses a part.
 #![allow(dead_code)]
 
+pub mod api;
+
 use std::path::PathBuf;
 use std::process::Output;
 use std::time::Duration;
