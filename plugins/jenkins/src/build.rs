@@ -120,8 +120,8 @@ impl Task for BuildTask {
         let mut jenkins =
             Jenkins::new(&config.url, &config.username, &config.api_token, Instant::now() + build_timeout)?;
 
-        let id = trigger(&mut jenkins, &job, &job_path, body.as_deref())?;
-        let started = queue::follow(&mut jenkins, id, &job, interval)?;
+        let (location, id) = trigger(&mut jenkins, &job, &job_path, body.as_deref())?;
+        let started = queue::follow(&mut jenkins, &location, id, &job, interval)?;
         let build_path = format!("{job_path}/{}", started.number);
         sluice_plugin::info!("started {job} #{}: {}", started.number, started.url);
 
@@ -161,8 +161,13 @@ impl Task for BuildTask {
     }
 }
 
-/// POSTs `build` or `buildWithParameters` and returns the queue item's id.
-fn trigger(jenkins: &mut Jenkins, job: &str, job_path: &str, body: Option<&str>) -> Result<u64, TaskError> {
+/// POSTs `build` or `buildWithParameters` and returns the queue item's URL and id.
+fn trigger(
+    jenkins: &mut Jenkins,
+    job: &str,
+    job_path: &str,
+    body: Option<&str>,
+) -> Result<(String, u64), TaskError> {
     let path = match body {
         Some(_) => format!("{job_path}/buildWithParameters"),
         None => format!("{job_path}/build"),
@@ -184,14 +189,24 @@ fn trigger(jenkins: &mut Jenkins, job: &str, job_path: &str, body: Option<&str>)
     }
     let what = format!("triggering {job}");
     let response = ensure_success(response, &what)?;
-    let location = response.header("location").unwrap_or_default();
-    let id = queue::item_id(location).ok_or_else(|| {
+    let location = absolute(&jenkins.base, response.header("location").unwrap_or_default());
+    let id = queue::item_id(&location).ok_or_else(|| {
         TaskError::failed(format!(
             "{what}: Jenkins answered without a queue item in `Location` (`{location}`)"
         ))
     })?;
     sluice_plugin::info!("triggered {job}: queue item {id}");
-    Ok(id)
+    Ok((location, id))
+}
+
+/// A `Location` made absolute: a path (`/queue/item/3/`) is on the origin of `base`.
+fn absolute(base: &str, location: &str) -> String {
+    if !location.starts_with('/') {
+        return location.to_string();
+    }
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let origin_end = base[after_scheme..].find('/').map_or(base.len(), |i| after_scheme + i);
+    format!("{}{location}", &base[..origin_end])
 }
 
 fn read_state(jenkins: &Jenkins, build_path: &str) -> Result<BuildState, TaskError> {
@@ -262,6 +277,18 @@ mod tests {
         assert_eq!(form_body(&parameters).unwrap(), "DRY=true&N=3&VERSION=1.2%20rc");
         let nested: BTreeMap<String, Value> = serde_json::from_value(json!({"X": [1]})).unwrap();
         assert!(form_body(&nested).is_err());
+    }
+
+    #[test]
+    fn relative_locations_are_on_the_servers_origin() {
+        assert_eq!(
+            absolute("https://ci.example/jenkins", "/jenkins/queue/item/3/"),
+            "https://ci.example/jenkins/queue/item/3/"
+        );
+        assert_eq!(
+            absolute("http://127.0.0.1:9", "http://other:1/queue/item/3/"),
+            "http://other:1/queue/item/3/"
+        );
     }
 
     #[test]

@@ -56,9 +56,13 @@ impl Jenkins {
     /// followed (Jenkins answers a POST with 302 to a page, and a bad session with a login
     /// page).
     pub fn request(&self, method: &str, path: &str) -> Request {
-        let mut request = Request::new(method, format!("{}{path}", self.base))
-            .header("authorization", &self.authorization)
-            .follow_redirects(false);
+        self.request_url(method, &format!("{}{path}", self.base))
+    }
+
+    /// [`request`](Jenkins::request) to an absolute URL Jenkins gave (a queue item's).
+    pub fn request_url(&self, method: &str, url: &str) -> Request {
+        let mut request =
+            Request::new(method, url).header("authorization", &self.authorization).follow_redirects(false);
         if let Some(crumb) = &self.crumb {
             request = request.header(&crumb.field, &crumb.value);
             if let Some(cookie) = &crumb.cookie {

@@ -3,9 +3,10 @@
 //! the next offset in `X-Text-Size`, and `X-More-Data: true` while the build may write more.
 //! Lines are logged whole: a chunk that ends mid-line keeps its tail for the next one.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use sluice_plugin::TaskError;
+use sluice_plugin::http::retry_after;
 
 use crate::client::{Jenkins, error_text};
 
@@ -37,10 +38,19 @@ pub fn stream(jenkins: &Jenkins, build_path: &str, interval: Duration) -> Result
             .map_err(TaskError::from)?;
         match response.status {
             200..=299 => {}
-            // The build's log may not exist for a moment after it started.
-            404 => received = 0,
-            429 | 500..=599 => {
-                sluice_plugin::warn!("reading the console: {}; trying again", error_text(&response))
+            // The build's log may not exist for a moment after it started; a 429 or 5xx is
+            // tried again as long as the deadline allows, after the server's `Retry-After`.
+            404 | 429 | 500..=599 => {
+                if response.status != 404 {
+                    sluice_plugin::warn!("reading the console: {}; trying again", error_text(&response));
+                }
+                if jenkins.remaining().is_zero() {
+                    return Ok(Ended::Deadline);
+                }
+                let asked =
+                    response.header("retry-after").and_then(|value| retry_after(value, SystemTime::now()));
+                jenkins.pause(asked.unwrap_or(interval));
+                continue;
             }
             _ => return Err(TaskError::failed(format!("reading the console: {}", error_text(&response)))),
         }
@@ -49,7 +59,7 @@ pub fn stream(jenkins: &Jenkins, build_path: &str, interval: Duration) -> Result
             Some(size) => size,
             None => offset + received,
         };
-        if response.is_success() && !more {
+        if !more {
             if !partial.is_empty() {
                 sluice_plugin::info!("{}", String::from_utf8_lossy(&partial));
             }

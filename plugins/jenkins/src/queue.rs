@@ -35,20 +35,33 @@ struct Executable {
     url: Option<String>,
 }
 
-/// The queue item's id from a trigger's `Location` (`https://ci/queue/item/42/`). The item is
-/// then read from the configured server URL, not the `Location`'s origin: Jenkins builds it
-/// from its own root URL setting, which may not be the one the flow granted.
+/// The queue item's id from a trigger's `Location` (`https://ci/queue/item/42/`).
 pub fn item_id(location: &str) -> Option<u64> {
     let after = location.split("/queue/item/").nth(1)?;
     after.trim_end_matches('/').split('/').next()?.parse().ok()
 }
 
-/// Polls the item every `interval` until it has a build; logs `why` each time it changes.
-pub fn follow(jenkins: &mut Jenkins, id: u64, job: &str, interval: Duration) -> Result<Started, TaskError> {
-    let path = format!("/queue/item/{id}/api/json");
+/// Polls the item at `location` (as Jenkins gave it) every `interval` until it has a build;
+/// logs `why` each time it changes. Jenkins makes `location` from its root URL setting: when
+/// that is another origin than `url`, the host refuses it unless the flow grants it, and the
+/// error says so.
+pub fn follow(
+    jenkins: &mut Jenkins,
+    location: &str,
+    id: u64,
+    job: &str,
+    interval: Duration,
+) -> Result<Started, TaskError> {
+    let url = format!("{}/api/json", location.trim_end_matches('/'));
     let mut last_why: Option<String> = None;
     loop {
-        let response = jenkins.send(|j| j.request("GET", &path))?;
+        let response = jenkins.send(|j| j.request_url("GET", &url)).map_err(|err| match err {
+            TaskError::Denied(why) => TaskError::Denied(format!(
+                "following queue item {id} at {location} (Jenkins' root URL is not `url`'s origin: fix it in \
+                 Manage Jenkins > System, or grant it in `allow.network`): {why}"
+            )),
+            other => other,
+        })?;
         if response.status == 404 {
             return Err(TaskError::failed(format!(
                 "queue item {id} of {job} is no longer in Jenkins' queue (it was removed before a build started)"

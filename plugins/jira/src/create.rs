@@ -27,12 +27,14 @@ pub struct CreateIssueConfig {
     issue_type: String,
     /// The summary (one line).
     summary: String,
-    /// The description, converted to Atlassian Document Format as `descriptionFormat` says.
+    /// The issue's description, converted to Atlassian Document Format as `format` says. (The
+    /// key is not `description`: every task's `description` is the flow's note about it.)
     #[serde(default)]
-    description: Option<String>,
-    /// `markdown` (default: headings, lists, code blocks, bold, italic, links) or `text`.
+    body: Option<String>,
+    /// How `body` is written: `markdown` (default: headings, lists, code blocks, bold, italic,
+    /// links) or `text`.
     #[serde(default)]
-    description_format: Format,
+    format: Format,
     /// Labels (no spaces).
     #[serde(default)]
     labels: Vec<String>,
@@ -57,8 +59,8 @@ pub struct CreateIssueOutput {
 impl Task for CreateIssueTask {
     const NAME: &'static str = "create-issue";
     const DESCRIPTION: &'static str = "Creates an issue in `project` of type `issueType` with \
-        `summary`, a `description` (Markdown-ish or plain text, sent as Atlassian Document \
-        Format), `labels` and any other `fields` by id. Outputs the `key` and its browse `url`.";
+        `summary`, a description in `body` (Markdown-ish or plain text, sent as Atlassian \
+        Document Format), `labels` and any other `fields` by id. Outputs the `key` and its browse `url`.";
     type Config = CreateIssueConfig;
     type Output = CreateIssueOutput;
 
@@ -88,8 +90,8 @@ fn fields(config: &CreateIssueConfig) -> Result<serde_json::Map<String, Value>, 
     fields.insert("project".into(), json!({"key": config.project}));
     fields.insert("issuetype".into(), json!({"name": config.issue_type}));
     fields.insert("summary".into(), json!(config.summary));
-    if let Some(description) = &config.description {
-        fields.insert("description".into(), adf::document(description, config.description_format));
+    if let Some(body) = &config.body {
+        fields.insert("description".into(), adf::document(body, config.format));
     }
     if !config.labels.is_empty() {
         fields.insert("labels".into(), json!(config.labels));
@@ -97,7 +99,7 @@ fn fields(config: &CreateIssueConfig) -> Result<serde_json::Map<String, Value>, 
     for (id, value) in &config.fields {
         if fields.contains_key(id) {
             return Err(TaskError::invalid_config(format!(
-                "`fields.{id}`: set it with its own key (`project`, `issueType`, `summary`, `description`, `labels`)"
+                "`fields.{id}`: set it with its own key (`project`, `issueType`, `summary`, `body`, `labels`)"
             )));
         }
         fields.insert(id.clone(), value.clone());
