@@ -299,3 +299,50 @@ async fn propagation_policies() {
     assert!(rs[0]["metadata"].get("ownerReferences").is_none_or(|r| r == &json!([])));
     assert_eq!(double.objects("v1", "pods", Some("default")).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_update_stays_within_max_surge_and_max_unavailable() {
+    let double = double().await;
+    let api = Api::new(&double);
+    let mut d = deployment("web", 4);
+    d["spec"]["strategy"] =
+        json!({"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}});
+    api.post(DEPLOYMENTS, &d).await;
+    let complete = |double: &KubeDouble, image: &str| {
+        double.object("apps/v1", "Deployment", "default", "web").is_some_and(|d| {
+            d["status"]["observedGeneration"] == d["metadata"]["generation"]
+                && d["status"]["updatedReplicas"] == 4
+                && d["status"]["availableReplicas"] == 4
+                && d["status"]["replicas"] == 4
+                && d["spec"]["template"]["spec"]["containers"][0]["image"] == image
+        })
+    };
+    support::eventually(20, "the first rollout", || complete(&double, "nginx:1")).await;
+    let image = r#"{"spec":{"template":{"spec":{"containers":[{"name":"web","image":"nginx:2"}]}}}}"#;
+    api.call("PATCH", &format!("{DEPLOYMENTS}/web"), "application/strategic-merge-patch+json", image).await;
+    let (mut most, mut fewest_ready) = (0, usize::MAX);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !complete(&double, "nginx:2") {
+        assert!(Instant::now() < deadline, "the rollout did not finish");
+        let pods = double.objects("v1", "pods", Some("default"));
+        let active: Vec<&Value> =
+            pods.iter().filter(|p| p["metadata"].get("deletionTimestamp").is_none()).collect();
+        let ready = active
+            .iter()
+            .filter(|p| {
+                p["status"]["conditions"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            })
+            .count();
+        most = most.max(active.len());
+        fewest_ready = fewest_ready.min(ready);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(most <= 5, "{most} pods at once with maxSurge 1");
+    assert!(fewest_ready >= 4, "{fewest_ready} ready pods with maxUnavailable 0");
+    let replica_sets = double.objects("apps/v1", "rs", Some("default"));
+    let mut specs: Vec<i64> = replica_sets.iter().filter_map(|rs| rs["spec"]["replicas"].as_i64()).collect();
+    specs.sort();
+    assert_eq!(specs, [0, 4]);
+}

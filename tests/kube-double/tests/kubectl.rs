@@ -78,6 +78,19 @@ async fn apply_server_side_creates_keeps_an_unchanged_object_and_reports_conflic
     assert!(kubectl_entry["fieldsV1"]["f:spec"].get("f:replicas").is_none());
     let ci = managers.iter().find(|m| m["manager"] == "ci").expect("ci");
     assert_eq!(ci["fieldsV1"]["f:spec"]["f:replicas"], serde_json::json!({}));
+
+    // A field kubectl applied once and applies no more goes, as nobody else owns it.
+    let labelled = kubectl.manifest(
+        "labelled.yaml",
+        &deployment("web", "nginx:1", 5, "")
+            .replace("  labels:\n    app: web\n", "  labels:\n    app: web\n    extra: \"1\"\n"),
+    );
+    kubectl.run(&["apply", "--server-side", "-f", path(&labelled)]).await.ok();
+    let with = double.object("apps/v1", "deploy", "default", "web").expect("stored");
+    assert_eq!(with["metadata"]["labels"]["extra"], "1");
+    kubectl.run(&["apply", "--server-side", "-f", path(&other)]).await.ok();
+    let without = double.object("apps/v1", "deploy", "default", "web").expect("stored");
+    assert_eq!(without["metadata"]["labels"], serde_json::json!({"app": "web"}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -373,4 +386,99 @@ spec:
         .filter_map(|p| p["spec"]["containers"][0]["image"].as_str())
         .collect();
     assert_eq!(images, ["nginx:2"; 4], "{pods:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_resume_scale_set_image_wait_and_the_revision_history_limit() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    let file = kubectl.manifest("web.yaml", &deployment("web", "nginx:1", 2, "  revisionHistoryLimit: 1\n"));
+    kubectl.run(&["apply", "--server-side", "-f", path(&file)]).await.ok();
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    let table = kubectl.run(&["get", "deploy"]).await;
+    assert_eq!(
+        table.ok().lines().next().map(|l| l.split_whitespace().collect::<Vec<_>>()),
+        Some(vec!["NAME", "AGE"])
+    );
+
+    assert_eq!(
+        kubectl.run(&["rollout", "pause", "deployment/web"]).await.ok(),
+        "deployment.apps/web paused\n"
+    );
+    assert_eq!(
+        kubectl.run(&["set", "image", "deployment/web", "web=nginx:2"]).await.ok(),
+        "deployment.apps/web image updated\n"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        double.objects("apps/v1", "rs", Some("default")).len(),
+        1,
+        "a paused Deployment rolls nothing out"
+    );
+    let d = double.object("apps/v1", "deploy", "default", "web").expect("stored");
+    let progressing = d["status"]["conditions"]
+        .as_array()
+        .expect("conditions")
+        .iter()
+        .find(|c| c["type"] == "Progressing")
+        .cloned();
+    assert_eq!(progressing.expect("Progressing")["reason"], "DeploymentPaused");
+    assert_eq!(
+        kubectl.run(&["scale", "deployment/web", "--replicas=3"]).await.ok(),
+        "deployment.apps/web scaled\n"
+    );
+    assert_eq!(
+        kubectl.run(&["rollout", "resume", "deployment/web"]).await.ok(),
+        "deployment.apps/web resumed\n"
+    );
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    let run = kubectl.run(&["wait", "--for=condition=Available", "deployment/web", "--timeout=10s"]).await;
+    assert_eq!(run.ok(), "deployment.apps/web condition met\n");
+    let pods = kubectl.run(&["get", "pods", "-l", "app=web", "-o", "json"]).await.json();
+    assert_eq!(pods["items"].as_array().map(Vec::len), Some(3));
+
+    kubectl.run(&["set", "image", "deployment/web", "web=nginx:3"]).await.ok();
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    let replica_sets = double.objects("apps/v1", "rs", Some("default"));
+    let mut revisions: Vec<&str> = replica_sets
+        .iter()
+        .filter_map(|rs| rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str())
+        .collect();
+    revisions.sort();
+    assert_eq!(revisions, ["2", "3"], "revisionHistoryLimit 1 keeps one old ReplicaSet");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recreate_and_namespace_deletion() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    let ns = kubectl.manifest("ns.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n");
+    assert_eq!(
+        kubectl.run(&["apply", "--server-side", "-f", path(&ns)]).await.ok(),
+        "namespace/team serverside-applied\n"
+    );
+    let recreate = |image: &str| deployment("web", image, 2, "  strategy:\n    type: Recreate\n");
+    let v1 = kubectl.manifest("v1.yaml", &recreate("nginx:1"));
+    let v2 = kubectl.manifest("v2.yaml", &recreate("nginx:2"));
+    kubectl.run(&["apply", "--server-side", "-n", "team", "-f", path(&v1)]).await.ok();
+    kubectl.run(&["rollout", "status", "-n", "team", "deployment/web", "--timeout=30s"]).await.ok();
+    kubectl.run(&["apply", "--server-side", "-n", "team", "-f", path(&v2)]).await.ok();
+    kubectl.run(&["rollout", "status", "-n", "team", "deployment/web", "--timeout=30s"]).await.ok();
+    let pods = kubectl.run(&["get", "pods", "-n", "team", "-o", "json"]).await.json();
+    let images: Vec<&str> = pods["items"]
+        .as_array()
+        .expect("pods")
+        .iter()
+        .filter_map(|p| p["spec"]["containers"][0]["image"].as_str())
+        .collect();
+    assert_eq!(images, ["nginx:2", "nginx:2"]);
+    assert_eq!(double.objects("apps/v1", "rs", Some("team")).len(), 2);
+
+    let run = kubectl.run(&["delete", "namespace", "team"]).await;
+    assert_eq!(run.ok(), "namespace \"team\" deleted\n");
+    assert!(double.object("v1", "ns", "", "team").is_none());
+    assert!(double.objects("v1", "pods", Some("team")).is_empty());
+    assert!(double.objects("apps/v1", "deploy", Some("team")).is_empty());
+    let gone = kubectl.run(&["get", "namespace", "team"]).await;
+    assert_eq!(gone.failed(), "Error from server (NotFound): namespaces \"team\" not found\n");
 }
