@@ -120,7 +120,8 @@ pub fn error_text(status: u16, body: &[u8]) -> String {
     }
     let said = match serde_json::from_slice::<Failure>(body) {
         Ok(Failure { error: ErrorBody { message, detail } }) => {
-            match (message.filter(|m| !m.is_empty()), detail.filter(|d| !d.is_empty())) {
+            let trimmed = |text: Option<String>| text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+            match (trimmed(message), trimmed(detail)) {
                 (Some(message), Some(detail)) => format!("{message} ({detail})"),
                 (Some(one), None) | (None, Some(one)) => one,
                 (None, None) => String::new(),
