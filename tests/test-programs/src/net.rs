@@ -23,3 +23,19 @@ pub fn fetch(config: Fetch) -> Outcome {
     let response = sluice_plugin::http::get(config.url).follow_redirects(config.follow_redirects).send()?;
     Ok(json!({ "status": response.status, "body": response.text() }))
 }
+
+#[derive(Deserialize)]
+pub struct FetchMany {
+    url: String,
+    times: u32,
+}
+
+/// `fetch-many` `{url, times}`: GETs `url` that many times one after the other, `{"bodies":
+/// [...]}`. What the host's connection reuse is tested with.
+pub fn fetch_many(config: FetchMany) -> Outcome {
+    let mut bodies = Vec::new();
+    for _ in 0..config.times {
+        bodies.push(sluice_plugin::http::get(&config.url).send()?.text());
+    }
+    Ok(json!({ "bodies": bodies }))
+}

@@ -7,6 +7,7 @@
 
 pub(crate) mod body;
 mod origin;
+mod pool;
 mod send;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -46,11 +47,13 @@ pub(crate) struct NetworkPolicy {
     pub(crate) docker: Option<Arc<DockerSession>>,
     /// The run's TLS trust per origin, read for every HTTPS request.
     tls: OriginTrust,
+    /// The run's connections, reused by its later requests to the same origin.
+    pool: Arc<pool::ConnectionPool>,
 }
 
 impl NetworkPolicy {
     pub(crate) fn new(allowed: Vec<OriginPattern>, log: LogPipe, tls: OriginTrust) -> Self {
-        NetworkPolicy { allowed, log, denied: Arc::default(), docker: None, tls }
+        NetworkPolicy { allowed, log, denied: Arc::default(), docker: None, tls, pool: Arc::default() }
     }
 
     /// Also routes requests for the Docker origin to `endpoint`.
@@ -119,6 +122,7 @@ impl WasiHttpHooks for NetworkPolicy {
                 .map(|authority| self.tls.config_for(authority.host(), authority.port_u16().unwrap_or(443))),
             _ => None,
         };
+        let pool = self.pool.clone();
         Box::new(async move {
             // hyper sends a GET (HEAD, ...) whose body length it does not know without a body
             // and drops that body at once; a guest that writes and finishes its empty body
@@ -128,7 +132,7 @@ impl WasiHttpHooks for NetworkPolicy {
             let (parts, body) = request.into_parts();
             let body = body::first_frame(body).await?.unwrap_or_else(body::empty_body);
             let request = http::Request::from_parts(parts, body);
-            send::send(request, options, tls).await
+            send::send(request, options, tls, pool).await
         })
     }
 }

@@ -24,6 +24,8 @@ use tokio::time::{Instant, Sleep};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
 
+use super::pool::{ConnectionPool, PoolKey};
+
 /// wasi-http's default for each timeout the component leaves unset.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -52,63 +54,53 @@ impl Timeouts {
     }
 }
 
-/// Sends `request` (already let through by the policy) over a new connection: TLS with `tls`
-/// when it is given (an `https` request), plain TCP otherwise.
+/// Sends `request` (already let through by the policy) over a connection of the run's `pool`
+/// for its origin, or a new one: TLS with `tls` when it is given (an `https` request), plain
+/// TCP otherwise. The connection goes back to the pool once the response head is in; it takes
+/// another request once this response has been read to its end.
 pub(super) async fn send(
     mut request: http::Request<WasiBody>,
     options: Option<RequestOptions>,
     tls: Option<Arc<ClientConfig>>,
+    pool: Arc<ConnectionPool>,
 ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
     let timeouts = Timeouts::of(options);
     let authority = request.uri().authority().ok_or(HttpError::HttpRequestUriInvalid)?.clone();
     let port = authority.port_u16().unwrap_or(if tls.is_some() { 443 } else { 80 });
     let host = authority.host();
+    let key = PoolKey::new(host, port, tls.as_ref());
 
-    let connection = tokio::time::timeout(timeouts.connect, connect(host, port, tls))
-        .await
-        .map_err(|_elapsed| HttpError::ConnectionTimeout)??;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(connection)).await.map_err(hyper_error)?;
+    let mut sender = match pool.take(&key) {
+        Some(sender) => sender,
+        None => {
+            let connection = tokio::time::timeout(timeouts.connect, connect(host, port, tls))
+                .await
+                .map_err(|_elapsed| HttpError::ConnectionTimeout)??;
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(connection)).await.map_err(hyper_error)?;
+            // hyper's connection future does the I/O of every exchange on it; it ends when the
+            // server closes, or once the pool and the last response body let go of it.
+            tokio::spawn(async move {
+                // Ignored: a failure reaches the response or body it broke.
+                let _ = connection.await;
+            });
+            sender
+        }
+    };
 
     // The request line carries only the path: scheme and authority are for proxies (the Host
     // header, set by wasi-http, names the origin).
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
     *request.uri_mut() = http::Uri::try_from(path).map_err(|_| HttpError::HttpRequestUriInvalid)?;
 
-    // hyper's connection future does the I/O; the response resolves only while it is polled.
-    let mut connection = Some(Box::pin(connection));
-    let response = sender.send_request(request);
-    let first_byte = tokio::time::sleep(timeouts.first_byte);
-    tokio::pin!(response, first_byte);
-    let response = loop {
-        let Some(running) = connection.as_mut() else {
-            // The connection ended first: the response future says how.
-            break tokio::select! {
-                response = &mut response => response.map_err(hyper_error)?,
-                () = &mut first_byte => return Err(HttpError::ConnectionReadTimeout),
-            };
-        };
-        tokio::select! {
-            response = &mut response => break response.map_err(hyper_error)?,
-            done = running => {
-                connection = None;
-                done.map_err(hyper_error)?;
-            }
-            () = &mut first_byte => return Err(HttpError::ConnectionReadTimeout),
-        }
-    };
-    // Without a sender the connection closes once this response's body is read.
-    drop(sender);
+    let response = tokio::time::timeout(timeouts.first_byte, sender.send_request(request))
+        .await
+        .map_err(|_elapsed| HttpError::ConnectionReadTimeout)?
+        .map_err(hyper_error)?;
+    pool.put(key, sender);
     let response = response.map(|incoming| TimedBody::new(incoming, timeouts.between_bytes).boxed_unsync());
-    let io = async move {
-        match connection {
-            None => Ok(()),
-            Some(connection) => connection.await.map_err(|err| match err.is_timeout() {
-                true => HttpError::HttpResponseTimeout,
-                false => hyper_error(err),
-            }),
-        }
-    };
+    // Errors of the exchange after the head reach the guest through the body.
+    let io = async { Ok(()) };
     Ok((response, Box::new(io)))
 }
 
