@@ -68,10 +68,4 @@ impl ConnectionPool {
             connections.pop_front();
         }
     }
-
-    /// How many connections the pool holds.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.connections.lock().unwrap_or_else(PoisonError::into_inner).len()
-    }
 }
