@@ -274,4 +274,34 @@ mod tests {
         assert_eq!(containers[0]["image"], "reg:5000/shop/web@sha256:1111");
         assert_eq!(containers[1]["image"], "reg:5000/shop/web-sidecar:1.0");
     }
+
+    #[test]
+    fn a_directory_gives_its_manifest_files_in_name_order() {
+        let dir = std::env::temp_dir().join(format!("sluice-manifests-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sub")).unwrap();
+        let cm = |name: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\n");
+        std::fs::write(dir.join("b.yml"), cm("b")).unwrap();
+        std::fs::write(dir.join("a.yaml"), cm("a")).unwrap();
+        std::fs::write(
+            dir.join("c.json"),
+            r#"{"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "c"}}"#,
+        )
+        .unwrap();
+        std::fs::write(dir.join("notes.txt"), "not a manifest").unwrap();
+        std::fs::write(dir.join("sub/d.yaml"), cm("d")).unwrap();
+        let names = |recursive| {
+            from_path(dir.to_str().unwrap(), recursive)
+                .unwrap()
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(false), ["a", "b", "c"]);
+        assert_eq!(names(true), ["a", "b", "c", "d"]);
+        let empty = dir.join("sub/empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        let err = from_path(empty.to_str().unwrap(), false).unwrap_err();
+        assert!(err.message().ends_with("has no .yaml, .yml or .json file"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

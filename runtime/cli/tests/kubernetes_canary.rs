@@ -49,7 +49,10 @@ fn a_canary_pauses_at_half_the_pods_then_promote_gives_stable_the_new_version() 
     let split = kube.traffic(&service, 40);
     assert_eq!((split.get("v1"), split.get("v2")), (Some(&20), Some(&20)), "{split:?}");
 
-    let promote = format!("  - id: promote\n    type: kubernetes.deploy\n    action: promote\n    name: web\n    rolloutTimeout: 60s\n{}", kube.connection());
+    let promote = format!(
+        "  - id: promote\n    type: kubernetes.deploy\n    action: promote\n    name: web\n    rolloutTimeout: 60s\n{}",
+        kube.connection()
+    );
     let (code, doc) = kube.run_json(&kube.flow("promote", &flow("promote", &promote)));
     assert_eq!(code, 0, "{doc:#}");
     let outputs = task_outputs(&doc, "promote");
@@ -139,7 +142,10 @@ fn a_gateway_api_canary_moves_the_route_weights() {
     let split = kube.traffic(&route_url, 50);
     assert_eq!((split.get("v1"), split.get("v2")), (Some(&40), Some(&10)), "{split:?}");
 
-    let promote = format!("  - id: promote\n    type: kubernetes.deploy\n    action: promote\n    name: web\n    rolloutTimeout: 60s\n{}", kube.connection());
+    let promote = format!(
+        "  - id: promote\n    type: kubernetes.deploy\n    action: promote\n    name: web\n    rolloutTimeout: 60s\n{}",
+        kube.connection()
+    );
     let (code, doc) = kube.run_json(&kube.flow("promote", &flow("promote", &promote)));
     assert_eq!(code, 0, "{doc:#}");
     let refs = kube.get("httproute", "default", "web").unwrap()["spec"]["rules"][0]["backendRefs"].clone();

@@ -70,7 +70,9 @@ fn rolling_releases_and_rolls_back_a_release_that_never_gets_ready() {
     assert_eq!(code, 1, "{doc:#}");
     let error = task_error(&doc, "deploy");
     assert!(
-        error.starts_with(&format!("failed: the analysis failed: http GET {service}/missing failed 3 time(s): 404 in ")),
+        error.starts_with(&format!(
+            "failed: the analysis failed: http GET {service}/missing failed 3 time(s): 404 in "
+        )),
         "{error}"
     );
     assert!(error.ends_with("; rolled back Deployment default/web from revision 5 to revision 4"), "{error}");
@@ -83,7 +85,11 @@ fn blue_green_switches_after_the_preview_passes_and_keeps_the_active_color_when_
     let kube = Kube::start();
     // The active Service and a preview Service, so their local ports are known to the checks.
     let services = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web-preview}\nspec:\n  selector: {app: web}\n  ports: [{port: 80, targetPort: 8080}]\n";
-    let tasks = format!("  - id: services\n    type: kubernetes.apply\n    manifests: |\n{}{}", indented(services, 6), kube.connection());
+    let tasks = format!(
+        "  - id: services\n    type: kubernetes.apply\n    manifests: |\n{}{}",
+        indented(services, 6),
+        kube.connection()
+    );
     assert_eq!(kube.run_json(&kube.flow("services", &flow("services", &tasks))).0, 0);
     let active = kube.service_url("default", "web");
     let preview = kube.service_url("default", "web-preview");
@@ -97,7 +103,8 @@ fn blue_green_switches_after_the_preview_passes_and_keeps_the_active_color_when_
         );
         kube.run_json(&kube.flow("bluegreen", &flow("bluegreen", &tasks)))
     };
-    let selector_color = || kube.get("service", "default", "web").unwrap()["spec"]["selector"]["sluice.dev/color"].clone();
+    let selector_color =
+        || kube.get("service", "default", "web").unwrap()["spec"]["selector"]["sluice.dev/color"].clone();
 
     let (code, doc) = deploy("v1", "");
     assert_eq!(code, 0, "{doc:#}");
@@ -118,8 +125,18 @@ fn blue_green_switches_after_the_preview_passes_and_keeps_the_active_color_when_
     let (code, doc) = deploy("v3", "missing");
     assert_eq!(code, 1, "{doc:#}");
     let error = task_error(&doc, "deploy");
-    assert!(error.starts_with(&format!("failed: the pre-promotion analysis failed: http GET {preview}/missing failed 2 time(s)")), "{error}");
-    assert!(error.ends_with("; rolled back: Service web still serves green (web-green), and Deployment web-blue was removed"), "{error}");
+    assert!(
+        error.starts_with(&format!(
+            "failed: the pre-promotion analysis failed: http GET {preview}/missing failed 2 time(s)"
+        )),
+        "{error}"
+    );
+    assert!(
+        error.ends_with(
+            "; rolled back: Service web still serves green (web-green), and Deployment web-blue was removed"
+        ),
+        "{error}"
+    );
     assert_eq!(selector_color(), "green");
     assert!(kube.get("deployment", "default", "web-blue").is_none());
     assert_eq!(version_of(&kube, "web-green"), "v2");

@@ -23,7 +23,13 @@ fn apply_creates_then_leaves_unchanged_then_configures_and_waits_for_the_rollout
     let apply = |version: &str| {
         let tasks = format!(
             "  - id: apply\n    type: kubernetes.apply\n    namespace: shop\n    waitForRollout: true\n    rolloutTimeout: 60s\n    manifests: |\n{}{}",
-            indented(&format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: shop}}\n---\n{}", web_manifests("web", version, 2, "")), 6),
+            indented(
+                &format!(
+                    "apiVersion: v1\nkind: Namespace\nmetadata: {{name: shop}}\n---\n{}",
+                    web_manifests("web", version, 2, "")
+                ),
+                6
+            ),
             kube.connection()
         );
         let path = kube.flow("apply", &flow("apply", &tasks));
@@ -39,7 +45,10 @@ fn apply_creates_then_leaves_unchanged_then_configures_and_waits_for_the_rollout
         .map(|o| (o["kind"].as_str().unwrap(), o["name"].as_str().unwrap(), o["result"].as_str().unwrap()))
         .collect();
     // Sorted: the Namespace first, the Service before the Deployment.
-    assert_eq!(results, [("Namespace", "shop", "created"), ("Service", "web", "created"), ("Deployment", "web", "created")]);
+    assert_eq!(
+        results,
+        [("Namespace", "shop", "created"), ("Service", "web", "created"), ("Deployment", "web", "created")]
+    );
     assert_eq!(outputs["objects"][2]["revision"], "1");
     assert_eq!((outputs["created"].as_u64(), outputs["unchanged"].as_u64()), (Some(3), Some(0)));
     let deployment = kube.get("deployment", "shop", "web").unwrap();
@@ -74,7 +83,14 @@ fn a_conflict_names_the_field_and_its_manager_and_force_takes_it_over() {
     let kube = Kube::start();
     let manifest = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: default}\ndata: {color: blue}\n";
     std::fs::write(kube.data.path().join("theirs.yaml"), manifest.replace("blue", "red")).unwrap();
-    let theirs = kube.kubectl(&["apply", "--server-side", "--field-manager", "ops-team", "-f", kube.data.path().join("theirs.yaml").to_str().unwrap()]);
+    let theirs = kube.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager",
+        "ops-team",
+        "-f",
+        kube.data.path().join("theirs.yaml").to_str().unwrap(),
+    ]);
     assert!(theirs.status.success(), "{}", String::from_utf8_lossy(&theirs.stderr));
     let apply = |force: bool| {
         let tasks = format!(
@@ -99,7 +115,11 @@ fn a_conflict_names_the_field_and_its_manager_and_force_takes_it_over() {
 #[test]
 fn a_dry_run_changes_nothing_and_outputs_the_diff() {
     let kube = Kube::start();
-    let configmap = |color: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings}}\ndata: {{color: {color}, size: m}}\n");
+    let configmap = |color: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: settings}}\ndata: {{color: {color}, size: m}}\n"
+        )
+    };
     let run = |color: &str, dry: bool| {
         let tasks = format!(
             "  - id: apply\n    type: kubernetes.apply\n    dryRun: {dry}\n    manifests: |\n{}{}",
@@ -122,14 +142,20 @@ fn a_dry_run_changes_nothing_and_outputs_the_diff() {
 fn bad_input_is_reported_where_it_is() {
     let kube = Kube::start();
     let run = |manifests: &str, connection: &str| {
-        let tasks = format!("  - id: apply\n    type: kubernetes.apply\n    manifests: |\n{}{connection}", indented(manifests, 6));
+        let tasks = format!(
+            "  - id: apply\n    type: kubernetes.apply\n    manifests: |\n{}{connection}",
+            indented(manifests, 6)
+        );
         let (code, doc) = kube.run_json(&kube.flow("bad", &flow("bad", &tasks)));
         assert_eq!(code, 1, "{doc:#}");
         task_error(&doc, "apply")
     };
     let good = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n";
     // YAML that does not parse: the line of the manifest text.
-    let error = run(&format!("{good}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n   data: [\n"), &kube.connection());
+    let error = run(
+        &format!("{good}---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n   data: [\n"),
+        &kube.connection(),
+    );
     assert!(error.starts_with("invalid config: manifests:9: not valid YAML"), "{error}");
     // A kind the server does not serve: its answer, clearly.
     let error = run("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n", &kube.connection());
@@ -139,16 +165,24 @@ fn bad_input_is_reported_where_it_is() {
     );
     // A server the flow does not grant: refused before any byte (the cluster's CA is set for
     // a granted origin only, and nothing is sent before it).
-    let ungranted = kube.connection().replace(&format!("network: [\"{}\"]", kube.double.url()), "network: []");
+    let ungranted =
+        kube.connection().replace(&format!("network: [\"{}\"]", kube.double.url()), "network: []");
     let error = run(good, &ungranted);
     assert_eq!(
         error,
-        format!("denied: kubeconfigContent context \"{}\": the cluster's server {} is not granted: add it to the task's `allow.network`", kube.context(), kube.double.url())
+        format!(
+            "denied: kubeconfigContent context \"{}\": the cluster's server {} is not granted: add it to the task's `allow.network`",
+            kube.context(),
+            kube.double.url()
+        )
     );
     // A wrong token: 401, said as such.
     let error = run(good, &kube.connection_from("KUBECONFIG_WRONG_TOKEN"));
     assert!(
-        error.contains(&format!("refused the credentials of kubeconfigContent context \"{}\" (401 Unauthorized)", kube.context())),
+        error.contains(&format!(
+            "refused the credentials of kubeconfigContent context \"{}\" (401 Unauthorized)",
+            kube.context()
+        )),
         "{error}"
     );
     // A CA that did not sign the server's certificate.
@@ -186,7 +220,10 @@ fn rollout_restart_pause_resume_undo_and_logs() {
         )
     };
     let rollout = |id: &str, action: &str| {
-        format!("  - id: {id}\n    type: kubernetes.rollout\n    action: {action}\n    name: web\n{}", kube.connection())
+        format!(
+            "  - id: {id}\n    type: kubernetes.rollout\n    action: {action}\n    name: web\n{}",
+            kube.connection()
+        )
     };
     let tasks = [
         apply("v1"),
@@ -196,25 +233,96 @@ fn rollout_restart_pause_resume_undo_and_logs() {
         rollout("pause", "pause"),
         rollout("resume", "resume"),
         rollout("restart", "restart"),
-        format!("  - id: logs\n    type: kubernetes.logs\n    kind: Deployment\n    name: web\n    tail: 5\n{}", kube.connection()),
+        format!(
+            "  - id: logs\n    type: kubernetes.logs\n    kind: Deployment\n    name: web\n    tail: 5\n{}",
+            kube.connection()
+        ),
     ]
     .concat();
     let (code, doc) = kube.run_json(&kube.flow("rollout", &flow("rollout", &tasks)));
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(task_outputs(&doc, "status")["revision"], "2");
     let undo = task_outputs(&doc, "undo");
-    assert_eq!((undo["fromRevision"].as_str(), undo["revision"].as_str()), (Some("2"), Some("3")), "{undo:#}");
+    assert_eq!(
+        (undo["fromRevision"].as_str(), undo["revision"].as_str()),
+        (Some("2"), Some("3")),
+        "{undo:#}"
+    );
     assert_eq!(undo["message"], "Deployment default/web rolled back from revision 2 to revision 1");
     assert_eq!(task_outputs(&doc, "pause")["message"], "Deployment default/web paused");
     assert_eq!(task_outputs(&doc, "resume")["message"], "Deployment default/web resumed");
     assert_eq!(task_outputs(&doc, "restart")["revision"], "4");
     let deployment = kube.get("deployment", "default", "web").unwrap();
     assert_eq!(image_of(&deployment), "v1", "undo brought v1 back");
-    assert!(deployment["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string());
+    assert!(
+        deployment["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
     let logs = task_outputs(&doc, "logs");
     assert_eq!(logs["containers"].as_array().unwrap().len(), 1, "{logs:#}");
     assert!(logs["containers"][0]["lines"].as_u64().unwrap() >= 1, "{logs:#}");
     // The same state as kubectl sees it.
     let history = kube.kubectl(&["rollout", "history", "deployment/web"]);
-    assert!(String::from_utf8_lossy(&history.stdout).contains('4'), "{}", String::from_utf8_lossy(&history.stdout));
+    assert!(
+        String::from_utf8_lossy(&history.stdout).contains('4'),
+        "{}",
+        String::from_utf8_lossy(&history.stdout)
+    );
+}
+
+#[test]
+fn a_kubeconfig_file_with_a_client_certificate_a_manifest_file_and_server_token_ca_directly() {
+    let kube = Kube::with(kube_double::Options::without_containers());
+    let kubeconfig = kube.data.path().join("kubeconfig-cert.yaml");
+    std::fs::write(&kubeconfig, kube.double.kubeconfig_with_client_certificate()).unwrap();
+    let manifests = kube.data.path().join("app.yaml");
+    std::fs::write(
+        &manifests,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: one}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: two}\ndata: {k: v}\n",
+    )
+    .unwrap();
+    let url = kube.double.url();
+    let tasks = format!(
+        r#"  - id: apply
+    type: kubernetes.apply
+    kubeconfig: "{{{{ inputs.kubeconfig }}}}"
+    path: "{{{{ inputs.manifests }}}}"
+    allow:
+      network: ["{url}"]
+  - id: direct
+    type: kubernetes.get
+    kind: ConfigMap
+    name: two
+    server: {url}
+    token: "{{{{ secret('TOKEN') }}}}"
+    caCert: "{{{{ secret('CA') }}}}"
+    allow:
+      secrets: [TOKEN, CA]
+  - id: by-certificate
+    type: kubernetes.get
+    kind: cm
+    labelSelector: ""
+{}"#,
+        kube.connection_from("KUBECONFIG_CERT")
+    );
+    let yaml = format!(
+        "id: auth\nnamespace: t\ninputs:\n  - {{id: kubeconfig, type: file}}\n  - {{id: manifests, type: file}}\ntasks:\n{tasks}"
+    );
+    let flow = kube.flow("auth", &yaml);
+    let kubeconfig_input = format!("kubeconfig={}", kubeconfig.display());
+    let manifests_input = format!("manifests={}", manifests.display());
+    let (code, doc) = kube.run_json_with(&flow, &["-i", &kubeconfig_input, "-i", &manifests_input]);
+    assert_eq!(code, 0, "{doc:#}");
+    let apply = task_outputs(&doc, "apply");
+    let applied: Vec<&str> =
+        apply["objects"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap()).collect();
+    assert_eq!(applied, ["one", "two"]);
+    assert_eq!(task_outputs(&doc, "direct")["object"]["data"], serde_json::json!({"k": "v"}));
+    let listed = task_outputs(&doc, "by-certificate");
+    let names: Vec<&str> =
+        listed["items"].as_array().unwrap().iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"one") && names.contains(&"two"), "{names:?}");
+    // The token and the CA were secrets: neither is in the outputs.
+    let text = doc.to_string();
+    assert!(!text.contains(kube.double.token()), "the token leaked: {text}");
 }

@@ -30,7 +30,8 @@ impl Kube {
     }
 
     pub fn with(options: Options) -> Kube {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         let double = runtime.block_on(KubeDouble::start(options)).unwrap();
         Kube { double, data: tempfile::tempdir().unwrap(), runtime }
     }
@@ -73,9 +74,17 @@ impl Kube {
         let double = &self.double;
         vec![
             ("SLUICE_SECRET_KUBECONFIG".to_string(), double.kubeconfig()),
-            ("SLUICE_SECRET_KUBECONFIG_WRONG_TOKEN".to_string(), double.kubeconfig_with("not-the-token", double.ca_pem())),
-            ("SLUICE_SECRET_KUBECONFIG_WRONG_CA".to_string(), double.kubeconfig_with(double.token(), &other_ca_pem())),
+            (
+                "SLUICE_SECRET_KUBECONFIG_WRONG_TOKEN".to_string(),
+                double.kubeconfig_with("not-the-token", double.ca_pem()),
+            ),
+            (
+                "SLUICE_SECRET_KUBECONFIG_WRONG_CA".to_string(),
+                double.kubeconfig_with(double.token(), &other_ca_pem()),
+            ),
             ("SLUICE_SECRET_KUBECONFIG_CERT".to_string(), double.kubeconfig_with_client_certificate()),
+            ("SLUICE_SECRET_TOKEN".to_string(), double.token().to_string()),
+            ("SLUICE_SECRET_CA".to_string(), double.ca_pem().to_string()),
         ]
     }
 
@@ -92,10 +101,14 @@ impl Kube {
     /// The local URL of an HTTPRoute's listener, once the double serves it.
     pub fn route_url(&self, namespace: &str, name: &str) -> String {
         let mut url = None;
-        eventually(&format!("HTTPRoute {namespace}/{name} gets a local port"), Duration::from_secs(10), || {
-            url = self.double.route_url(namespace, name);
-            url.is_some()
-        });
+        eventually(
+            &format!("HTTPRoute {namespace}/{name} gets a local port"),
+            Duration::from_secs(10),
+            || {
+                url = self.double.route_url(namespace, name);
+                url.is_some()
+            },
+        );
         url.unwrap()
     }
 
@@ -116,7 +129,14 @@ impl Kube {
 
     /// `sluice run --json` of a flow: the exit code and the execution document.
     pub fn run_json(&self, flow: &Path) -> (i32, Value) {
-        let output = self.sluice(&["run", flow.to_str().unwrap(), "--json"]);
+        self.run_json_with(flow, &[])
+    }
+
+    /// The same with more arguments (`-i key=value`).
+    pub fn run_json_with(&self, flow: &Path, args: &[&str]) -> (i32, Value) {
+        let mut all = vec!["run", flow.to_str().unwrap(), "--json"];
+        all.extend_from_slice(args);
+        let output = self.sluice(&all);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let doc = serde_json::from_str(&stdout).unwrap_or_else(|e| {
             panic!("not JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr))
@@ -136,12 +156,9 @@ impl Kube {
         if !kubeconfig.exists() {
             std::fs::write(&kubeconfig, self.double.kubeconfig()).unwrap();
         }
-        Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run kubectl ({e}): install it (apt-get install -y kubernetes-client)"))
+        Command::new("kubectl").arg("--kubeconfig").arg(&kubeconfig).args(args).output().unwrap_or_else(|e| {
+            panic!("cannot run kubectl ({e}): install it (apt-get install -y kubernetes-client)")
+        })
     }
 
     /// An object as `kubectl get -o json` shows it; `None` when it does not exist.
@@ -164,8 +181,12 @@ impl Kube {
         let output = self.kubectl(&args);
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
         let list: Value = serde_json::from_slice(&output.stdout).unwrap();
-        let mut names: Vec<String> =
-            list["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap().to_string()).collect();
+        let mut names: Vec<String> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+            .collect();
         names.sort();
         names
     }
@@ -272,7 +293,11 @@ pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
 /// The error of a failed task run in an execution document.
 pub fn task_error(doc: &Value, task: &str) -> String {
     let runs = doc["taskRuns"].as_array().unwrap_or_else(|| panic!("no taskRuns in {doc:#}"));
-    let run = runs.iter().rev().find(|r| r["taskId"] == task).unwrap_or_else(|| panic!("no run of {task} in {doc:#}"));
+    let run = runs
+        .iter()
+        .rev()
+        .find(|r| r["taskId"] == task)
+        .unwrap_or_else(|| panic!("no run of {task} in {doc:#}"));
     run["error"].as_str().unwrap_or_else(|| panic!("{task} has no error: {run:#}")).to_string()
 }
 

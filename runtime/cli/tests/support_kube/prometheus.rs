@@ -49,8 +49,13 @@ impl Exporter {
         while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
             line.clear();
         }
-        let body: String =
-            self.metrics.lock().unwrap().iter().map(|(series, value)| format!("{series} {value}\n")).collect();
+        let body: String = self
+            .metrics
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(series, value)| format!("{series} {value}\n"))
+            .collect();
         let mut stream = stream;
         let _ = write!(
             stream,
