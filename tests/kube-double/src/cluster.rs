@@ -2,6 +2,7 @@
 //! runtime with the containers it started, and the proxies in front of Services and routes.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub struct Cluster {
     pub proxies: Mutex<HashMap<ProxyKey, Arc<ServiceProxy>>>,
     /// The uids of the pods the kubelet runs a task for.
     pub kubelet_pods: Mutex<HashSet<String>>,
+    /// Set when the double stops: pod tasks end without starting anything more.
+    pub stopped: AtomicBool,
 }
 
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,7 +66,16 @@ impl Cluster {
             containers: Mutex::new(HashMap::new()),
             proxies: Mutex::new(HashMap::new()),
             kubelet_pods: Mutex::new(HashSet::new()),
+            stopped: AtomicBool::new(false),
         }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
     }
 
     pub fn proxy_port(&self, resource: &'static str, namespace: &str, name: &str) -> Option<u16> {

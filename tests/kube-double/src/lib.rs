@@ -238,6 +238,7 @@ impl KubeDouble {
 
     /// Stops the server and the controllers and removes every container the double started.
     pub async fn shutdown(mut self) {
+        self.cluster.stop();
         for task in self.tasks.drain(..) {
             task.abort();
         }
@@ -251,6 +252,7 @@ impl KubeDouble {
 
 impl Drop for KubeDouble {
     fn drop(&mut self) {
+        self.cluster.stop();
         for task in self.tasks.drain(..) {
             task.abort();
         }

@@ -6,6 +6,9 @@
 mod support;
 
 use kube_double::{KubeDouble, Options};
+use std::time::Duration;
+
+use support::api::Api;
 use support::{Kubectl, http_get};
 
 /// A Deployment of the test web image with a readiness probe, and a Service in front of it.
@@ -103,7 +106,7 @@ async fn real_containers_roll_out_answer_log_time_out_and_go() {
             body = b;
             break;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(body, "v1\n");
 
@@ -113,6 +116,22 @@ async fn real_containers_roll_out_answer_log_time_out_and_go() {
     assert!(logs.ok().lines().any(|l| l.starts_with("web v1")), "{logs:?}");
     let logs = kubectl.run(&["logs", "deployment/web", "-c", "web", "--tail=1"]).await;
     assert_eq!(logs.ok().lines().count(), 1, "{logs:?}");
+    let logs = kubectl.run(&["logs", pod_name, "--since=1h"]).await;
+    assert!(logs.ok().lines().any(|l| l.starts_with("web v1")), "{logs:?}");
+    let missing = kubectl.run(&["logs", pod_name, "-c", "sidecar"]).await;
+    assert_eq!(missing.failed(), format!("error: container sidecar is not valid for pod {pod_name}\n"));
+
+    // A followed log streams what the container writes next (httpd logs each request).
+    let api = Api::new(&double);
+    let mut follow =
+        api.stream(&format!("/api/v1/namespaces/default/pods/{pod_name}/log?follow=true&tailLines=1")).await;
+    let first = follow.next_text(Duration::from_secs(10)).await.expect("the last line");
+    assert_eq!(first.lines().count(), 1, "{first:?}");
+    for _ in 0..4 {
+        http_get(&url, "/").await.expect("the Service answers");
+    }
+    let next = follow.next_text(Duration::from_secs(10)).await.expect("a line per request");
+    assert!(!next.is_empty());
 
     // A new version rolls out and the Service answers with it.
     let v2 = kubectl.manifest("v2.yaml", &web("web", &image, "v2", "", ""));
@@ -206,7 +225,7 @@ spec:
                 answered = true;
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(answered, "{service} answers");
     }

@@ -107,6 +107,9 @@ async fn simulate(cluster: &Cluster, ns: &str, name: &str, uid: &str, delay: Dur
     let start = Instant::now();
     let mut ready = false;
     loop {
+        if cluster.is_stopped() {
+            return;
+        }
         let Some(pod) = current(cluster, ns, name, uid) else { return };
         if deleting(&pod) {
             finish_deletion(cluster, ns, name, uid);
@@ -426,6 +429,9 @@ async fn run_containers(cluster: &Cluster, runtime: &PodRuntime, ns: &str, name:
     let policy = pod["spec"]["restartPolicy"].as_str().unwrap_or("Always").to_string();
     let mut next_state_check = Instant::now();
     loop {
+        if cluster.is_stopped() {
+            return;
+        }
         let Some(pod) = current(cluster, ns, name, uid) else {
             for run in &runs {
                 if let Some(c) = &run.container {
@@ -461,6 +467,11 @@ async fn run_containers(cluster: &Cluster, runtime: &PodRuntime, ns: &str, name:
                 run.restarts += 1;
             }
             match runtime.start(name, &run.spec).await {
+                Ok(container) if cluster.is_stopped() => {
+                    // Started while the double stopped: not to outlive it.
+                    runtime.remove(&container).await;
+                    return;
+                }
                 Ok(container) => {
                     run.container = Some(container);
                     run.started_at = Some(Instant::now());

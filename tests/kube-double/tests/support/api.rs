@@ -92,6 +92,11 @@ impl Api {
         self.call("POST", path, "application/json", &body.to_string()).await
     }
 
+    /// A streamed response (a watch, a followed log), as it comes.
+    pub async fn stream(&self, path: &str) -> Watch {
+        self.watch(path).await
+    }
+
     /// A watch: its events, one JSON line each, as they come.
     pub async fn watch(&self, path: &str) -> Watch {
         let response = self.send("GET", path, "application/json", String::new()).await;
@@ -106,6 +111,21 @@ pub struct Watch {
 }
 
 impl Watch {
+    /// What the stream sent next, as text, or `None` when it ended (or sent nothing for `wait`).
+    pub async fn next_text(&mut self, wait: Duration) -> Option<String> {
+        if !self.buffer.is_empty() {
+            let text = String::from_utf8_lossy(&self.buffer).into_owned();
+            self.buffer.clear();
+            return Some(text);
+        }
+        loop {
+            let frame = tokio::time::timeout(wait, self.body.frame()).await.ok()??.ok()?;
+            if let Ok(data) = frame.into_data() {
+                return Some(String::from_utf8_lossy(&data).into_owned());
+            }
+        }
+    }
+
     /// The next event, or `None` when the stream ended (or nothing came for `wait`).
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
         loop {
