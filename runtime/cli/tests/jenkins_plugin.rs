@@ -1,0 +1,265 @@
+//! The jenkins plugin end to end: the real `sluice` binary runs `jenkins.build` against the
+//! Jenkins double on 127.0.0.1 (support_tickets/jenkins.rs): the crumb fetched after a 403, the
+//! queue item followed while it waits, the console streamed line by line as it grows, the
+//! result judged, the build stopped at `buildTimeout`, a queue item on a non-granted origin
+//! denied before any byte, and the API token in no log, output or file.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "support_tickets/jenkins.rs"]
+mod jenkins;
+mod support_tickets;
+
+use std::time::Duration;
+
+use jenkins::{CRUMB, Jenkins, Job, Options, SESSION};
+use serde_json::json;
+use support_tickets::flows::{Env, basic, run_of, task_lines};
+use support_tickets::http::Server;
+
+const USER: &str = "ci";
+const TOKEN: &str = "11aa22bb33cc44dd55ee66ff77";
+const SECRET_ENV: [(&str, &str); 1] = [("SLUICE_SECRET_JENKINS_TOKEN", TOKEN)];
+
+/// The console of the deploy job, cut mid-line across polls.
+const CONSOLE: [&str; 4] =
+    ["Started by user ci\n", "+ make test\nok 1 - bui", "lds\nok 2 - deploys\n", "Finished: UNSTABLE\n"];
+
+fn deploy_job() -> Job {
+    Job {
+        parameterized: true,
+        queue: vec!["Waiting for next available executor", "Waiting for next available executor on linux"],
+        artifacts: vec!["target/app.jar", "reports/junit.xml"],
+        duration: 4321,
+        ..Job::new(&CONSOLE, "UNSTABLE")
+    }
+}
+
+fn start(jobs: Vec<(&str, Job)>, options: Options) -> Jenkins {
+    Jenkins::start(basic(USER, TOKEN), jobs, options)
+}
+
+/// A one-task flow `build` of `job` with `extra` config lines.
+fn flow(jenkins: &Jenkins, job: &str, extra: &str) -> String {
+    format!(
+        "id: ci\nnamespace: t\ntasks:\n  - id: build\n    type: jenkins.build\n    url: {}\n    job: {job}\n    username: {USER}\n    apiToken: \"{{{{ secret('JENKINS_TOKEN') }}}}\"\n    pollInterval: 100ms\n    allow:\n      secrets: [JENKINS_TOKEN]\n{extra}",
+        jenkins.url()
+    )
+}
+
+#[test]
+fn a_parameterized_build_in_folders_gets_a_crumb_waits_in_the_queue_and_streams_its_console() {
+    let env = Env::new();
+    let jenkins =
+        start(vec![("team/app/deploy", deploy_job())], Options { csrf: true, ..Options::default() });
+    let yaml = flow(
+        &jenkins,
+        "team/app/deploy",
+        "    parameters:\n      VERSION: 1.4.2 rc\n      DRY_RUN: false\n      REPLICAS: 3\n    allowUnstable: true\n",
+    );
+    let (code, doc) = env.run_json(&yaml, &SECRET_ENV);
+    assert_eq!(code, 0, "{doc:#}");
+    let build_url = format!("{}/job/team/job/app/job/deploy/7/", jenkins.url());
+    assert_eq!(
+        doc["outputs"]["build"],
+        json!({"number": 7, "url": build_url, "result": "UNSTABLE", "durationMs": 4321,
+            "artifacts": ["target/app.jar", "reports/junit.xml"]})
+    );
+
+    let job = "/job/team/job/app/job/deploy";
+    let mut offsets = vec![0];
+    for chunk in &CONSOLE[..3] {
+        offsets.push(offsets.last().unwrap() + chunk.len());
+    }
+    let mut expected = vec![
+        format!("POST {job}/buildWithParameters"),
+        "GET /crumbIssuer/api/json".to_string(),
+        format!("POST {job}/buildWithParameters"),
+        "GET /queue/item/1/api/json".to_string(),
+        "GET /queue/item/1/api/json".to_string(),
+        "GET /queue/item/1/api/json".to_string(),
+    ];
+    expected.extend(offsets.iter().map(|start| format!("GET {job}/7/logText/progressiveText?start={start}")));
+    expected.push(format!(
+        "GET {job}/7/api/json?tree=building%2Cresult%2Cduration%2Curl%2Cartifacts%5BrelativePath%5D"
+    ));
+    assert_eq!(jenkins.server.lines(), expected);
+    let requests = jenkins.server.requests();
+    for request in &requests {
+        assert_eq!(request.header("authorization"), Some(basic(USER, TOKEN).as_str()));
+    }
+    // The crumb and its session go with the second POST only; the form body with both.
+    assert_eq!(requests[0].header("jenkins-crumb"), None);
+    assert_eq!(
+        (requests[2].header("jenkins-crumb"), requests[2].header("cookie")),
+        (Some(CRUMB), Some(SESSION))
+    );
+    for trigger in [&requests[0], &requests[2]] {
+        assert_eq!(trigger.header("content-type"), Some("application/x-www-form-urlencoded"));
+        assert_eq!(trigger.text(), "DRY_RUN=false&REPLICAS=3&VERSION=1.4.2%20rc");
+    }
+    let parameters: Vec<(&str, &str)> =
+        vec![("DRY_RUN", "false"), ("REPLICAS", "3"), ("VERSION", "1.4.2 rc")];
+    let got = jenkins.parameters(1);
+    assert_eq!(got.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect::<Vec<_>>(), parameters);
+
+    // The log: the crumb, the queue's reasons once each, the console line by line as it grew.
+    let jenkins =
+        start(vec![("team/app/deploy", deploy_job())], Options { csrf: true, ..Options::default() });
+    let (code, stdout) = env.run_text(
+        &flow(&jenkins, "team/app/deploy", "    parameters: {VERSION: '1'}\n    allowUnstable: true\n"),
+        &SECRET_ENV,
+    );
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        task_lines(&stdout, "build"),
+        [
+            "Jenkins asked for a CSRF crumb; sending it in Jenkins-Crumb".to_string(),
+            "triggered team/app/deploy: queue item 1".to_string(),
+            "waiting in the queue: Waiting for next available executor".to_string(),
+            "waiting in the queue: Waiting for next available executor on linux".to_string(),
+            format!("started team/app/deploy #7: {}/job/team/job/app/job/deploy/7/", jenkins.url()),
+            "Started by user ci".to_string(),
+            "+ make test".to_string(),
+            "ok 1 - builds".to_string(),
+            "ok 2 - deploys".to_string(),
+            "Finished: UNSTABLE".to_string(),
+            "team/app/deploy #7 ended UNSTABLE (allowed)".to_string(),
+        ]
+    );
+    env.assert_secret_nowhere(TOKEN);
+}
+
+#[test]
+fn unstable_fails_without_allow_unstable_and_a_429_on_the_queue_is_honoured() {
+    let env = Env::new();
+    let job =
+        Job { artifacts: vec!["out.txt"], ..Job::new(&["built\n", "Finished: UNSTABLE\n"], "UNSTABLE") };
+    let jenkins = start(vec![("solo", job)], Options { throttle_queue: true, ..Options::default() });
+    let (code, doc) = env.run_json(&flow(&jenkins, "solo", ""), &SECRET_ENV);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        format!(
+            "failed: solo #7 ended UNSTABLE (set `allowUnstable: true` to accept it): {}/job/solo/7/",
+            jenkins.url()
+        )
+    );
+    let lines = jenkins.server.lines();
+    assert_eq!(
+        lines[..5],
+        [
+            "POST /job/solo/build",
+            "GET /queue/item/1/api/json",
+            "GET /queue/item/1/api/json",
+            "GET /job/solo/7/logText/progressiveText?start=0",
+            "GET /job/solo/7/logText/progressiveText?start=6",
+        ]
+    );
+    let requests = jenkins.server.requests();
+    // A bodiless POST says so; the 429's Retry-After (1 s) was waited out.
+    assert_eq!((requests[0].header("content-length"), requests[0].header("content-type")), (Some("0"), None));
+    assert!(requests[2].at - requests[1].at >= Duration::from_secs(1), "Retry-After: 1 was not honoured");
+    env.assert_secret_nowhere(TOKEN);
+}
+
+#[test]
+fn refusals_missing_jobs_and_cancelled_queue_items_fail_clearly() {
+    let env = Env::new();
+    // No crumb issuer (CSRF protection off): the 403 is about permissions and is reported.
+    let jenkins =
+        start(vec![("solo", Job::new(&[], "SUCCESS"))], Options { forbid_build: true, ..Options::default() });
+    let (_, doc) = env.run_json(&flow(&jenkins, "solo", ""), &SECRET_ENV);
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        "failed: triggering solo: Jenkins answered HTTP 403 (the user lacks the permission, or the CSRF crumb was refused): Error 403 ci is missing the Job/Build permission"
+    );
+    assert_eq!(jenkins.server.lines(), ["POST /job/solo/build", "GET /crumbIssuer/api/json"]);
+
+    let cancelled =
+        Job { queue: vec!["Build #6 is already in progress"], cancelled: true, ..Job::new(&[], "SUCCESS") };
+    let jenkins = start(vec![("a/b c/solo", cancelled)], Options::default());
+    let (_, doc) = env.run_json(&flow(&jenkins, "a/b c/solo", ""), &SECRET_ENV);
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        "failed: the build of a/b c/solo was cancelled in Jenkins' queue (queue item 1) before it started"
+    );
+    assert_eq!(
+        jenkins.server.lines(),
+        ["POST /job/a/job/b%20c/job/solo/build", "GET /queue/item/1/api/json", "GET /queue/item/1/api/json"]
+    );
+
+    let (_, doc) = env.run_json(&flow(&jenkins, "nope", ""), &SECRET_ENV);
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        format!(
+            "failed: triggering nope: Jenkins has no job at {}/job/nope/build (HTTP 404; check `job`, and that `username` may see it)",
+            jenkins.url()
+        )
+    );
+    let (_, doc) = env.run_json(&flow(&jenkins, "a/b c/solo", "    parameters: {X: 1}\n"), &SECRET_ENV);
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        "failed: triggering a/b c/solo: Jenkins answered HTTP 500: java.lang.IllegalStateException: a/b c/solo is not parameterized"
+    );
+    let (_, doc) =
+        env.run_json(&flow(&jenkins, "solo", ""), &[("SLUICE_SECRET_JENKINS_TOKEN", "wrong-jenkins-token")]);
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        "failed: triggering solo: Jenkins answered HTTP 401 (check `username` and `apiToken`): Error 401 Invalid password/token for user: ci"
+    );
+    env.assert_secret_nowhere(TOKEN);
+    env.assert_secret_nowhere("wrong-jenkins-token");
+}
+
+#[test]
+fn past_build_timeout_the_task_stops_the_build_or_cancels_the_queue_item() {
+    let env = Env::new();
+    let endless = Job { endless: true, ..Job::new(&["working\n"], "SUCCESS") };
+    let stuck = Job {
+        queue: vec!["Waiting for next available executor"],
+        queue_forever: true,
+        ..Job::new(&[], "SUCCESS")
+    };
+    let jenkins =
+        start(vec![("forever", endless), ("stuck", stuck)], Options { csrf: true, ..Options::default() });
+    let (code, doc) = env.run_json(&flow(&jenkins, "forever", "    buildTimeout: 1500ms\n"), &SECRET_ENV);
+    assert_eq!(code, 1);
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        "failed: forever #7 was still running after `buildTimeout` (1s 500ms); stopped it"
+    );
+    assert!(jenkins.stopped(7));
+    let stop =
+        jenkins.server.requests().into_iter().find(|r| r.line() == "POST /job/forever/7/stop").unwrap();
+    assert_eq!(stop.header("jenkins-crumb"), Some(CRUMB));
+
+    let (_, doc) = env.run_json(&flow(&jenkins, "stuck", "    buildTimeout: 1s\n"), &SECRET_ENV);
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        "failed: stuck was still waiting in Jenkins' queue at the task's `buildTimeout`; the queue item 2 was cancelled"
+    );
+    assert!(jenkins.cancelled(2));
+    assert_eq!(jenkins.server.lines().last().unwrap(), "POST /queue/cancelItem?id=2");
+}
+
+#[test]
+fn a_queue_item_on_a_non_granted_origin_is_denied_before_any_byte_reaches_it() {
+    let env = Env::new();
+    let elsewhere = Server::start(|_| support_tickets::http::Reply::new(500));
+    let jenkins = start(
+        vec![("solo", Job::new(&["x\n"], "SUCCESS"))],
+        Options { root: Some(elsewhere.url()), ..Options::default() },
+    );
+    let (code, doc) = env.run_json(&flow(&jenkins, "solo", ""), &SECRET_ENV);
+    assert_eq!(code, 1);
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        format!(
+            "denied: following queue item 1 at {0}/queue/item/1/ (Jenkins' root URL is not `url`'s origin: fix it in Manage Jenkins > System, or grant it in `allow.network`): outbound HTTP to {0} was refused by the host: grant it in the task's `allow.network`",
+            elsewhere.url()
+        )
+    );
+    assert_eq!(elsewhere.connections(), 0);
+    assert_eq!(jenkins.server.lines(), ["POST /job/solo/build"]);
+}
