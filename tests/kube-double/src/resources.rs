@@ -89,6 +89,8 @@ pub static RESOURCES: &[ResourceType] = &[
     rt!("", "Service", "services", "service", true, &["svc"], &["status"], false),
     rt!("", "Endpoints", "endpoints", "endpoints", true, &["ep"], &[], false),
     rt!("", "ConfigMap", "configmaps", "configmap", true, &["cm"], &[], false),
+    // Served so `kubectl get events` and `describe` find the type; nothing records events.
+    rt!("", "Event", "events", "event", true, &["ev"], &[], false),
     rt!("", "Secret", "secrets", "secret", true, &[], &[], false),
     rt!("apps", "Deployment", "deployments", "deployment", true, &["deploy"], &["status", "scale"], true),
     rt!("apps", "ReplicaSet", "replicasets", "replicaset", true, &["rs"], &["status", "scale"], true),

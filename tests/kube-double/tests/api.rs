@@ -251,6 +251,7 @@ async fn the_last_ready_pod_reaches_a_deployment_watcher_within_100_ms() {
     };
     let last_ready = pods_task.await.expect("join").expect("three ready pods");
     let delay = complete.saturating_duration_since(last_ready);
+    eprintln!("rollout complete {delay:?} after the last pod was ready");
     assert!(delay < Duration::from_millis(100), "rollout complete {delay:?} after the last pod was ready");
 }
 
