@@ -57,7 +57,7 @@ fn problems(event: &Value) -> Vec<String> {
         "trigger" => {
             let payload = &event["payload"];
             for field in ["summary", "source"] {
-                if !payload[field].as_str().is_some_and(|v| !v.is_empty()) {
+                if payload[field].as_str().is_none_or(|v| v.is_empty()) {
                     errors.push(format!("'payload.{field}' is missing or blank"));
                 }
             }
@@ -66,7 +66,7 @@ fn problems(event: &Value) -> Vec<String> {
             }
         }
         "acknowledge" | "resolve" => {
-            if !event["dedup_key"].as_str().is_some_and(|k| !k.is_empty()) {
+            if event["dedup_key"].as_str().is_none_or(|k| k.is_empty()) {
                 errors.push("'dedup_key' is missing or blank".to_string());
             }
         }

@@ -52,7 +52,7 @@ fn post_message(request: &Received) -> Reply {
         Some(_) => {}
     }
     let Some(body) = request.json().filter(|_| request.is_json()) else { return refuse("invalid_json") };
-    if !body["channel"].as_str().is_some_and(|c| !c.is_empty()) {
+    if body["channel"].as_str().is_none_or(|c| c.is_empty()) {
         return refuse("channel_not_found");
     }
     if !has_message(&body) {
