@@ -12,6 +12,7 @@
 //! more of a URL than its origin (`endpoint`).
 
 mod discord;
+mod email;
 mod endpoint;
 mod message;
 mod pagerduty;
@@ -31,5 +32,6 @@ sluice_plugin::plugin! {
         discord::DiscordTask,
         pagerduty::PagerDutyTask,
         webhook::WebhookTask,
+        email::EmailTask,
     ],
 }

@@ -44,8 +44,15 @@ impl Env {
 
     /// `sluice run --json`: the exit code and the execution document.
     pub fn run_json(&self, yaml: &str, envs: &[(&str, &str)]) -> (i32, Value) {
+        self.run_json_args(yaml, &[], envs)
+    }
+
+    /// `sluice run --json` with more arguments (`--input id=value`).
+    pub fn run_json_args(&self, yaml: &str, args: &[&str], envs: &[(&str, &str)]) -> (i32, Value) {
         let flow = self.write(yaml);
-        let output = self.sluice(&["run", flow.to_str().unwrap(), "--json"], envs);
+        let mut all = vec!["run", flow.to_str().unwrap(), "--json"];
+        all.extend_from_slice(args);
+        let output = self.sluice(&all, envs);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let doc = serde_json::from_str(&stdout).unwrap_or_else(|e| {
             panic!("not JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr))
