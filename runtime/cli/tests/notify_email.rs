@@ -167,6 +167,22 @@ fn a_plain_local_relay_takes_mail_without_tls_or_auth() {
 }
 
 #[test]
+fn without_subject_or_text_the_message_is_made_from_the_execution() {
+    let server = SmtpServer::start();
+    let env = Env::new();
+    let port = server.plain;
+    let config =
+        format!("host: 127.0.0.1\nport: {port}\nsecurity: none\nfrom: ci@sluice.test\nto: [ops@sluice.test]");
+    let (code, doc) = env.run_json(&flow(&config, &grant("smtp", port), false), &[]);
+    assert_eq!(code, 0, "{doc:#}");
+    let mail = &server.wait_for(1)[0];
+    assert_eq!(mail.header("Subject"), "✅ t.mail SUCCESS");
+    let text = String::from_utf8(mail.part("text/plain")).unwrap();
+    let execution = doc["executionId"].as_str().unwrap();
+    assert!(text.starts_with("✅ t.mail SUCCESS\r\n") && text.contains(execution), "{text}");
+}
+
+#[test]
 fn a_wrong_password_fails_with_the_servers_535_and_stays_secret() {
     let server = SmtpServer::start();
     let env = Env::new();

@@ -12,6 +12,8 @@
 //! reads the executable bit of regular files in the workspace (WASI 0.2 cannot), never through a
 //! symlink. The `tls` host interface lets a run trust its own CA certificates and present a
 //! client certificate for HTTPS to one granted origin (a cluster's API server), for that run only.
+//! The `tcp` host interface opens raw TCP (TLS done by the host) to a destination granted as
+//! `smtp://`, `smtps://` or `tcp://host:port`, for protocols that are not HTTP (SMTP).
 //! The `context` host interface tells a run about the execution it belongs to
 //! ([`RunRequest::execution`], the run's secrets redacted), for tasks that report on it.
 
