@@ -76,6 +76,22 @@ pub fn apply(rt: &ResourceType, object: &mut Value) {
                 set_default(port, "targetPort", number);
             }
         }
+        ("", "Secret") => {
+            set_default(object, "type", json!("Opaque"));
+            // stringData is write-only: merged into data, base64-encoded.
+            if let Some(Value::Object(strings)) = object.as_object_mut().and_then(|m| m.remove("stringData"))
+            {
+                use base64::Engine as _;
+                set_default(object, "data", json!({}));
+                if let Some(data) = object.get_mut("data").and_then(Value::as_object_mut) {
+                    for (key, value) in strings {
+                        let encoded =
+                            base64::engine::general_purpose::STANDARD.encode(value.as_str().unwrap_or(""));
+                        data.insert(key, json!(encoded));
+                    }
+                }
+            }
+        }
         ("", "Namespace") => {
             set_default(object, "spec", json!({"finalizers": ["kubernetes"]}));
             set_default(object, "status", json!({"phase": "Active"}));

@@ -28,8 +28,9 @@
 //!
 //! What it leaves out: admission (no webhooks, quotas, limit ranges, pod security), RBAC (every
 //! authenticated user may do anything), real scheduling (one node, `kube-double`), API
-//! aggregation and CRDs, protobuf and CBOR, Table output (kubectl falls back to its own
-//! printing), pagination (`limit`/`continue` answer everything at once), ControllerRevisions,
+//! aggregation and CRDs (stored, never served), protobuf and CBOR bodies (so `kubectl create
+//! <generator>` is answered 415), `fieldValidation` (unknown fields are kept), OpenAPI schemas
+//! (`kubectl explain`), events (the type is served, nothing records one), pagination (`limit`/`continue` answer everything at once), ControllerRevisions,
 //! volumes, pod networking beyond each Service's first port, and the watch cache's expiry (a
 //! watch may start at any resourceVersion ever served).
 
@@ -54,6 +55,7 @@ mod selectors;
 mod server;
 mod status;
 mod store;
+mod table;
 mod tls;
 mod validation;
 mod watch;

@@ -11,6 +11,7 @@ use crate::http::{Body, Request};
 use crate::resources::ResourceType;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
+use crate::table;
 
 /// The selectors of a list or watch request.
 pub struct Filter {
@@ -77,14 +78,21 @@ pub fn get(cluster: &Arc<Cluster>, request: &Request, target: &Target) -> Result
     if target.subresource.as_deref() == Some("scale") {
         return Ok(answer(request, 200, &scale_of(&object)));
     }
+    if table::wanted(request.header("accept")) {
+        let version = object["metadata"]["resourceVersion"].clone();
+        return Ok(answer(request, 200, &table::of(target.rt, std::slice::from_ref(&object), &version)));
+    }
     Ok(answer(request, 200, &object))
 }
 
 pub fn list(cluster: &Arc<Cluster>, request: &Request, target: &Target) -> Result<Response<Body>, ApiError> {
     let filter = Filter::of(request, target)?;
     let (items, revision) = cluster.store.list(target.rt, filter.namespace.as_deref());
-    let items: Vec<Value> =
-        items.into_iter().filter(|o| filter.matches(o)).map(|o| as_item(target.rt, o)).collect();
+    let items: Vec<Value> = items.into_iter().filter(|o| filter.matches(o)).collect();
+    if table::wanted(request.header("accept")) {
+        return Ok(answer(request, 200, &table::of(target.rt, &items, &json!(revision.to_string()))));
+    }
+    let items: Vec<Value> = items.into_iter().map(|o| as_item(target.rt, o)).collect();
     let list = json!({
         "kind": format!("{}List", target.rt.kind),
         "apiVersion": target.rt.group_version(),

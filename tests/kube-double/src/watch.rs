@@ -16,9 +16,11 @@ use tokio::sync::{broadcast, mpsc};
 use crate::api::Target;
 use crate::cluster::Cluster;
 use crate::http::{self, Body, Request};
+use crate::resources::ResourceType;
 use crate::rest_read::Filter;
 use crate::status::ApiError;
 use crate::store::{Event, EventType};
+use crate::table;
 
 fn line(kind: &str, object: &Value) -> Bytes {
     let mut text = json!({"type": kind, "object": object}).to_string();
@@ -36,9 +38,21 @@ struct Watcher {
     resource: String,
     matching: HashSet<(String, String)>,
     out: mpsc::Sender<Bytes>,
+    /// Objects go as one-row Tables (`kubectl get -w` asks for them).
+    table: Option<&'static ResourceType>,
 }
 
 impl Watcher {
+    fn event(&self, kind: &str, object: &Value) -> Bytes {
+        match self.table {
+            Some(rt) => line(
+                kind,
+                &table::of(rt, std::slice::from_ref(object), &object["metadata"]["resourceVersion"]),
+            ),
+            None => line(kind, object),
+        }
+    }
+
     /// Sends what `event` means to this watcher; false once the client is gone.
     async fn send(&mut self, event: &Event) -> bool {
         if event.resource != self.resource {
@@ -69,7 +83,7 @@ impl Watcher {
             }
             (_, false, false) => return true,
         };
-        self.out.send(line(kind, &event.object)).await.is_ok()
+        self.out.send(self.event(kind, &event.object)).await.is_ok()
     }
 }
 
@@ -102,7 +116,8 @@ pub fn serve(cluster: &Arc<Cluster>, request: &Request, target: &Target) -> Resu
         (Vec::new(), history, since, receiver)
     };
     let (out, chunks) = mpsc::channel(256);
-    let mut watcher = Watcher { filter, resource: target.rt.key(), matching: HashSet::new(), out };
+    let table = table::wanted(request.header("accept")).then_some(target.rt);
+    let mut watcher = Watcher { filter, resource: target.rt.key(), matching: HashSet::new(), out, table };
     if !initial_events {
         let (items, _) = cluster.store.list(target.rt, watcher.filter.namespace.as_deref());
         // Objects that existed at `since` count as matching when they match now and were not
@@ -122,7 +137,7 @@ pub fn serve(cluster: &Arc<Cluster>, request: &Request, target: &Target) -> Resu
         let run = async {
             for object in snapshot.iter().filter(|o| watcher.filter.matches(o)) {
                 watcher.matching.insert(key(object));
-                if watcher.out.send(line("ADDED", object)).await.is_err() {
+                if watcher.out.send(watcher.event("ADDED", object)).await.is_err() {
                     return;
                 }
             }

@@ -93,6 +93,13 @@ async fn errors_are_status_objects_worded_as_the_real_server_words_them() {
         "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"
     );
 
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"password": "hunter2"}});
+    let stored = api.post("/api/v1/namespaces/default/secrets", &secret).await;
+    assert_eq!(stored.code, 201);
+    assert_eq!(stored.body["data"], json!({"password": "aHVudGVyMg=="}));
+    assert_eq!(stored.body["type"], "Opaque");
+    assert!(stored.body.get("stringData").is_none());
+
     let dry = api.post(&format!("{DEPLOYMENTS}?dryRun=All"), &deployment("dry", 1)).await;
     assert_eq!(dry.code, 201);
     assert_eq!(dry.body["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");

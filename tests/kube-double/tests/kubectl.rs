@@ -396,10 +396,13 @@ async fn pause_resume_scale_set_image_wait_and_the_revision_history_limit() {
     kubectl.run(&["apply", "--server-side", "-f", path(&file)]).await.ok();
     kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
     let table = kubectl.run(&["get", "deploy"]).await;
-    assert_eq!(
-        table.ok().lines().next().map(|l| l.split_whitespace().collect::<Vec<_>>()),
-        Some(vec!["NAME", "AGE"])
-    );
+    let lines: Vec<Vec<&str>> = table.ok().lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]);
+    assert_eq!(lines[1][..4], ["web", "2/2", "2", "2"]);
+    let pods = kubectl.run(&["get", "pods"]).await;
+    let lines: Vec<Vec<&str>> = pods.ok().lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(lines[0], ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
+    assert_eq!(lines[1][1..4], ["1/1", "Running", "0"]);
 
     assert_eq!(
         kubectl.run(&["rollout", "pause", "deployment/web"]).await.ok(),
