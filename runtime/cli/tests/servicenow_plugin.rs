@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use servicenow::ServiceNow;
-use support_tickets::flows::{Env, basic, run_of, task_lines};
+use support_tickets::flows::{Env, basic, doc_flows, run_of, task_lines};
 
 const USER: &str = "sluice.ci";
 const PASSWORD: &str = "snow-pw-0a1b2c3d";
@@ -216,4 +216,45 @@ fn an_oauth_token_and_a_429_honoured() {
     assert_eq!(requests[1].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
     assert_eq!(requests[1].json(), json!({"short_description": "Deploy failed", "urgency": "1"}));
     env.assert_secret_nowhere(TOKEN);
+}
+
+/// The change request around a deploy of docs/plugins/servicenow.md, run as written but for the
+/// instance's URL.
+#[test]
+fn the_documented_change_request_flow_runs() {
+    let env = Env::new();
+    let snow = double();
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plugins/servicenow.md"))
+            .unwrap();
+    let flows = doc_flows(&docs);
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    let yaml = flows[0]
+        .replace("https://acme.service-now.com", &snow.url())
+        .replace("username: sluice.ci", &format!("username: {USER}"));
+    let (code, doc) = env.run_json_args(&yaml, &["--input", "version=2.7.0"], &SECRET_ENV);
+    assert_eq!(code, 0, "{doc:#}");
+    let sys_id = "000000000000000000000000abc07531";
+    assert_eq!(
+        snow.server.lines(),
+        [
+            "POST /api/now/table/change_request?sysparm_fields=sys_id%2Cnumber%2Cstate".to_string(),
+            format!("PATCH /api/now/table/change_request/{sys_id}"),
+        ]
+    );
+    let change = snow.record("change_request", "CHG0030001").unwrap();
+    assert_eq!(change["short_description"], "Deploy 2.7.0 to production");
+    assert_eq!((change["state"].as_str(), change["close_code"].as_str()), (Some("3"), Some("successful")));
+
+    // A failed deploy: the errors handler closes the change as unsuccessful.
+    let failing =
+        yaml.replace("type: core.log\n    message: \"deploying", "type: core.fail\n    message: \"deploying");
+    assert_ne!(failing, yaml);
+    let (code, doc) = env.run_json_args(&failing, &["--input", "version=2.7.1"], &SECRET_ENV);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(run_of(&doc, "change_failed")["state"], "SUCCESS", "{doc:#}");
+    let change = snow.record("change_request", "CHG0030002").unwrap();
+    assert_eq!(change["short_description"], "Deploy 2.7.1 to production");
+    assert_eq!((change["state"].as_str(), change["close_code"].as_str()), (Some("3"), Some("unsuccessful")));
+    env.assert_secret_nowhere(PASSWORD);
 }
