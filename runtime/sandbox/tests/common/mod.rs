@@ -85,11 +85,26 @@ pub struct Call<'a> {
     pub grants: Grants,
     pub limits: Limits,
     pub workspace: Option<tempfile::TempDir>,
+    /// The execution the run is told it belongs to (`context`).
+    pub execution: Option<Value>,
 }
 
 impl<'a> Call<'a> {
     pub fn new(plugin: &'a Plugin, task: &'a str, config: Value) -> Self {
-        Call { plugin, task, config, grants: Grants::default(), limits: Limits::default(), workspace: None }
+        Call {
+            plugin,
+            task,
+            config,
+            grants: Grants::default(),
+            limits: Limits::default(),
+            workspace: None,
+            execution: None,
+        }
+    }
+
+    pub fn execution(mut self, execution: Value) -> Self {
+        self.execution = Some(execution);
+        self
     }
 
     pub fn grants(mut self, grants: Grants) -> Self {
@@ -125,7 +140,7 @@ impl<'a> Call<'a> {
                     limits: self.limits,
                     workspace: workspace.path(),
                     logs: logs.clone(),
-                    execution: None,
+                    execution: self.execution.as_ref(),
                 },
             )
             .await;
