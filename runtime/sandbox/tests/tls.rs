@@ -214,7 +214,7 @@ async fn bad_pem_and_bad_origins_are_refused_with_the_part_named() {
         ),
         (
             json!({"origin": "http://127.0.0.1:6443", "ca": ca.pem}),
-            "invalid origin \"http://127.0.0.1:6443\": the origin must start with `https://` (expected `https://host[:port]`, e.g. `https://10.0.0.1:6443`)",
+            "invalid origin \"http://127.0.0.1:6443\": the origin must start with `https://` (or `smtp://`, `smtps://`, `tcp://` for TCP) (expected `https://host[:port]`, e.g. `https://10.0.0.1:6443`)",
         ),
     ];
     for (config, message) in cases {
