@@ -23,6 +23,8 @@ pub struct Target {
 
 enum Route {
     Doc(Value),
+    /// `/healthz`, `/livez`, `/readyz`: `ok`.
+    Health,
     Resource(Target),
 }
 
@@ -30,6 +32,7 @@ fn route(path: &str, cluster: &Cluster) -> Result<Route, ApiError> {
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (group, version, rest) = match segments.as_slice() {
         ["version"] => return Ok(Route::Doc(discovery::version())),
+        ["healthz" | "livez" | "readyz"] => return Ok(Route::Health),
         ["api"] => return Ok(Route::Doc(discovery::core_versions(&cluster.address))),
         ["apis"] => return Ok(Route::Doc(discovery::groups())),
         ["openapi", "v3"] => return Ok(Route::Doc(discovery::openapi_root())),
@@ -82,6 +85,7 @@ pub async fn handle(cluster: &Arc<Cluster>, request: Request) -> Response<Body> 
     let target = match route(&request.path, cluster) {
         Ok(Route::Doc(doc)) if request.method == Method::GET => return http::json(200, &doc),
         Ok(Route::Doc(_)) => return http::error(&ApiError::method_not_allowed()),
+        Ok(Route::Health) => return http::text(200, "ok".into()),
         Ok(Route::Resource(target)) => target,
         Err(e) => return http::error(&e),
     };

@@ -33,6 +33,23 @@
 //! (`kubectl explain`), events (the type is served, nothing records one), pagination (`limit`/`continue` answer everything at once), ControllerRevisions,
 //! volumes, pod networking beyond each Service's first port, and the watch cache's expiry (a
 //! watch may start at any resourceVersion ever served).
+//!
+//! In a test:
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use kube_double::{KubeDouble, Options};
+//!
+//! // Options::default() runs pods as containers on the test's dockerd.
+//! let double = KubeDouble::start(Options::without_containers()).await?;
+//! double.write_kubeconfig(std::path::Path::new("/tmp/kubeconfig"))?; // kubectl --kubeconfig ...
+//! let (server, ca, token) = (double.url(), double.ca_pem(), double.token()); // or a client cert
+//! let web = double.object("apps/v1", "deploy", "default", "web"); // what is stored, for asserts
+//! let traffic = double.service_url("default", "web"); // http://127.0.0.1:<port> of the Service
+//! # let _ = (server, ca, token, web, traffic);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod runtime;
 

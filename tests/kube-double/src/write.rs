@@ -73,6 +73,7 @@ pub fn check_namespace(
     store: &Store,
     rt: &ResourceType,
     namespace: &str,
+    name: &str,
     creating: bool,
 ) -> Result<(), ApiError> {
     if !rt.namespaced {
@@ -86,11 +87,10 @@ pub fn check_namespace(
             code: 403,
             reason: "Forbidden",
             message: format!(
-                "{} \"{}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {namespace} because it is being terminated",
                 rt.qualified(),
-                "",
             ),
-            name: None,
+            name: Some(name.into()),
             group: rt.group,
             kind: rt.plural,
             causes: Vec::new(),
@@ -141,7 +141,7 @@ pub fn commit(
     if name.is_empty() {
         validation::validate(rt, &new, None)?;
     }
-    check_namespace(store, rt, &namespace, ctx.create)?;
+    check_namespace(store, rt, &namespace, &name, ctx.create)?;
     store.transact(rt, &namespace, &name, |old| {
         match (old, ctx.create) {
             (Some(_), true) => return Err(ApiError::already_exists(rt, &name)),

@@ -85,12 +85,14 @@ async fn services(cluster: &Arc<Cluster>) {
     let (items, _) = cluster.store.list(services, None);
     forget_missing(cluster, "services", &items);
     let (pods, _) = cluster.store.list(rt("", "pods"), None);
-    for (index, svc) in items.iter().enumerate().filter(|(_, s)| !deleting(s)) {
+    for svc in items.iter().filter(|s| !deleting(s)) {
         let (ns, name) = (namespace_of(svc), name_of(svc));
         let Some(proxy) = proxy(cluster, "services", ns, name).await else { continue };
+        // A cluster IP from the uid: stable, and unique enough for a test's few Services.
         let ip = svc["spec"]["clusterIP"].as_str().is_none_or(str::is_empty).then(|| {
-            let n = (svc["metadata"]["uid"].as_str().unwrap_or("").len() + index) % 250 + 2;
-            format!("10.96.{}.{n}", (index / 250) % 250)
+            let uid = svc["metadata"]["uid"].as_str().unwrap_or("");
+            let n = u32::from_str_radix(uid.get(..4).unwrap_or("0"), 16).unwrap_or(0);
+            format!("10.96.{}.{}", (n / 250) % 250, n % 250 + 2)
         });
         mark(cluster, "services", svc, proxy.port(), ip);
         let Some(selector) = svc["spec"]["selector"].as_object().filter(|s| !s.is_empty()) else { continue };
