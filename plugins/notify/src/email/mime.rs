@@ -228,6 +228,24 @@ mod tests {
     }
 
     #[test]
+    fn a_line_break_in_the_subject_starts_no_header() {
+        let from = mailbox("bot@ci.example");
+        let to = [mailbox("ops@ci.example")];
+        let content = Content {
+            from: &from,
+            to: &to,
+            cc: &[],
+            reply_to: None,
+            subject: "hi\r\nBcc: evil@example.com",
+            text: Some("x"),
+            html: None,
+            attachments: &[],
+        };
+        let message = String::from_utf8(build(&content, "id@ci.example")).expect("ASCII");
+        assert!(!message.contains("\r\nBcc:"), "{message}");
+    }
+
+    #[test]
     fn content_types() {
         assert_eq!(content_type_of("build.LOG"), "text/plain");
         assert_eq!(content_type_of("a.tar.gz"), "application/gzip");

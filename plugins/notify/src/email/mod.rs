@@ -243,6 +243,11 @@ fn send(config: &EmailConfig, letter: &Letter) -> Result<EmailOutput, TaskError>
             "`security: none` sends everything in clear: AUTH is refused over it (use starttls or tls)",
         ));
     }
+    let helo = config.helo.as_deref().unwrap_or("localhost");
+    // The name goes into a command line: nothing that could end it or start another.
+    if helo.is_empty() || !helo.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(TaskError::invalid_config(format!("`helo`: {helo:?} is not a host name")));
+    }
     let message_id = mime::new_message_id(&letter.from);
     let content = Content {
         from: &letter.from,
@@ -266,7 +271,6 @@ fn send(config: &EmailConfig, letter: &Letter) -> Result<EmailOutput, TaskError>
     let failed = |err: smtp::Error| smtp_failure(&server, err);
 
     let mut session = smtp::Session::open(connection).map_err(failed)?;
-    let helo = config.helo.as_deref().unwrap_or("localhost");
     let mut extensions = session.hello(helo).map_err(failed)?;
     if config.security == Security::Starttls {
         if !extensions.starttls {
@@ -359,6 +363,12 @@ mod tests {
         let letter = Letter::from_config(&plain_auth, no_default).expect("letter");
         let Err(TaskError::InvalidConfig(message)) = send(&plain_auth, &letter) else { panic!() };
         assert!(message.contains("AUTH is refused") && !message.contains("hunter2"), "{message}");
+        let injected = config(serde_json::json!({"host": "h", "from": "a@b", "to": ["c@d"], "subject": "s",
+            "text": "t", "helo": "me\r\nRCPT TO:<x@y>"}));
+        let letter = Letter::from_config(&injected, no_default).expect("letter");
+        assert!(
+            matches!(send(&injected, &letter), Err(TaskError::InvalidConfig(m)) if m.starts_with("`helo`"))
+        );
     }
 
     #[test]
