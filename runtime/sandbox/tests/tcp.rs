@@ -55,6 +55,12 @@ async fn a_granted_destination_connects_and_echoes() {
     let run = talk(server.port(), &["tcp://127.0.0.1:*".into()], json!({"steps": steps})).await;
     let line = run.output()["received"][1].as_str().unwrap();
     assert_eq!(line.len(), "echo: ".len() + 200_001);
+    // A name is resolved by the host once its grant (by that name) allows it.
+    let plugin = test_plugin().await;
+    let config = json!({"host": "localhost", "port": server.port(), "steps": hello_echo()});
+    let grants = grant(&[format!("smtp://localhost:{}", server.port())]);
+    let run = Call::new(&plugin, "tcp-talk", config).grants(grants).run().await;
+    assert_eq!(run.output()["received"], json!(["hello\r\n", "echo: hi there\r\n"]));
 }
 
 #[tokio::test]
