@@ -223,6 +223,22 @@ async fn watches_resume_follow_selectors_send_bookmarks_and_time_out() {
     }
     names.sort();
     assert_eq!(names, ["b", "other"]);
+
+    // A streaming list (sendInitialEvents): the objects, then a bookmark that says so.
+    let mut streamed = api
+        .watch(&format!(
+            "{CONFIGMAPS}?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=2"
+        ))
+        .await;
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let event = streamed.next(Duration::from_secs(3)).await.expect("an event");
+        seen.push(event["type"].as_str().unwrap_or("").to_string());
+        if event["type"] == "BOOKMARK" {
+            assert_eq!(event["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"], "true");
+        }
+    }
+    assert_eq!(seen, ["ADDED", "ADDED", "BOOKMARK"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

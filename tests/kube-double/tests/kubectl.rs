@@ -219,6 +219,16 @@ async fn rollout_undo_goes_back_to_the_previous_image_and_restart_rolls_again() 
     let d = double.object("apps/v1", "Deployment", "default", "web").expect("stored");
     assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "4");
     assert_eq!(double.objects("apps/v1", "ReplicaSet", Some("default")).len(), 3);
+
+    // Back to a named revision: 2 was nginx:2.
+    let run = kubectl.run(&["rollout", "undo", "deployment/web", "--to-revision=2"]).await;
+    assert_eq!(run.ok(), "deployment.apps/web rolled back\n");
+    assert_eq!(image(&double), "nginx:2");
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=30s"]).await.ok();
+    let d = double.object("apps/v1", "Deployment", "default", "web").expect("stored");
+    assert_eq!(d["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "5");
+    let missing = kubectl.run(&["rollout", "undo", "deployment/web", "--to-revision=9"]).await;
+    assert_eq!(missing.failed(), "error: unable to find specified revision 9 in history\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
