@@ -64,6 +64,31 @@ async fn a_granted_destination_connects_and_echoes() {
 }
 
 #[tokio::test]
+async fn an_ipv6_address_is_granted_in_brackets_and_asked_for_without() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream.write_all(b"hello over IPv6\r\n").await;
+        }
+    });
+    let plugin = test_plugin().await;
+    let config = json!({"host": "::1", "port": port, "steps": [{"readLine": null}]});
+    let run = Call::new(&plugin, "tcp-talk", config.clone())
+        .grants(grant(&[format!("tcp://[::1]:{port}")]))
+        .run()
+        .await;
+    assert_eq!(run.output(), &json!({"ok": true, "received": ["hello over IPv6\r\n"]}));
+    let run = Call::new(&plugin, "tcp-talk", config)
+        .grants(grant(&[format!("tcp://127.0.0.1:{port}")]))
+        .run()
+        .await;
+    assert_eq!(run.output()["kind"], "denied");
+    assert_eq!(run.report.denied, vec![format!("tcp://[::1]:{port}")]);
+}
+
+#[tokio::test]
 async fn a_destination_not_granted_is_denied_before_any_connection() {
     let server = serve(Mode::Plain).await;
     let port = server.port();
