@@ -220,13 +220,18 @@ pub fn apply(live: &Value, config: &Value, request: &ApplyRequest<'_>) -> Result
             .filter(|e| !e.same_owner(request.manager, "Apply", ""))
             .any(|e| e.fields.iter().any(|q| q.starts_with(path)))
     };
-    // Deepest first, so a removed item goes after its fields were looked at.
+    // Outermost first: a removed item or map takes what is under it along.
     let mut removed: Vec<&Path> = previous.difference(&applied).collect();
-    removed.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    removed.sort_by_key(|p| p.len());
+    let mut gone: Vec<&Path> = Vec::new();
     for path in removed {
+        if gone.iter().any(|g| path.starts_with(g)) {
+            continue;
+        }
         let under_applied = applied.iter().any(|q| q.starts_with(path));
         if !under_applied && !owned_by_others(path, &entries) {
             fieldset::remove_at(&mut merged, path);
+            gone.push(path);
         }
     }
 
@@ -372,6 +377,17 @@ mod tests {
         let after = apply(&shared, &fewer, &request("alice", false)).expect("applied");
         assert_eq!(after["metadata"]["labels"], json!({"b": "2"}));
         assert!(after["spec"].get("replicas").is_none());
+    }
+
+    #[test]
+    fn a_list_item_dropped_from_an_apply_goes() {
+        let two = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [{"name": "a", "image": "a"}, {"name": "b", "image": "b"}]}}}});
+        let first = apply(&json!({}), &two, &request("alice", false)).expect("created");
+        let mut one = two.clone();
+        one["spec"]["template"]["spec"]["containers"] = json!([{"name": "a", "image": "a2"}]);
+        let after = apply(&first, &one, &request("alice", false)).expect("applied");
+        assert_eq!(after["spec"]["template"]["spec"]["containers"], json!([{"name": "a", "image": "a2"}]));
     }
 
     #[test]
