@@ -55,10 +55,10 @@ pub fn is_granular_map(path: &[String]) -> bool {
 }
 
 /// Whether the field at `path` is one value though it is an object (`x-kubernetes-map-type:
-/// atomic`): a workload's `spec.selector`, a Service's `spec.selector` is granular.
+/// atomic`): `spec.selector`, of workloads and Services alike.
 pub fn is_atomic_object(path: &[String]) -> bool {
     let parts: Vec<&str> = path.iter().map(String::as_str).collect();
-    matches!(parts.as_slice(), ["spec", "selector"]) || parts.last() == Some(&"resources")
+    matches!(parts.as_slice(), ["spec", "selector"])
 }
 
 /// A defaulted key field a list item may omit (`protocol: TCP`).
