@@ -13,26 +13,28 @@
 //!
 //! What it implements:
 //! - discovery (`/version`, `/api`, `/apis`, resource lists with short names; plain discovery,
-//!   which kubectl reads when its aggregated form is not answered) and the OpenAPI v3 documents
-//!   kubectl's field validation looks up;
-//! - core/v1 Namespaces, Nodes, Pods (+ `log`), Services, Endpoints, ConfigMaps, Secrets;
-//!   apps/v1 Deployments (+ `scale`, `status`), ReplicaSets, StatefulSets, DaemonSets;
-//!   gateway.networking.k8s.io/v1 HTTPRoutes;
-//! - get, list and watch with label and field selectors; create, update (stale
-//!   resourceVersion → 409), delete with propagation policies and finalizers; patches: server-
-//!   side apply with managedFields, conflicts and `force`, merge, JSON and strategic merge;
-//!   `dryRun=All`; `Status` errors worded as the real server words them;
+//!   which kubectl reads when its aggregated form is not answered), the OpenAPI v3 documents
+//!   kubectl's field validation looks up, a minimal OpenAPI v2 document, `/healthz`;
+//! - core/v1 Namespaces, Nodes, Pods (+ `log`: `container`, `sinceSeconds`, `tailLines`,
+//!   `follow`), Services, Endpoints, ConfigMaps, Secrets, Events; apps/v1 Deployments (+ `scale`,
+//!   `status`), ReplicaSets, StatefulSets, DaemonSets; gateway.networking.k8s.io/v1 HTTPRoutes;
+//! - get, list and watch with label and field selectors (watches from any resourceVersion, with
+//!   bookmarks, `timeoutSeconds`, `sendInitialEvents`); create, update (stale resourceVersion →
+//!   409), delete with propagation policies and finalizers; patches: server-side apply with
+//!   managedFields, conflicts and `force`, merge, JSON and strategic merge; `dryRun=All`;
+//!   `Status` errors worded as the real server words them; Tables for `kubectl get`;
 //! - controllers: deployment (revisions, rolling update, recreate, pause, progress deadline,
 //!   conditions), ReplicaSet, StatefulSet, DaemonSet, a kubelet (probes, restarts), the garbage
 //!   collector, namespaces, Service and HTTPRoute proxies on local ports.
 //!
 //! What it leaves out: admission (no webhooks, quotas, limit ranges, pod security), RBAC (every
 //! authenticated user may do anything), real scheduling (one node, `kube-double`), API
-//! aggregation and CRDs (stored, never served), protobuf and CBOR bodies (so `kubectl create
-//! <generator>` is answered 415), `fieldValidation` (unknown fields are kept), OpenAPI schemas
-//! (`kubectl explain`), events (the type is served, nothing records one), pagination (`limit`/`continue` answer everything at once), ControllerRevisions,
-//! volumes, pod networking beyond each Service's first port, and the watch cache's expiry (a
-//! watch may start at any resourceVersion ever served).
+//! aggregation and CRDs (stored, never served), protobuf and CBOR request bodies (so `kubectl
+//! create <generator>` is answered 415), `fieldValidation` (unknown fields are kept), OpenAPI
+//! schemas (`kubectl explain`), recorded events, pagination (`limit` and `continue` answer
+//! everything at once), ControllerRevisions, EndpointSlices, volumes, exec and port-forward, pod
+//! networking beyond each Service's first port, and the watch cache's expiry (a watch may start
+//! at any resourceVersion ever served).
 //!
 //! In a test:
 //!
