@@ -29,7 +29,7 @@ pub struct BuildConfig {
     /// The job, with its folders: `team/service/deploy` is `/job/team/job/service/job/deploy`.
     job: String,
     /// Build parameters (`buildWithParameters`); strings, numbers and booleans. Without it the
-    /// job is triggered with `build` (a parameterized job then runs with its defaults).
+    /// job is triggered with `build`; give `{}` to run a parameterized job with its defaults.
     #[serde(default)]
     parameters: Option<BTreeMap<String, Value>>,
     /// The Jenkins user.
@@ -123,7 +123,9 @@ impl Task for BuildTask {
         let (location, id) = trigger(&mut jenkins, &job, &job_path, body.as_deref())?;
         let started = queue::follow(&mut jenkins, &location, id, &job, interval)?;
         let build_path = format!("{job_path}/{}", started.number);
-        sluice_plugin::info!("started {job} #{}: {}", started.number, started.url);
+        // Jenkins names the build's page in the queue item; without it, the page by its path.
+        let url = if started.url.is_empty() { format!("{}{build_path}/", jenkins.base) } else { started.url };
+        sluice_plugin::info!("started {job} #{}: {url}", started.number);
 
         if config.console && console::stream(&jenkins, &build_path, interval)? == Ended::Deadline {
             return Err(stop(&mut jenkins, &job, started.number, &build_path, build_timeout));
@@ -139,7 +141,7 @@ impl Task for BuildTask {
             jenkins.pause(interval);
         };
         let result = state.result.unwrap_or_default();
-        let url = state.url.unwrap_or(started.url);
+        let url = state.url.unwrap_or(url);
         let label = format!("{job} #{}", started.number);
         match result.as_str() {
             "SUCCESS" => sluice_plugin::info!("{label} ended SUCCESS"),
