@@ -23,10 +23,8 @@ pub const DOCKER: BuiltinPlugin =
     BuiltinPlugin { name: "docker", wasm: include_bytes!(env!("SLUICE_PLUGIN_DOCKER_WASM")) };
 
 /// `kubernetes`: apply, deploy (rolling, blue-green, canary), rollout, get, delete and logs.
-pub const KUBERNETES: BuiltinPlugin = BuiltinPlugin {
-    name: "kubernetes",
-    wasm: include_bytes!(env!("SLUICE_PLUGIN_KUBERNETES_WASM")),
-};
+pub const KUBERNETES: BuiltinPlugin =
+    BuiltinPlugin { name: "kubernetes", wasm: include_bytes!(env!("SLUICE_PLUGIN_KUBERNETES_WASM")) };
 
 /// `notify`: Slack, Teams, Discord, PagerDuty, signed webhooks and email.
 pub const NOTIFY: BuiltinPlugin =
