@@ -93,3 +93,12 @@ fn the_url_is_the_executions_page_under_the_public_url() {
     );
     assert_eq!(execution_url("https://x.example/ci", "e1"), "https://x.example/ci/executions/e1");
 }
+
+#[tokio::test]
+async fn templates_see_the_executions_url() {
+    let h = harness().await;
+    let yaml = "id: link\nnamespace: t\ntasks:\n  - id: say\n    type: test.say\n    message: \"see {{ execution.url }}\"\n";
+    let (record, runs) = h.run(yaml, &[]).await;
+    let url = format!("{}executions/{}", PUBLIC_URL, record.id);
+    assert_eq!(run(&runs, "say").outputs, Some(json!({"message": format!("see {url}")})));
+}

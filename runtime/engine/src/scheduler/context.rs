@@ -89,9 +89,16 @@ impl ExecutionScope {
             inputs,
             vars: Value::Object(Map::new()),
             flow: json!({"id": record.flow_id, "namespace": record.namespace, "revision": record.revision}),
-            execution: json!({"id": record.id, "startDate": started.to_rfc3339()}),
+            execution: json!({"id": record.id, "startDate": started.to_rfc3339(), "url": null}),
             trigger: record.trigger.clone().unwrap_or(Value::Null),
             needs,
+        }
+    }
+
+    /// `execution.url`: the execution's page under the server's public URL (null without one).
+    pub fn set_public_url(&mut self, public_url: Option<&str>) {
+        if let (Some(public), Some(id)) = (public_url, self.execution["id"].as_str()) {
+            self.execution["url"] = Value::String(super::execution_info::execution_url(public, id));
         }
     }
 

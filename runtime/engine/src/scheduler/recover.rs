@@ -84,6 +84,7 @@ pub(crate) fn restored_scope<S: Store>(
         _ => Map::new(),
     };
     let mut scope = ExecutionScope::new(exec, inputs, record.started_at.unwrap_or(record.created_at));
+    scope.set_public_url(shared.config.public_url.as_deref());
     let variables = render_variables(shared, locked, exec, &mut scope);
     if let Err(error) = &variables {
         tracing::warn!(execution = %record.id, "variables no longer render: {error}");

@@ -59,6 +59,7 @@ pub(crate) async fn start<S: Store>(
     let exec = Execution::new(flow.clone(), record.clone());
     let redact = secret_values(&flow.inputs, &typed);
     let mut scope = ExecutionScope::new(&exec, typed, created);
+    scope.set_public_url(shared.config.public_url.as_deref());
     let variables = render_variables(&shared, &request.flow, &exec, &mut scope);
     Ok(spawn_driver(shared, request.flow, exec, scope, workspace, redact, Begin::New { variables }))
 }

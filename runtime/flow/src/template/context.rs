@@ -21,7 +21,8 @@ pub struct Context {
     pub outputs: Value,
     /// `{id, namespace, revision}`.
     pub flow: Value,
-    /// `{id, startDate}` (RFC 3339).
+    /// `{id, startDate, url}`: `startDate` in RFC 3339, `url` the execution's page under the
+    /// server's public URL (null without one).
     pub execution: Value,
     /// `{value, iteration, attempt}`; `value` and `iteration` only inside a `flow.forEach`.
     pub taskrun: Value,
