@@ -240,3 +240,58 @@ spec:
     }
     assert_eq!((v1, v2), (80, 20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_image_and_a_crashing_container_show_their_back_off() {
+    let image = tokio::task::spawn_blocking(kube_double::runtime::images::web_image)
+        .await
+        .expect("join")
+        .expect("the test web image builds (busybox-static and a running dockerd are needed)");
+    let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
+    let kubectl = Kubectl::new(&double);
+    let pods = format!(
+        "apiVersion: v1
+kind: Pod
+metadata:
+  name: missing
+spec:
+  containers:
+  - name: app
+    image: kube-double/absent:1
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: crash
+spec:
+  containers:
+  - name: app
+    image: {image}
+    command: [\"sh\", \"-c\", \"echo crashing; exit 3\"]
+"
+    );
+    let file = kubectl.manifest("pods.yaml", &pods);
+    kubectl.run(&["apply", "--server-side", "-f", file.to_str().expect("path")]).await.ok();
+    let waiting = |name: &str| {
+        double.object("v1", "pod", "default", name).and_then(|p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"].as_str().map(str::to_string)
+        })
+    };
+    support::eventually(30, "ImagePullBackOff", || waiting("missing").as_deref() == Some("ImagePullBackOff"))
+        .await;
+    support::eventually(60, "CrashLoopBackOff", || waiting("crash").as_deref() == Some("CrashLoopBackOff"))
+        .await;
+    let crash = double.object("v1", "pod", "default", "crash").expect("stored");
+    let status = &crash["status"]["containerStatuses"][0];
+    assert!(status["restartCount"].as_i64().is_some_and(|n| n >= 1), "{status:#}");
+    assert_eq!(status["lastState"]["terminated"]["exitCode"], 3);
+    assert_eq!(status["lastState"]["terminated"]["reason"], "Error");
+    assert_eq!(crash["status"]["phase"], "Running");
+    let table = kubectl.run(&["get", "pods"]).await;
+    let rows: Vec<Vec<&str>> = table.ok().lines().skip(1).map(|l| l.split_whitespace().collect()).collect();
+    let status_of = |name: &str| rows.iter().find(|r| r[0] == name).map(|r| r[2]);
+    assert_eq!(status_of("crash"), Some("CrashLoopBackOff"));
+    assert!(matches!(status_of("missing"), Some("ImagePullBackOff" | "ErrImagePull")), "{rows:?}");
+    let logs = kubectl.run(&["logs", "crash"]).await;
+    assert!(logs.ok().contains("crashing"), "{logs:?}");
+}

@@ -9,6 +9,7 @@
 //! - `network`: Service and HTTPRoute proxies, Endpoints.
 //! - `gc`: ownerReferences (background and foreground deletion) and namespace termination.
 
+mod container;
 pub mod daemonset;
 pub mod deployment;
 pub mod gc;
