@@ -263,3 +263,34 @@ fn a_queue_item_on_a_non_granted_origin_is_denied_before_any_byte_reaches_it() {
     assert_eq!(elsewhere.connections(), 0);
     assert_eq!(jenkins.server.lines(), ["POST /job/solo/build"]);
 }
+
+#[test]
+fn defaults_of_a_parameterized_job_and_no_console() {
+    let env = Env::new();
+    let jenkins =
+        start(vec![("team/app/deploy", Job { queue: Vec::new(), ..deploy_job() })], Options::default());
+    let yaml = flow(
+        &jenkins,
+        "team/app/deploy",
+        "    parameters: {}\n    console: false\n    allowUnstable: true\n",
+    );
+    let (code, doc) = env.run_json(&yaml, &SECRET_ENV);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["outputs"]["build"]["result"], "UNSTABLE");
+    let job = "/job/team/job/app/job/deploy";
+    let state =
+        format!("GET {job}/7/api/json?tree=building%2Cresult%2Cduration%2Curl%2Cartifacts%5BrelativePath%5D");
+    assert_eq!(
+        jenkins.server.lines(),
+        [
+            format!("POST {job}/buildWithParameters"),
+            "GET /queue/item/1/api/json".to_string(),
+            state.clone(),
+            state.clone(),
+            state.clone(),
+            state,
+        ]
+    );
+    let trigger = &jenkins.server.requests()[0];
+    assert_eq!((trigger.header("content-length"), trigger.body.len()), (Some("0"), 0));
+}

@@ -5,7 +5,8 @@
 //! form body on `buildWithParameters` (and 500 for a job that is not parameterized), unknown
 //! jobs (404), and the Build permission (403). It answers a trigger with 201 and the queue
 //! item in `Location`, the item (`why` while waiting, `cancelled`, then `executable`), the
-//! console through `logText/progressiveText` (one more scripted chunk per poll, `X-Text-Size`,
+//! console through `logText/progressiveText` (one more scripted chunk per poll of the console
+//! or the build, `X-Text-Size`,
 //! `X-More-Data`), the build's JSON (`building`, `result`, `duration`, `artifacts`), `stop` and
 //! `queue/cancelItem`. `root` is the root URL Jenkins builds links from (its own by default).
 //! Left out: everything else Jenkins has.
@@ -239,9 +240,11 @@ fn answer(state: &mut State, request: &Recorded) -> Reply {
             reply
         }
         ("GET", [number, "api", "json"]) => {
-            let Some(build) = number.parse().ok().and_then(|n: u64| state.builds.get(&n)) else {
+            let Some(build) = number.parse().ok().and_then(|n: u64| state.builds.get_mut(&n)) else {
                 return page(404, "Error 404 Not Found");
             };
+            // The build also moves on while nobody reads its console.
+            build.polls += 1;
             let complete = build.stopped || (build.polls >= script.console.len() && !script.endless);
             let result = if build.stopped {
                 json!("ABORTED")
