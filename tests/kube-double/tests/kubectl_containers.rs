@@ -68,10 +68,13 @@ fn containers_of(double_label: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_containers_roll_out_answer_log_time_out_and_go() {
-    let image = tokio::task::spawn_blocking(kube_double::runtime::images::web_image)
-        .await
-        .expect("join")
-        .expect("the test web image builds (busybox-static and a running dockerd are needed)");
+    let image = tokio::task::spawn_blocking(|| {
+        support::docker_ready();
+        kube_double::runtime::images::web_image()
+    })
+    .await
+    .expect("join")
+    .expect("the test web image builds (busybox-static and a running dockerd are needed)");
     let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
     let kubectl = Kubectl::new(&double);
 
@@ -182,10 +185,13 @@ fn instance_of(double: &KubeDouble) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_httproute_splits_requests_between_services_by_weight() {
-    let image = tokio::task::spawn_blocking(kube_double::runtime::images::web_image)
-        .await
-        .expect("join")
-        .expect("the test web image builds (busybox-static and a running dockerd are needed)");
+    let image = tokio::task::spawn_blocking(|| {
+        support::docker_ready();
+        kube_double::runtime::images::web_image()
+    })
+    .await
+    .expect("join")
+    .expect("the test web image builds (busybox-static and a running dockerd are needed)");
     let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
     let kubectl = Kubectl::new(&double);
     let stable = web("stable", &image, "v1", "", "").replace("replicas: 2", "replicas: 1");
@@ -243,10 +249,13 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_and_a_crashing_container_show_their_back_off() {
-    let image = tokio::task::spawn_blocking(kube_double::runtime::images::web_image)
-        .await
-        .expect("join")
-        .expect("the test web image builds (busybox-static and a running dockerd are needed)");
+    let image = tokio::task::spawn_blocking(|| {
+        support::docker_ready();
+        kube_double::runtime::images::web_image()
+    })
+    .await
+    .expect("join")
+    .expect("the test web image builds (busybox-static and a running dockerd are needed)");
     let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
     let kubectl = Kubectl::new(&double);
     let pods = format!(

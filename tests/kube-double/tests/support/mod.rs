@@ -153,3 +153,37 @@ pub async fn http_get(url: &str, path: &str) -> std::io::Result<String> {
         _ => Err(std::io::Error::other(format!("not a 200 answer: {text:?}"))),
     }
 }
+
+fn dockerd_answers() -> bool {
+    std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Starts dockerd (detached, in its own session, as the brief of these tests says) unless it
+/// answers already, and waits up to a minute for it.
+pub fn docker_ready() {
+    static READY: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    READY.get_or_init(|| {
+        if dockerd_answers() {
+            return;
+        }
+        let started = std::process::Command::new("sh")
+            .args(["-c", "(setsid dockerd >/tmp/dockerd.log 2>&1 &)"])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            started,
+            "dockerd cannot be started; install it: apt-get install -y docker.io busybox-static"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !dockerd_answers() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "dockerd did not answer within 60 s (see /tmp/dockerd.log)"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+}
