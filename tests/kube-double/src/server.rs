@@ -19,6 +19,9 @@ pub async fn serve(listener: TcpListener, tls: Arc<rustls::ServerConfig>, cluste
     let acceptor = TlsAcceptor::from(tls);
     loop {
         let Ok((tcp, _)) = listener.accept().await else { continue };
+        // As kube-apiserver (Go sets TCP_NODELAY on every connection): a watch event is a few
+        // small writes, and Nagle's algorithm would hold each behind the client's delayed ACK.
+        let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let cluster = cluster.clone();
         tokio::spawn(async move {
