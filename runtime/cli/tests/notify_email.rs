@@ -225,6 +225,34 @@ fn a_rejected_recipient_fails_with_the_servers_reply_and_nothing_is_sent() {
 }
 
 #[test]
+fn a_greylisting_451_is_sent_again_and_delivered_once() {
+    let server = SmtpServer::start();
+    let env = Env::new();
+    let port = server.starttls;
+    let config = format!(
+        "host: 127.0.0.1\nport: {port}\n{}\nfrom: ci@sluice.test\nto: [greylist-me@sluice.test]\nsubject: s\ntext: t",
+        ca(&server.ca_pem)
+    );
+    let (code, stdout) = env.run_text(&flow(&config, &grant("smtp", port), true), &SECRET_ENV);
+    assert_eq!(code, 0, "{stdout}");
+    let warning = format!(
+        "SMTP 127.0.0.1:{port} refused RCPT TO:<greylist-me@sluice.test>: 451 4.7.1 <greylist-me@sluice.test>: \
+         Recipient address rejected: Greylisted, try again later; sending again in 1 s (attempt 2 of 5)"
+    );
+    assert!(task_lines(&stdout, "mail").contains(&warning), "{stdout}");
+    let received = server.wait_for(1);
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].rcpt_tos, ["greylist-me@sluice.test"]);
+    // A 5xx is final: no second attempt.
+    let config = config.replace("greylist-me", "reject-me");
+    let (code, stdout) = env.run_text(&flow(&config, &grant("smtp", port), true), &SECRET_ENV);
+    assert_eq!(code, 1);
+    assert!(!stdout.contains("sending again"), "{stdout}");
+    assert_eq!(server.auth_log().len(), 3, "two attempts, then one: {:?}", server.auth_log());
+    env.assert_secret_nowhere(PASSWORD);
+}
+
+#[test]
 fn a_server_the_ca_did_not_sign_is_refused_before_auth() {
     let server = SmtpServer::start();
     let env = Env::new();

@@ -3,7 +3,8 @@
 //! ```text
 //! config (subject/text/html, or the default from the execution: `default_message`)
 //!   -> mime: the RFC 5322 + MIME message (mail-builder), attachments read from the workspace
-//!   -> smtp: connect (implicit TLS on 465, else plain), EHLO, STARTTLS, AUTH, MAIL/RCPT, DATA
+//!   -> deliver: connect (implicit TLS on 465, else plain), then smtp: EHLO, STARTTLS, AUTH,
+//!      MAIL/RCPT, DATA; a `4xx` or a lost connection sent again, bounded
 //!   -> outputs: the Message-ID, the accepted recipients, the server's final reply
 //! ```
 //!
@@ -12,6 +13,7 @@
 //! credential: it goes only into the AUTH exchange, never into a log line, an error or an
 //! output (errors name the command, `AUTH PLAIN`, never its line).
 
+mod deliver;
 mod mime;
 mod smtp;
 
@@ -19,9 +21,11 @@ use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use sluice_plugin::tcp::{self, Tls};
+use sluice_plugin::tcp::Tls;
 use sluice_plugin::{Task, TaskError};
 
+use crate::send::Retry;
+use deliver::Delivery;
 use mime::{Attachment, Content, Mailbox};
 
 pub struct EmailTask;
@@ -117,6 +121,13 @@ pub struct EmailConfig {
     /// Seconds to wait for the connection and for each reply (default 30).
     #[serde(default)]
     timeout_seconds: Option<u64>,
+    /// Sends in all when the server answers `4xx` ("try later") or the connection fails
+    /// before the message is accepted (default 5).
+    #[serde(default)]
+    max_attempts: Option<u32>,
+    /// The most seconds to wait between sends in total (default 60).
+    #[serde(default)]
+    max_retry_wait: Option<u64>,
 }
 
 /// Outputs of `notify.email`.
@@ -225,14 +236,13 @@ fn read_attachment(config: &AttachmentConfig) -> Result<Attachment, TaskError> {
     Ok(Attachment { filename, content_type, bytes })
 }
 
-/// Connects, talks SMTP, and says what happened in terms of the server's replies.
+/// Checks what the config asks for, builds the message and hands it to [`Delivery`].
 fn send(config: &EmailConfig, letter: &Letter) -> Result<EmailOutput, TaskError> {
     let port = config.port.unwrap_or(match config.security {
         Security::Starttls => 587,
         Security::Tls => 465,
         Security::None => 25,
     });
-    let server = format!("{}:{port}", config.host);
     let credentials = match (&config.username, &config.password) {
         (Some(user), Some(password)) => Some((user.as_str(), password.as_str())),
         (None, None) => None,
@@ -260,45 +270,29 @@ fn send(config: &EmailConfig, letter: &Letter) -> Result<EmailOutput, TaskError>
         attachments: &letter.attachments,
     };
     let message = mime::build(&content, &message_id);
-    let timeout = Duration::from_secs(config.timeout_seconds.unwrap_or(30));
     let tls = if config.security == Security::Tls { Tls::Implicit } else { Tls::None };
     if let Some(ca) = &config.ca_certificates {
         let scheme = if tls == Tls::Implicit { "smtps" } else { "smtp" };
         let host = if config.host.contains(':') { format!("[{}]", config.host) } else { config.host.clone() };
         sluice_plugin::tls::trust_origin(&format!("{scheme}://{host}:{port}"), Some(ca), None)?;
     }
-    let connection = tcp::connect(&config.host, port, tls, timeout)?;
-    let failed = |err: smtp::Error| smtp_failure(&server, err);
-
-    let mut session = smtp::Session::open(connection).map_err(failed)?;
-    let mut extensions = session.hello(helo).map_err(failed)?;
-    if config.security == Security::Starttls {
-        if !extensions.starttls {
-            return Err(TaskError::failed(format!(
-                "SMTP {server} does not offer STARTTLS, so the message would go in clear; use `security: tls` \
-                 if the server takes TLS from the first byte (usually port 465)"
-            )));
-        }
-        session.start_tls().map_err(failed)?;
-        extensions = session.hello(helo).map_err(failed)?;
-    }
-    if let Some(size) = extensions.size
-        && message.len() as u64 > size
-    {
-        return Err(TaskError::failed(format!(
-            "SMTP {server} takes messages up to {size} bytes (SIZE); this one is {} bytes",
-            message.len()
-        )));
-    }
-    if let Some((user, password)) = credentials {
-        session.authenticate(&extensions.auth, user, password).map_err(failed)?;
-    }
     let recipients = letter.recipients();
-    session.envelope(&letter.from.address, &recipients).map_err(failed)?;
-    let reply = session.data(&message).map_err(failed)?;
-    session.quit();
+    let delivery = Delivery {
+        host: &config.host,
+        port,
+        tls,
+        starttls: config.security == Security::Starttls,
+        timeout: Duration::from_secs(config.timeout_seconds.unwrap_or(30)),
+        helo,
+        credentials,
+        from: &letter.from.address,
+        recipients: &recipients,
+        message: &message,
+    };
+    let reply = delivery.send(Retry::from_config(config.max_attempts, config.max_retry_wait))?;
     sluice_plugin::info!(
-        "email {message_id} sent through {server} to {} recipient(s): {reply}",
+        "email {message_id} sent through {}:{port} to {} recipient(s): {reply}",
+        config.host,
         recipients.len()
     );
     Ok(EmailOutput {
@@ -306,16 +300,6 @@ fn send(config: &EmailConfig, letter: &Letter) -> Result<EmailOutput, TaskError>
         accepted: recipients.into_iter().map(str::to_string).collect(),
         response: reply.to_string(),
     })
-}
-
-fn smtp_failure(server: &str, err: smtp::Error) -> TaskError {
-    match err {
-        smtp::Error::Refused { command, reply } => {
-            TaskError::failed(format!("SMTP {server} refused {command}: {reply}"))
-        }
-        smtp::Error::Unsupported(why) => TaskError::failed(format!("SMTP {server}: {why}")),
-        smtp::Error::Transport(why) => TaskError::failed(format!("SMTP {server}: {why}")),
-    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub enum Error {
     Unsupported(String),
     /// The connection failed, or the server broke the protocol.
     Transport(String),
+    /// The TLS handshake after STARTTLS failed (an unknown issuer, a name mismatch).
+    Tls(String),
 }
 
 /// What the server said it supports after EHLO.
@@ -123,7 +125,7 @@ impl<T: Transport> Session<T> {
         if !self.buffer.is_empty() {
             return Err(Error::Transport("the server sent data after its reply to STARTTLS".into()));
         }
-        self.io.start_tls().map_err(Error::Transport)
+        self.io.start_tls().map_err(Error::Tls)
     }
 
     /// AUTH with the first of PLAIN and LOGIN that the server offers.

@@ -11,7 +11,8 @@ layer's dot-unstuffing) and OUT/<n>.json (the envelope, and the message as Pytho
 parser reads it: decoded headers, each part's type, name and decoded bytes in base64), so the
 Rust tests check it with a parser that is not ours. Each connection is logged in
 OUT/connections.log and each AUTH attempt in OUT/auth.log. A recipient whose local part starts
-with `reject` is refused as Postfix refuses an unknown user. When all three listen, one line
+with `reject` is refused as Postfix refuses an unknown user; one starting with `greylist` is
+greylisted (451 on its first try, accepted after). When all three listen, one line
 `READY {"starttls": port, "tls": port, "plain": port}` goes to stdout.
 
 Usage: smtp_server.py OUT CERT KEY USER PASSWORD
@@ -38,6 +39,7 @@ OUT = Path(OUT)
 warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
 LOCK = threading.Lock()
 COUNT = [0]
+GREYLISTED = set()
 
 
 def append(name, line):
@@ -68,8 +70,13 @@ def parsed(content):
 
 class Recorder:
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.split("@")[0].startswith("reject"):
+        local = address.split("@")[0]
+        if local.startswith("reject"):
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown in local recipient table"
+        # Greylisting, as postgrey does it: the first try of an address is told to come back.
+        if local.startswith("greylist") and address not in GREYLISTED:
+            GREYLISTED.add(address)
+            return f"451 4.7.1 <{address}>: Recipient address rejected: Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
