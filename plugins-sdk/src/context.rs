@@ -42,6 +42,9 @@ pub struct Execution {
     pub duration_ms: u64,
     /// The task run asking (`alert`, `step[2]` inside a `flow.forEach`).
     pub task_run_id: String,
+    /// This attempt's timeout in milliseconds: the host stops the run that long after it
+    /// started. See [`Execution::deadline`].
+    pub timeout_ms: Option<u64>,
     /// The execution's labels.
     pub labels: BTreeMap<String, String>,
     /// The task runs that ended FAILED so far, in the order they were created (a group that
@@ -75,6 +78,12 @@ impl Execution {
     /// Parses the host's document (the JSON of the `context` interface).
     pub fn from_json(text: &str) -> Result<Execution, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// When the host stops this run, counted from `started` (take `Instant::now()` when the
+    /// task starts: the run began a moment earlier, so stop waiting a little before it).
+    pub fn deadline(&self, started: std::time::Instant) -> Option<std::time::Instant> {
+        self.timeout_ms.map(|ms| started + std::time::Duration::from_millis(ms))
     }
 
     /// The duration so far in words: `850 ms`, `42 s`, `3 min 5 s`, `2 h 1 min`.
@@ -124,7 +133,7 @@ mod tests {
         let text = r#"{"executionId":"e1","flowId":"deploy","namespace":"shop","revision":3,
             "state":"RUNNING","outcome":"FAILED","error":"task `build` failed: exit 2",
             "startedAt":"2026-12-06T10:00:00+00:00","durationMs":65000,"taskRunId":"alert",
-            "labels":{"team":"web"},"failedTasks":[{"taskRunId":"build","taskId":"build",
+            "timeoutMs":60000,"labels":{"team":"web"},"failedTasks":[{"taskRunId":"build","taskId":"build",
             "type":"core.fail","state":"FAILED","attempts":2,"error":"exit 2"}],"url":null,
             "later":"ignored"}"#;
         let execution = Execution::from_json(text).expect("parses");
@@ -133,6 +142,8 @@ mod tests {
         assert_eq!(execution.failed_tasks[0].attempts, 2);
         assert_eq!(execution.duration_text(), "1 min 5 s");
         assert_eq!(execution.url, None);
+        let now = std::time::Instant::now();
+        assert_eq!(execution.deadline(now), Some(now + std::time::Duration::from_secs(60)));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! request is built afresh for each send (a webhook's signature carries its time) and every
 //! message names the service and its origin only.
 
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use sluice_plugin::TaskError;
 use sluice_plugin::http::{self, Request, Response};
@@ -20,6 +20,9 @@ pub const DEFAULT_MAX_RETRY_WAIT: u64 = 60;
 /// The first wait when the service gives no `Retry-After`; it doubles after each attempt.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
+/// What is kept of the task's timeout for the last send after a wait.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
 /// How long to keep trying.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
@@ -27,15 +30,27 @@ pub struct Retry {
     pub max_attempts: u32,
     /// The most time spent waiting between sends, in total.
     pub max_wait: Duration,
+    /// No wait may end after this: the task's timeout, less a margin for the send after it.
+    pub deadline: Option<Instant>,
 }
 
 impl Retry {
-    /// From a task's `maxAttempts` and `maxRetryWait` (seconds).
+    /// From a task's `maxAttempts` and `maxRetryWait` (seconds), and the run's timeout as the
+    /// host tells it; call it when the task starts.
     pub fn from_config(max_attempts: Option<u32>, max_retry_wait: Option<u64>) -> Retry {
+        let deadline = sluice_plugin::context::execution()
+            .and_then(|execution| execution.deadline(Instant::now()))
+            .map(|deadline| deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline));
         Retry {
             max_attempts: max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1),
             max_wait: Duration::from_secs(max_retry_wait.unwrap_or(DEFAULT_MAX_RETRY_WAIT)),
+            deadline,
         }
+    }
+
+    /// Whether a wait of `wait` from now would end past the deadline.
+    fn past_deadline(&self, wait: Duration) -> bool {
+        self.deadline.is_some_and(|deadline| Instant::now() + wait >= deadline)
     }
 }
 
@@ -58,7 +73,7 @@ pub fn send(
             attempts: retry.max_attempts,
             backoff: FIRST_BACKOFF,
             max_wait: left,
-            deadline: None,
+            deadline: retry.deadline,
         };
         let backoff = FIRST_BACKOFF.saturating_mul(1 << (attempt - 1).min(16));
         let (what, wait, asked) = match build().follow_redirects(false).send() {
@@ -72,7 +87,8 @@ pub fn send(
             }
             Err(err @ http::Error::Failed { .. }) => {
                 let what = endpoint.transport_error(err).message().to_string();
-                let wait = (attempt < retry.max_attempts && backoff <= left).then_some(backoff);
+                let wait = (attempt < retry.max_attempts && backoff <= left && !retry.past_deadline(backoff))
+                    .then_some(backoff);
                 (what, wait.ok_or(backoff), false)
             }
             Err(err) => return Err(endpoint.transport_error(err)),
@@ -82,6 +98,12 @@ pub fn send(
             Err(_) if attempt >= retry.max_attempts => {
                 return Err(TaskError::failed(format!(
                     "{service} {what}; gave up after {attempt} attempts (maxAttempts)"
+                )));
+            }
+            Err(wanted) if retry.past_deadline(wanted) => {
+                return Err(TaskError::failed(format!(
+                    "{service} {what}; gave up after {attempt} attempts: the next wait of {} s would pass the task's timeout",
+                    wanted.as_secs_f64().ceil()
                 )));
             }
             Err(wanted) => {
@@ -126,5 +148,8 @@ mod tests {
         assert_eq!(retry.max_attempts, 1, "at least the first send");
         assert_eq!(retry.max_wait, Duration::from_secs(5));
         assert_eq!(Retry::from_config(None, None).max_attempts, DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(retry.deadline, None, "outside an execution there is no timeout to keep to");
+        let soon = Retry { deadline: Some(Instant::now() + Duration::from_secs(10)), ..retry };
+        assert!(soon.past_deadline(Duration::from_secs(30)) && !soon.past_deadline(Duration::from_secs(1)));
     }
 }

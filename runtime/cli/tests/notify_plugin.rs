@@ -174,6 +174,28 @@ fn a_retry_after_past_the_budget_fails_at_once_with_the_services_text() {
     assert_eq!(double.received().len(), 1);
 }
 
+#[test]
+fn a_wait_that_would_pass_the_tasks_timeout_is_not_begun() {
+    let double = slack::start();
+    double.answer_next([Reply::text(429, "rate_limited").header("Retry-After", "10")]);
+    let env = Env::new();
+    let yaml = format!(
+        "id: hurried\nnamespace: tests\ntasks:\n  - id: hook\n    type: notify.slack\n    webhook: \"{}\"\n    text: hi\n    timeout: 8s\n",
+        double.url(slack::WEBHOOK_PATH)
+    );
+    let started = Instant::now();
+    let (code, doc) = env.run_json(&yaml, &[]);
+    assert_eq!(code, 1);
+    assert!(started.elapsed() < Duration::from_secs(8), "it gave up instead of being stopped");
+    assert_eq!(
+        run_of(&doc, "hook")["error"],
+        format!(
+            "failed: Slack ({}) answered HTTP 429: rate_limited; gave up after 1 attempts: the next wait of 10 s would pass the task's timeout",
+            double.origin
+        )
+    );
+}
+
 /// An IMF-fixdate, as `Retry-After` carries it.
 fn http_date(at: SystemTime) -> String {
     let secs = at.duration_since(UNIX_EPOCH).unwrap().as_secs();

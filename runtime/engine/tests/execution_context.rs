@@ -31,6 +31,7 @@ tasks:
 errors:
   - id: tell
     type: test.context
+    timeout: 90s
     token: "{{ secret('TOKEN') }}"
     allow:
       secrets: [TOKEN]
@@ -55,6 +56,7 @@ errors:
             "startedAt": started,
             "durationMs": duration,
             "taskRunId": "tell",
+            "timeoutMs": 90_000,
             "labels": {"team": "web"},
             "failedTasks": [{
                 "taskRunId": "build",

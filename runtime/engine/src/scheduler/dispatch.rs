@@ -35,7 +35,7 @@ pub struct Attempt {
 }
 
 /// Runs the attempt and says how it went.
-pub async fn run_attempt(sandbox: &Sandbox, attempt: Attempt) -> Event {
+pub async fn run_attempt(sandbox: &Sandbox, mut attempt: Attempt) -> Event {
     let failed = |error: String, retryable: bool| Event::TaskFailed {
         run: attempt.run.clone(),
         attempt: attempt.attempt,
@@ -48,6 +48,9 @@ pub async fn run_attempt(sandbox: &Sandbox, attempt: Attempt) -> Event {
         Err(message) => return failed(message, false),
     };
     let limits = limits_of(&attempt.task, attempt.default_limits);
+    // The run is told its own deadline, so a task that waits (a retry) can stop before it.
+    attempt.execution["timeoutMs"] =
+        Value::from(u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX));
     let sink = Arc::new(TaskLogs {
         execution_id: attempt.execution_id.clone(),
         run: attempt.run.clone(),
