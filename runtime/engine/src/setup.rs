@@ -288,7 +288,7 @@ pub fn workspace_retention() -> Result<Option<Duration>, SetupError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{DuplicatePlugin, Origin, builtins_needed};
+    use super::{DuplicatePlugin, Origin, builtins_needed, public_url};
 
     fn needed(tasks: &str) -> Option<Vec<String>> {
         let yaml = format!("id: f\nnamespace: t\ntasks:\n{tasks}");
@@ -320,5 +320,21 @@ mod tests {
             duplicate.to_string(),
             "/data/plugins/core.wasm is plugin `core`, which is already installed (built-in); remove one of them"
         );
+    }
+
+    #[test]
+    fn a_public_url_is_an_absolute_http_url() {
+        let ok = |flag: &str| public_url(Some(flag)).ok().flatten();
+        assert_eq!(ok("https://sluice.example.com/").as_deref(), Some("https://sluice.example.com"));
+        assert_eq!(ok("http://10.0.0.5:8080/ci").as_deref(), Some("http://10.0.0.5:8080/ci"));
+        for bad in
+            ["sluice.example.com", "ftp://x", "https://", "https:///x", "https://x/?a=1", "https://x/#top"]
+        {
+            let err = public_url(Some(bad)).expect_err(bad).to_string();
+            assert!(
+                err.starts_with(&format!("the public URL `{bad}` is not an absolute http(s) URL")),
+                "{err}"
+            );
+        }
     }
 }
