@@ -77,7 +77,9 @@ pub fn apply(rt: &ResourceType, object: &mut Value) {
             }
         }
         ("", "Secret") => {
-            set_default(object, "type", json!("Opaque"));
+            if object["type"].as_str().is_none_or(str::is_empty) {
+                object["type"] = json!("Opaque");
+            }
             // stringData is write-only: merged into data, base64-encoded.
             if let Some(Value::Object(strings)) = object.as_object_mut().and_then(|m| m.remove("stringData"))
             {

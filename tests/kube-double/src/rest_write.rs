@@ -11,6 +11,7 @@ use crate::apply::{self, ApplyRequest};
 use crate::cluster::Cluster;
 use crate::http::{Body, Request};
 use crate::patch;
+use crate::protobuf;
 use crate::rest_read::scale_of;
 use crate::status::{ApiError, Cause};
 use crate::write::{self, WriteContext};
@@ -29,16 +30,17 @@ fn dry_run(request: &Request) -> bool {
     request.param("dryRun") == Some("All")
 }
 
-/// POST and PUT bodies: JSON or YAML (protobuf and CBOR are not decoded here).
-fn check_media_type(request: &Request) -> Result<(), ApiError> {
+/// A POST or PUT body: JSON or YAML, or protobuf for the kinds `protobuf` describes (CBOR and
+/// other protobuf kinds are answered 415).
+fn body_of(request: &Request) -> Result<Value, ApiError> {
     let content_type = request.header("content-type");
     if content_type.contains("protobuf") || content_type.contains("cbor") {
-        return Err(ApiError {
+        return protobuf::decode_body(&request.body).ok_or_else(|| ApiError {
             message: "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml".into(),
             ..ApiError::unsupported_media_type(content_type)
         });
     }
-    Ok(())
+    request.body_value()
 }
 
 fn check_type(target: &Target, body: &Value) -> Result<(), ApiError> {
@@ -97,8 +99,7 @@ pub fn create(
     request: &Request,
     target: &Target,
 ) -> Result<Response<Body>, ApiError> {
-    check_media_type(request)?;
-    let mut body = request.body_value()?;
+    let mut body = body_of(request)?;
     check_type(target, &body)?;
     place(target, &mut body)?;
     let ctx = WriteContext {
@@ -151,8 +152,7 @@ pub fn update(
     request: &Request,
     target: &Target,
 ) -> Result<Response<Body>, ApiError> {
-    check_media_type(request)?;
-    let mut body = request.body_value()?;
+    let mut body = body_of(request)?;
     check_type(target, &body)?;
     let sub = target.subresource.clone().unwrap_or_default();
     let precondition = resource_version(&body);

@@ -495,3 +495,42 @@ async fn recreate_and_namespace_deletion() {
     let gone = kubectl.run(&["get", "namespace", "team"]).await;
     assert_eq!(gone.failed(), "Error from server (NotFound): namespaces \"team\" not found\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_create_sends_protobuf_for_namespaces_config_maps_and_secrets() {
+    let double = double().await;
+    let kubectl = Kubectl::new(&double);
+    assert_eq!(kubectl.run(&["create", "namespace", "team"]).await.ok(), "namespace/team created\n");
+    let ns = double.object("v1", "Namespace", "", "team").expect("stored");
+    assert_eq!(ns["status"]["phase"], "Active");
+    assert_eq!(ns["metadata"]["labels"]["kubernetes.io/metadata.name"], "team");
+    let run = kubectl
+        .run(&[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "team",
+            "--from-literal=mode=fast",
+            "--from-literal=size=2",
+        ])
+        .await;
+    assert_eq!(run.ok(), "configmap/settings created\n");
+    let cm = double.object("v1", "cm", "team", "settings").expect("stored");
+    assert_eq!(cm["data"], serde_json::json!({"mode": "fast", "size": "2"}));
+    let run = kubectl
+        .run(&["create", "secret", "generic", "token", "-n", "team", "--from-literal=value=hunter2"])
+        .await;
+    assert_eq!(run.ok(), "secret/token created\n");
+    let secret = double.object("v1", "Secret", "team", "token").expect("stored");
+    assert_eq!(secret["data"]["value"], "aHVudGVyMg==");
+    assert_eq!(secret["type"], "Opaque");
+    let again = kubectl.run(&["create", "namespace", "team"]).await;
+    assert_eq!(again.failed(), "Error from server (AlreadyExists): namespaces \"team\" already exists\n");
+    let deployment = kubectl.run(&["create", "deployment", "web", "--image=nginx:1"]).await;
+    assert_eq!(
+        deployment.failed(),
+        "error: failed to create deployment: the body of the request was in an unknown format - accepted media types include: application/json, application/yaml\n",
+        "a Deployment's protobuf is not decoded here"
+    );
+}
