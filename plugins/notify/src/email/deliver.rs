@@ -1,11 +1,12 @@
 //! One message to one server: connect, the SMTP conversation, and sending again when the
 //! server says "try later". A `4xx` reply (RFC 5321 4.2.1: a transient failure, such as
 //! greylisting's `451`) or a connection that failed before the message was accepted is tried
-//! again after 1 s, 2 s, 4 s, ... within `maxAttempts` and `maxRetryWait`; a `5xx`, a TLS
+//! again after 1 s, 2 s, 4 s, ... within `maxAttempts`, `maxRetryWait` and the task's timeout
+//! (as every notifier, `crate::send::Retry`); a `5xx`, a TLS
 //! failure or a refusal by the host is final. A connection lost after the whole message was
 //! sent is final too: the server may have taken it, and a second send could deliver it twice.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sluice_plugin::TaskError;
 use sluice_plugin::tcp::{self, Tls};
@@ -45,38 +46,11 @@ impl Delivery<'_> {
 
     /// Sends the message, again after a transient failure; the server's reply to it.
     pub fn send(&self, retry: Retry) -> Result<Reply, TaskError> {
-        let mut waited = Duration::ZERO;
-        let mut wait = FIRST_BACKOFF;
-        for attempt in 1.. {
-            let error = match self.attempt() {
-                Ok(reply) => return Ok(reply),
-                Err(Failure::Final(error)) => return Err(error),
-                Err(Failure::Transient(error)) => error,
-            };
-            if attempt >= retry.max_attempts {
-                return Err(gave_up(error, attempt, "that was the last of maxAttempts".into()));
-            }
-            if waited + wait > retry.max_wait {
-                let left = retry.max_wait.saturating_sub(waited);
-                let why = format!(
-                    "the next wait of {} s is past what is left of maxRetryWait ({} s)",
-                    wait.as_secs(),
-                    left.as_secs()
-                );
-                return Err(gave_up(error, attempt, why));
-            }
-            sluice_plugin::warn!(
-                "{}; sending again in {} s (attempt {} of {})",
-                error.message(),
-                wait.as_secs(),
-                attempt + 1,
-                retry.max_attempts
-            );
+        let pause = |wait, line: &str| {
+            sluice_plugin::warn!("{line}");
             std::thread::sleep(wait);
-            waited += wait;
-            wait *= 2;
-        }
-        unreachable!("the loop returns")
+        };
+        with_retries(retry, pause, || self.attempt())
     }
 
     fn attempt(&self) -> Result<Reply, Failure> {
@@ -125,6 +99,53 @@ impl Delivery<'_> {
     }
 }
 
+/// `attempt` until it succeeds, fails for good, or the budget is spent; `pause` logs the line
+/// that says why and waits.
+fn with_retries<T>(
+    retry: Retry,
+    mut pause: impl FnMut(Duration, &str),
+    mut attempt: impl FnMut() -> Result<T, Failure>,
+) -> Result<T, TaskError> {
+    let mut waited = Duration::ZERO;
+    let mut wait = FIRST_BACKOFF;
+    let mut attempts = 1;
+    loop {
+        let error = match attempt() {
+            Ok(value) => return Ok(value),
+            Err(Failure::Final(error)) => return Err(error),
+            Err(Failure::Transient(error)) => error,
+        };
+        if attempts >= retry.max_attempts {
+            return Err(gave_up(error, attempts, "that was the last of maxAttempts".into()));
+        }
+        if waited + wait > retry.max_wait {
+            let left = retry.max_wait.saturating_sub(waited);
+            let why = format!(
+                "the next wait of {} s is past what is left of maxRetryWait ({} s)",
+                wait.as_secs(),
+                left.as_secs()
+            );
+            return Err(gave_up(error, attempts, why));
+        }
+        // A wait the task's timeout would cut short ends the task now, with the server's reply.
+        if retry.deadline.is_some_and(|deadline| Instant::now() + wait >= deadline) {
+            let why = format!("the next wait of {} s would pass the task's timeout", wait.as_secs());
+            return Err(gave_up(error, attempts, why));
+        }
+        let line = format!(
+            "{}; sending again in {} s (attempt {} of {})",
+            error.message(),
+            wait.as_secs(),
+            attempts + 1,
+            retry.max_attempts
+        );
+        pause(wait, &line);
+        waited += wait;
+        wait *= 2;
+        attempts += 1;
+    }
+}
+
 /// A refusal with the server's reply; transient when the reply is `4xx` or the connection
 /// failed.
 fn classify(server: &str, err: smtp::Error) -> Failure {
@@ -142,4 +163,78 @@ fn classify(server: &str, err: smtp::Error) -> Failure {
 
 fn gave_up(error: TaskError, attempts: u32, why: String) -> TaskError {
     TaskError::failed(format!("{}; gave up after {attempts} attempts: {why}", error.message()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry(max_attempts: u32, max_wait: u64) -> Retry {
+        Retry { max_attempts, max_wait: Duration::from_secs(max_wait), deadline: None }
+    }
+
+    fn busy() -> Failure {
+        Failure::Transient(TaskError::failed("SMTP h:587 refused RCPT TO:<a@b>: 451 later"))
+    }
+
+    #[test]
+    fn transient_failures_are_tried_again_with_doubling_waits() {
+        let (mut waits, mut calls) = (Vec::new(), 0);
+        let result = with_retries(
+            retry(5, 60),
+            |d, _| waits.push(d.as_secs()),
+            || {
+                calls += 1;
+                if calls < 3 { Err(busy()) } else { Ok("sent") }
+            },
+        );
+        assert_eq!((result, calls, waits), (Ok("sent"), 3, vec![1, 2]));
+    }
+
+    #[test]
+    fn the_budget_ends_the_retries_with_the_last_reply() {
+        let mut waits = Vec::new();
+        let result: Result<(), _> =
+            with_retries(retry(3, 60), |d, _| waits.push(d.as_secs()), || Err(busy()));
+        assert_eq!(
+            result,
+            Err(TaskError::failed(
+                "SMTP h:587 refused RCPT TO:<a@b>: 451 later; gave up after 3 attempts: that was the last of maxAttempts"
+            ))
+        );
+        assert_eq!(waits, [1, 2]);
+        let result: Result<(), _> = with_retries(retry(10, 5), |_, _| {}, || Err(busy()));
+        let message = result.expect_err("spent").to_string();
+        assert!(
+            message.ends_with(
+                "gave up after 3 attempts: the next wait of 4 s is past what is left of maxRetryWait (2 s)"
+            ),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn no_wait_passes_the_tasks_timeout() {
+        let soon = Retry { deadline: Some(Instant::now() + Duration::from_millis(500)), ..retry(5, 60) };
+        let result: Result<(), _> = with_retries(soon, |_, _| panic!("no wait"), || Err(busy()));
+        let message = result.expect_err("deadline").to_string();
+        assert!(
+            message.ends_with("gave up after 1 attempts: the next wait of 1 s would pass the task's timeout"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_final_failure_is_not_tried_again() {
+        let mut calls = 0;
+        let result: Result<(), _> = with_retries(
+            retry(5, 60),
+            |_, _| panic!("no wait"),
+            || {
+                calls += 1;
+                Err(Failure::Final(TaskError::failed("550 no")))
+            },
+        );
+        assert_eq!((result, calls), (Err(TaskError::failed("550 no")), 1));
+    }
 }
