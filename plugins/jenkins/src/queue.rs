@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use sluice_plugin::TaskError;
+use sluice_plugin::http::Request;
 
 use crate::client::{Jenkins, ensure_success, json};
 
@@ -43,8 +44,9 @@ pub fn item_id(location: &str) -> Option<u64> {
 
 /// Polls the item at `location` (as Jenkins gave it) every `interval` until it has a build;
 /// logs `why` each time it changes. Jenkins makes `location` from its root URL setting: when
-/// that is another origin than `url`, the host refuses it unless the flow grants it, and the
-/// error says so.
+/// that is another origin than `url` (a root URL left at an internal name behind a proxy), the
+/// request carries no credentials, as a redirect to another origin would not, and the host
+/// refuses it unless the flow grants that origin; the error says so.
 pub fn follow(
     jenkins: &mut Jenkins,
     location: &str,
@@ -53,15 +55,29 @@ pub fn follow(
     interval: Duration,
 ) -> Result<Started, TaskError> {
     let url = format!("{}/api/json", location.trim_end_matches('/'));
+    let same_origin = origin(location) == origin(&jenkins.base);
+    let in_context = |why: String| {
+        format!(
+            "following queue item {id} at {location} (Jenkins' root URL, set in Manage Jenkins > System, is another \
+             origin than `url`, so the request carries no credentials): {why}"
+        )
+    };
     let mut last_why: Option<String> = None;
     loop {
-        let response = jenkins.send(|j| j.request_url("GET", &url)).map_err(|err| match err {
-            TaskError::Denied(why) => TaskError::Denied(format!(
-                "following queue item {id} at {location} (Jenkins' root URL is not `url`'s origin: fix it in \
-                 Manage Jenkins > System, or grant it in `allow.network`): {why}"
-            )),
-            other => other,
-        })?;
+        let sent = if same_origin {
+            jenkins.send(|j| j.request_url("GET", &url))
+        } else {
+            Request::new("GET", &url).follow_redirects(false).send().map_err(TaskError::from)
+        };
+        let response = match (sent, same_origin) {
+            (Ok(response), _) => response,
+            (Err(err), true) => return Err(err),
+            (Err(TaskError::Denied(why)), false) => return Err(TaskError::Denied(in_context(why))),
+            (Err(err), false) => return Err(TaskError::failed(in_context(err.message().to_string()))),
+        };
+        if !same_origin && !response.is_success() {
+            return Err(TaskError::failed(in_context(crate::client::error_text(&response))));
+        }
         if response.status == 404 {
             return Err(TaskError::failed(format!(
                 "queue item {id} of {job} is no longer in Jenkins' queue (it was removed before a build started)"
@@ -92,6 +108,13 @@ pub fn follow(
     }
 }
 
+/// `scheme://host[:port]` of a URL, lower-cased.
+fn origin(url: &str) -> String {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url[after_scheme..].find(['/', '?', '#']).map_or(url.len(), |i| after_scheme + i);
+    url[..end].to_ascii_lowercase()
+}
+
 /// Cancels a queue item, best effort (the task fails anyway; a failure is logged).
 fn cancel(jenkins: &mut Jenkins, id: u64) {
     let path = format!("/queue/cancelItem?id={id}");
@@ -111,5 +134,7 @@ mod tests {
         assert_eq!(item_id("https://ci.example/jenkins/queue/item/42/"), Some(42));
         assert_eq!(item_id("http://127.0.0.1:8080/queue/item/7"), Some(7));
         assert_eq!(item_id("https://ci.example/job/x/"), None);
+        assert_eq!(origin("HTTPS://CI.example:8443/jenkins/queue/item/1/"), "https://ci.example:8443");
+        assert_eq!(origin("http://127.0.0.1:9"), "http://127.0.0.1:9");
     }
 }

@@ -256,12 +256,31 @@ fn a_queue_item_on_a_non_granted_origin_is_denied_before_any_byte_reaches_it() {
     assert_eq!(
         run_of(&doc, "build")["error"],
         format!(
-            "denied: following queue item 1 at {0}/queue/item/1/ (Jenkins' root URL is not `url`'s origin: fix it in Manage Jenkins > System, or grant it in `allow.network`): outbound HTTP to {0} was refused by the host: grant it in the task's `allow.network`",
+            "denied: following queue item 1 at {0}/queue/item/1/ (Jenkins' root URL, set in Manage Jenkins > System, is another origin than `url`, so the request carries no credentials): outbound HTTP to {0} was refused by the host: grant it in the task's `allow.network`",
             elsewhere.url()
         )
     );
     assert_eq!(elsewhere.connections(), 0);
     assert_eq!(jenkins.server.lines(), ["POST /job/solo/build"]);
+
+    // Granted, the other origin gets the request, but not the credentials.
+    let granted = flow(&jenkins, "solo", "").replace(
+        "      secrets: [JENKINS_TOKEN]\n",
+        &format!("      secrets: [JENKINS_TOKEN]\n      network: ['{}']\n", elsewhere.url()),
+    );
+    let (code, doc) = env.run_json(&granted, &SECRET_ENV);
+    assert_eq!(code, 1);
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        format!(
+            "failed: following queue item 2 at {0}/queue/item/2/ (Jenkins' root URL, set in Manage Jenkins > System, is another origin than `url`, so the request carries no credentials): Jenkins answered HTTP 500",
+            elsewhere.url()
+        )
+    );
+    let reached = elsewhere.requests();
+    assert_eq!(reached.iter().map(|r| r.line()).collect::<Vec<_>>(), ["GET /queue/item/2/api/json"]);
+    assert_eq!((reached[0].header("authorization"), reached[0].header("cookie")), (None, None));
+    env.assert_secret_nowhere(TOKEN);
 }
 
 #[test]
