@@ -34,11 +34,14 @@ pub struct Failure {
 
 /// The execution of this run, or an invalid-config error saying which field to set instead.
 pub fn current(field: &str) -> Result<Execution, TaskError> {
-    context::execution().ok_or_else(|| {
-        TaskError::invalid_config(format!(
-            "set `{field}`: this run is not part of an execution, so there is no default message"
-        ))
-    })
+    context::execution().ok_or_else(|| no_default(field))
+}
+
+/// Outside an execution there is nothing to make a default of: `field` must be set.
+pub fn no_default(field: &str) -> TaskError {
+    TaskError::invalid_config(format!(
+        "set `{field}`: this run is not part of an execution, so there is no default message"
+    ))
 }
 
 /// The summary of an execution.

@@ -218,7 +218,7 @@ fn event(config: &PagerDutyConfig) -> Result<Value, TaskError> {
     let summary = match (&config.summary, &execution) {
         (Some(summary), _) => summary.clone(),
         (None, Some(execution)) => message::summary(execution).headline(),
-        (None, None) => return message::current("summary").map(|_| Value::Null),
+        (None, None) => return Err(message::no_default("summary")),
     };
     let source = config.source.clone().or(flow_key).unwrap_or_else(|| "sluice".to_string());
     let mut payload = json!({

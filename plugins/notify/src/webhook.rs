@@ -87,11 +87,11 @@ impl Task for WebhookTask {
         let body = match &config.body {
             Some(body) => body.to_string(),
             None => {
-                let execution = execution.clone().map_or_else(|| message::current("body"), Ok)?;
+                let execution = execution.as_ref().ok_or_else(|| message::no_default("body"))?;
                 let document = sluice_plugin::context::raw()
                     .and_then(|raw| serde_json::from_str::<Value>(&raw).ok())
                     .unwrap_or(Value::Null);
-                json!({"text": message::summary(&execution).text(), "execution": document}).to_string()
+                json!({"text": message::summary(execution).text(), "execution": document}).to_string()
             }
         };
         let delivery_id =
