@@ -55,6 +55,22 @@ fn template(spec: &mut Value) {
     }
 }
 
+/// `updateStrategy` of a StatefulSet or DaemonSet: RollingUpdate unless another type is given,
+/// with `rolling` as its defaults.
+fn update_strategy(spec: &mut Value, rolling: Value) {
+    set_default(spec, "updateStrategy", json!({}));
+    let Some(strategy) = spec.get_mut("updateStrategy") else { return };
+    set_default(strategy, "type", json!("RollingUpdate"));
+    if strategy["type"] == "RollingUpdate" {
+        set_default(strategy, "rollingUpdate", json!({}));
+        if let (Some(target), Value::Object(defaults)) = (strategy.get_mut("rollingUpdate"), rolling) {
+            for (key, value) in defaults {
+                set_default(target, &key, value);
+            }
+        }
+    }
+}
+
 /// Fills in the defaults of `object` of type `rt`.
 pub fn apply(rt: &ResourceType, object: &mut Value) {
     match (rt.group, rt.kind) {
@@ -108,7 +124,10 @@ pub fn apply(rt: &ResourceType, object: &mut Value) {
             set_default(spec, "replicas", json!(1));
             set_default(spec, "revisionHistoryLimit", json!(10));
             set_default(spec, "progressDeadlineSeconds", json!(600));
-            set_default(spec, "strategy", json!({"type": "RollingUpdate"}));
+            set_default(spec, "strategy", json!({}));
+            if let Some(strategy) = spec.get_mut("strategy") {
+                set_default(strategy, "type", json!("RollingUpdate"));
+            }
             if spec["strategy"]["type"] == "RollingUpdate"
                 && let Some(strategy) = spec.get_mut("strategy")
             {
@@ -130,21 +149,13 @@ pub fn apply(rt: &ResourceType, object: &mut Value) {
             set_default(spec, "replicas", json!(1));
             set_default(spec, "podManagementPolicy", json!("OrderedReady"));
             set_default(spec, "revisionHistoryLimit", json!(10));
-            set_default(
-                spec,
-                "updateStrategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
-            );
+            update_strategy(spec, json!({"partition": 0}));
             template(spec);
         }
         ("apps", "DaemonSet") => {
             let Some(spec) = object.get_mut("spec").filter(|s| s.is_object()) else { return };
             set_default(spec, "revisionHistoryLimit", json!(10));
-            set_default(
-                spec,
-                "updateStrategy",
-                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
-            );
+            update_strategy(spec, json!({"maxUnavailable": 1, "maxSurge": 0}));
             template(spec);
         }
         _ => {}

@@ -1,7 +1,8 @@
 //! Protobuf request bodies (`application/vnd.kubernetes.protobuf`), as kubectl's typed clients
-//! send them (`kubectl create namespace|configmap|secret`): the `k8s\0` envelope, the
-//! `runtime.Unknown` it wraps, and the few kinds whose messages are described here. Any other
-//! kind is answered 415 by the caller.
+//! send them (`kubectl create namespace|configmap|secret|deployment|service`): the `k8s\0`
+//! envelope, the `runtime.Unknown` it wraps, and the fields of the kinds described here, as far
+//! as those commands fill them in (the rest is defaulted as for JSON). Any other kind is
+//! answered 415 by the caller.
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -11,7 +12,13 @@ use serde_json::{Map, Value, json};
 enum Kind {
     Str,
     Bool,
+    /// A plain int32/int64: zero is its absence, as JSON's omitempty has it.
+    Int,
+    /// A pointer int (`replicas`): written only when set, zero included.
+    IntPtr,
+    IntOrString,
     Message(&'static [Field]),
+    RepeatedMessage(&'static [Field]),
     MapStr,
     MapBytes,
     RepeatedStr,
@@ -45,6 +52,78 @@ const SECRET: &[Field] = &[
     (4, "stringData", Kind::MapStr),
     (5, "immutable", Kind::Bool),
 ];
+
+const LABEL_SELECTOR_REQUIREMENT: &[Field] =
+    &[(1, "key", Kind::Str), (2, "operator", Kind::Str), (3, "values", Kind::RepeatedStr)];
+const LABEL_SELECTOR: &[Field] = &[
+    (1, "matchLabels", Kind::MapStr),
+    (2, "matchExpressions", Kind::RepeatedMessage(LABEL_SELECTOR_REQUIREMENT)),
+];
+const CONTAINER_PORT: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "hostPort", Kind::Int),
+    (3, "containerPort", Kind::Int),
+    (4, "protocol", Kind::Str),
+    (5, "hostIP", Kind::Str),
+];
+const ENV_VAR: &[Field] = &[(1, "name", Kind::Str), (2, "value", Kind::Str)];
+const RESOURCES: &[Field] = &[];
+const CONTAINER: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "image", Kind::Str),
+    (3, "command", Kind::RepeatedStr),
+    (4, "args", Kind::RepeatedStr),
+    (5, "workingDir", Kind::Str),
+    (6, "ports", Kind::RepeatedMessage(CONTAINER_PORT)),
+    (7, "env", Kind::RepeatedMessage(ENV_VAR)),
+    (8, "resources", Kind::Message(RESOURCES)),
+    (13, "terminationMessagePath", Kind::Str),
+    (14, "imagePullPolicy", Kind::Str),
+    (20, "terminationMessagePolicy", Kind::Str),
+];
+const POD_SPEC: &[Field] = &[
+    (2, "containers", Kind::RepeatedMessage(CONTAINER)),
+    (3, "restartPolicy", Kind::Str),
+    (4, "terminationGracePeriodSeconds", Kind::IntPtr),
+    (6, "dnsPolicy", Kind::Str),
+    (7, "nodeSelector", Kind::MapStr),
+    (8, "serviceAccountName", Kind::Str),
+    (16, "hostname", Kind::Str),
+    (19, "schedulerName", Kind::Str),
+    (20, "initContainers", Kind::RepeatedMessage(CONTAINER)),
+];
+const POD_TEMPLATE: &[Field] =
+    &[(1, "metadata", Kind::Message(OBJECT_META)), (2, "spec", Kind::Message(POD_SPEC))];
+const ROLLING_UPDATE: &[Field] =
+    &[(1, "maxUnavailable", Kind::IntOrString), (2, "maxSurge", Kind::IntOrString)];
+const STRATEGY: &[Field] = &[(1, "type", Kind::Str), (2, "rollingUpdate", Kind::Message(ROLLING_UPDATE))];
+const DEPLOYMENT_SPEC: &[Field] = &[
+    (1, "replicas", Kind::IntPtr),
+    (2, "selector", Kind::Message(LABEL_SELECTOR)),
+    (3, "template", Kind::Message(POD_TEMPLATE)),
+    (4, "strategy", Kind::Message(STRATEGY)),
+    (5, "minReadySeconds", Kind::Int),
+    (6, "revisionHistoryLimit", Kind::IntPtr),
+    (7, "paused", Kind::Bool),
+    (9, "progressDeadlineSeconds", Kind::IntPtr),
+];
+const DEPLOYMENT: &[Field] =
+    &[(1, "metadata", Kind::Message(OBJECT_META)), (2, "spec", Kind::Message(DEPLOYMENT_SPEC))];
+const SERVICE_PORT: &[Field] = &[
+    (1, "name", Kind::Str),
+    (2, "protocol", Kind::Str),
+    (3, "port", Kind::Int),
+    (4, "targetPort", Kind::IntOrString),
+    (5, "nodePort", Kind::Int),
+];
+const SERVICE_SPEC: &[Field] = &[
+    (1, "ports", Kind::RepeatedMessage(SERVICE_PORT)),
+    (2, "selector", Kind::MapStr),
+    (3, "clusterIP", Kind::Str),
+    (4, "type", Kind::Str),
+];
+const SERVICE: &[Field] =
+    &[(1, "metadata", Kind::Message(OBJECT_META)), (2, "spec", Kind::Message(SERVICE_SPEC))];
 
 const TYPE_META: &[Field] = &[(1, "apiVersion", Kind::Str), (2, "kind", Kind::Str)];
 
@@ -133,8 +212,28 @@ fn decode(bytes: &[u8], fields: &[Field]) -> Value {
             (Kind::Str, Wire::Bytes(b)) => {
                 object.insert(name, text(b));
             }
-            (Kind::Bool, Wire::Varint(v)) => {
-                object.insert(name, json!(v != 0));
+            (Kind::Bool | Kind::Int, Wire::Varint(0)) => {}
+            (Kind::Bool, Wire::Varint(_)) => {
+                object.insert(name, json!(true));
+            }
+            (Kind::Int | Kind::IntPtr, Wire::Varint(v)) => {
+                // int32 negatives come sign-extended to 64 bits
+                object.insert(name, json!(v as i64));
+            }
+            (Kind::IntOrString, Wire::Bytes(b)) => {
+                let parsed =
+                    decode(b, &[(1, "type", Kind::Int), (2, "intVal", Kind::Int), (3, "strVal", Kind::Str)]);
+                let value = if parsed["type"] == 1 {
+                    parsed["strVal"].clone()
+                } else {
+                    json!(parsed["intVal"].as_i64().unwrap_or(0))
+                };
+                object.insert(name, value);
+            }
+            (Kind::RepeatedMessage(inner), Wire::Bytes(b)) => {
+                if let Some(list) = object.entry(name).or_insert_with(|| json!([])).as_array_mut() {
+                    list.push(decode(b, inner));
+                }
             }
             (Kind::Message(inner), Wire::Bytes(b)) => {
                 object.insert(name, decode(b, inner));
@@ -176,6 +275,8 @@ pub fn decode_body(body: &[u8]) -> Option<Value> {
         ("v1", "Namespace") => NAMESPACE,
         ("v1", "ConfigMap") => CONFIG_MAP,
         ("v1", "Secret") => SECRET,
+        ("v1", "Service") => SERVICE,
+        ("apps/v1", "Deployment") => DEPLOYMENT,
         _ => return None,
     };
     let mut object = decode(raw, fields);
@@ -207,7 +308,7 @@ mod tests {
                 "metadata": {"name": "settings", "labels": {"app": "web"}}, "data": {"k": "v"}}))
         );
         let other =
-            [b"k8s\0".to_vec(), field(1, &[field(1, b"apps/v1"), field(2, b"Deployment")].concat())].concat();
+            [b"k8s\0".to_vec(), field(1, &[field(1, b"batch/v1"), field(2, b"Job")].concat())].concat();
         assert_eq!(decode_body(&other), None);
     }
 }

@@ -527,10 +527,29 @@ async fn kubectl_create_sends_protobuf_for_namespaces_config_maps_and_secrets() 
     assert_eq!(secret["type"], "Opaque");
     let again = kubectl.run(&["create", "namespace", "team"]).await;
     assert_eq!(again.failed(), "Error from server (AlreadyExists): namespaces \"team\" already exists\n");
-    let deployment = kubectl.run(&["create", "deployment", "web", "--image=nginx:1"]).await;
+    let run = kubectl
+        .run(&["create", "deployment", "web", "-n", "team", "--image=nginx:1", "--replicas=2", "--port=8080"])
+        .await;
+    assert_eq!(run.ok(), "deployment.apps/web created\n");
+    let d = double.object("apps/v1", "Deployment", "team", "web").expect("stored");
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["spec"]["selector"], serde_json::json!({"matchLabels": {"app": "web"}}));
+    let container = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["image"], "nginx:1");
+    assert_eq!(container["ports"], serde_json::json!([{"containerPort": 8080, "protocol": "TCP"}]));
+    assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+    kubectl.run(&["rollout", "status", "-n", "team", "deployment/web", "--timeout=30s"]).await.ok();
+    let run = kubectl.run(&["create", "service", "clusterip", "web", "-n", "team", "--tcp=80:8080"]).await;
+    assert_eq!(run.ok(), "service/web created\n");
+    let svc = double.object("v1", "Service", "team", "web").expect("stored");
     assert_eq!(
-        deployment.failed(),
-        "error: failed to create deployment: the body of the request was in an unknown format - accepted media types include: application/json, application/yaml\n",
-        "a Deployment's protobuf is not decoded here"
+        svc["spec"]["ports"],
+        serde_json::json!([{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}])
+    );
+    assert_eq!(svc["spec"]["selector"], serde_json::json!({"app": "web"}));
+    let job = kubectl.run(&["create", "job", "once", "--image=nginx:1"]).await;
+    assert_eq!(
+        job.failed(),
+        "error: failed to create job: the server could not find the requested resource\n"
     );
 }
