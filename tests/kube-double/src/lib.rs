@@ -29,12 +29,12 @@
 //!
 //! What it leaves out: admission (no webhooks, quotas, limit ranges, pod security), RBAC (every
 //! authenticated user may do anything), real scheduling (one node, `kube-double`), API
-//! aggregation and CRDs (stored, never served), CBOR, and protobuf request bodies
-//! of kinds other than Namespace, ConfigMap, Secret, Service and Deployment (answered 415), `fieldValidation` (unknown fields are kept), OpenAPI
-//! schemas (`kubectl explain`), recorded events, pagination (`limit` and `continue` answer
-//! everything at once), ControllerRevisions, EndpointSlices, volumes, exec and port-forward, pod
-//! networking beyond each Service's first port, and the watch cache's expiry (a watch may start
-//! at any resourceVersion ever served).
+//! aggregation and CRDs (stored, never served), CBOR, protobuf request bodies of kinds other
+//! than Namespace, ConfigMap, Secret, Service and Deployment (answered 415), `fieldValidation`
+//! (unknown fields are kept), OpenAPI schemas (`kubectl explain`), recorded events, pagination
+//! (`limit` and `continue` answer everything at once), ControllerRevisions, EndpointSlices,
+//! volumes, exec and port-forward, pod networking beyond each Service's first port, and the watch
+//! cache's expiry (a watch may start at any resourceVersion ever served).
 //!
 //! In a test:
 //!
