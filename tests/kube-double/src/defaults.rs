@@ -80,6 +80,7 @@ pub fn apply(rt: &ResourceType, object: &mut Value) {
             }
         }
         ("", "Service") => {
+            set_default(object, "status", json!({"loadBalancer": {}}));
             let Some(spec) = object.get_mut("spec").filter(|s| s.is_object()) else { return };
             set_default(spec, "type", json!("ClusterIP"));
             set_default(spec, "sessionAffinity", json!("None"));
