@@ -497,7 +497,7 @@ async fn recreate_and_namespace_deletion() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kubectl_create_sends_protobuf_for_namespaces_config_maps_and_secrets() {
+async fn kubectl_create_sends_protobuf_the_double_reads() {
     let double = double().await;
     let kubectl = Kubectl::new(&double);
     assert_eq!(kubectl.run(&["create", "namespace", "team"]).await.ok(), "namespace/team created\n");
