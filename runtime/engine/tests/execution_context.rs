@@ -104,3 +104,30 @@ async fn templates_see_the_executions_url() {
     let url = format!("{}executions/{}", PUBLIC_URL, record.id);
     assert_eq!(run(&runs, "say").outputs, Some(json!({"message": format!("see {url}")})));
 }
+
+#[tokio::test]
+async fn a_failure_under_allow_failure_is_a_warning_with_its_task_listed() {
+    let h = harness().await;
+    let yaml = r#"
+id: lenient
+namespace: t
+tasks:
+  - id: optional
+    type: flow.sequential
+    allowFailure: true
+    tasks:
+      - id: lint
+        type: test.fail
+        kind: failed
+        message: "3 warnings"
+  - id: tell
+    type: test.context
+"#;
+    let (record, runs) = h.run(yaml, &[]).await;
+    assert_eq!(record.state, ExecutionState::Warning, "{record:?}");
+    let told = &run(&runs, "tell").outputs.as_ref().unwrap()["execution"];
+    assert_eq!(told["outcome"], "WARNING");
+    let failed: Vec<&str> =
+        told["failedTasks"].as_array().unwrap().iter().map(|f| f["taskRunId"].as_str().unwrap()).collect();
+    assert_eq!(failed, ["lint"], "{told:#}");
+}

@@ -22,3 +22,6 @@ wasmtime::component::bindgen!({
 
 /// The export that identifies an ABI-0.1 plugin.
 pub(crate) const TASK_INTERFACE_0_1: &str = "sluice:plugin/task@0.1.0";
+
+/// The import of the `context` interface (any patch version of the ABI).
+pub(crate) const CONTEXT_INTERFACE: &str = "sluice:plugin/context@";

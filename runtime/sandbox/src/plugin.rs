@@ -136,6 +136,8 @@ pub struct Plugin {
     pub(crate) pre: PluginPre<RunState>,
     pub(crate) schemas: BTreeMap<String, TaskSchemas>,
     pub(crate) compiled_from: CompiledFrom,
+    /// Whether the component imports the `context` interface.
+    pub(crate) reads_context: bool,
 }
 
 impl fmt::Debug for Plugin {
@@ -156,6 +158,12 @@ impl Plugin {
     /// What the plugin describes about itself.
     pub fn info(&self) -> &PluginInfo {
         &self.info
+    }
+
+    /// Whether the component imports the `context` interface: a run of one that does not is
+    /// never asked for its execution, so the host need not build the document.
+    pub fn reads_execution_context(&self) -> bool {
+        self.reads_context
     }
 
     /// Whether its native code was compiled now or read from the disk cache.

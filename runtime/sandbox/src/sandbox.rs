@@ -136,7 +136,10 @@ impl Sandbox {
         let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let raw_info = self.describe(&pre).await?;
         let (info, schemas) = convert_info(raw_info)?;
-        let plugin = Arc::new(Plugin { digest: digest.clone(), info, pre, schemas, compiled_from });
+        let reads_context =
+            ty.imports(&self.engine).any(|(name, _)| name.starts_with(bindings::CONTEXT_INTERFACE));
+        let plugin =
+            Arc::new(Plugin { digest: digest.clone(), info, pre, schemas, compiled_from, reads_context });
         Ok(self.plugins().entry(digest).or_insert(plugin).clone())
     }
 

@@ -38,3 +38,9 @@ async fn outside_an_execution_there_is_none() {
     let run = Call::new(&plugin, "context", json!({})).run().await;
     assert_eq!(run.output(), &json!({"execution": null}));
 }
+
+#[tokio::test]
+async fn the_host_knows_which_components_import_the_interface() {
+    assert!(test_plugin().await.reads_execution_context());
+    assert!(!common::core_plugin().await.reads_execution_context(), "core never asks");
+}

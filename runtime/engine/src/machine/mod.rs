@@ -337,6 +337,11 @@ impl Execution {
         self.index.get(key).map(|&run| &self.runs[run])
     }
 
+    /// Whether a task run ended WARNING (an `allowFailure` failure).
+    pub(crate) fn has_warnings(&self) -> bool {
+        self.warnings > 0
+    }
+
     /// All task runs, in creation order.
     pub fn task_runs(&self) -> impl Iterator<Item = &TaskRun> {
         self.runs.iter()

@@ -30,8 +30,9 @@ pub struct Attempt {
     pub workspace: PathBuf,
     pub default_limits: Limits,
     pub logs: UnboundedSender<LogRecord>,
-    /// What the run is told about its execution (`context`); the sandbox redacts it.
-    pub execution: Value,
+    /// What the run is told about its execution (`context`; None for a component that does
+    /// not import it); the sandbox redacts it.
+    pub execution: Option<Value>,
 }
 
 /// Runs the attempt and says how it went.
@@ -49,8 +50,9 @@ pub async fn run_attempt(sandbox: &Sandbox, mut attempt: Attempt) -> Event {
     };
     let limits = limits_of(&attempt.task, attempt.default_limits);
     // The run is told its own deadline, so a task that waits (a retry) can stop before it.
-    attempt.execution["timeoutMs"] =
-        Value::from(u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX));
+    if let Some(execution) = &mut attempt.execution {
+        execution["timeoutMs"] = Value::from(u64::try_from(limits.timeout.as_millis()).unwrap_or(u64::MAX));
+    }
     let sink = Arc::new(TaskLogs {
         execution_id: attempt.execution_id.clone(),
         run: attempt.run.clone(),
@@ -67,7 +69,7 @@ pub async fn run_attempt(sandbox: &Sandbox, mut attempt: Attempt) -> Event {
                 limits,
                 workspace: &attempt.workspace,
                 logs: sink,
-                execution: Some(&attempt.execution),
+                execution: attempt.execution.as_ref(),
             },
         )
         .await;

@@ -435,7 +435,9 @@ impl<S: Store> Driver<S> {
         let mut redact = self.redact.clone();
         redact.extend(rendered.secrets);
         let public_url = self.shared.config.public_url.as_deref();
-        let execution = execution_info::document(&self.exec, &self.tasks, &run, public_url, now());
+        let execution = plugin
+            .reads_execution_context()
+            .then(|| execution_info::document(&self.exec, &self.tasks, &run, public_url, now()));
         let work = Attempt {
             execution_id: self.exec.record().id.clone(),
             run: run.clone(),

@@ -27,7 +27,15 @@ pub(super) fn document(
     now: Timestamp,
 ) -> Value {
     let record = exec.record();
-    let failed: Vec<_> = exec.task_runs().filter(|r| r.state == TaskRunState::Failed).collect();
+    // A task run fails only with the execution's error recorded or a warning counted (under
+    // `allowFailure`): without either there is nothing to look for, and no scan of every run
+    // at each dispatch of a wide flow.
+    let failures_possible = record.error.is_some() || exec.has_warnings();
+    let failed: Vec<_> = if failures_possible {
+        exec.task_runs().filter(|r| r.state == TaskRunState::Failed).collect()
+    } else {
+        Vec::new()
+    };
     // A group fails because a child did: the child says why, the group only repeats it.
     let parents: HashSet<&TaskRunKey> = failed.iter().filter_map(|r| r.parent.as_ref()).collect();
     let failed_tasks: Vec<Value> = failed
@@ -44,12 +52,12 @@ pub(super) fn document(
             })
         })
         .collect();
-    let warned = exec.task_runs().any(|r| r.state == TaskRunState::Warning);
     let outcome = match record.state {
         state if state.is_terminal() => state,
         ExecutionState::Killing => ExecutionState::Killed,
-        _ if record.error.is_some() || !failed.is_empty() => ExecutionState::Failed,
-        _ if warned => ExecutionState::Warning,
+        // As the machine decides the final state.
+        _ if record.error.is_some() => ExecutionState::Failed,
+        _ if exec.has_warnings() => ExecutionState::Warning,
         _ => ExecutionState::Success,
     };
     let duration_ms = record.started_at.map_or(0, |started| {
