@@ -281,18 +281,8 @@ pub fn prefixed(what: &str, err: TaskError) -> TaskError {
     }
 }
 
-/// Percent-encodes a query value (selectors carry `=`, `,`, `!`, spaces).
-pub fn encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+/// Percent-encodes a query value (selectors carry `=`, `,`, `!`, spaces): the SDK's.
+pub use sluice_plugin::http::encode_component as encode;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

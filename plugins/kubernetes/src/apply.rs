@@ -43,7 +43,8 @@ pub struct ApplyConfig {
     pub connection: Connection,
 }
 
-fn default_field_manager() -> String {
+/// `sluice`, the field manager named in managedFields unless a task says otherwise.
+pub fn default_field_manager() -> String {
     "sluice".into()
 }
 

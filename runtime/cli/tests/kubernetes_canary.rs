@@ -46,8 +46,7 @@ fn a_canary_pauses_at_half_the_pods_then_promote_gives_stable_the_new_version() 
     // 2 canary and 2 stable pods behind the one Service: one connection each, in turn.
     assert_eq!(kube.get("deployment", "default", "web-canary").unwrap()["spec"]["replicas"], 2);
     assert_eq!(kube.get("deployment", "default", "web").unwrap()["spec"]["replicas"], 2);
-    let split = kube.traffic(&service, 40);
-    assert_eq!((split.get("v1"), split.get("v2")), (Some(&20), Some(&20)), "{split:?}");
+    kube.splits(&service, 40, &[("v1", 20), ("v2", 20)]);
 
     let promote = format!(
         "  - id: promote\n    type: kubernetes.deploy\n    action: promote\n    name: web\n    rolloutTimeout: 60s\n{}",
@@ -61,7 +60,7 @@ fn a_canary_pauses_at_half_the_pods_then_promote_gives_stable_the_new_version() 
     assert_eq!(stable["spec"]["replicas"], 4);
     assert_eq!(stable["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "v2");
     assert!(kube.get("deployment", "default", "web-canary").is_none());
-    assert_eq!(kube.traffic(&service, 8).get("v2"), Some(&8));
+    kube.serves_only(&service, "v2");
 
     // Nothing under way any more: a second promote says so.
     let (code, doc) = kube.run_json(&kube.flow("promote", &flow("promote", &promote)));
@@ -107,7 +106,7 @@ fn a_canary_whose_error_rate_crosses_the_threshold_is_rolled_back() {
     assert_eq!(stable["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "v1");
     assert_eq!(kube.get("deployment", "default", "web-canary").unwrap()["spec"]["replicas"], 0);
     assert_eq!(kube.names("pods", "default", "sluice.dev/track=canary"), Vec::<String>::new());
-    assert_eq!(kube.traffic(&service, 8).get("v1"), Some(&8));
+    kube.serves_only(&service, "v1");
 
     // The rate falls back under the threshold: the same release goes through.
     exporter.set("release_error_rate{track=\"canary\"}", 0.001);
@@ -116,7 +115,7 @@ fn a_canary_whose_error_rate_crosses_the_threshold_is_rolled_back() {
     assert_eq!(code, 0, "{doc:#}");
     let analysis = &task_outputs(&doc, "canary")["analysis"][0];
     assert_eq!(analysis["checks"][0]["samples"], serde_json::json!(["0.001", "0.001"]), "{analysis:#}");
-    assert_eq!(kube.traffic(&service, 8).get("v2"), Some(&8));
+    kube.serves_only(&service, "v2");
 }
 
 #[test]
@@ -139,8 +138,7 @@ fn a_gateway_api_canary_moves_the_route_weights() {
     );
     // Stable keeps its 4 pods; the stable Service is pinned to them, the canary's has its own.
     assert_eq!(kube.get("deployment", "default", "web").unwrap()["spec"]["replicas"], 4);
-    let split = kube.traffic(&route_url, 50);
-    assert_eq!((split.get("v1"), split.get("v2")), (Some(&40), Some(&10)), "{split:?}");
+    kube.splits(&route_url, 50, &[("v1", 40), ("v2", 10)]);
 
     let promote = format!(
         "  - id: promote\n    type: kubernetes.deploy\n    action: promote\n    name: web\n    rolloutTimeout: 60s\n{}",
@@ -152,5 +150,5 @@ fn a_gateway_api_canary_moves_the_route_weights() {
     assert_eq!(refs[0]["weight"], 100);
     let selector = kube.get("service", "default", "web").unwrap()["spec"]["selector"].clone();
     assert_eq!(selector, serde_json::json!({"app": "web"}), "the pin is gone");
-    assert_eq!(kube.traffic(&route_url, 10).get("v2"), Some(&10));
+    kube.serves_only(&route_url, "v2");
 }

@@ -49,7 +49,7 @@ fn rolling_releases_and_rolls_back_a_release_that_never_gets_ready() {
     assert_eq!((outputs["outcome"].as_str(), outputs["revision"].as_str()), (Some("released"), Some("2")));
     assert_eq!(outputs["analysis"][0]["passed"], true, "{outputs:#}");
     assert_eq!(outputs["analysis"][0]["checks"][0]["samples"].as_array().unwrap().len(), 3);
-    assert_eq!(kube.traffic(&service, 8).get("v2"), Some(&8));
+    kube.serves_only(&service, "v2");
 
     // v3's pods never pass their readiness probe: the progress deadline (20 s) passes, and the
     // release goes back to v2 by itself.
@@ -63,7 +63,7 @@ fn rolling_releases_and_rolls_back_a_release_that_never_gets_ready() {
     let deployment = kube.get("deployment", "default", "web").unwrap();
     assert_eq!(deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"], "4");
     assert_eq!(deployment["status"]["availableReplicas"], 2);
-    assert_eq!(kube.traffic(&service, 8).get("v2"), Some(&8));
+    kube.serves_only(&service, "v2");
 
     // v4 is ready, but its HTTP check fails (a path it does not serve): rolled back too.
     let (code, doc) = deploy("v4", "", "missing");
@@ -77,7 +77,7 @@ fn rolling_releases_and_rolls_back_a_release_that_never_gets_ready() {
     );
     assert!(error.ends_with("; rolled back Deployment default/web from revision 5 to revision 4"), "{error}");
     assert_eq!(version_of(&kube, "web"), "v2");
-    assert_eq!(kube.traffic(&service, 8).get("v2"), Some(&8));
+    kube.serves_only(&service, "v2");
 }
 
 #[test]
@@ -111,13 +111,13 @@ fn blue_green_switches_after_the_preview_passes_and_keeps_the_active_color_when_
     let outputs = task_outputs(&doc, "deploy");
     assert_eq!((outputs["name"].as_str(), outputs["activeColor"].as_str()), (Some("web-blue"), Some("blue")));
     assert_eq!(selector_color(), "blue");
-    assert_eq!(kube.traffic(&active, 6).get("v1"), Some(&6));
+    kube.serves_only(&active, "v1");
 
     let (code, doc) = deploy("v2", "");
     assert_eq!(code, 0, "{doc:#}");
     assert_eq!(task_outputs(&doc, "deploy")["activeColor"], "green");
     assert_eq!(selector_color(), "green");
-    assert_eq!(kube.traffic(&active, 6).get("v2"), Some(&6));
+    kube.serves_only(&active, "v2");
     // The old color waited out its delay, then went to zero.
     assert_eq!(kube.get("deployment", "default", "web-blue").unwrap()["spec"]["replicas"], 0);
 
@@ -140,5 +140,5 @@ fn blue_green_switches_after_the_preview_passes_and_keeps_the_active_color_when_
     assert_eq!(selector_color(), "green");
     assert!(kube.get("deployment", "default", "web-blue").is_none());
     assert_eq!(version_of(&kube, "web-green"), "v2");
-    assert_eq!(kube.traffic(&active, 6).get("v2"), Some(&6));
+    kube.serves_only(&active, "v2");
 }

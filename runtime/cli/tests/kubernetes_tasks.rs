@@ -74,8 +74,7 @@ fn apply_creates_then_leaves_unchanged_then_configures_and_waits_for_the_rollout
     assert_eq!(outputs["objects"][2]["result"], "configured");
     assert_eq!(outputs["objects"][2]["revision"], "2");
     assert_eq!(image_of(&kube.get("deployment", "shop", "web").unwrap()), "v2");
-    let served = kube.traffic(&kube.service_url("shop", "web"), 10);
-    assert_eq!(served.get("v2"), Some(&10), "{served:?}");
+    kube.serves_only(&kube.service_url("shop", "web"), "v2");
 }
 
 #[test]

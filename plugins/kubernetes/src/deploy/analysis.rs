@@ -143,18 +143,14 @@ fn http(check: &HttpCheck, stage: &str) -> Result<CheckResult, TaskError> {
     };
     let interval = crate::duration(check.interval.as_deref(), "analysis.http.interval", 1)?;
     let name = format!("http GET {}", check.url);
-    let mut result = CheckResult { check: name.clone(), passed: true, failures: 0, samples: Vec::new() };
-    for sample in 1..=check.samples.max(1) {
-        if sample > 1 {
-            std::thread::sleep(interval);
-        }
+    sampled(&name, stage, check.samples, interval, check.tolerated_failures, || {
         let started = Instant::now();
         let timeout = max_latency.map_or(Duration::from_secs(10), |l| (l * 2).max(Duration::from_secs(1)));
         // Each request is a connection of its own (the host keeps none open), so every sample
         // may reach another pod, as a new client would.
         let answer = Request::new("GET", &check.url).timeout(timeout).send();
         let elapsed = started.elapsed();
-        let (ok, said) = match answer {
+        Ok(match answer {
             Ok(response) => {
                 let mut problems = Vec::new();
                 if response.status != check.expected_status {
@@ -180,27 +176,16 @@ fn http(check: &HttpCheck, stage: &str) -> Result<CheckResult, TaskError> {
                 )));
             }
             Err(err) => (false, format!("no answer: {err}")),
-        };
-        log_sample(stage, &name, sample, check.samples, ok, &said);
-        if !ok {
-            result.failures += 1;
-        }
-        result.samples.push(said);
-    }
-    result.passed = result.failures <= check.tolerated_failures;
-    Ok(result)
+        })
+    })
 }
 
 fn prometheus(check: &PrometheusCheck, stage: &str) -> Result<CheckResult, TaskError> {
     let threshold = Threshold::parse(&check.threshold)?;
     let interval = crate::duration(check.interval.as_deref(), "analysis.prometheus.interval", 10)?;
     let name = format!("prometheus `{}` {}", check.query, check.threshold);
-    let mut result = CheckResult { check: name.clone(), passed: true, failures: 0, samples: Vec::new() };
-    for sample in 1..=check.count.max(1) {
-        if sample > 1 {
-            std::thread::sleep(interval);
-        }
-        let (ok, said) = match query(&check.url, &check.query) {
+    sampled(&name, stage, check.count, interval, check.failure_limit, || {
+        Ok(match query(&check.url, &check.query) {
             Ok(values) if values.is_empty() => (check.no_data_passes, "no data".to_string()),
             Ok(values) => {
                 let ok = values.iter().all(|v| threshold.met(*v));
@@ -209,14 +194,34 @@ fn prometheus(check: &PrometheusCheck, stage: &str) -> Result<CheckResult, TaskE
             }
             Err(TaskError::Denied(message)) => return Err(TaskError::denied(message)),
             Err(err) => (false, format!("query failed: {}", err.message())),
-        };
-        log_sample(stage, &name, sample, check.count, ok, &said);
+        })
+    })
+}
+
+/// Takes `count` samples `interval` apart (each `(ok, what was seen)`), logs each, and passes
+/// the check when at most `tolerated` failed.
+fn sampled(
+    name: &str,
+    stage: &str,
+    count: u32,
+    interval: Duration,
+    tolerated: u32,
+    mut take: impl FnMut() -> Result<(bool, String), TaskError>,
+) -> Result<CheckResult, TaskError> {
+    let mut result = CheckResult { check: name.to_string(), passed: true, failures: 0, samples: Vec::new() };
+    let count = count.max(1);
+    for sample in 1..=count {
+        if sample > 1 {
+            std::thread::sleep(interval);
+        }
+        let (ok, said) = take()?;
+        log_sample(stage, name, sample, count, ok, &said);
         if !ok {
             result.failures += 1;
         }
         result.samples.push(said);
     }
-    result.passed = result.failures <= check.failure_limit;
+    result.passed = result.failures <= tolerated;
     Ok(result)
 }
 

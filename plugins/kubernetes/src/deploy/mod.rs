@@ -136,14 +136,10 @@ pub struct DeployConfig {
     #[serde(default)]
     pub rollout_timeout: Option<String>,
     /// The field manager of the applied objects.
-    #[serde(default = "default_field_manager")]
+    #[serde(default = "crate::apply::default_field_manager")]
     pub field_manager: String,
     #[serde(flatten)]
     pub connection: Connection,
-}
-
-fn default_field_manager() -> String {
-    "sluice".into()
 }
 
 /// An analysis and where in the release it ran.

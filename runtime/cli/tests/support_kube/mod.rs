@@ -191,6 +191,37 @@ impl Kube {
         names
     }
 
+    /// Waits until 8 requests in a row, each on a fresh connection, are all answered by
+    /// `version`: after a rollout the Service's endpoints settle a moment later, as on a real
+    /// cluster (a pod on its way out leaves the endpoints after the rollout is complete).
+    pub fn serves_only(&self, url: &str, version: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let seen = self.traffic(url, 8);
+            if seen.get(version) == Some(&8) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{url} still answers {seen:?}, not only {version}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Waits until `count` requests (fresh connections) split exactly as `expected`
+    /// (version, answers), the endpoints having settled.
+    pub fn splits(&self, url: &str, count: usize, expected: &[(&str, usize)]) {
+        let expected: std::collections::BTreeMap<String, usize> =
+            expected.iter().map(|(v, n)| (v.to_string(), *n)).collect();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let seen = self.traffic(url, count);
+            if seen == expected {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{url} splits {seen:?}, not {expected:?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// `count` requests to a Service's local port, one connection each: how many answered
     /// each body (a version of the web image), and how many got no answer.
     pub fn traffic(&self, url: &str, count: usize) -> std::collections::BTreeMap<String, usize> {
