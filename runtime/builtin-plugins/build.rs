@@ -10,6 +10,7 @@ fn main() {
         ("sluice-plugin-jira", "SLUICE_PLUGIN_JIRA_WASM"),
         ("sluice-plugin-servicenow", "SLUICE_PLUGIN_SERVICENOW_WASM"),
         ("sluice-plugin-jenkins", "SLUICE_PLUGIN_JENKINS_WASM"),
+        ("sluice-plugin-gate", "SLUICE_PLUGIN_GATE_WASM"),
     ] {
         let wasm = sluice_guest_build::build_component(package);
         println!("cargo:rustc-env={var}={}", wasm.display());

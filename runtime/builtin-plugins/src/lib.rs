@@ -42,5 +42,9 @@ pub const SERVICENOW: BuiltinPlugin =
 pub const JENKINS: BuiltinPlugin =
     BuiltinPlugin { name: "jenkins", wasm: include_bytes!(env!("SLUICE_PLUGIN_JENKINS_WASM")) };
 
+/// `gate`: quality gates on JUnit test reports, coverage (lcov, Cobertura, JaCoCo) and SARIF.
+pub const GATE: BuiltinPlugin =
+    BuiltinPlugin { name: "gate", wasm: include_bytes!(env!("SLUICE_PLUGIN_GATE_WASM")) };
+
 /// Every first-party plugin.
-pub const ALL: &[BuiltinPlugin] = &[CORE, GIT, DOCKER, KUBERNETES, NOTIFY, JIRA, SERVICENOW, JENKINS];
+pub const ALL: &[BuiltinPlugin] = &[CORE, GIT, DOCKER, KUBERNETES, NOTIFY, JIRA, SERVICENOW, JENKINS, GATE];

@@ -1,0 +1,70 @@
+//! Running gate flows through the real `sluice` binary: a data dir per test, report fixtures
+//! handed to the flow as `file` inputs (they land at `/workspace/inputs/<id>/<name>`), and
+//! `sluice run --json` for the execution document.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+#[path = "../common/doc.rs"]
+mod doc;
+pub use doc::run_of;
+
+/// The fixture `name` of this directory.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support_gate").join(name)
+}
+
+/// A temporary data dir.
+pub struct Env {
+    pub data: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env { data: tempfile::tempdir().unwrap() }
+    }
+
+    /// Writes `text` as the file `name` in the data dir (a report made by the test).
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.data.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `sluice run --json` of a flow with one `report` file input (when `report` is given) and
+    /// the task `gate` of type `task` with `config` (YAML lines, indented by 4): the exit code
+    /// and the document.
+    pub fn run(&self, task: &str, config: &str, report: Option<&Path>) -> (i32, Value) {
+        let inputs = if report.is_some() { "inputs:\n  - {id: report, type: file}\n" } else { "" };
+        let yaml =
+            format!("id: gate\nnamespace: t\n{inputs}tasks:\n  - id: gate\n    type: {task}\n{config}");
+        let flow = self.data.path().join("flow.yaml");
+        std::fs::write(&flow, yaml).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command.arg("--data-dir").arg(self.data.path()).arg("run").arg(&flow).arg("--json");
+        if let Some(report) = report {
+            command.arg("-i").arg(format!("report={}", report.display()));
+        }
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let doc = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!("not JSON ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&output.stderr))
+        });
+        (output.status.code().unwrap(), doc)
+    }
+}
+
+/// The outputs of the gate task.
+pub fn outputs(doc: &Value) -> Value {
+    doc["outputs"]["gate"].clone()
+}
+
+/// The error of the gate task's run.
+pub fn error(doc: &Value) -> String {
+    let run = run_of(doc, "gate");
+    run["error"].as_str().unwrap_or_else(|| panic!("the gate has no error: {run:#}")).to_string()
+}
