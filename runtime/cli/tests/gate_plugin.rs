@@ -9,7 +9,7 @@
 mod support_gate;
 
 use serde_json::json;
-use support_gate::{Env, error, fixture, outputs};
+use support_gate::{Env, doc_flows, error, fixture, outputs};
 
 #[test]
 fn a_passing_pytest_report_gives_its_totals_and_summary() {
@@ -168,5 +168,45 @@ fn sarif_findings_fail_the_gate_until_the_allow_list_accepts_them_with_a_reason(
                  "allowed": true, "reason": "the command is a constant"},
             ]
         })
+    );
+}
+
+/// The flow of docs/plugins/gate.md, run as written on the fixtures: three gates pass, and the
+/// execution document holds each one's summary; with a baseline the coverage drop is checked.
+#[test]
+fn the_documented_flow_runs_and_the_execution_holds_each_gates_summary() {
+    let env = Env::new();
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/plugins/gate.md")).unwrap();
+    let flows = doc_flows(&docs);
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    let inputs = [
+        format!("junit={}", fixture("pytest-pass.xml").display()),
+        format!("coverage={}", fixture("lcov.info").display()),
+        format!("sarif={}", fixture("bandit.sarif").display()),
+    ];
+    let (code, doc) = env.run_flow(&flows[0], &inputs);
+    assert_eq!(code, 0, "{doc:#}");
+    let summaries: Vec<serde_json::Value> = ["unit-tests", "coverage", "findings"]
+        .iter()
+        .map(|id| doc["outputs"][id]["summary"].clone())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            json!({"kind": "tests", "tests": 3, "passed": 2, "failed": 0, "errors": 0, "skipped": 1}),
+            json!({"kind": "coverage", "line": 81.82, "branch": 75.0, "linesCovered": 9, "linesTotal": 11, "files": 2}),
+            json!({"kind": "sarif", "findings": 0, "errors": 0, "warnings": 0, "notes": 0, "critical": 0, "high": 0, "allowed": 2}),
+        ]
+    );
+    assert!(doc["outputs"]["coverage"].get("drop").is_none(), "{doc:#}");
+
+    let mut with_baseline = inputs.to_vec();
+    with_baseline.push("baseline=85".into());
+    let (code, doc) = env.run_flow(&flows[0], &with_baseline);
+    assert_ne!(code, 0, "{doc:#}");
+    assert_eq!(
+        support_gate::run_of(&doc, "coverage")["error"],
+        "failed: gate.coverage: line coverage 81.82% dropped 3.18 points from the baseline 85%, more than maxDrop 1"
     );
 }

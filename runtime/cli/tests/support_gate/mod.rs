@@ -42,12 +42,18 @@ impl Env {
         let inputs = if report.is_some() { "inputs:\n  - {id: report, type: file}\n" } else { "" };
         let yaml =
             format!("id: gate\nnamespace: t\n{inputs}tasks:\n  - id: gate\n    type: {task}\n{config}");
+        let report = report.map(|r| format!("report={}", r.display()));
+        self.run_flow(&yaml, report.as_slice())
+    }
+
+    /// `sluice run --json` of the flow `yaml` with `-i` for each of `inputs` (`id=value`).
+    pub fn run_flow(&self, yaml: &str, inputs: &[String]) -> (i32, Value) {
         let flow = self.data.path().join("flow.yaml");
         std::fs::write(&flow, yaml).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
         command.arg("--data-dir").arg(self.data.path()).arg("run").arg(&flow).arg("--json");
-        if let Some(report) = report {
-            command.arg("-i").arg(format!("report={}", report.display()));
+        for input in inputs {
+            command.arg("-i").arg(input);
         }
         let output = command.output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -56,6 +62,29 @@ impl Env {
         });
         (output.status.code().unwrap(), doc)
     }
+}
+
+/// The YAML blocks of a document (```` ```yaml ```` fences) that are whole flows (`id:` first).
+pub fn doc_flows(markdown: &str) -> Vec<String> {
+    let mut flows = Vec::new();
+    let mut current: Option<String> = None;
+    for line in markdown.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```yaml") => current = Some(String::new()),
+            (Some(block), "```") => {
+                if block.starts_with("id:") {
+                    flows.push(block.clone());
+                }
+                current = None;
+            }
+            (Some(block), _) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    flows
 }
 
 /// The outputs of the gate task.
