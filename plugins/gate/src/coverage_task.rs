@@ -49,13 +49,16 @@ pub struct CoverageConfig {
 pub struct CoverageSummary {
     /// Always `coverage`.
     kind: &'static str,
-    /// Line coverage, percent.
+    /// Line coverage, percent (100 when the reports count no lines: see `linesTotal`).
     line: f64,
     /// Branch coverage, percent; absent when the reports have no branch data.
     #[serde(skip_serializing_if = "Option::is_none")]
     branch: Option<f64>,
+    /// Lines run at least once.
     lines_covered: u64,
+    /// Lines that could run.
     lines_total: u64,
+    /// Source files in the reports.
     files: u64,
 }
 
@@ -179,7 +182,7 @@ fn summarize(reports: Vec<String>, parsed: Vec<Coverage>, baseline: Option<f64>)
         lines_total,
         branches_covered,
         branches_total,
-        drop: baseline.map(|b| ((b - line) * 100.0).round() / 100.0),
+        drop: baseline.filter(|_| lines_total > 0).map(|b| ((b - line) * 100.0).round() / 100.0),
         reports,
         least_covered,
     }
@@ -202,7 +205,9 @@ fn log(output: &CoverageOutput) {
 
 fn check(config: &CoverageConfig, output: &CoverageOutput) -> Result<(), TaskError> {
     let mut crossed = Vec::new();
-    if let Some(min) = config.min_line.filter(|min| output.line < *min) {
+    if let Some(min) = config.min_line.filter(|_| output.lines_total == 0) {
+        crossed.push(format!("minLine {min}% is set but the reports count no lines"));
+    } else if let Some(min) = config.min_line.filter(|min| output.line < *min) {
         crossed.push(format!(
             "line coverage {}% ({}/{}) is under minLine {min}%",
             output.line, output.lines_covered, output.lines_total
@@ -314,6 +319,10 @@ mod tests {
         );
         assert!(check(&config(Some(66.0), Some(50.0), Some(4.0), Some(70.0)), &output).is_ok());
         let no_branches = of("SF:a.py\nDA:1,1\nend_of_record\n", None);
+        let empty = of("SF:a.py\nend_of_record\n", Some(80.0));
+        let err = check(&config(Some(50.0), None, Some(1.0), Some(80.0)), &empty).err().unwrap();
+        assert_eq!(err.message(), "gate.coverage: minLine 50% is set but the reports count no lines");
+        assert_eq!(empty.drop, None);
         let err = check(&config(None, Some(50.0), None, None), &no_branches).err().unwrap();
         assert_eq!(err.message(), "gate.coverage: minBranch 50% is set but the reports have no branch data");
     }

@@ -40,9 +40,12 @@ pub struct TestsConfig {
 pub struct TestsSummary {
     /// Always `tests`.
     kind: &'static str,
+    /// Test cases in all reports.
     tests: u64,
     passed: u64,
+    /// With a `<failure>`.
     failed: u64,
+    /// With an `<error>`.
     errors: u64,
     skipped: u64,
 }
