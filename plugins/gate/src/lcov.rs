@@ -158,6 +158,8 @@ mod tests {
 
     #[test]
     fn malformed_lines_are_named_with_their_line_and_column() {
+        let crlf = parse("SF:a.py\r\nDA:1,1\r\nDA:2,0\r\nend_of_record\r\n", "c.lcov").unwrap();
+        assert_eq!((crlf.lines_covered, crlf.lines_total), (1, 2));
         let err = parse("SF:a.py\nDA:1,1\nDA:2,x\nend_of_record\n", "c.lcov").err().unwrap();
         assert_eq!(err.message(), "c.lcov:3:6: malformed report: DA: `x` is not a non-negative integer");
         let err = parse("SF:a.py\nDA:1,1\n", "c.lcov").err().unwrap();

@@ -223,6 +223,8 @@ fn score<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
 
 /// The findings of the SARIF log `text` (`file` names it in errors).
 pub fn parse(text: &str, file: &str) -> Result<Vec<Finding>, TaskError> {
+    // Some Windows tools start the file with a byte order mark, which JSON does not allow.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let log: Log = serde_json::from_str(text).map_err(|err| {
         let position = Position { line: err.line().max(1), column: err.column().max(1) };
         let message = err.to_string();

@@ -118,6 +118,12 @@ fn codeql_rules_in_extensions_non_fail_kinds_and_suppressions() {
 }
 
 #[test]
+fn a_byte_order_mark_is_read_past() {
+    let text = "\u{feff}{\"version\": \"2.1.0\", \"runs\": [{\"tool\": {\"driver\": {\"name\": \"x\"}}, \"results\": null}]}";
+    assert_eq!(parse(text, "s.sarif").unwrap(), []);
+}
+
+#[test]
 fn malformed_logs_name_the_line_and_column() {
     let err = parse("{\n  \"version\": \"2.1.0\",\n  \"runs\": [\n    {\"tool\": }\n  ]\n}", "s.sarif")
         .err()

@@ -74,6 +74,9 @@ impl Document<'_> {
 
 /// Parses `text` (the contents of `file`) into its root element.
 pub fn parse<'a>(text: &'a str, file: &'a str) -> Result<Document<'a>, TaskError> {
+    // Without its byte order mark: quick-xml's error offsets do not count it, and no editor
+    // shows it, so positions are relative to what follows.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = quick_xml::Reader::from_str(text);
     let error_at = |offset: u64, what: String| malformed(file, Position::at(text, offset as usize), what);
     let mut stack: Vec<Element> = Vec::new();
@@ -210,6 +213,15 @@ mod tests {
         assert_eq!(doc.root.children[0].text, "one <two> A");
         assert_eq!(doc.root.children[1].text, "<raw>");
         assert_eq!(Position::at(text, doc.root.children[0].offset), Position { line: 4, column: 3 });
+    }
+
+    #[test]
+    fn a_byte_order_mark_and_crlf_lines_keep_positions_right() {
+        let text = "\u{feff}<?xml version=\"1.0\"?>\r\n<a>\r\n  <b/>\r\n</a>\r\n";
+        let doc = parse(text, "r.xml").unwrap();
+        assert_eq!(Position::at(doc.text, doc.root.children[0].offset), Position { line: 3, column: 3 });
+        let err = parse("\u{feff}<a>\r\n  <b>\r\n</a>\r\n", "r.xml").err().unwrap();
+        assert!(err.message().starts_with("r.xml:3:1: malformed report"), "{}", err.message());
     }
 
     #[test]

@@ -210,3 +210,30 @@ fn the_documented_flow_runs_and_the_execution_holds_each_gates_summary() {
         "failed: gate.coverage: line coverage 81.82% dropped 3.18 points from the baseline 85%, more than maxDrop 1"
     );
 }
+
+/// The format is told from the file: a JaCoCo report (with its DOCTYPE) and a Cobertura one,
+/// the plugin's own fixtures.
+#[test]
+fn jacoco_and_cobertura_reports_are_told_apart_by_their_content() {
+    let env = Env::new();
+    let plugin_fixture = |name: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugins/gate/fixtures").join(name)
+    };
+    let (code, doc) = env.run(
+        "gate.coverage",
+        "    reports: inputs/report/*.xml\n    minLine: 70\n",
+        Some(&plugin_fixture("jacoco.xml")),
+    );
+    assert_ne!(code, 0, "{doc:#}");
+    assert_eq!(error(&doc), "failed: gate.coverage: line coverage 66.67% (8/12) is under minLine 70%");
+    let (code, doc) = env.run(
+        "gate.coverage",
+        "    reports: inputs/report/*.xml\n    minLine: 80\n    minBranch: 25\n",
+        Some(&plugin_fixture("coverage-py.xml")),
+    );
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(
+        outputs(&doc)["summary"],
+        json!({"kind": "coverage", "line": 81.82, "branch": 25.0, "linesCovered": 9, "linesTotal": 11, "files": 2})
+    );
+}
