@@ -17,6 +17,8 @@
 //!   tasks, its URL) with [`context::execution`];
 //! - speak a protocol that is not HTTP (SMTP) over TCP to a granted destination with
 //!   [`tcp::connect`], TLS from the first byte or started in place, done by the host;
+//! - have the host send an HTTP request if the task is stopped (its timeout, a kill), to stop
+//!   what it started elsewhere, with [`cleanup::on_abort`];
 //! - fail with [`TaskError`].
 //!
 //! The raw WIT bindings are in [`bindings`], for components that need to bypass the typed layer.
@@ -24,6 +26,7 @@
 
 pub mod bindings;
 mod capability;
+pub mod cleanup;
 pub mod context;
 mod error;
 pub mod http;

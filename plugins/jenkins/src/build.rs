@@ -1,8 +1,9 @@
 //! `jenkins.build`: trigger the job (`build`, or `buildWithParameters` with a form body), follow
 //! the queue item to the build, stream its console, wait for its result and judge it. The task
 //! keeps its own deadline (`buildTimeout`): past it, it stops the build (`POST <build>/stop`) or
-//! cancels the queue item and fails. A host kill or the flow's `timeout` ends the component at
-//! once, before it could tell Jenkins anything, so `buildTimeout` must be the shorter one.
+//! cancels the queue item and fails. A host kill or the task's `timeout` ends the component at
+//! once, so while the item is queued and while the build runs the task keeps the matching
+//! request registered with the host (`cleanup`), which sends it if the task is stopped.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -43,8 +44,8 @@ pub struct BuildConfig {
     #[serde(default = "yes")]
     console: bool,
     /// How long the task waits for the build, queue included (default `1h`). Past it the task
-    /// stops the build (or cancels the queue item) and fails. Keep it below the task's
-    /// `timeout`: a task the host stops cannot reach Jenkins any more.
+    /// stops the build (or cancels the queue item) and fails. When the task's `timeout` or a
+    /// kill comes first, the host stops the build (or cancels the item) for it.
     #[serde(default)]
     build_timeout: Option<String>,
     /// How often the queue, the console and the result are read (default `2s`).
@@ -121,8 +122,12 @@ impl Task for BuildTask {
             Jenkins::new(&config.url, &config.username, &config.api_token, Instant::now() + build_timeout)?;
 
         let (location, id) = trigger(&mut jenkins, &job, &job_path, body.as_deref())?;
+        // If the task is stopped from here on, the host cancels the item, then stops the build.
+        let cancel_item = jenkins.on_abort(&format!("/queue/cancelItem?id={id}"))?;
         let started = queue::follow(&mut jenkins, &location, id, &job, interval)?;
         let build_path = format!("{job_path}/{}", started.number);
+        let stop_build = jenkins.on_abort(&format!("{build_path}/stop"))?;
+        cancel_item.cancel();
         // Jenkins names the build's page in the queue item; without it, the page by its path.
         let url = if started.url.is_empty() { format!("{}{build_path}/", jenkins.base) } else { started.url };
         sluice_plugin::info!("started {job} #{}: {url}", started.number);
@@ -140,6 +145,8 @@ impl Task for BuildTask {
             }
             jenkins.pause(interval);
         };
+        // The build ended: nothing left to stop.
+        stop_build.cancel();
         let result = state.result.unwrap_or_default();
         let url = state.url.unwrap_or(url);
         let label = format!("{job} #{}", started.number);

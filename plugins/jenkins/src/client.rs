@@ -1,7 +1,8 @@
 //! Talking to Jenkins: basic auth with a user's API token, the CSRF crumb (fetched from
 //! `/crumbIssuer/api/json` the first time a POST is refused with 403, sent with the session
 //! cookie it belongs to, and skipped when the issuer answers 404: CSRF protection is off),
-//! retries after 429/5xx within the task's deadline, and Jenkins' error pages as task errors.
+//! retries after 429/5xx within the task's deadline, Jenkins' error pages as task errors, and
+//! the requests the host sends for the task if it is stopped (`cleanup`) with the same auth.
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +10,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sluice_plugin::TaskError;
+use sluice_plugin::cleanup::{self, AbortRequest};
 use sluice_plugin::http::{Request, Response, Retry, encode_component};
 
 /// A Jenkins server as one task run talks to it.
@@ -70,6 +72,20 @@ impl Jenkins {
             }
         }
         request
+    }
+
+    /// Registers `POST <path>` with this client's auth (and crumb, if one was used) for the
+    /// host to send if the task is stopped (its `timeout`, a kill) before it could do so itself.
+    pub fn on_abort(&self, path: &str) -> Result<cleanup::Guard, TaskError> {
+        let mut request = AbortRequest::new("POST", format!("{}{path}", self.base))
+            .header("authorization", &self.authorization);
+        if let Some(crumb) = &self.crumb {
+            request = request.header(&crumb.field, &crumb.value);
+            if let Some(cookie) = &crumb.cookie {
+                request = request.header("cookie", cookie);
+            }
+        }
+        Ok(cleanup::on_abort(&request)?)
     }
 
     fn retry(&self) -> Retry {

@@ -1,7 +1,8 @@
 //! The jenkins plugin end to end: the real `sluice` binary runs `jenkins.build` against the
 //! Jenkins double on 127.0.0.1 (support_tickets/jenkins.rs): the crumb fetched after a 403, the
 //! queue item followed while it waits, the console streamed line by line as it grows, the
-//! result judged, the build stopped at `buildTimeout`, a queue item on a non-granted origin
+//! result judged, the build stopped at `buildTimeout` (and by the host when the task's `timeout`
+//! stops the task first), a queue item on a non-granted origin
 //! denied before any byte, and the API token in no log, output or file.
 
 #![allow(clippy::unwrap_used)]
@@ -111,19 +112,28 @@ fn a_parameterized_build_in_folders_gets_a_crumb_waits_in_the_queue_and_streams_
         &SECRET_ENV,
     );
     assert_eq!(code, 0, "{stdout}");
+    let stop = format!("{}/job/team/job/app/job/deploy/7/stop", jenkins.url());
     assert_eq!(
         task_lines(&stdout, "build"),
         [
             "Jenkins asked for a CSRF crumb; sending it in Jenkins-Crumb".to_string(),
             "triggered team/app/deploy: queue item 1".to_string(),
+            // What the host would send if the task were stopped, kept as the build goes on.
+            format!(
+                "cleanup: registered POST {}/queue/cancelItem (sent if the run is stopped)",
+                jenkins.url()
+            ),
             "waiting in the queue: Waiting for next available executor".to_string(),
             "waiting in the queue: Waiting for next available executor on linux".to_string(),
+            format!("cleanup: registered POST {stop} (sent if the run is stopped)"),
+            format!("cleanup: cancelled POST {}/queue/cancelItem", jenkins.url()),
             format!("started team/app/deploy #7: {}/job/team/job/app/job/deploy/7/", jenkins.url()),
             "Started by user ci".to_string(),
             "+ make test".to_string(),
             "ok 1 - builds".to_string(),
             "ok 2 - deploys".to_string(),
             "Finished: UNSTABLE".to_string(),
+            format!("cleanup: cancelled POST {stop}"),
             "team/app/deploy #7 ended UNSTABLE (allowed)".to_string(),
         ]
     );
@@ -241,6 +251,39 @@ fn past_build_timeout_the_task_stops_the_build_or_cancels_the_queue_item() {
     );
     assert!(jenkins.cancelled(2));
     assert_eq!(jenkins.server.lines().last().unwrap(), "POST /queue/cancelItem?id=2");
+}
+
+#[test]
+fn when_the_tasks_timeout_stops_it_the_host_stops_the_build() {
+    let env = Env::new();
+    let endless = Job { endless: true, ..Job::new(&["working\n"], "SUCCESS") };
+    let jenkins = start(vec![("forever", endless)], Options { csrf: true, ..Options::default() });
+    // The task's own `timeout` comes long before `buildTimeout` (1h by default): the host ends
+    // the component, then sends the stop the task registered.
+    let (code, stdout) = env.run_text(&flow(&jenkins, "forever", "    timeout: 3s\n"), &SECRET_ENV);
+    assert_eq!(code, 1, "{stdout}");
+    let stops: Vec<_> =
+        jenkins.server.requests().into_iter().filter(|r| r.line().ends_with("/stop")).collect();
+    assert_eq!(stops.len(), 1, "{:?}", jenkins.server.lines());
+    let stop = &stops[0];
+    let number: u64 =
+        stop.line().trim_start_matches("POST /job/forever/").trim_end_matches("/stop").parse().unwrap();
+    assert!(jenkins.stopped(number));
+    assert_eq!(stop.header("authorization"), Some(basic(USER, TOKEN).as_str()));
+    assert_eq!(stop.header("jenkins-crumb"), Some(CRUMB));
+    assert!(stop.header("cookie").is_some_and(|c| c.contains(SESSION)), "{:?}", stop.header("cookie"));
+    // The queue item's cancel was registered too, and cancelled once the build started.
+    assert!(!jenkins.server.lines().iter().any(|l| l.starts_with("POST /queue/cancelItem")));
+    let sent = format!("cleanup: POST {}/job/forever/{number}/stop → 302", jenkins.url());
+    assert!(task_lines(&stdout, "build").contains(&sent), "{stdout}");
+    env.assert_secret_nowhere(TOKEN);
+
+    // A build that ends by itself sends no stop.
+    let short = Job { queue: Vec::new(), ..Job::new(&["done\n"], "SUCCESS") };
+    let jenkins = start(vec![("short", short)], Options::default());
+    let (code, doc) = env.run_json(&flow(&jenkins, "short", "    timeout: 30s\n"), &SECRET_ENV);
+    assert_eq!(code, 0, "{doc:#}");
+    assert!(!jenkins.server.lines().iter().any(|l| l.ends_with("/stop") || l.contains("cancelItem")));
 }
 
 #[test]

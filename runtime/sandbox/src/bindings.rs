@@ -1,5 +1,5 @@
 //! Host bindings of the `sluice:plugin@0.1.0` world. WASI and wasi-http come from wasmtime's own
-//! crates; only `log`, `workspace`, `tls`, `tcp` and the `task` export are generated here.
+//! crates; only `log`, `workspace`, `tls`, `tcp`, `cleanup` and the `task` export are generated here.
 
 wasmtime::component::bindgen!({
     path: "../../wit",

@@ -10,6 +10,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use crate::bindings::exports::sluice::plugin::task::TaskError;
 use crate::capabilities::Grants;
+use crate::capabilities::cleanup::OnAbort;
 use crate::capabilities::docker::DockerSession;
 use crate::capabilities::logs::{LogLevel, LogSink};
 use crate::error::RunError;
@@ -122,6 +123,8 @@ impl Sandbox {
         // Armed before the run starts, so the run's containers are removed however it ends,
         // also when this future is dropped (the execution was killed).
         let mut leftovers = Leftovers(state.network.docker.clone());
+        // Likewise the requests the component registers to be sent if it does not return.
+        let on_abort = OnAbort::arm(&state);
         let slot = {
             let _waiting = self.stats.waiting_for_slot();
             self.slots.acquire().await
@@ -149,6 +152,8 @@ impl Sandbox {
         *log_truncated = data.log.truncated();
         *denied = data.network.denied.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let memory_hit = data.limiter.hit;
+        // The component returned (outputs or its own error): its cleanup requests are not sent.
+        let returned = matches!(result, Ok(Ok(_)));
         let verdict = match result {
             Err(_elapsed) => Err(RunError::Timeout(limits.timeout)),
             // Past the disk limit the run fails, also when the component carried on.
@@ -168,6 +173,12 @@ impl Sandbox {
         }
         // Stop the instance's in-flight requests before looking for its containers.
         drop(store);
+        let mut on_abort = on_abort;
+        if returned {
+            on_abort.disarm();
+        } else {
+            on_abort.fire().await;
+        }
         if let Some(session) = leftovers.0.take() {
             session.remove_leftovers().await;
         }

@@ -8,6 +8,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::capabilities::cleanup::AbortRequests;
 use crate::capabilities::logs::LogPipe;
 use crate::capabilities::network::NetworkPolicy;
 use crate::capabilities::tcp::TcpPolicy;
@@ -32,6 +33,8 @@ pub struct RunState {
     pub(crate) workspace: Option<LazyDir>,
     /// What the `context` interface answers: the execution's JSON, redacted (`None` outside one).
     pub(crate) execution: Option<String>,
+    /// The requests the run registered for the host to send if it ends without returning.
+    pub(crate) cleanup: AbortRequests,
 }
 
 impl RunState {
@@ -55,6 +58,7 @@ impl RunState {
             disk: DiskBudget::new(0),
             workspace: None,
             execution: None,
+            cleanup: AbortRequests::default(),
         }
     }
 

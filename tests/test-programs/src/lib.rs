@@ -4,6 +4,7 @@
 //! return what a well-behaved plugin never would (malformed JSON, huge outputs, traps).
 //! Every task's contract is documented where it is implemented; host tests depend on it.
 
+mod cleanup;
 mod fs;
 mod hostile;
 mod net;
@@ -62,6 +63,10 @@ const TASKS: &[(&str, &str)] = &[
         "Connects by TCP and runs `steps` (write, readLine, startTls, ...): `{ok, received, kind?, message?}`.",
     ),
     ("tcp-hold", "Opens `count` TCP connections and holds them: `{opened, ok, kind?, message?}`."),
+    (
+        "cleanup-then",
+        "Registers `requests` for the host to send if the run is stopped, then does `then`: `{registered, ok}`.",
+    ),
     ("context", "Returns `{execution}`: the `context` interface's document as JSON, or null."),
 ];
 
@@ -105,6 +110,7 @@ impl Guest for Component {
             "fail" => plain::fail(parse(config)?),
             "key-by" => plain::key_by(parse(config)?),
             "context" => plain::context(),
+            "cleanup-then" => cleanup::then(parse(config)?),
             "open-files" => hostile::open_files(parse(config)?),
             "fill-disk" => hostile::fill_disk(parse(config)?),
             "read-file" => fs::read_file(parse(config)?),

@@ -2,7 +2,8 @@
 //! its host side: `workspace` (files, the executable bit, the disk limit), `env`, `secrets`
 //! (redaction), `network` (HTTP to granted origins), `tls` (the CA certificates and client
 //! certificate HTTPS to a granted origin uses), `tcp` (raw TCP, with TLS, to a granted
-//! destination: SMTP), `docker` (the Engine API through the host),
+//! destination: SMTP), `docker` (the Engine API through the host), `cleanup` (HTTP requests the
+//! host sends if the run is stopped),
 //! `logs` (the `log` import, stdout and stderr) and `context` (what the run is told about its
 //! execution). [`link`] and [`for_task`] assemble them:
 //! a new capability is one module and one line in each.
@@ -10,6 +11,7 @@
 //! Deny by default: an empty [`Grants`] lets a component read and write its workspace, read the
 //! clocks and random, and nothing else.
 
+pub(crate) mod cleanup;
 pub(crate) mod context;
 pub(crate) mod docker;
 pub(crate) mod env;
@@ -56,6 +58,7 @@ pub(crate) fn link(linker: &mut Linker<RunState>) -> wasmtime::Result<()> {
     workspace::link(linker)?;
     tls::link(linker)?;
     tcp::link(linker)?;
+    cleanup::link(linker)?;
     context::link(linker)?;
     Ok(())
 }

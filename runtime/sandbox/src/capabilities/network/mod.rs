@@ -87,6 +87,61 @@ impl NetworkPolicy {
     }
 }
 
+impl NetworkPolicy {
+    /// The same grants, TLS trust, log and refusals, with a pool of its own and no Docker
+    /// route: what sends a run's `cleanup` requests after its instance is gone.
+    pub(crate) fn detached(&self) -> NetworkPolicy {
+        NetworkPolicy::new(self.allowed.clone(), self.log.clone(), self.tls.clone())
+            .with_denied(self.denied.clone())
+    }
+
+    fn with_denied(mut self, denied: Arc<Mutex<Vec<String>>>) -> Self {
+        self.denied = denied;
+        self
+    }
+
+    /// Sends a request the host itself makes for the run (a `cleanup` request), through the
+    /// same grant check and TLS trust as the component's own, within `timeout`; the status.
+    pub(crate) async fn send_for_run(
+        &self,
+        request: http::Request<bytes::Bytes>,
+        timeout: std::time::Duration,
+    ) -> Result<u16, String> {
+        use http_body_util::BodyExt;
+        if let Err(origin) = self.check(request.uri()) {
+            self.denied.lock().unwrap_or_else(PoisonError::into_inner).push(origin.clone());
+            return Err(format!("denied: {origin} is not granted"));
+        }
+        let tls = match request.uri().scheme_str() {
+            Some("https") => request
+                .uri()
+                .authority()
+                .map(|authority| self.tls.config_for(authority.host(), authority.port_u16().unwrap_or(443))),
+            _ => None,
+        };
+        let request =
+            request.map(|b| http_body_util::Full::new(b).map_err(|never| match never {}).boxed_unsync());
+        let options = RequestOptions {
+            connect_timeout: Some(timeout),
+            first_byte_timeout: Some(timeout),
+            between_bytes_timeout: Some(timeout),
+        };
+        let exchange = async {
+            let (response, _io) = send::send(request, Some(options), tls, self.pool.clone()).await?;
+            let status = response.status().as_u16();
+            // Read to its end so the server sees the exchange finish; its content is not kept.
+            let mut body = response.into_body();
+            while let Some(Ok(_)) = body.frame().await {}
+            Ok::<u16, HttpError>(status)
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(status)) => Ok(status),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_elapsed) => Err(format!("no answer within {}s", timeout.as_secs())),
+        }
+    }
+}
+
 impl WasiHttpHooks for NetworkPolicy {
     fn send_request(
         &mut self,
