@@ -14,6 +14,7 @@
 //! let value: serde_json::Value = response.json()?;
 //! ```
 
+mod auth;
 mod error;
 mod form;
 mod request;
@@ -22,6 +23,7 @@ mod retry;
 mod send;
 mod url;
 
+pub use auth::{Credentials, basic_auth, bearer_auth};
 pub use error::Error;
 pub use form::{encode_component, form};
 pub use request::Request;

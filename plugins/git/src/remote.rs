@@ -2,7 +2,6 @@
 //! protocol (`GET info/refs`, `POST git-<service>`), with their failures turned into errors
 //! that say what to do.
 
-use base64::Engine as _;
 use sluice_plugin::TaskError;
 use sluice_plugin::http::{self, Request, Response};
 
@@ -56,8 +55,7 @@ impl Remote {
         let authorization = match (username, password) {
             (None, None) => None,
             (user, pass) => {
-                let pair = format!("{}:{}", user.unwrap_or("git"), pass.unwrap_or_default());
-                Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)))
+                Some(sluice_plugin::http::basic_auth(user.unwrap_or("git"), pass.unwrap_or_default()))
             }
         };
         Ok(Remote {

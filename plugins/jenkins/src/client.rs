@@ -6,7 +6,6 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use sluice_plugin::TaskError;
@@ -39,8 +38,7 @@ impl Jenkins {
                 "`url`: `{url}` is not an http(s) URL like https://ci.example.com"
             )));
         }
-        let pair = format!("{username}:{api_token}");
-        let authorization = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair));
+        let authorization = sluice_plugin::http::basic_auth(username, api_token);
         Ok(Self { base, authorization, crumb: None, deadline })
     }
 

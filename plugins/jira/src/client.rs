@@ -2,13 +2,12 @@
 //! go out: authenticated, JSON, retried after 429/5xx as `Retry-After` says, and a non-2xx answer
 //! turned into a task error carrying Jira's own `errorMessages` and `errors` verbatim.
 
-use base64::Engine as _;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sluice_plugin::TaskError;
-use sluice_plugin::http::{Request, Response, Retry};
+use sluice_plugin::http::{Credentials, Request, Response, Retry};
 
 /// Where Jira is and who the task is, flattened into every task's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -45,25 +44,12 @@ impl Connection {
                 self.base_url
             )));
         }
-        let authorization = match (&self.email, &self.api_token, &self.bearer_token) {
-            (Some(email), Some(token), None) => {
-                let pair = format!("{email}:{token}");
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
-            }
-            (None, None, Some(token)) => format!("Bearer {token}"),
-            (_, _, Some(_)) => {
-                return Err(TaskError::invalid_config(
-                    "give either `email` + `apiToken` or `bearerToken`, not both",
-                ));
-            }
-            (Some(_), None, None) => return Err(TaskError::invalid_config("`email` needs `apiToken`")),
-            (None, Some(_), None) => return Err(TaskError::invalid_config("`apiToken` needs `email`")),
-            (None, None, None) => {
-                return Err(TaskError::invalid_config(
-                    "no credentials: give `email` + `apiToken` (basic auth) or `bearerToken`",
-                ));
-            }
-        };
+        let authorization = Credentials {
+            user: ("email", self.email.as_deref()),
+            password: ("apiToken", self.api_token.as_deref()),
+            token: ("bearerToken", self.bearer_token.as_deref()),
+        }
+        .authorization()?;
         Ok(Client { base, authorization })
     }
 }

@@ -107,11 +107,9 @@ impl Api {
             .header("user-agent", concat!("sluice-kubernetes/", env!("CARGO_PKG_VERSION")))
             .follow_redirects(false);
         match &self.cluster.auth {
-            Auth::Bearer(token) => request.header("authorization", format!("Bearer {token}")),
+            Auth::Bearer(token) => request.header("authorization", http::bearer_auth(token)),
             Auth::Basic { username, password } => {
-                use base64::Engine as _;
-                let pair = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
-                request.header("authorization", format!("Basic {pair}"))
+                request.header("authorization", http::basic_auth(username, password))
             }
             Auth::None | Auth::Certificate { .. } => request,
         }

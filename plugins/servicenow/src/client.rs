@@ -3,12 +3,11 @@
 //! non-2xx answer turned into a task error with ServiceNow's own `error.message` and
 //! `error.detail` verbatim.
 
-use base64::Engine as _;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use sluice_plugin::TaskError;
-use sluice_plugin::http::{Request, Retry};
+use sluice_plugin::http::{Credentials, Request, Retry};
 
 /// Where the instance is and who the task is, flattened into every task's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -44,25 +43,12 @@ impl Connection {
                 self.instance_url
             )));
         }
-        let authorization = match (&self.username, &self.password, &self.token) {
-            (Some(user), Some(password), None) => {
-                let pair = format!("{user}:{password}");
-                format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair))
-            }
-            (None, None, Some(token)) => format!("Bearer {token}"),
-            (_, _, Some(_)) => {
-                return Err(TaskError::invalid_config(
-                    "give either `username` + `password` or `token`, not both",
-                ));
-            }
-            (Some(_), None, None) => return Err(TaskError::invalid_config("`username` needs `password`")),
-            (None, Some(_), None) => return Err(TaskError::invalid_config("`password` needs `username`")),
-            (None, None, None) => {
-                return Err(TaskError::invalid_config(
-                    "no credentials: give `username` + `password` (basic auth) or an OAuth `token`",
-                ));
-            }
-        };
+        let authorization = Credentials {
+            user: ("username", self.username.as_deref()),
+            password: ("password", self.password.as_deref()),
+            token: ("token", self.token.as_deref()),
+        }
+        .authorization()?;
         Ok(Client { base, authorization })
     }
 }
