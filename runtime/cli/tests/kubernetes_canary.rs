@@ -105,7 +105,10 @@ fn a_canary_whose_error_rate_crosses_the_threshold_is_rolled_back() {
     assert_eq!(stable["spec"]["replicas"], 4);
     assert_eq!(stable["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"], "v1");
     assert_eq!(kube.get("deployment", "default", "web-canary").unwrap()["spec"]["replicas"], 0);
-    assert_eq!(kube.names("pods", "default", "sluice.dev/track=canary"), Vec::<String>::new());
+    // Scaled to zero: its pods terminate (gracefully, so a moment later), as on a real cluster.
+    support_kube::eventually("the canary's pods are gone", std::time::Duration::from_secs(30), || {
+        kube.names("pods", "default", "sluice.dev/track=canary").is_empty()
+    });
     kube.serves_only(&service, "v1");
 
     // The rate falls back under the threshold: the same release goes through.
