@@ -203,9 +203,13 @@ fn get_lists_by_label_and_delete_waits_until_the_pods_are_gone() {
     assert_eq!(task_outputs(&doc, "pods")["count"], 2);
     assert_eq!(task_outputs(&doc, "missing")["found"], false);
     assert_eq!(task_outputs(&doc, "delete"), serde_json::json!({"deleted": ["web"], "count": 1}));
-    // Foreground and waited for: the Deployment, its ReplicaSets and pods are gone by now.
+    // Foreground and waited for: the Deployment and its ReplicaSets are gone by now, and the
+    // pods once their graceful termination ends.
     assert!(kube.get("deployment", "default", "web").is_none());
-    assert_eq!(kube.names("pods", "default", "app=web"), Vec::<String>::new());
+    assert_eq!(kube.names("replicasets", "default", "app=web"), Vec::<String>::new());
+    support_kube::eventually("the pods are gone", std::time::Duration::from_secs(30), || {
+        kube.names("pods", "default", "app=web").is_empty()
+    });
 }
 
 #[test]
