@@ -203,8 +203,17 @@ async fn rollout_undo_goes_back_to_the_previous_image_and_restart_rolls_again() 
     let revisions: Vec<&str> =
         history.ok().lines().skip(2).filter_map(|l| l.split_whitespace().next()).collect();
     assert_eq!(revisions, ["2", "3"]);
+    // The old ReplicaSet's pods may still be terminating when the rollout is complete, as on a
+    // real cluster: only the pods that are not being deleted must run the rolled-back image.
     let pods = kubectl.run(&["get", "pods", "-l", "app=web", "-o", "json"]).await.json();
-    for pod in pods["items"].as_array().expect("pods") {
+    let serving: Vec<_> = pods["items"]
+        .as_array()
+        .expect("pods")
+        .iter()
+        .filter(|pod| !pod["metadata"]["deletionTimestamp"].is_string())
+        .collect();
+    assert_eq!(serving.len(), 2, "{pods:#}");
+    for pod in serving {
         assert_eq!(pod["spec"]["containers"][0]["image"], "nginx:1");
     }
 
