@@ -25,7 +25,8 @@
 //!   `Status` errors worded as the real server words them; Tables for `kubectl get`;
 //! - controllers: deployment (revisions, rolling update, recreate, pause, progress deadline,
 //!   conditions), ReplicaSet, StatefulSet, DaemonSet, a kubelet (probes, restarts), the garbage
-//!   collector, namespaces, Service and HTTPRoute proxies on local ports.
+//!   collector, namespaces, Service and HTTPRoute proxies on local ports (a NodePort Service's
+//!   on 127.0.0.1:`nodePort`, the node's address, allocated from 30000-32767 when not given).
 //!
 //! What it leaves out: admission (no webhooks, quotas, limit ranges, pod security), RBAC (every
 //! authenticated user may do anything), real scheduling (one node, `kube-double`), API

@@ -125,10 +125,38 @@ pub fn validate(rt: &ResourceType, object: &Value, old: Option<&Value>) -> Resul
             {
                 causes.push(required("spec.ports"));
             }
+            node_ports(spec, &mut causes);
         }
         _ => {}
     }
     if causes.is_empty() { Ok(()) } else { Err(ApiError::invalid(rt.kind, rt.group, name, causes)) }
+}
+
+/// The range a real API server allocates node ports from (its default
+/// `--service-node-port-range`).
+pub const NODE_PORTS: std::ops::RangeInclusive<u64> = 30000..=32767;
+
+/// `nodePort`s: only on NodePort and LoadBalancer Services, and in [`NODE_PORTS`].
+fn node_ports(spec: &Value, causes: &mut Vec<Cause>) {
+    let exposed = matches!(spec["type"].as_str(), Some("NodePort" | "LoadBalancer"));
+    for (i, port) in spec["ports"].as_array().into_iter().flatten().enumerate() {
+        let Some(node_port) = port["nodePort"].as_u64() else { continue };
+        let field = format!("spec.ports[{i}].nodePort");
+        if !exposed {
+            causes.push(Cause {
+                reason: "FieldValueForbidden".into(),
+                message: "Forbidden: may not be used when `type` is 'ClusterIP'".into(),
+                field,
+            });
+        } else if !NODE_PORTS.contains(&node_port) {
+            let detail = format!(
+                "provided port is not in the valid range. The range of valid ports is {}-{}",
+                NODE_PORTS.start(),
+                NODE_PORTS.end()
+            );
+            causes.push(invalid(&field, &node_port.to_string(), &detail));
+        }
+    }
 }
 
 #[cfg(test)]

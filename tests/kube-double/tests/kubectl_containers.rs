@@ -304,3 +304,75 @@ spec:
     let logs = kubectl.run(&["logs", "crash"]).await;
     assert!(logs.ok().contains("crashing"), "{logs:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodeport_service_answers_on_the_node_at_its_node_port() {
+    let image = tokio::task::spawn_blocking(|| {
+        support::docker_ready();
+        kube_double::runtime::images::web_image()
+    })
+    .await
+    .expect("join")
+    .expect("the test web image builds");
+    let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
+    let kubectl = Kubectl::new(&double);
+    // A free port of the node port range (the node is 127.0.0.1), and one beside it for the
+    // Service that gets its port allocated.
+    let port =
+        (30000..32767).find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok()).expect("a free port");
+    let service = |name: &str, node_port: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  type: NodePort\n  selector:\n    app: web\n  ports:\n  - port: 80\n    targetPort: http\n{node_port}"
+        )
+    };
+    let fixed = service("fixed", &format!("    nodePort: {port}\n"));
+    let deployment = web("web", &image, "v1", "", "").split("---\n").next().expect("deployment").to_string();
+    let file = kubectl.manifest("all.yaml", &format!("{deployment}---\n{fixed}"));
+    kubectl.run(&["apply", "--server-side", "-f", file.to_str().expect("path")]).await.ok();
+    kubectl.run(&["rollout", "status", "deployment/web", "--timeout=90s"]).await.ok();
+    let url = format!("http://127.0.0.1:{port}");
+    let mut answer = None;
+    for _ in 0..100 {
+        if let Ok(body) = http_get(&url, "/").await {
+            answer = Some(body);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer.as_deref(), Some("v1\n"), "the NodePort answers from the pods");
+
+    // Without a nodePort one is allocated from the range, shown in the Service and served.
+    let file = kubectl.manifest("allocated.yaml", &service("allocated", ""));
+    kubectl.run(&["apply", "--server-side", "-f", file.to_str().expect("path")]).await.ok();
+    let mut allocated = None;
+    for _ in 0..100 {
+        let svc = kubectl.run(&["get", "service", "allocated", "-o", "json"]).await.json();
+        if let Some(port) = svc["spec"]["ports"][0]["nodePort"].as_u64() {
+            allocated = Some(port);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let allocated = allocated.expect("a node port is allocated");
+    assert!((30000..=32767).contains(&allocated) && allocated != u64::from(port), "{allocated}");
+    let body =
+        http_get(&format!("http://127.0.0.1:{allocated}"), "/").await.expect("the allocated port answers");
+    assert_eq!(body, "v1\n");
+
+    // A node port out of the range, or on a ClusterIP Service, is refused as a real API server
+    // refuses it.
+    let file = kubectl.manifest("bad.yaml", &service("bad", "    nodePort: 8080\n"));
+    let run = kubectl.run(&["apply", "--server-side", "-f", file.to_str().expect("path")]).await;
+    assert_eq!(
+        run.failed(),
+        "The Service \"bad\" is invalid: spec.ports[0].nodePort: Invalid value: 8080: provided port is not in the valid range. The range of valid ports is 30000-32767\n"
+    );
+    let cluster_ip =
+        service("internal", &format!("    nodePort: {port}\n")).replace("type: NodePort", "type: ClusterIP");
+    let file = kubectl.manifest("internal.yaml", &cluster_ip);
+    let run = kubectl.run(&["apply", "--server-side", "-f", file.to_str().expect("path")]).await;
+    assert_eq!(
+        run.failed(),
+        "The Service \"internal\" is invalid: spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'\n"
+    );
+}

@@ -23,14 +23,48 @@ pub async fn reconcile(cluster: &Arc<Cluster>) {
     routes(cluster).await;
 }
 
-async fn proxy(cluster: &Cluster, resource: &'static str, ns: &str, name: &str) -> Option<Arc<ServiceProxy>> {
+/// The object's proxy: on `node_port` when one is asked for (a NodePort Service: the node's
+/// address is 127.0.0.1, so that is where it answers), else on a port of its own.
+async fn proxy(
+    cluster: &Cluster,
+    resource: &'static str,
+    ns: &str,
+    name: &str,
+    node_port: Option<u16>,
+) -> Option<Arc<ServiceProxy>> {
     let key = (resource, ns.to_string(), name.to_string());
-    if let Some(p) = lock(&cluster.proxies).get(&key) {
+    if let Some(p) = lock(&cluster.proxies).get(&key)
+        && node_port.is_none_or(|port| port == p.port())
+    {
         return Some(p.clone());
     }
-    let bound = Arc::new(ServiceProxy::bind().await.ok()?);
+    let bound = match node_port {
+        Some(port) => ServiceProxy::bind_to(SocketAddr::from(([127, 0, 0, 1], port))).await,
+        None => ServiceProxy::bind().await,
+    };
+    let bound = Arc::new(bound.ok()?);
     lock(&cluster.proxies).insert(key, bound.clone());
     Some(bound)
+}
+
+/// The node port a NodePort or LoadBalancer Service answers on: its first port's `nodePort`, or
+/// one allocated from the node port range (free on 127.0.0.1) when it has none yet.
+fn node_port(cluster: &Cluster, svc: &Value) -> Option<u16> {
+    if !matches!(svc["spec"]["type"].as_str(), Some("NodePort" | "LoadBalancer")) {
+        return None;
+    }
+    if let Some(port) = svc["spec"]["ports"][0]["nodePort"].as_u64() {
+        return u16::try_from(port).ok();
+    }
+    let key = ("services", namespace_of(svc).to_string(), name_of(svc).to_string());
+    if let Some(p) = lock(&cluster.proxies).get(&key)
+        && crate::validation::NODE_PORTS.contains(&u64::from(p.port()))
+    {
+        return Some(p.port());
+    }
+    crate::validation::NODE_PORTS
+        .filter_map(|p| u16::try_from(p).ok())
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
 }
 
 fn forget_missing(cluster: &Cluster, resource: &'static str, live: &[Value]) {
@@ -43,6 +77,10 @@ fn forget_missing(cluster: &Cluster, resource: &'static str, live: &[Value]) {
 fn mark(cluster: &Cluster, resource: &'static str, object: &Value, port: u16, cluster_ip: Option<String>) {
     let mut next = object.clone();
     next["metadata"]["annotations"][LOCAL_PORT] = json!(port.to_string());
+    if resource == "services" && matches!(object["spec"]["type"].as_str(), Some("NodePort" | "LoadBalancer"))
+    {
+        next["spec"]["ports"][0]["nodePort"] = json!(port);
+    }
     if let Some(ip) = cluster_ip {
         next["spec"]["clusterIP"] = json!(ip);
         next["spec"]["clusterIPs"] = json!([ip]);
@@ -87,7 +125,9 @@ async fn services(cluster: &Arc<Cluster>) {
     let (pods, _) = cluster.store.list(rt("", "pods"), None);
     for svc in items.iter().filter(|s| !deleting(s)) {
         let (ns, name) = (namespace_of(svc), name_of(svc));
-        let Some(proxy) = proxy(cluster, "services", ns, name).await else { continue };
+        let Some(proxy) = proxy(cluster, "services", ns, name, node_port(cluster, svc)).await else {
+            continue;
+        };
         // A cluster IP from the uid: stable, and unique enough for a test's few Services.
         let ip = svc["spec"]["clusterIP"].as_str().is_none_or(str::is_empty).then(|| {
             let uid = svc["metadata"]["uid"].as_str().unwrap_or("");
@@ -162,7 +202,7 @@ async fn routes(cluster: &Arc<Cluster>) {
     forget_missing(cluster, "httproutes", &items);
     for route in items.iter().filter(|r| !deleting(r)) {
         let (ns, name) = (namespace_of(route), name_of(route));
-        let Some(proxy) = proxy(cluster, "httproutes", ns, name).await else { continue };
+        let Some(proxy) = proxy(cluster, "httproutes", ns, name, None).await else { continue };
         mark(cluster, "httproutes", route, proxy.port(), None);
         let mut backends: Vec<(SocketAddr, u32)> = Vec::new();
         for rule in route["spec"]["rules"].as_array().into_iter().flatten() {
