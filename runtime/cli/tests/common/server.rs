@@ -28,10 +28,15 @@ impl Server {
 
     /// Starts with extra `server` arguments and environment variables.
     pub fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_bound(data_dir, "127.0.0.1:0", args, env)
+    }
+
+    /// [`Server::start_with`] listening on `bind` (`127.0.0.1:8080`).
+    pub fn start_bound(data_dir: &Path, bind: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["server", "--bind", "127.0.0.1:0"])
+            .args(["server", "--bind", bind])
             .args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())

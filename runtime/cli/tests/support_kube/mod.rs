@@ -298,6 +298,11 @@ pub fn origin(url: &str) -> String {
 
 /// A GET over a fresh connection: the body, or `None` when nothing answered.
 pub fn http_get(url: &str) -> Option<String> {
+    http_get_status(url).map(|(_, body)| body)
+}
+
+/// A GET over a fresh connection: the status and the body, or `None` when nothing answered.
+pub fn http_get_status(url: &str) -> Option<(u16, String)> {
     let rest = url.strip_prefix("http://")?;
     let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
     let mut stream = TcpStream::connect(authority).ok()?;
@@ -306,7 +311,8 @@ pub fn http_get(url: &str) -> Option<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.").then(|| body.to_string())
+    let status = head.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// Waits until `check` holds, or fails the test saying what was waited for.

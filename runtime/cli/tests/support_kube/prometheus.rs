@@ -75,19 +75,33 @@ pub struct Prometheus {
 impl Prometheus {
     /// Starts Prometheus and waits until it has scraped the exporter once.
     pub fn start(exporter: &Exporter) -> Prometheus {
+        let scrape = format!(
+            "  - job_name: release\n    static_configs:\n      - targets: ['{}']\n",
+            exporter.address()
+        );
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let prometheus = Prometheus::with_scrape_configs(port, |_| scrape, &[]);
+        prometheus.wait_until("up", |v| v == 1.0);
+        prometheus
+    }
+
+    /// Prometheus on 127.0.0.1:`port`, scraping every second with the scrape configs
+    /// `scrape_configs` makes (the YAML list's items, indented by two) from the directory where
+    /// `files` (a CA, a token) were written.
+    pub fn with_scrape_configs(
+        port: u16,
+        scrape_configs: impl FnOnce(&std::path::Path) -> String,
+        files: &[(&str, &str)],
+    ) -> Prometheus {
         let binary = PathBuf::from("/usr/bin/prometheus");
         assert!(binary.exists(), "Prometheus is not installed: run `apt-get install -y prometheus`");
         let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
         let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: release\n    static_configs:\n      - targets: ['{}']\n",
-                exporter.address()
-            ),
-        )
-        .unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let global = "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n";
+        std::fs::write(&config, format!("{global}{}", scrape_configs(dir.path()))).unwrap();
         let child = Command::new(&binary)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
@@ -96,15 +110,40 @@ impl Prometheus {
             .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
             .spawn()
             .unwrap();
-        let prometheus = Prometheus { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
+        let mut prometheus = Prometheus { child, url: format!("http://127.0.0.1:{port}"), _dir: dir };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if prometheus.query("up").is_some_and(|v| v == 1.0) {
-                return prometheus;
+        while http_get(&format!("{}/api/v1/query", prometheus.url), "1").is_none() {
+            let exited = prometheus.child.try_wait().unwrap();
+            if exited.is_some() || Instant::now() > deadline {
+                let log =
+                    std::fs::read_to_string(prometheus.dir().join("prometheus.log")).unwrap_or_default();
+                panic!("Prometheus did not answer on {} (exit: {exited:?}); its log:\n{log}", prometheus.url);
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        panic!("Prometheus at {} did not scrape the exporter within 60 s", prometheus.url);
+        prometheus
+    }
+
+    /// The directory of its configuration and the `files` given to it.
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
+    }
+
+    /// Waits up to 60 s until `promql`'s first value satisfies `accept`.
+    pub fn wait_until(&self, promql: &str, accept: impl Fn(f64) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if self.query(promql).is_some_and(&accept) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let log = std::fs::read_to_string(self.dir().join("prometheus.log")).unwrap_or_default();
+        panic!(
+            "{promql} on {} did not get the value awaited within 60 s (now {:?}); its log:\n{log}",
+            self.url,
+            self.query(promql)
+        );
     }
 
     /// The first value of an instant query, if there is one.
@@ -117,14 +156,7 @@ impl Prometheus {
 
     /// Waits until `promql` gives `expected` (a scrape or two after the exporter changed).
     pub fn wait_for(&self, promql: &str, expected: f64) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if self.query(promql) == Some(expected) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        panic!("{promql} did not become {expected} within 30 s (now {:?})", self.query(promql));
+        self.wait_until(promql, |v| v == expected);
     }
 }
 

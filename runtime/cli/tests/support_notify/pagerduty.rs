@@ -18,6 +18,11 @@ pub fn start() -> Server {
     Server::start(answer)
 }
 
+/// [`start`] on 127.0.0.1:`port`.
+pub fn start_on(port: u16) -> Server {
+    Server::start_on(port, answer)
+}
+
 fn answer(request: &Received) -> Reply {
     if request.path() != "/v2/enqueue" {
         return Reply::json(404, &json!({"status": "not found", "message": "Not found"}));

@@ -95,7 +95,12 @@ pub struct Server {
 impl Server {
     /// Serves on a free port of 127.0.0.1 until the process ends.
     pub fn start(handler: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Server::start_on(0, handler)
+    }
+
+    /// [`Server::start`] on 127.0.0.1:`port` (0: a free one).
+    pub fn start_on(port: u16, handler: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Server {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let server = Server { origin, received: Arc::default(), canned: Arc::default() };
         let handler: Arc<Handler> = Arc::new(handler);

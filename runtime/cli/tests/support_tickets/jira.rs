@@ -47,10 +47,16 @@ const WORKFLOW: [(&str, &str, &str, &str); 4] = [
 impl Jira {
     /// A double that accepts `authorization` values in `accepted`.
     pub fn start(accepted: &[String]) -> Jira {
+        Jira::start_on(0, accepted)
+    }
+
+    /// [`Jira::start`] on 127.0.0.1:`port` (0: a free one).
+    pub fn start_on(port: u16, accepted: &[String]) -> Jira {
         let state = Arc::new(Mutex::new(State::default()));
         let accepted = accepted.to_vec();
         let shared = state.clone();
-        let server = Server::start(move |request| answer(&mut shared.lock().unwrap(), &accepted, request));
+        let server =
+            Server::start_on(port, move |request| answer(&mut shared.lock().unwrap(), &accepted, request));
         Jira { server, state }
     }
 

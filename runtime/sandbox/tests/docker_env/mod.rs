@@ -151,17 +151,21 @@ pub struct Registry {
 impl Registry {
     /// A registry without authentication.
     pub fn start() -> Registry {
-        Self::start_with(None)
+        Self::start_with(None, closed_port())
+    }
+
+    /// A registry without authentication on 127.0.0.1:`port`.
+    pub fn start_on(port: u16) -> Registry {
+        Self::start_with(None, port)
     }
 
     /// A registry that wants basic auth for `user` / `password`.
     pub fn with_basic_auth(user: &str, password: &str) -> Registry {
-        Self::start_with(Some((user, password)))
+        Self::start_with(Some((user, password)), closed_port())
     }
 
-    fn start_with(auth: Option<(&str, &str)>) -> Registry {
+    fn start_with(auth: Option<(&str, &str)>, port: u16) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let address = format!("127.0.0.1:{port}");
         let storage = dir.path().join("storage");
         let mut config = format!(
