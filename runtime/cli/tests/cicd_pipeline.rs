@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support_cicd::shoppers::Shoppers;
-use support_cicd::{IMAGE, SHOP_URL, WEBHOOK_SECRET, World, github};
+use support_cicd::{IMAGE, SHOP_URL, World};
 use support_kube::eventually;
 use support_notify::pagerduty;
 
@@ -45,7 +45,7 @@ async fn three_pushes_ship_then_roll_back_a_bad_canary_then_stop_at_the_test_gat
 
     // 1. The first version ships.
     let first = world.push_head();
-    let doc = push(&world, NO_COMMIT, &first, "shop: the first version").await;
+    let doc = world.push(NO_COMMIT, &first, "shop: the first version").await;
     assert_eq!(doc["state"], "SUCCESS", "{doc:#}");
     report_stages("first push", &doc);
     let outputs = &doc["outputs"];
@@ -79,7 +79,7 @@ async fn three_pushes_ship_then_roll_back_a_bad_canary_then_stop_at_the_test_gat
         World::apply_patch(work, "2-faulty-discount.patch");
     });
     shoppers.take();
-    let doc = push(&world, &first, &second, "shop: bundle discounts").await;
+    let doc = world.push(&first, &second, "shop: bundle discounts").await;
     assert_eq!(doc["state"], "FAILED", "{doc:#}");
     report_stages("second push", &doc);
     let error = doc["error"].as_str().unwrap();
@@ -127,7 +127,7 @@ async fn three_pushes_ship_then_roll_back_a_bad_canary_then_stop_at_the_test_gat
     let third = world.commit_and_push("shop: new home page wording", |work| {
         World::apply_patch(work, "3-broken-test.patch");
     });
-    let doc = push(&world, &second, &third, "shop: new home page wording").await;
+    let doc = world.push(&second, &third, "shop: new home page wording").await;
     assert_eq!(doc["state"], "FAILED", "{doc:#}");
     report_stages("third push", &doc);
     let error = doc["error"].as_str().unwrap();
@@ -155,23 +155,6 @@ async fn three_pushes_ship_then_roll_back_a_bad_canary_then_stop_at_the_test_gat
     for commit in [&first, &second] {
         docker_env::docker_output(&["image", "rm", &format!("{IMAGE}:{commit}")]);
     }
-}
-
-/// Sends GitHub's push webhook for `after` and waits for the execution it started to end.
-async fn push(world: &World, before: &str, after: &str, message: &str) -> Value {
-    let body = serde_json::to_vec(&github::push_event(&world.clone_url, before, after, message)).unwrap();
-    let url = world.server.url("/api/v1/webhooks/examples.cicd/shop-delivery/shop-push");
-    let mut request = world.server.http.post(url).body(body.clone());
-    for (name, value) in github::delivery_headers(WEBHOOK_SECRET, &body, &format!("delivery-{}", &after[..8]))
-    {
-        request = request.header(name, value);
-    }
-    let (status, started) = world.server.send(request).await;
-    assert_eq!(status, 202, "{started:#}");
-    let id = started["executionId"].as_str().unwrap();
-    let doc = world.wait_for_end(id).await;
-    assert_eq!(doc["flowId"], "shop-delivery");
-    doc
 }
 
 /// The execution's page, as the server's `--public-url` makes it.

@@ -138,6 +138,25 @@ impl World {
         git(work, &["apply", patch.to_str().unwrap()]);
     }
 
+    /// Sends GitHub's push webhook for `after` (over `before`) and waits for the execution it
+    /// started to end; its document.
+    pub async fn push(&self, before: &str, after: &str, message: &str) -> Value {
+        let event = github::push_event(&self.clone_url, before, after, message);
+        let body = serde_json::to_vec(&event).unwrap();
+        let url = self.server.url("/api/v1/webhooks/examples.cicd/shop-delivery/shop-push");
+        let mut request = self.server.http.post(url).body(body.clone());
+        for (name, value) in
+            github::delivery_headers(WEBHOOK_SECRET, &body, &format!("delivery-{}", &after[..8]))
+        {
+            request = request.header(name, value);
+        }
+        let (status, started) = self.server.send(request).await;
+        assert_eq!(status, 202, "{started:#}");
+        let doc = self.wait_for_end(started["executionId"].as_str().unwrap()).await;
+        assert_eq!(doc["flowId"], "shop-delivery");
+        doc
+    }
+
     /// Waits until the execution has ended (up to 10 minutes); its document.
     pub async fn wait_for_end(&self, id: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(600);
