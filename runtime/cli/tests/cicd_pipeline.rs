@@ -151,10 +151,28 @@ async fn three_pushes_ship_then_roll_back_a_bad_canary_then_stop_at_the_test_gat
     assert_eq!(slack_texts(&world).len(), 3);
     serves_only(&shoppers, &v1).await;
 
+    if std::env::var_os("SLUICE_CICD_KEEP").is_some() {
+        keep_serving(&world).await;
+    }
     shoppers.stop();
     for commit in [&first, &second] {
         docker_env::docker_output(&["image", "rm", &format!("{IMAGE}:{commit}")]);
     }
+}
+
+/// `examples/cicd/run.sh --keep`: everything stays up to be looked at until Ctrl-C.
+async fn keep_serving(world: &World) {
+    let kubeconfig = std::env::temp_dir().join("sluice-cicd-kubeconfig");
+    world.kube.write_kubeconfig(&kubeconfig).unwrap();
+    eprintln!(
+        "\nEverything stays up until Ctrl-C:\n  sluice API   {}/api/v1/executions\n  the shop     {SHOP_URL}/?item=7\n  Prometheus   {}\n  registry     http://{}/v2/_catalog\n  repository   {}\n  kubectl      --kubeconfig {}",
+        world.server.base,
+        world.prometheus.url,
+        world.registry.address,
+        world.clone_url,
+        kubeconfig.display(),
+    );
+    tokio::signal::ctrl_c().await.unwrap();
 }
 
 /// The execution's page, as the server's `--public-url` makes it.
