@@ -75,13 +75,10 @@ async fn three_pushes_ship_then_roll_back_a_bad_canary_then_stop_at_the_test_gat
     assert!(world.pagerduty.received().is_empty());
 
     // 2. A change that fails every third item: the canary's error rate rolls it back.
-    let second = world.commit_and_push("shop: bundle discounts", |work| {
-        World::apply_patch(work, "2-faulty-discount.patch");
-    });
     shoppers.take();
-    let doc = world.push(&first, &second, "shop: bundle discounts").await;
+    let (second, doc) =
+        push_change(&world, &first, "2-faulty-discount.patch", "shop: bundle discounts").await;
     assert_eq!(doc["state"], "FAILED", "{doc:#}");
-    report_stages("second push", &doc);
     let error = doc["error"].as_str().unwrap();
     assert!(
         error.starts_with("task `release` failed: failed: the analysis at step 3 of 6 failed: prometheus"),
@@ -124,12 +121,9 @@ async fn three_pushes_ship_then_roll_back_a_bad_canary_then_stop_at_the_test_gat
     );
 
     // 3. A change that breaks a unit test stops at the gate: nothing is built, pushed or deployed.
-    let third = world.commit_and_push("shop: new home page wording", |work| {
-        World::apply_patch(work, "3-broken-test.patch");
-    });
-    let doc = world.push(&second, &third, "shop: new home page wording").await;
+    let (third, doc) =
+        push_change(&world, &second, "3-broken-test.patch", "shop: new home page wording").await;
     assert_eq!(doc["state"], "FAILED", "{doc:#}");
-    report_stages("third push", &doc);
     let error = doc["error"].as_str().unwrap();
     assert!(
         error.starts_with("task `testGate` failed: failed: gate.tests: 1 tests failed (1 failures, 0 errors), more than maxFailures 0. First failure:"),
@@ -158,6 +152,15 @@ async fn three_pushes_ship_then_roll_back_a_bad_canary_then_stop_at_the_test_gat
     for commit in [&first, &second] {
         docker_env::docker_output(&["image", "rm", &format!("{IMAGE}:{commit}")]);
     }
+}
+
+/// Commits `examples/cicd/changes/<patch>` over `before` and pushes it: the commit and the
+/// document of the execution its webhook started.
+async fn push_change(world: &World, before: &str, patch: &str, message: &str) -> (String, Value) {
+    let commit = world.commit_and_push(message, |work| World::apply_patch(work, patch));
+    let doc = world.push(before, &commit, message).await;
+    report_stages(patch, &doc);
+    (commit, doc)
 }
 
 /// `examples/cicd/run.sh --keep`: everything stays up to be looked at until Ctrl-C.

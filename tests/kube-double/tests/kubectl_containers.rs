@@ -58,6 +58,19 @@ spec:
     )
 }
 
+/// The test web image (built once) and a double running pods as containers on dockerd.
+async fn image_and_double() -> (String, KubeDouble) {
+    let image = tokio::task::spawn_blocking(|| {
+        support::docker_ready();
+        kube_double::runtime::images::web_image()
+    })
+    .await
+    .expect("join")
+    .expect("the test web image builds (busybox-static and a running dockerd are needed)");
+    let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
+    (image, double)
+}
+
 fn containers_of(double_label: &str) -> Vec<String> {
     let out = std::process::Command::new("docker")
         .args(["ps", "--all", "--quiet", "--filter", &format!("label={double_label}")])
@@ -68,14 +81,7 @@ fn containers_of(double_label: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_containers_roll_out_answer_log_time_out_and_go() {
-    let image = tokio::task::spawn_blocking(|| {
-        support::docker_ready();
-        kube_double::runtime::images::web_image()
-    })
-    .await
-    .expect("join")
-    .expect("the test web image builds (busybox-static and a running dockerd are needed)");
-    let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
+    let (image, double) = image_and_double().await;
     let kubectl = Kubectl::new(&double);
 
     let v1 = kubectl.manifest("v1.yaml", &web("web", &image, "v1", "", ""));
@@ -185,14 +191,7 @@ fn instance_of(double: &KubeDouble) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_httproute_splits_requests_between_services_by_weight() {
-    let image = tokio::task::spawn_blocking(|| {
-        support::docker_ready();
-        kube_double::runtime::images::web_image()
-    })
-    .await
-    .expect("join")
-    .expect("the test web image builds (busybox-static and a running dockerd are needed)");
-    let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
+    let (image, double) = image_and_double().await;
     let kubectl = Kubectl::new(&double);
     let stable = web("stable", &image, "v1", "", "").replace("replicas: 2", "replicas: 1");
     let canary = web("canary", &image, "v2", "", "").replace("replicas: 2", "replicas: 1");
@@ -249,14 +248,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_image_and_a_crashing_container_show_their_back_off() {
-    let image = tokio::task::spawn_blocking(|| {
-        support::docker_ready();
-        kube_double::runtime::images::web_image()
-    })
-    .await
-    .expect("join")
-    .expect("the test web image builds (busybox-static and a running dockerd are needed)");
-    let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
+    let (image, double) = image_and_double().await;
     let kubectl = Kubectl::new(&double);
     let pods = format!(
         "apiVersion: v1
@@ -307,14 +299,7 @@ spec:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nodeport_service_answers_on_the_node_at_its_node_port() {
-    let image = tokio::task::spawn_blocking(|| {
-        support::docker_ready();
-        kube_double::runtime::images::web_image()
-    })
-    .await
-    .expect("join")
-    .expect("the test web image builds");
-    let double = KubeDouble::start(Options::default()).await.expect("start the double with dockerd");
+    let (image, double) = image_and_double().await;
     let kubectl = Kubectl::new(&double);
     // A free port of the node port range (the node is 127.0.0.1), and one beside it for the
     // Service that gets its port allocated.
