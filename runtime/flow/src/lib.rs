@@ -26,7 +26,7 @@ pub use diagnostic::Diagnostic;
 pub use load::{LockedFlow, load};
 pub use model::*;
 pub use parse::{Parsed, parse};
-pub use render::{render, render_source};
+pub use render::{render, render_source, underlined_columns};
 pub use schema::flow_json_schema;
 pub use source_map::{SourceMap, Span};
 pub use units::parse_size;

@@ -76,13 +76,22 @@ fn hint(out: &mut String, diagnostic: &Diagnostic, blank: &str) {
     }
 }
 
+/// The columns a diagnostic underlines on its first line: 1-based, the end exclusive; the span's
+/// part on that line, at least one character. What `sluice validate`'s carets and the UI's
+/// underline both show.
+pub fn underlined_columns(line: &str, span: Span) -> (usize, usize) {
+    let start = span.start.1.saturating_sub(1);
+    let length = line.chars().count();
+    let end = if span.end.0 == span.start.0 { span.end.1.saturating_sub(1) } else { length };
+    (start + 1, end.min(length).max(start + 1) + 1)
+}
+
 /// Spaces up to the span's start column (tabs kept, so the carets line up), then one caret per
 /// character of the span on this line (at least one).
 fn underline(line: &str, span: Span) -> String {
-    let start = span.start.1.saturating_sub(1);
     let chars: Vec<char> = line.chars().collect();
-    let end = if span.end.0 == span.start.0 { span.end.1.saturating_sub(1) } else { chars.len() };
-    let end = end.min(chars.len()).max(start + 1);
+    let (first, past) = underlined_columns(line, span);
+    let (start, end) = (first - 1, past - 1);
     let mut out: String = chars.iter().take(start).map(|c| if *c == '\t' { '\t' } else { ' ' }).collect();
     if start > chars.len() {
         out.extend(std::iter::repeat_n(' ', start - chars.len()));

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sluice_engine::StoreError;
-use sluice_flow::{Diagnostic, SourceMap};
+use sluice_flow::{Diagnostic, SourceMap, Span};
 use tokio_stream::StreamExt;
 
 /// A problem in a flow file, where it is and what would fix it.
@@ -19,6 +19,9 @@ pub struct FlowError {
     /// 1-based; None for problems about the whole document.
     pub line: Option<usize>,
     pub column: Option<usize>,
+    /// The column just past what `sluice validate` underlines on `line` (at least one character).
+    #[serde(rename = "endColumn")]
+    pub end_column: Option<usize>,
     pub message: String,
     pub hint: Option<String>,
 }
@@ -106,10 +109,18 @@ impl ApiError {
         let mut errors: Vec<FlowError> = diagnostics
             .iter()
             .map(|d| {
-                let position = d.position.or_else(|| source.locate(&d.pointer, d.at_key).map(|s| s.start));
+                let span = match d.position {
+                    Some(position) => Some(Span::at(position)),
+                    None => source.locate(&d.pointer, d.at_key),
+                };
+                let columns = span.map(|s| match source.line(s.start.0) {
+                    Some(line) => sluice_flow::underlined_columns(line.trim_end(), s),
+                    None => (s.start.1, s.start.1 + 1),
+                });
                 FlowError {
-                    line: position.map(|p| p.0),
-                    column: position.map(|p| p.1),
+                    line: span.map(|s| s.start.0),
+                    column: columns.map(|c| c.0),
+                    end_column: columns.map(|c| c.1),
                     message: d.message.clone(),
                     hint: d.hint.clone(),
                 }

@@ -1,4 +1,4 @@
-//! The sluice HTTP API (`/api/v1`), built on the engine.
+//! The sluice HTTP API (`/api/v1`), built on the engine, and the web UI that reads it (`/`).
 //!
 //! [`router`] is the whole API as an axum `Router` (tests call it directly); [`serve`] runs it
 //! on a listener. Errors are RFC 9457 problem documents ([`ApiError`]).
@@ -20,6 +20,7 @@ mod routes;
 mod serve;
 mod state;
 pub mod triggers;
+mod ui;
 mod upload;
 
 pub use error::{ApiError, BODY_FILE_NAME, FlowError};

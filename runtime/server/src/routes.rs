@@ -85,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         router = router.route(r.path, handler);
     }
     router
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(map_response(problem_for_every_error))

@@ -117,9 +117,9 @@ async fn invalid_flows_are_422_with_positioned_errors_as_validate_prints_them() 
         "status": 422,
         "detail": "the flow has 3 errors",
         "errors": [
-            {"line": 5, "column": 11, "message": "plugin `core` has no task `nope`; its tasks are `log`, `http`, `fail`, `assert`", "hint": null},
-            {"line": 6, "column": 5, "message": "missing key `message`, required by `core.log`", "hint": null},
-            {"line": 8, "column": 5, "message": "unknown key `mesage` in task `b` (`core.log`)", "hint": "did you mean `message`?"},
+            {"line": 5, "column": 11, "endColumn": 20, "message": "plugin `core` has no task `nope`; its tasks are `log`, `http`, `fail`, `assert`", "hint": null},
+            {"line": 6, "column": 5, "endColumn": 6, "message": "missing key `message`, required by `core.log`", "hint": null},
+            {"line": 8, "column": 5, "endColumn": 11, "message": "unknown key `mesage` in task `b` (`core.log`)", "hint": "did you mean `message`?"},
         ],
         "rendered": "flow.yaml:5:11: error: plugin `core` has no task `nope`; its tasks are `log`, `http`, `fail`, `assert`\n  |\n5 |     type: core.nope\n  |           ^^^^^^^^^\n\nflow.yaml:6:5: error: missing key `message`, required by `core.log`\n  |\n6 |   - id: b\n  |     ^\n\nflow.yaml:8:5: error: unknown key `mesage` in task `b` (`core.log`)\n  |\n8 |     mesage: hi\n  |     ^^^^^^\n  = hint: did you mean `message`?\n\n3 errors\n",
     });
@@ -128,7 +128,7 @@ async fn invalid_flows_are_422_with_positioned_errors_as_validate_prints_them() 
     let syntax = api.post("/api/v1/flows", "id: x\n  bad: [\n").await.problem(422);
     assert_eq!(
         syntax["errors"],
-        json!([{"line": 2, "column": 6, "message": "invalid YAML: mapping values are not allowed in this context", "hint": null}])
+        json!([{"line": 2, "column": 6, "endColumn": 7, "message": "invalid YAML: mapping values are not allowed in this context", "hint": null}])
     );
     let not_utf8 =
         api.app.clone().oneshot(Request::post("/api/v1/flows").body(Body::from(vec![0xff, 0xfe])).unwrap());
@@ -382,4 +382,42 @@ async fn draining_is_not_ready_and_refuses_what_would_run_but_answers_reads() {
     assert_eq!(api.get(&format!("/api/v1/executions/{id}")).await.json()["state"], "SUCCESS");
     assert_eq!(api.get("/api/v1/flows").await.json().as_array().unwrap().len(), 1);
     assert_eq!(api.get("/healthz").await.body, "ok");
+}
+
+/// The web UI: every page URL answers the one `index.html` (its script routes on the path, so a
+/// shared link works), assets come with their type and an ETag to revalidate against, and an
+/// unknown asset is a problem document like any other 404.
+#[tokio::test]
+async fn the_ui_pages_answer_index_html_and_its_assets_revalidate() {
+    let api = api().await;
+    let get = |path: &str, etag: Option<&str>| {
+        let mut request = Request::get(path);
+        if let Some(tag) = etag {
+            request = request.header("if-none-match", tag);
+        }
+        api.app.clone().oneshot(request.body(Body::empty()).unwrap())
+    };
+    for path in
+        ["/", "/flows", "/flows/a.b/c", "/flows/a/c/run", "/executions", "/executions/0193", "/plugins/core"]
+    {
+        let response = get(path, None).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8", "{path}");
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&body).contains(r#"<script type="module" src="/ui/app.js">"#),
+            "{path}"
+        );
+    }
+    let script = get("/ui/app.js", None).await.unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(script.headers()["cache-control"], "no-cache");
+    assert!(script.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"));
+    let etag = script.headers()["etag"].to_str().unwrap().to_string();
+    let again = get("/ui/app.js", Some(&etag)).await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let missing = get("/ui/nope.js", None).await.unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers()["content-type"], "application/problem+json");
 }

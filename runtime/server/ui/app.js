@@ -1,0 +1,78 @@
+// The UI's router: one page module per view, chosen by the path, so every view has a URL that
+// can be shared and reloaded. Links marked `data-nav` change the view without a page load.
+//
+// A page module exports `render(root, params, query)`; it fills `root` and may return a
+// function that stops what it started (SSE streams, timers) when the view changes.
+
+import {errorBox, fill, loading} from './dom.js';
+
+const ROUTES = [
+  [/^\/?$/, () => import('./pages/flows.js'), () => ({}), 'flows'],
+  [/^\/flows\/?$/, () => import('./pages/flows.js'), () => ({}), 'flows'],
+  [/^\/flows\/([^/]+)\/([^/]+)\/run\/?$/, () => import('./pages/run.js'), (m) => ({namespace: m[1], id: m[2]}), 'flows'],
+  [/^\/flows\/([^/]+)\/([^/]+)\/?$/, () => import('./pages/flow.js'), (m) => ({namespace: m[1], id: m[2]}), 'flows'],
+  [/^\/executions\/?$/, () => import('./pages/executions.js'), () => ({}), 'executions'],
+  [/^\/executions\/([^/]+)\/?$/, () => import('./pages/execution.js'), (m) => ({id: m[1]}), 'executions'],
+  [/^\/plugins\/?$/, () => import('./pages/plugins.js'), () => ({}), 'plugins'],
+  [/^\/plugins\/([^/]+)\/?$/, () => import('./pages/plugins.js'), (m) => ({name: m[1]}), 'plugins'],
+];
+
+const view = document.getElementById('view');
+let stop = null;
+let generation = 0;
+
+async function show() {
+  const path = location.pathname;
+  const query = new URLSearchParams(location.search);
+  if (stop) {
+    try { stop(); } catch { /* a page's cleanup must not block the next one */ }
+    stop = null;
+  }
+  const mine = ++generation;
+  const route = ROUTES.find(([pattern]) => pattern.test(path));
+  for (const a of document.querySelectorAll('header nav a')) {
+    a.toggleAttribute('aria-current', Boolean(route) && a.dataset.section === route[3]);
+  }
+  if (!route) {
+    fill(view, errorBox({problem: {title: 'Not found', detail: `no page ${path}`}}));
+    return;
+  }
+  const [pattern, load, paramsOf] = route;
+  const params = Object.fromEntries(Object.entries(paramsOf(path.match(pattern))).map(([k, v]) => [k, decodeURIComponent(v)]));
+  fill(view, loading());
+  try {
+    const page = await load();
+    if (mine !== generation) return;
+    const root = document.createElement('div');
+    root.className = 'page';
+    const cleanup = await page.render(root, params, query);
+    if (mine !== generation) {
+      if (typeof cleanup === 'function') cleanup();
+      return;
+    }
+    fill(view, root);
+    stop = typeof cleanup === 'function' ? cleanup : null;
+    if (!location.hash) view.focus({preventScroll: true});
+  } catch (error) {
+    if (mine === generation) fill(view, errorBox(error));
+    console.error(error);
+  }
+}
+
+/** Goes to `href` within the UI (pushes a history entry). */
+export function navigate(href, {replace = false} = {}) {
+  if (replace) history.replaceState(null, '', href);
+  else history.pushState(null, '', href);
+  show();
+}
+
+document.addEventListener('click', (event) => {
+  const a = event.target.closest('a[data-nav]');
+  if (!a || event.defaultPrevented || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+  const url = new URL(a.href, location.href);
+  if (url.origin !== location.origin) return;
+  event.preventDefault();
+  navigate(url.pathname + url.search + url.hash);
+});
+window.addEventListener('popstate', show);
+show();
