@@ -102,6 +102,7 @@ fn etag(asset: &'static Asset) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
