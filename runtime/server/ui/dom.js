@@ -91,3 +91,10 @@ export function errorBox(error) {
 export function loading() {
   return h('p.muted', {role: 'status'}, 'Loading…');
 }
+
+/** Loads a page's own stylesheet once (`/ui/pages/execution.css`). */
+export function useStyle(href) {
+  if (!document.querySelector(`link[rel="stylesheet"][href="${href}"]`)) {
+    document.head.append(h('link', {rel: 'stylesheet', href}));
+  }
+}
