@@ -6,6 +6,7 @@
 mod document;
 mod error;
 mod executions;
+mod flow_graph;
 mod flows;
 mod health;
 mod labels;

@@ -102,6 +102,9 @@ pub fn openapi() -> Value {
             "/api/v1/flows/{namespace}/{id}/triggers": {
                 "get": op("A flow's triggers, with each schedule's state (coveredUntil, nextDate, executionId, skipped)", &ns_id, None, &[("200", ok("Triggers")), ("404", problem())]),
             },
+            "/api/v1/flows/{namespace}/{id}/graph": {
+                "get": op("A flow as the server parses it: typed inputs, and tasks as a tree (type, dependsOn, line, child lists, grants), main tasks, errors and finally apart", &[ns_id[0], ns_id[1], ("revision", "query")], None, &[("200", ok("{namespace, id, revision, inputs, tasks, errors, finally}")), ("400", problem()), ("404", problem()), ("422", problem())]),
+            },
             "/api/v1/webhooks/{namespace}/{flowId}/{key}": {
                 "post": webhook_op("Start a flow through its webhook trigger (the request is `trigger.body`, `trigger.headers`, `trigger.query`)"),
                 "get": webhook_op("Start a flow through its webhook trigger (no body)"),

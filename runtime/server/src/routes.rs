@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::error::{ApiError, problem_for_every_error};
 use crate::state::AppState;
-use crate::{executions, flows, health, logs, openapi, plugins, rerun, triggers};
+use crate::{executions, flow_graph, flows, health, logs, openapi, plugins, rerun, triggers};
 
 pub struct Route {
     pub method: Method,
@@ -51,6 +51,7 @@ pub fn routes() -> Vec<Route> {
         route(M::DELETE, "/api/v1/flows/{namespace}/{id}", flows::delete),
         route(M::GET, "/api/v1/flows/{namespace}/{id}/revisions", flows::revisions),
         route(M::GET, "/api/v1/flows/{namespace}/{id}/triggers", triggers::list),
+        route(M::GET, "/api/v1/flows/{namespace}/{id}/graph", flow_graph::get),
         upload_route(M::POST, "/api/v1/executions/{namespace}/{flowId}", executions::start),
         route(M::GET, "/api/v1/executions", executions::list),
         route(M::GET, "/api/v1/executions/{id}", executions::get),
