@@ -1,19 +1,19 @@
-//! Builders for records and a store on a real file in a temporary directory.
+//! The SQLite backend of the store contract (see `contract/mod.rs`), the record builders, and
+//! helpers for the SQLite-only tests: a store on a real file in a temporary directory, a raw
+//! connection to it.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use chrono::{TimeZone, Utc};
-use serde_json::json;
-use sluice_engine::{
-    Attempt, ExecutionRecord, ExecutionState, LogRecord, TaskRun, TaskRunKey, TaskRunState, Timestamp,
-};
 use sluice_store::SqliteStore;
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnectOptions;
 use tempfile::TempDir;
+
+#[path = "../contract/records.rs"]
+mod records;
+pub use records::*;
 
 /// A store on `<tempdir>/state/sluice.db` (the parent directory does not exist beforehand).
 pub async fn temp_store() -> (TempDir, SqliteStore) {
@@ -31,100 +31,39 @@ pub async fn raw(path: &Path) -> SqlitePool {
     SqlitePool::connect_with(SqliteConnectOptions::new().filename(path)).await.unwrap()
 }
 
-/// 2026-01-01T00:00:00Z plus `seconds` and `nanos`: sub-microsecond parts catch any rounding.
-pub fn at(seconds: i64, nanos: u32) -> Timestamp {
-    Utc.timestamp_opt(1_767_225_600 + seconds, nanos).single().unwrap()
+/// The contract's store.
+pub type TestStore = SqliteStore;
+
+/// The contract's database: a file in a temporary directory, removed on drop.
+pub struct TestDb {
+    dir: TempDir,
 }
 
-pub fn key(text: &str) -> TaskRunKey {
-    text.parse().unwrap()
+/// A store on a fresh file.
+pub async fn open_store() -> (TestDb, TestStore) {
+    let (dir, store) = temp_store().await;
+    (TestDb { dir }, store)
 }
 
-/// An execution with every optional field unset.
-pub fn execution(id: &str, namespace: &str, flow_id: &str, created_at: Timestamp) -> ExecutionRecord {
-    ExecutionRecord::new(id, namespace, flow_id, 1, created_at)
-}
-
-/// An execution with every optional field set.
-pub fn full_execution(id: &str) -> ExecutionRecord {
-    ExecutionRecord {
-        id: id.to_owned(),
-        namespace: "company.team".to_owned(),
-        flow_id: "deploy".to_owned(),
-        revision: 7,
-        state: ExecutionState::Warning,
-        inputs: json!({"env": "prod", "replicas": 3, "ratio": 0.1, "token": "******", "tags": ["a", "ü"]}),
-        outputs: Some(
-            json!({"url": "https://example.invalid/", "nested": {"n": null, "big": 18446744073709551615u64}}),
-        ),
-        error: Some("task `notify` failed: 502 from the webhook".to_owned()),
-        labels: BTreeMap::from([
-            ("team".to_owned(), "infra".to_owned()),
-            ("env".to_owned(), "prod".to_owned()),
-        ]),
-        parent: Some(("parent-execution".to_owned(), key("fan[2][0]"))),
-        trigger: Some(json!({"type": "webhook", "body": {"ref": "refs/heads/main"}})),
-        created_at: at(0, 123_456_789),
-        started_at: Some(at(1, 1)),
-        ended_at: Some(at(65, 999_999_999)),
+impl TestDb {
+    /// Another store on the same file, as a second process would open it.
+    pub async fn open_again(&self) -> TestStore {
+        SqliteStore::open(&db_path(&self.dir)).await.unwrap()
     }
-}
 
-/// A task run with every optional field unset and no attempts.
-pub fn task_run(key_text: &str, created_at: Timestamp) -> TaskRun {
-    TaskRun {
-        key: key(key_text),
-        parent: None,
-        state: TaskRunState::Created,
-        attempts: Vec::new(),
-        outputs: None,
-        error: None,
-        value: None,
-        created_at,
-        started_at: None,
-        ended_at: None,
+    /// Runs one statement on a connection of its own.
+    pub async fn execute(&self, sql: &str) {
+        let raw = raw(&db_path(&self.dir)).await;
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&raw).await.unwrap();
+        raw.close().await;
     }
-}
 
-/// A task run with every optional field set, and attempts with and without their own.
-pub fn full_task_run(key_text: &str) -> TaskRun {
-    TaskRun {
-        key: key(key_text),
-        parent: Some(key("each[1]")),
-        state: TaskRunState::Failed,
-        attempts: vec![
-            Attempt {
-                number: 1,
-                state: TaskRunState::Failed,
-                started_at: at(2, 500),
-                ended_at: Some(at(3, 600)),
-                error: Some("exit code 1".to_owned()),
-            },
-            Attempt {
-                number: 2,
-                state: TaskRunState::Running,
-                started_at: at(5, 700),
-                ended_at: None,
-                error: None,
-            },
-        ],
-        outputs: Some(json!({"exitCode": 1, "lines": ["x", "y"]})),
-        error: Some("all 2 attempts failed".to_owned()),
-        value: Some(json!({"item": "linux/arm64"})),
-        created_at: at(1, 42),
-        started_at: Some(at(2, 500)),
-        ended_at: Some(at(6, 123_456_789)),
-    }
-}
-
-pub fn log(execution_id: &str, task_run: Option<&str>, level: &str, message: &str) -> LogRecord {
-    LogRecord {
-        execution_id: execution_id.to_owned(),
-        task_run: task_run.map(key),
-        attempt: task_run.map(|_| 1),
-        time: at(10, 10),
-        level: level.to_owned(),
-        source: if task_run.is_some() { "plugin" } else { "engine" }.to_owned(),
-        message: message.to_owned(),
+    /// The number of rows in `table`.
+    pub async fn count(&self, table: &str) -> i64 {
+        let raw = raw(&db_path(&self.dir)).await;
+        let sql = format!("SELECT COUNT(*) FROM {table}");
+        let count = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(&raw).await.unwrap();
+        raw.close().await;
+        count
     }
 }

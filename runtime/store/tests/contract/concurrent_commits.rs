@@ -2,18 +2,14 @@
 //! lands whole, each execution's rows keep the order its driver committed them in, and a
 //! failing batch fails alone.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use sluice_engine::{CommitBatch, LogFilter, Store};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_commits_all_land_in_each_drivers_order() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     let store = Arc::new(store);
     let mut drivers = Vec::new();
     for d in 0..40 {
@@ -56,7 +52,7 @@ async fn concurrent_commits_all_land_in_each_drivers_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failing_batch_fails_alone() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     let store = Arc::new(store);
     let mut commits = Vec::new();
     for d in 0..20 {

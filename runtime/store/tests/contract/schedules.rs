@@ -1,14 +1,10 @@
 //! Schedule trigger state: claims are conditional (the first claim inserts, later ones need the
 //! current `covered_until`), so two claimers of one fire time never both win.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use chrono::{DateTime, TimeZone, Utc};
-use common::*;
 use sluice_engine::{ScheduleState, Store, TriggerKey};
 
 const KEY: TriggerKey<'static> = TriggerKey { namespace: "ns", flow_id: "nightly", trigger_id: "every-day" };
@@ -19,7 +15,7 @@ fn at(hour: u32) -> DateTime<Utc> {
 
 #[tokio::test]
 async fn claims_move_covered_until_only_from_the_expected_value() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     assert_eq!(store.schedule_state(KEY).await.unwrap(), None);
 
     assert!(store.claim_schedule(KEY, None, at(1), 0).await.unwrap());
@@ -45,7 +41,7 @@ async fn claims_move_covered_until_only_from_the_expected_value() {
 
 #[tokio::test]
 async fn of_many_concurrent_claimers_of_one_fire_time_exactly_one_wins() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     let store = Arc::new(store);
     assert!(store.claim_schedule(KEY, None, at(1), 0).await.unwrap());
     let claimers: Vec<_> = (0..8)

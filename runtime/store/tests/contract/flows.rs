@@ -1,14 +1,10 @@
 //! Flow revisions: when a save makes one, deletion, listing by namespace prefix, and concurrent
 //! savers.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use sluice_engine::{CommitBatch, FlowRevision, Store};
 
 fn revision_numbers(flows: &[FlowRevision]) -> Vec<u32> {
@@ -17,7 +13,7 @@ fn revision_numbers(flows: &[FlowRevision]) -> Vec<u32> {
 
 #[tokio::test]
 async fn identical_source_keeps_the_revision_and_a_change_makes_a_new_one() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     let first = store.save_flow("ns", "build", "tasks: [a]").await.unwrap();
     let again = store.save_flow("ns", "build", "tasks: [a]").await.unwrap();
     assert_eq!(again, first, "byte-identical source returns the newest revision unchanged");
@@ -42,7 +38,7 @@ async fn identical_source_keeps_the_revision_and_a_change_makes_a_new_one() {
 
 #[tokio::test]
 async fn deleting_hides_the_flow_but_keeps_pinned_revisions_readable() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     store.save_flow("ns", "deploy", "v1").await.unwrap();
     store.save_flow("ns", "deploy", "v2").await.unwrap();
     let mut pinned = execution("e1", "ns", "deploy", at(0, 0));
@@ -65,7 +61,7 @@ async fn deleting_hides_the_flow_but_keeps_pinned_revisions_readable() {
 
 #[tokio::test]
 async fn saving_a_deleted_flow_undeletes_it_with_a_new_revision() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     store.save_flow("ns", "deploy", "v1").await.unwrap();
     store.delete_flow("ns", "deploy").await.unwrap();
 
@@ -81,7 +77,7 @@ async fn saving_a_deleted_flow_undeletes_it_with_a_new_revision() {
 
 #[tokio::test]
 async fn list_flows_gives_the_newest_revision_within_a_namespace_prefix() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     for (namespace, id) in
         [("a.b", "one"), ("a.b.c", "two"), ("a.bc", "three"), ("a", "four"), ("x", "five"), ("a.b", "six")]
     {
@@ -122,7 +118,7 @@ async fn list_flows_gives_the_newest_revision_within_a_namespace_prefix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_saves_get_consecutive_revisions() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     let store = Arc::new(store);
     let savers: Vec<_> = (0..8)
         .map(|n| {
@@ -148,7 +144,7 @@ async fn concurrent_saves_get_consecutive_revisions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_saves_of_one_text_make_one_revision() {
-    let (_dir, store) = temp_store().await;
+    let (_db, store) = open_store().await;
     let store = Arc::new(store);
     let savers: Vec<_> = (0..8)
         .map(|_| {
@@ -163,10 +159,11 @@ async fn concurrent_saves_of_one_text_make_one_revision() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_stores_on_one_file_do_not_collide() {
-    // Two opens of one file stand for two processes: the write lock is SQLite's, not the pool's.
-    let (dir, first) = temp_store().await;
-    let second = sluice_store::SqliteStore::open(&db_path(&dir)).await.unwrap();
+async fn two_stores_on_one_database_do_not_collide() {
+    // Two stores on one database stand for two processes: the lock is the database's, not the
+    // store's.
+    let (db, first) = open_store().await;
+    let second = db.open_again().await;
     let mut savers = Vec::new();
     for n in 0..8 {
         let store = if n % 2 == 0 { first.clone() } else { second.clone() };

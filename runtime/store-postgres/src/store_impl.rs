@@ -1,0 +1,110 @@
+//! [`Store`] for [`PostgresStore`]: every call takes a connection of the pool.
+
+use sluice_engine::{
+    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, LogFilter, ScheduleState,
+    Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+};
+
+use crate::{PostgresStore, artifacts, commit, executions, flows, logs, schedules, task_runs};
+
+impl Store for PostgresStore {
+    async fn save_flow(&self, namespace: &str, id: &str, source: &str) -> Result<FlowRevision, StoreError> {
+        flows::save(&self.pool, namespace, id, source).await
+    }
+
+    async fn get_flow(
+        &self,
+        namespace: &str,
+        id: &str,
+        revision: Option<u32>,
+    ) -> Result<Option<FlowRevision>, StoreError> {
+        flows::get(&self.pool, namespace, id, revision).await
+    }
+
+    async fn list_flows(&self, namespace_prefix: Option<&str>) -> Result<Vec<FlowRevision>, StoreError> {
+        flows::list(&self.pool, namespace_prefix).await
+    }
+
+    async fn flow_revisions(&self, namespace: &str, id: &str) -> Result<Vec<FlowRevision>, StoreError> {
+        flows::revisions(&self.pool, namespace, id).await
+    }
+
+    async fn delete_flow(&self, namespace: &str, id: &str) -> Result<bool, StoreError> {
+        flows::delete(&self.pool, namespace, id).await
+    }
+
+    async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
+        commit::commit(&self.pool, &batch).await
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        executions::get(&self.pool, id).await
+    }
+
+    async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
+        executions::list(&self.pool, filter).await
+    }
+
+    async fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        executions::unfinished(&self.pool).await
+    }
+
+    async fn task_runs(&self, execution_id: &str) -> Result<Vec<TaskRun>, StoreError> {
+        task_runs::list(&self.pool, execution_id).await
+    }
+
+    async fn delete_task_runs(&self, execution_id: &str, keys: &[TaskRunKey]) -> Result<(), StoreError> {
+        task_runs::delete(&self.pool, execution_id, keys).await
+    }
+
+    async fn logs(&self, execution_id: &str, filter: &LogFilter) -> Result<Vec<StoredLog>, StoreError> {
+        logs::read(&self.pool, execution_id, filter).await
+    }
+
+    async fn put_artifact(&self, bytes: &[u8]) -> Result<ArtifactRef, StoreError> {
+        artifacts::put(&self.pool, bytes).await
+    }
+
+    async fn get_artifact(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        artifacts::get(&self.pool, sha256).await
+    }
+
+    async fn attach_artifact(
+        &self,
+        execution_id: &str,
+        task_run: Option<&TaskRunKey>,
+        name: &str,
+        artifact: &ArtifactRef,
+    ) -> Result<(), StoreError> {
+        artifacts::attach(&self.pool, execution_id, task_run, name, artifact).await
+    }
+
+    async fn artifacts(
+        &self,
+        execution_id: &str,
+    ) -> Result<Vec<(Option<TaskRunKey>, String, ArtifactRef)>, StoreError> {
+        artifacts::list(&self.pool, execution_id).await
+    }
+
+    async fn schedule_state(&self, key: TriggerKey<'_>) -> Result<Option<ScheduleState>, StoreError> {
+        schedules::get(&self.pool, key).await
+    }
+
+    async fn claim_schedule(
+        &self,
+        key: TriggerKey<'_>,
+        expected: Option<Timestamp>,
+        until: Timestamp,
+        skipped: u64,
+    ) -> Result<bool, StoreError> {
+        schedules::claim(&self.pool, key, expected, until, skipped).await
+    }
+
+    async fn set_schedule_execution(
+        &self,
+        key: TriggerKey<'_>,
+        execution_id: &str,
+    ) -> Result<(), StoreError> {
+        schedules::set_execution(&self.pool, key, execution_id).await
+    }
+}

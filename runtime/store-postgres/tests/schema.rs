@@ -1,0 +1,93 @@
+//! What is PostgreSQL's own: the migrations (once per database, a newer schema refused),
+//! several stores connecting to a fresh database at once, and the errors of a bad URL or an
+//! unreachable server.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use sluice_engine::{Store, StoreError};
+use sluice_store_postgres::{PostgresStore, schema_version};
+use sqlx::{Connection, PgConnection};
+
+async fn applied(url: &str) -> Vec<(i64, bool)> {
+    let mut connection = PgConnection::connect(url).await.unwrap();
+    let rows = sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn the_migrations_run_on_a_fresh_database_and_not_again() {
+    let url = new_database().await;
+    let store = PostgresStore::connect(&url).await.unwrap();
+    assert_eq!(schema_version(), 2);
+    assert_eq!(applied(&url).await, vec![(1, true), (2, true)]);
+    store.save_flow("ns", "flow", "tasks: []").await.unwrap();
+    store.close().await;
+
+    let again = PostgresStore::connect(&url).await.unwrap();
+    assert_eq!(applied(&url).await, vec![(1, true), (2, true)], "the second connect applies nothing");
+    assert_eq!(again.get_flow("ns", "flow", None).await.unwrap().unwrap().revision, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn servers_starting_together_migrate_once() {
+    let url = new_database().await;
+    let connects: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PostgresStore::connect(&url).await })
+        })
+        .collect();
+    for connect in connects {
+        connect.await.unwrap().unwrap();
+    }
+    assert_eq!(applied(&url).await, vec![(1, true), (2, true)]);
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_with_a_clear_error() {
+    let url = new_database().await;
+    PostgresStore::connect(&url).await.unwrap().close().await;
+    let mut connection = PgConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'from the future', TRUE, '\\x00'::bytea, 0)",
+    )
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    connection.close().await.unwrap();
+
+    let error = PostgresStore::connect(&url).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "database error: the database has schema version 99, but this sluice knows versions up to 2: \
+         open it with the newer sluice that wrote it"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
+    match PostgresStore::connect("postgres://[nope").await {
+        Err(StoreError::Database(message)) => {
+            assert!(message.starts_with("invalid PostgreSQL URL: "), "{message}")
+        }
+        other => panic!("expected a database error, got {other:?}"),
+    }
+    // A port nothing listens on (bound, then let go).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("postgres://postgres@127.0.0.1:{port}/sluice");
+    match PostgresStore::connect(&url).await {
+        Err(StoreError::Database(message)) => assert!(
+            message.starts_with(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}/sluice: ")),
+            "{message}"
+        ),
+        other => panic!("expected a database error, got {other:?}"),
+    }
+}

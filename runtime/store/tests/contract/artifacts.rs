@@ -1,0 +1,68 @@
+//! Artifacts: content-addressed blobs stored once, and the names executions attach them under.
+
+use sluice_engine::{ArtifactRef, Store, StoreError};
+
+use crate::common::*;
+
+const HELLO_SHA256: &str = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9";
+const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+#[tokio::test]
+async fn artifacts_are_stored_once_under_their_sha256() {
+    let (db, store) = open_store().await;
+    let first = store.put_artifact(b"hello world").await.unwrap();
+    let second = store.put_artifact(b"hello world").await.unwrap();
+    assert_eq!(first, ArtifactRef { sha256: HELLO_SHA256.to_owned(), size: 11 });
+    assert_eq!(second, first);
+    let empty = store.put_artifact(b"").await.unwrap();
+    assert_eq!(empty, ArtifactRef { sha256: EMPTY_SHA256.to_owned(), size: 0 });
+    assert_eq!(db.count("artifacts").await, 2);
+
+    assert_eq!(store.get_artifact(HELLO_SHA256).await.unwrap(), Some(b"hello world".to_vec()));
+    assert_eq!(store.get_artifact(EMPTY_SHA256).await.unwrap(), Some(Vec::new()));
+    assert_eq!(store.get_artifact(&"0".repeat(64)).await.unwrap(), None);
+
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let big = store.put_artifact(&binary).await.unwrap();
+    assert_eq!(big.size, 70_000);
+    assert_eq!(store.get_artifact(&big.sha256).await.unwrap(), Some(binary));
+}
+
+#[tokio::test]
+async fn attached_artifacts_list_in_attach_order() {
+    let (_db, store) = open_store().await;
+    let hello = store.put_artifact(b"hello world").await.unwrap();
+    let report = store.put_artifact(b"<testsuite/>").await.unwrap();
+    let build = key("build[0]");
+
+    store.attach_artifact("e1", None, "input.txt", &hello).await.unwrap();
+    store.attach_artifact("e1", Some(&build), "report.xml", &report).await.unwrap();
+    // One blob under two names, and the same name at another level.
+    store.attach_artifact("e1", Some(&build), "copy.txt", &hello).await.unwrap();
+    store.attach_artifact("e1", Some(&build), "input.txt", &report).await.unwrap();
+    store.attach_artifact("e2", None, "input.txt", &hello).await.unwrap();
+
+    let expected = vec![
+        (None, "input.txt".to_owned(), hello.clone()),
+        (Some(build.clone()), "report.xml".to_owned(), report.clone()),
+        (Some(build.clone()), "copy.txt".to_owned(), hello.clone()),
+        (Some(build.clone()), "input.txt".to_owned(), report.clone()),
+    ];
+    assert_eq!(store.artifacts("e1").await.unwrap(), expected);
+
+    // Attaching a name again points it elsewhere and keeps its place.
+    store.attach_artifact("e1", Some(&build), "report.xml", &hello).await.unwrap();
+    let listed = store.artifacts("e1").await.unwrap();
+    assert_eq!(listed[1], (Some(build), "report.xml".to_owned(), hello.clone()));
+    assert_eq!(listed.len(), 4);
+    assert_eq!(store.artifacts("e2").await.unwrap(), vec![(None, "input.txt".to_owned(), hello)]);
+    assert_eq!(store.artifacts("e3").await.unwrap(), vec![]);
+}
+
+#[tokio::test]
+async fn attaching_an_artifact_that_was_never_put_is_not_found() {
+    let (_db, store) = open_store().await;
+    let missing = ArtifactRef { sha256: "ab".repeat(32), size: 3 };
+    let error = store.attach_artifact("e1", None, "x", &missing).await.unwrap_err();
+    assert!(matches!(&error, StoreError::NotFound(m) if m.contains(&missing.sha256)), "{error:?}");
+}
