@@ -40,6 +40,13 @@ static ASSETS: &[Asset] = assets! {
     "pages/flows.js" => JS,
     "pages/executions.js" => JS,
     "pages/plugins.js" => JS,
+    "pages/execution.js" => JS,
+    "pages/execution.css" => "text/css; charset=utf-8",
+    "pages/execution/gantt.js" => JS,
+    "pages/execution/logs.js" => JS,
+    "pages/execution/outputs.js" => JS,
+    "pages/execution/actions.js" => JS,
+    "pages/execution/yaml.js" => JS,
 };
 
 /// The page routes (answered with `index.html`) and the assets.

@@ -1,0 +1,235 @@
+// One execution: its header (flow, revision, state, times, error, labels, inputs, trigger), the
+// actions (kill, resume, restart, replay), gate summaries, a Gantt chart of the task runs, the
+// logs, and the outputs. While the execution runs, `/follow` (task runs and the execution) and
+// `/logs/follow` keep the page live; redraws are throttled to animation frames.
+//
+// Hooks for browser tests (stable; change them only with the tests):
+//   #execution-state                 holds the header's state badge (`.state.state-<state>`)
+//   .gantt-row[data-run="<run id>"]  a Gantt row (`build[2]` for a forEach iteration), with
+//                                    data-state="<STATE>", role=row, aria-level (nesting),
+//                                    aria-selected when it filters the logs; click = filter
+//   .bar[data-attempt="<n>"]         one attempt's bar in its row (1-based); waiting is
+//                                    .bar.wait[data-segment=wait], a control-flow span
+//                                    .bar.span[data-segment=span]; each bar's title = tooltip
+//   .log-line[data-seq][data-task][data-run]   a log line (id="log-<seq>", .target when it is
+//                                    the line of #log-<seq>); data-task = task id, data-run =
+//                                    task run id (both absent on execution-level lines)
+//   .log-body                        the log scroller (only lines in view are in the DOM)
+//   button[data-action="kill|resume|restart|replay"]   the actions; replay's task is the
+//                                    select[data-replay-from]; a resume form is
+//                                    form.resume-form[data-run], its fields #resume-<input id>
+//   .action-message                  the answer of the last action, or its problem (.error)
+//   .gate-card[data-task][data-kind] a gate summary card (.gate-text holds the line)
+//   [data-outputs="<run id>|flow"]   a task's (or the flow's) outputs
+//   #execution-error                 the execution's error, when it has one
+
+import {api, follow, get} from '../api.js';
+import {h, fill, link, stateBadge, time, duration, errorBox, useStyle, TERMINAL} from '../dom.js';
+import {gantt} from './execution/gantt.js';
+import {logView} from './execution/logs.js';
+import {gateCards, outputsSection, jsonTree} from './execution/outputs.js';
+import {actions} from './execution/actions.js';
+
+export async function render(root, params, query) {
+  useStyle('/ui/pages/execution.css');
+  const id = params.id;
+  let execution = await get(api('executions', id));
+  const runs = new Map(execution.taskRuns.map((r) => [r.id, r]));
+
+  const header = headerView();
+  const gates = h('section.gates', {'aria-label': 'Gate summaries'});
+  const outputs = h('div');
+  const problem = h('div');
+  const chart = gantt({onSelect: (run) => logs.setRun(run ? run.id : null)});
+  const logs = logView({executionId: id, query, onRun: (runId) => chart.select(runId)});
+  const buttons = actions({refresh: () => reload(true)});
+  fill(root, header.el, buttons.el, problem, gates,
+    h('section.runs', {'aria-labelledby': 'runs-title'}, h('h2', {id: 'runs-title'}, 'Task runs'), chart.el),
+    logs.el, outputs);
+
+  let stopStates = null;
+  let frame = 0;
+  let timer = 0;
+  let outputsAt = 0;
+  let outputsTimer = 0;
+
+  const draw = () => {
+    frame = 0;
+    header.update(execution);
+    buttons.update(execution, runs);
+    chart.update(execution, runs);
+    logs.setTasks([...runs.values()].map((r) => r.taskId));
+  };
+  const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
+  const drawResults = () => {
+    fill(gates, gateCards(execution.outputs, runs));
+    fill(outputs, outputsSection(execution));
+  };
+
+  /** Reads the whole document again (outputs are not in the live events). */
+  async function reload(resume = false) {
+    try {
+      const doc = await get(api('executions', id));
+      execution = doc;
+      for (const r of doc.taskRuns) runs.set(r.id, r);
+      fill(problem);
+      drawResults();
+      schedule();
+      if (resume) live();
+    } catch (error) {
+      fill(problem, errorBox(error));
+    }
+  }
+
+  /** Outputs while running: read again at most every 3 s, after a run succeeds. */
+  const outputsSoon = () => {
+    if (outputsTimer) return;
+    outputsTimer = setTimeout(() => { outputsTimer = 0; outputsAt = Date.now(); reload(); }, Math.max(0, 3000 - (Date.now() - outputsAt)));
+  };
+
+  function live() {
+    if (TERMINAL.has(execution.state)) return;
+    logs.start(false);
+    if (!stopStates) {
+      stopStates = follow(`${api('executions', id)}/follow`, {
+        taskRun: (run) => {
+          const before = runs.get(run.id);
+          runs.set(run.id, run);
+          if (run.state === 'SUCCESS' && (!before || before.state !== 'SUCCESS')) outputsSoon();
+          schedule();
+        },
+        execution: (doc) => {
+          execution = {...execution, ...doc};
+          schedule();
+          if (TERMINAL.has(doc.state)) {
+            // The stream ends with the execution; closing it keeps EventSource from reconnecting.
+            stopStates();
+            stopStates = null;
+            reload();
+          }
+        },
+      });
+    }
+    if (!timer) timer = setInterval(() => { if (!TERMINAL.has(execution.state)) schedule(); }, 1000);
+  }
+
+  drawResults();
+  draw();
+  if (TERMINAL.has(execution.state)) logs.start(true);
+  else live();
+
+  return () => {
+    if (stopStates) stopStates();
+    logs.destroy();
+    chart.destroy();
+    clearInterval(timer);
+    clearTimeout(outputsTimer);
+    if (frame) cancelAnimationFrame(frame);
+  };
+}
+
+function flowHref(e) {
+  return `/flows/${encodeURIComponent(e.namespace)}/${encodeURIComponent(e.flowId)}`;
+}
+
+function executionLink(executionId, text) {
+  return link(`/executions/${encodeURIComponent(executionId)}`, h('code', text || executionId));
+}
+
+function value(v) {
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
+/** What started the execution, in words and with its details. */
+function trigger(e) {
+  const t = e.trigger || {type: e.parent ? 'subflow' : 'unknown'};
+  const parts = [h('span.label', t.type)];
+  switch (t.type) {
+    case 'webhook':
+      if (t.id) parts.push(' trigger ', h('code', t.id));
+      parts.push(h('details.trigger-detail', h('summary', 'request body, headers and query'),
+        h('h3', 'Body'), h('pre.json-pre', {dataset: {trigger: 'body'}}, JSON.stringify(t.body, null, 2) ?? 'none'),
+        h('h3', 'Headers'), table(t.headers),
+        t.query && Object.keys(t.query).length ? [h('h3', 'Query'), table(t.query)] : null));
+      break;
+    case 'schedule':
+      parts.push(' ', t.id ? h('code', t.id) : null, ' for ', time(t.date), t.timezone ? h('span.muted', ` (${t.timezone})`) : null,
+        t.recovered ? h('span.muted', ' — a missed run, recovered after a restart') : null);
+      break;
+    case 'flow':
+      parts.push(' after ', t.executionId ? executionLink(t.executionId, `${t.namespace}.${t.flowId}`) : `${t.namespace}.${t.flowId}`,
+        t.state ? [' ended ', stateBadge(t.state)] : null, t.id ? h('span.muted', ` (trigger ${t.id})`) : null);
+      break;
+    case 'subflow': {
+      const parent = e.parent || t;
+      parts.push(' of ', executionLink(parent.executionId, parent.executionId.slice(0, 13) + '…'),
+        parent.taskRun ? [' task ', h('code', parent.taskRun)] : null);
+      break;
+    }
+    case 'replay':
+      parts.push(' of ', executionLink(t.executionId, t.executionId.slice(0, 13) + '…'), ' from task ', h('code', t.fromTask));
+      break;
+    case 'api':
+      parts.push(h('span.muted', ' started through the API'));
+      break;
+    case 'cli':
+      parts.push(h('span.muted', ' started by sluice run'));
+      break;
+    default:
+      parts.push(' ', h('code', JSON.stringify(t)));
+  }
+  return parts;
+}
+
+function table(map) {
+  const entries = Object.entries(map || {});
+  if (!entries.length) return h('p.muted', 'none');
+  return h('table.kv', h('tbody', entries.map(([k, v]) => h('tr', h('th', {scope: 'row'}, h('code', k)), h('td.mono', value(v))))));
+}
+
+/**
+ * The header. What changes while the execution runs (state, times, error) is drawn on every
+ * update; the rest (trigger, labels, inputs) only when it differs, so open details stay open.
+ */
+function headerView() {
+  const el = h('header.exec-header');
+  const title = h('h1');
+  const meta = h('dl.exec-meta');
+  const error = h('div');
+  const inputsBox = h('div');
+  const triggerBox = h('dd');
+  const labelsRow = h('div.meta-row');
+  let fixed = '';
+  el.append(title, h('p.muted.exec-id'), meta, error, inputsBox);
+  const times = {created: h('dd'), started: h('dd'), ended: h('dd'), duration: h('dd')};
+  const row = (name, dd) => h('div.meta-row', h('dt', name), dd);
+  meta.append(row('Created', times.created), row('Started', times.started), row('Ended', times.ended),
+    row('Duration', times.duration), row('Trigger', triggerBox), labelsRow);
+  return {
+    el,
+    update(e) {
+      fill(title, link(flowHref(e), `${e.namespace}.${e.flowId}`), h('span.muted.rev', ` rev ${e.revision} `),
+        h('span', {id: 'execution-state', 'aria-label': `state ${e.state}`}, stateBadge(e.state)));
+      const end = e.endedAt ? Date.parse(e.endedAt) : Date.now();
+      fill(times.created, time(e.createdAt) || '—');
+      fill(times.started, time(e.startedAt) || h('span.muted', 'not yet'));
+      fill(times.ended, time(e.endedAt) || h('span.muted', TERMINAL.has(e.state) ? '—' : 'still running'));
+      fill(times.duration, e.startedAt ? duration(end - Date.parse(e.startedAt)) : '—', !e.endedAt && e.startedAt ? h('span.muted', ' so far') : null);
+      fill(error, e.error ? h('div.exec-error', {id: 'execution-error'}, h('strong', {'aria-hidden': 'true'}, '✗ '), h('strong', 'Error: '), e.error) : null);
+      const key = JSON.stringify([e.executionId, e.trigger, e.parent, e.labels, e.inputs]);
+      if (key === fixed) return;
+      fixed = key;
+      fill(el.querySelector('.exec-id'), 'execution ', h('code', e.executionId));
+      fill(triggerBox, trigger(e));
+      const labels = Object.entries(e.labels || {});
+      fill(labelsRow, labels.length ? [h('dt', 'Labels'), h('dd', labels.map(([k, v]) => h('span.label', `${k}:${v}`)))] : null);
+      const inputs = Object.entries(e.inputs || {});
+      fill(inputsBox, inputs.length
+        ? h('details.exec-inputs', {open: inputs.length <= 8 ? true : null},
+          h('summary', `Inputs (${inputs.length})`),
+          h('table.kv', h('tbody', inputs.map(([k, v]) => h('tr', h('th', {scope: 'row'}, h('code', k)),
+            h('td', v !== null && typeof v === 'object' ? jsonTree(v, null, 1) : h('span.mono', value(v))))))))
+        : null);
+    },
+  };
+}
