@@ -27,7 +27,7 @@ import {api, follow, get} from '../api.js';
 import {h, fill, link, stateBadge, time, duration, errorBox, useStyle, TERMINAL} from '../dom.js';
 import {gantt} from './execution/gantt.js';
 import {logView} from './execution/logs.js';
-import {gateCards, outputsSection, jsonTree} from './execution/outputs.js';
+import {gateCards, outputsSection, jsonTree, longText} from './execution/outputs.js';
 import {actions} from './execution/actions.js';
 
 export async function render(root, params, query) {
@@ -228,7 +228,8 @@ function headerView() {
         ? h('details.exec-inputs', {open: inputs.length <= 8 ? true : null},
           h('summary', `Inputs (${inputs.length})`),
           h('table.kv', h('tbody', inputs.map(([k, v]) => h('tr', h('th', {scope: 'row'}, h('code', k)),
-            h('td', v !== null && typeof v === 'object' ? jsonTree(v, null, 1) : h('span.mono', value(v))))))))
+            h('td', v !== null && typeof v === 'object' ? jsonTree(v, null, 1)
+              : typeof v === 'string' && v.length > 300 ? longText(v) : h('span.mono', value(v))))))))
         : null);
     },
   };

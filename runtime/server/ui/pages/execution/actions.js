@@ -74,6 +74,7 @@ export function actions({refresh}) {
   let pauses = null;
   let resumeKey = '';
   let lastRuns = null;
+  let drawnKey = '';
 
   const show = (ok, doc) => fill(message, ok
     ? h('div.notice', h('strong', ok), ' ', h('code', JSON.stringify(doc)))
@@ -102,6 +103,11 @@ export function actions({refresh}) {
   function draw(runs = lastRuns) {
     if (!execution) return;
     lastRuns = runs;
+    // Drawn again only when what it shows changes, so a focused button keeps its focus.
+    const taskIds = runs ? [...new Set([...runs.values()].map((r) => r.taskId))].join('\n') : '';
+    const key = `${execution.executionId}|${execution.state}|${busy}|${resumeBox.childElementCount}|${taskIds}`;
+    if (key === drawnKey) return;
+    drawnKey = key;
     const state = execution.state;
     const id = execution.executionId;
     const list = [];
@@ -123,10 +129,10 @@ export function actions({refresh}) {
         replayTasks = ids.join('\n');
         fill(replaySelect, ids.map((t) => h('option', {value: t}, t)));
       }
-      list.push(h('span.replay', replaySelect,
+      list.push(h('span.replay', h('label', 'Replay from ', replaySelect),
         h('button', {type: 'button', dataset: {action: 'replay'}, disabled: busy || !ids.length, 'aria-label': 'Replay from the chosen task as a new execution',
           onclick: () => act('Replay', `${api('executions', id)}/replay?fromTask=${encodeURIComponent(replaySelect.value)}`, {},
-            (answer) => navigate(`/executions/${encodeURIComponent(answer.executionId)}`))}, '⟲ Replay from task')));
+            (answer) => navigate(`/executions/${encodeURIComponent(answer.executionId)}`))}, '⟲ Replay')));
     }
     if (busy) list.push(h('span.muted', {role: 'status'}, 'working…'));
     fill(buttons, list);

@@ -119,6 +119,10 @@ export function gantt({onSelect}) {
   let selected = null;      // the run whose logs are shown
   let frame = 0;
   const rendered = new Map(); // run id → row element in the DOM
+  let scale = null;
+  let version = 0;
+  let drawnVersion = -1;
+  let drawnWidth = 0;
 
   const axis = h('div.gantt-axis', {'aria-hidden': 'true'});
   const spacer = h('div.gantt-spacer');
@@ -208,7 +212,12 @@ export function gantt({onSelect}) {
       el = h('div.gantt-row', {role: 'row', dataset: {run: run.id}});
       rendered.set(entry.id, el);
     }
+    // Drawn again only when something it shows changed (a scroll alone just places rows).
+    const key = `${run.state}|${run.endedAt}|${run.attemptHistory ? run.attemptHistory.length : 0}|${run.attemptHistory?.at(-1)?.endedAt}|${scale.start}|${execution.endedAt ? scale.end : scale.now}|${selected === run.id}|${collapsed.has(run.id)}|${i === active}|${i}|${entry.parent}`;
+    if (el.drawn === key) return el;
+    el.drawn = key;
     const span = scale.end - scale.start;
+    const trackPx = Math.max(100, drawnWidth - 420);
     const parentRun = run.parent && runs.get(run.parent);
     const fallback = ms(parentRun && parentRun.startedAt) ?? ms(execution.startedAt) ?? scale.start;
     const bars = segments(run, fallback, scale.now).map((seg) => {
@@ -219,7 +228,7 @@ export function gantt({onSelect}) {
         style: {left: `${left}%`, width: `max(3px, ${width}%)`},
         title: tooltip(run, seg),
         dataset: seg.kind === 'attempt' ? {attempt: seg.number} : {segment: seg.kind},
-      }, seg.kind === 'attempt' && (run.attemptHistory.length > 1) ? `#${seg.number}` : null);
+      }, seg.kind === 'attempt' && run.attemptHistory.length > 1 && (width / 100) * trackPx >= 22 ? `#${seg.number}` : null);
     });
     const took = run.durationMs ?? (run.startedAt && !run.endedAt ? scale.now - ms(run.startedAt) : null);
     const attempts = run.attemptHistory ? run.attemptHistory.length : 0;
@@ -255,9 +264,14 @@ export function gantt({onSelect}) {
       layout();
       filterVisible();
     }
-    const scale = range();
-    const track = body.clientWidth - 420;
-    drawAxis(scale, track > 100 ? track : 600);
+    // The scale moves with the clock only while the execution runs.
+    const width = body.clientWidth;
+    if (!scale || version !== drawnVersion || !execution.endedAt || width !== drawnWidth) {
+      scale = range();
+      drawnVersion = version;
+      drawnWidth = width;
+      drawAxis(scale, width - 420 > 100 ? width - 420 : 600);
+    }
     const height = visible.length * ROW;
     spacer.style.height = `${height}px`;
     body.style.height = `${Math.min(MAX_HEIGHT, Math.max(height, ROW)) + 2}px`;
@@ -354,6 +368,7 @@ export function gantt({onSelect}) {
     update(exec, all) {
       execution = exec;
       runs = all;
+      version++;
       schedule();
     },
     /** Marks `id` as the selected run (the logs filter), or none. */

@@ -54,7 +54,9 @@ function failing(summary) {
 /** Gate cards for `outputs` (`{taskRunId: outputs}`), with the state of each run. */
 export function gateCards(outputs, runs) {
   const cards = [];
-  for (const [task, out] of Object.entries(outputs || {})) {
+  const order = [...runs.keys()];
+  const entries = Object.entries(outputs || {}).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
+  for (const [task, out] of entries) {
     const summary = out && out.summary;
     const text = gateText(summary);
     if (!text) continue;
@@ -77,11 +79,21 @@ function preview(value) {
   return `{…} ${plural(Object.keys(value).length, 'key')}`;
 }
 
+/** A long text: its start, and the whole in a scrolling box once opened. */
+export function longText(text) {
+  const lines = text.split('\n').length;
+  const box = h('pre.long-text');
+  const node = h('details.long', h('summary', h('span.mono', text.slice(0, 80).replace(/\n/g, ' ⏎ ')), h('span.muted', ` … ${text.length.toLocaleString()} characters, ${lines.toLocaleString()} lines`)), box);
+  node.addEventListener('toggle', () => { if (!box.textContent) box.textContent = text; });
+  return node;
+}
+
 /** A JSON value as a tree: objects and arrays are disclosures, opened to `open` levels. */
 export function jsonTree(value, key = null, open = 1) {
   const label = key === null ? null : h('span.json-key', `${key}: `);
   if (value === null || typeof value !== 'object') {
     const type = value === null ? 'null' : typeof value;
+    if (type === 'string' && value.length > 300) return h('div.json-leaf', label, longText(value));
     return h('div.json-leaf', label, h(`span.json-${type}`, type === 'string' ? JSON.stringify(value) : String(value)));
   }
   const entries = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value);
@@ -97,7 +109,7 @@ export function jsonTree(value, key = null, open = 1) {
   };
   const node = h('details.json', h('summary', label, h('span.muted', preview(value))), kids);
   node.addEventListener('toggle', build);
-  if (open > 0) { node.open = true; build(); }
+  if (open > 0 && entries.length <= 20) { node.open = true; build(); }
   return node;
 }
 
