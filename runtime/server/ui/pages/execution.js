@@ -3,25 +3,36 @@
 // logs, and the outputs. While the execution runs, `/follow` (task runs and the execution) and
 // `/logs/follow` keep the page live; redraws are throttled to animation frames.
 //
-// Hooks for browser tests (stable; change them only with the tests):
+// Hooks for browser tests (stable; change them only with the tests). Rows and lines outside
+// the view are not in the DOM: scroll their scroller (or filter) before looking for them.
 //   #execution-state                 holds the header's state badge (`.state.state-<state>`)
+//   #execution-error                 the execution's error, when it has one
+//   .gantt-body                      the Gantt scroller (role=treegrid, aria-rowcount = rows)
 //   .gantt-row[data-run="<run id>"]  a Gantt row (`build[2]` for a forEach iteration), with
 //                                    data-state="<STATE>", role=row, aria-level (nesting),
-//                                    aria-selected when it filters the logs; click = filter
+//                                    aria-selected="true" when it filters the logs; click (or
+//                                    Enter) filters the logs to it, again clears the filter;
+//                                    its .caret[data-toggle] folds its nested runs
 //   .bar[data-attempt="<n>"]         one attempt's bar in its row (1-based); waiting is
-//                                    .bar.wait[data-segment=wait], a control-flow span
-//                                    .bar.span[data-segment=span]; each bar's title = tooltip
+//                                    .bar.wait[data-segment=wait], a run without attempts
+//                                    .bar.span[data-segment=span]; a bar's title = its tooltip
+//   .log-body                        the log scroller; .log-count its "N lines" / "N of M lines"
 //   .log-line[data-seq][data-task][data-run]   a log line (id="log-<seq>", .target when it is
 //                                    the line of #log-<seq>); data-task = task id, data-run =
-//                                    task run id (both absent on execution-level lines)
-//   .log-body                        the log scroller (only lines in view are in the DOM)
+//                                    task run id (both absent on execution-level lines);
+//                                    .log-task is the link that filters, .log-time the #link
+//   .logs select[name=task]          the task filter: "", "task:<task id>" or "run:<run id>"
+//   .logs select[name=level]         minimum level ("" or TRACE..ERROR); .logs input[type=search]
+//                                    the text filter (matches in <mark>); all kept in the URL
+//                                    as ?task= ?run= ?level= ?q=
 //   button[data-action="kill|resume|restart|replay"]   the actions; replay's task is the
-//                                    select[data-replay-from]; a resume form is
-//                                    form.resume-form[data-run], its fields #resume-<input id>
+//                                    select[data-replay-from]; a pause with declared inputs
+//                                    gets form.resume-form[data-run] (fields #resume-<input id>,
+//                                    its submit button is the data-action=resume one)
 //   .action-message                  the answer of the last action, or its problem (.error)
-//   .gate-card[data-task][data-kind] a gate summary card (.gate-text holds the line)
+//   .gate-card[data-task][data-kind] a gate summary card (.gate-text its line, .gate-bad when
+//                                    tests failed or errors/critical findings)
 //   [data-outputs="<run id>|flow"]   a task's (or the flow's) outputs
-//   #execution-error                 the execution's error, when it has one
 
 import {api, follow, get} from '../api.js';
 import {h, fill, link, stateBadge, time, duration, errorBox, useStyle, TERMINAL} from '../dom.js';
@@ -32,6 +43,9 @@ import {actions} from './execution/actions.js';
 
 export async function render(root, params, query) {
   useStyle('/ui/pages/execution.css');
+  // The view is a polite live region; this page updates every second while the execution runs,
+  // so only its own status messages (the action answers) speak.
+  root.setAttribute('aria-live', 'off');
   const id = params.id;
   let execution = await get(api('executions', id));
   const runs = new Map(execution.taskRuns.map((r) => [r.id, r]));
@@ -61,9 +75,16 @@ export async function render(root, params, query) {
     logs.setTasks([...runs.values()].map((r) => r.taskId));
   };
   const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
+  let resultsKey = '';
   const drawResults = () => {
+    const key = JSON.stringify([execution.outputs, execution.flowOutputs]);
+    if (key === resultsKey) return;
+    resultsKey = key;
     fill(gates, gateCards(execution.outputs, runs));
+    // What was opened stays open when outputs arrive.
+    const open = new Set([...outputs.querySelectorAll('details[data-outputs]')].filter((d) => d.open).map((d) => d.dataset.outputs));
     fill(outputs, outputsSection(execution));
+    for (const d of outputs.querySelectorAll('details[data-outputs]')) if (open.has(d.dataset.outputs)) d.open = true;
   };
 
   /** Reads the whole document again (outputs are not in the live events). */
@@ -188,8 +209,9 @@ function table(map) {
 }
 
 /**
- * The header. What changes while the execution runs (state, times, error) is drawn on every
- * update; the rest (trigger, labels, inputs) only when it differs, so open details stay open.
+ * The header. What changes while the execution runs (times, error) is drawn on every update,
+ * the title when the state changes, the rest (trigger, labels, inputs) once, so open details
+ * stay open and a focused link keeps its focus.
  */
 function headerView() {
   const el = h('header.exec-header');
@@ -199,7 +221,8 @@ function headerView() {
   const inputsBox = h('div');
   const triggerBox = h('dd');
   const labelsRow = h('div.meta-row');
-  let fixed = '';
+  let fixed = null;
+  let titled = '';
   el.append(title, h('p.muted.exec-id'), meta, error, inputsBox);
   const times = {created: h('dd'), started: h('dd'), ended: h('dd'), duration: h('dd')};
   const row = (name, dd) => h('div.meta-row', h('dt', name), dd);
@@ -208,17 +231,21 @@ function headerView() {
   return {
     el,
     update(e) {
-      fill(title, link(flowHref(e), `${e.namespace}.${e.flowId}`), h('span.muted.rev', ` rev ${e.revision} `),
+      const key = `${e.namespace}|${e.flowId}|${e.revision}|${e.state}`;
+      if (key !== titled) {
+        titled = key;
+        fill(title, link(flowHref(e), `${e.namespace}.${e.flowId}`), h('span.muted.rev', ` rev ${e.revision} `),
         h('span', {id: 'execution-state', 'aria-label': `state ${e.state}`}, stateBadge(e.state)));
+      }
       const end = e.endedAt ? Date.parse(e.endedAt) : Date.now();
       fill(times.created, time(e.createdAt) || '—');
       fill(times.started, time(e.startedAt) || h('span.muted', 'not yet'));
       fill(times.ended, time(e.endedAt) || h('span.muted', TERMINAL.has(e.state) ? '—' : 'still running'));
       fill(times.duration, e.startedAt ? duration(end - Date.parse(e.startedAt)) : '—', !e.endedAt && e.startedAt ? h('span.muted', ' so far') : null);
       fill(error, e.error ? h('div.exec-error', {id: 'execution-error'}, h('strong', {'aria-hidden': 'true'}, '✗ '), h('strong', 'Error: '), e.error) : null);
-      const key = JSON.stringify([e.executionId, e.trigger, e.parent, e.labels, e.inputs]);
-      if (key === fixed) return;
-      fixed = key;
+      // The trigger, labels and inputs of an execution never change.
+      if (e.executionId === fixed) return;
+      fixed = e.executionId;
       fill(el.querySelector('.exec-id'), 'execution ', h('code', e.executionId));
       fill(triggerBox, trigger(e));
       const labels = Object.entries(e.labels || {});

@@ -130,7 +130,7 @@ export function gantt({onSelect}) {
   const legend = h('div.gantt-legend', {'aria-hidden': 'true'},
     h('span', h('i.bar.s-success'), ' succeeded'), h('span', h('i.bar.s-failed'), ' failed'),
     h('span', h('i.bar.s-running'), ' running'), h('span', h('i.bar.wait'), ' waiting (queued, retry backoff)'),
-    h('span', h('i.bar.span.s-success'), ' control flow (no attempts)'));
+    h('span', h('i.bar.span.s-success'), ' no attempts (control flow, sleep, pause)'));
   const el = h('div.gantt', axis, body, legend);
 
   const schedule = () => {
@@ -237,7 +237,8 @@ export function gantt({onSelect}) {
     el.setAttribute('aria-rowindex', String(i + 1));
     el.setAttribute('aria-level', String(entry.depth + 1));
     el.setAttribute('aria-selected', String(selected === run.id));
-    el.setAttribute('aria-label', `${run.id}, ${run.state}${attempts > 1 ? `, ${attempts} attempts` : ''}${took !== null ? `, ${duration(took)}` : ''}${run.error ? `, ${run.error}` : ''}`);
+    const tries = attempts > 1 ? `, attempts: ${run.attemptHistory.map((a) => `${a.number} ${a.state}${a.endedAt ? ` ${duration(ms(a.endedAt) - ms(a.startedAt))}` : ''}`).join('; ')}` : '';
+    el.setAttribute('aria-label', `${run.id}, ${run.state}${took !== null ? `, ${duration(took)}` : ''}${tries}${run.error ? `, error: ${run.error}` : ''}`);
     if (entry.parent) el.setAttribute('aria-expanded', String(!collapsed.has(run.id)));
     else el.removeAttribute('aria-expanded');
     el.tabIndex = i === active ? 0 : -1;

@@ -66,7 +66,7 @@ export function logView({executionId, query, onRun}) {
   const search = h('input', {type: 'search', placeholder: 'search the logs', 'aria-label': 'Search the logs', value: filter.q});
   const stickBox = h('input', {type: 'checkbox', checked: true});
   const stickLabel = h('label.muted.log-stick', {hidden: true}, stickBox, ' follow the newest line');
-  const status = h('span.muted', {role: 'status', 'aria-live': 'polite'});
+  const status = h('span.muted.log-count');
   const problem = h('div');
   const spacer = h('div.log-spacer');
   const body = h('div.log-body', {role: 'list', 'aria-label': 'Log lines', 'aria-live': 'off', tabindex: '-1'}, spacer);
