@@ -3,17 +3,17 @@
 use std::sync::Arc;
 
 use sluice_engine::scheduler::Engine;
-use sluice_store::SqliteStore;
 
 use crate::limits::BodyLimits;
 use crate::locked::LockedFlows;
 use crate::metrics::Metrics;
+use crate::store::ServerStore;
 use crate::triggers::{SystemClock, TriggerContext, Triggers};
 
 /// The engine (with its store and plugins) and the process's metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub engine: Engine<SqliteStore>,
+    pub engine: Engine<ServerStore>,
     pub metrics: Arc<Metrics>,
     /// Webhooks, schedules and flow triggers (see [`crate::triggers`]).
     pub triggers: Arc<Triggers>,
@@ -26,7 +26,7 @@ pub struct AppState {
 impl AppState {
     /// Also starts feeding the task-duration histogram from the engine's live updates, so
     /// it must be called inside a tokio runtime.
-    pub fn new(engine: Engine<SqliteStore>) -> AppState {
+    pub fn new(engine: Engine<ServerStore>) -> AppState {
         let metrics = Arc::new(Metrics::default());
         metrics.clone().follow(engine.subscribe());
         let triggers = Arc::new(Triggers::new(Arc::new(SystemClock)));

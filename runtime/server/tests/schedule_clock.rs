@@ -15,8 +15,7 @@ use serde_json::{Value, json};
 use sluice_engine::scheduler::Engine;
 use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, Store, TriggerKey};
 use sluice_server::triggers::{Clock, MAX_CATCH_UP, Triggers};
-use sluice_server::{AppState, BodyLimits, Metrics};
-use sluice_store::SqliteStore;
+use sluice_server::{AppState, BodyLimits, Metrics, ServerStore};
 
 struct FakeClock(Mutex<DateTime<Utc>>);
 
@@ -36,7 +35,7 @@ fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
 }
 
-fn state_with(engine: &Engine<SqliteStore>, clock: Arc<FakeClock>) -> AppState {
+fn state_with(engine: &Engine<ServerStore>, clock: Arc<FakeClock>) -> AppState {
     AppState {
         engine: engine.clone(),
         metrics: Arc::new(Metrics::default()),
@@ -46,7 +45,7 @@ fn state_with(engine: &Engine<SqliteStore>, clock: Arc<FakeClock>) -> AppState {
     }
 }
 
-async fn executions(engine: &Engine<SqliteStore>, flow_id: &str) -> Vec<ExecutionRecord> {
+async fn executions(engine: &Engine<ServerStore>, flow_id: &str) -> Vec<ExecutionRecord> {
     let filter = ExecutionFilter { flow_id: Some(flow_id.into()), limit: 1000, ..ExecutionFilter::default() };
     let mut list = engine.store().list_executions(&filter).await.unwrap();
     list.reverse();

@@ -1,5 +1,5 @@
-//! `sluice server`: the HTTP API on the embedded store under the data dir, until SIGTERM or
-//! Ctrl-C.
+//! `sluice server`: the HTTP API on the embedded store under the data dir (or on PostgreSQL
+//! with `--database`), until SIGTERM or Ctrl-C.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use sluice_engine::setup::{self, EngineBuilder};
-use sluice_server::AppState;
+use sluice_server::{AppState, ServerStore};
 use sluice_store::SqliteStore;
 
 #[derive(Debug, Args)]
@@ -35,6 +35,33 @@ pub struct ServerArgs {
     /// (`<url>/executions/<id>`), so notifications link to it.
     #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
+    /// The database to keep flows and executions in: `postgres://user:password@host:port/db`
+    /// for PostgreSQL (default `$SLUICE_DATABASE_URL`), which several servers may share. Unset,
+    /// the embedded SQLite file `sluice.db` under the data dir.
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+}
+
+/// What `--database` takes.
+const DATABASE_SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
+
+/// The store `--database` (or `$SLUICE_DATABASE_URL`) names, else SQLite under the data dir.
+async fn open_store(database: Option<&str>, data_dir: &Path) -> anyhow::Result<ServerStore> {
+    let from_env = std::env::var("SLUICE_DATABASE_URL").ok().filter(|url| !url.is_empty());
+    let Some(url) = database.map(str::to_owned).or(from_env) else {
+        let store = SqliteStore::open(&data_dir.join("sluice.db")).await.context("opening the store")?;
+        return Ok(store.into());
+    };
+    if !DATABASE_SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+        // Only the scheme: the rest may hold a password.
+        let scheme = url.split_once("://").map_or("no scheme", |(scheme, _)| scheme);
+        anyhow::bail!(
+            "--database: unsupported database URL ({scheme}); accepted: {} (PostgreSQL), or leave it \
+             unset for the embedded SQLite store under the data dir",
+            DATABASE_SCHEMES.join(" or ")
+        );
+    }
+    ServerStore::postgres(&url).await.context("opening the PostgreSQL store")
 }
 
 fn parse_grace(text: &str) -> Result<Duration, String> {
@@ -52,7 +79,7 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
     let docker = setup::docker_endpoint(args.docker_host.as_deref())?;
     let public_url = setup::public_url(args.public_url.as_deref())?;
     let installed = EngineBuilder::load_with(data_dir, docker, None).await?.public_url(public_url);
-    let store = Arc::new(SqliteStore::open(&data_dir.join("sluice.db")).await.context("opening the store")?);
+    let store = Arc::new(open_store(args.database.as_deref(), data_dir).await?);
     let engine = installed.build(store.clone(), data_dir)?;
     // Executions that were running when the last server stopped (or crashed) continue first.
     let recovered = engine.recover().await.context("recovering unfinished executions")?;

@@ -9,7 +9,8 @@ use sluice_engine::scheduler::{Engine, ExecutionHandle, StartError, StartRequest
 use sluice_flow::inputs::RawInput;
 use sluice_flow::template::{Context, Templates};
 use sluice_flow::{LockedFlow, Trigger};
-use sluice_store::SqliteStore;
+
+use crate::ServerStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FireError {
@@ -23,7 +24,7 @@ pub enum FireError {
 /// Renders the trigger's inputs against `document` (which becomes `trigger` in templates)
 /// and starts the flow.
 pub async fn fire(
-    engine: &Engine<SqliteStore>,
+    engine: &Engine<ServerStore>,
     templates: &Templates,
     flow: LockedFlow,
     revision: u32,

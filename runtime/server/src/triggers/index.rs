@@ -11,8 +11,8 @@ use sluice_flow::LockedFlow;
 use tokio::sync::Mutex;
 
 use sluice_engine::scheduler::Engine;
-use sluice_store::SqliteStore;
 
+use crate::ServerStore;
 use crate::error::BODY_FILE_NAME;
 
 pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
@@ -36,7 +36,7 @@ impl FlowIndex {
     }
 
     /// The flows that have triggers, fresh enough.
-    pub async fn flows(&self, engine: &Engine<SqliteStore>) -> Arc<Vec<IndexedFlow>> {
+    pub async fn flows(&self, engine: &Engine<ServerStore>) -> Arc<Vec<IndexedFlow>> {
         let mut cached = self.cached.lock().await;
         let dirty = self.dirty.swap(false, Ordering::SeqCst);
         if let Some((loaded, flows)) = &*cached

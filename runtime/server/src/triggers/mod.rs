@@ -35,13 +35,14 @@ pub(crate) use api::list;
 pub(crate) use webhook::receive;
 
 use sluice_engine::scheduler::Engine;
-use sluice_store::SqliteStore;
+
+use crate::ServerStore;
 
 /// What the trigger loops read: the engine (deployed flows, executions, starts, updates) and the
 /// triggers' shared part. Not the server's whole state: the loops need nothing of the HTTP side.
 #[derive(Clone)]
 pub struct TriggerContext {
-    pub engine: Engine<SqliteStore>,
+    pub engine: Engine<ServerStore>,
     pub triggers: Arc<Triggers>,
 }
 

@@ -17,19 +17,19 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StaticSecrets};
 use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
-use sluice_server::{AppState, router};
+use sluice_server::{AppState, ServerStore, router};
 use sluice_store::SqliteStore;
 use tower::ServiceExt;
 
 pub const HELLO: &str = include_str!("../../../../examples/flows/hello.yaml");
 
 /// An engine on a store in `dir`, with the core plugin and these secrets.
-pub async fn engine(dir: &Path, secrets: &[(&str, &str)]) -> Engine<SqliteStore> {
+pub async fn engine(dir: &Path, secrets: &[(&str, &str)]) -> Engine<ServerStore> {
     let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("server-cache");
     let sandbox =
         Arc::new(Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).unwrap());
     let core = sandbox.load(sluice_builtin_plugins::CORE.wasm).await.unwrap();
-    let store = Arc::new(SqliteStore::open(&dir.join("sluice.db")).await.unwrap());
+    let store = Arc::new(ServerStore::from(SqliteStore::open(&dir.join("sluice.db")).await.unwrap()));
     let secrets: HashMap<String, String> =
         secrets.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     Engine::new(

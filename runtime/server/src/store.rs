@@ -1,0 +1,155 @@
+//! The store a server runs on: the embedded SQLite file under its data dir, or a PostgreSQL
+//! database that several servers may share. One concrete type, so the handlers are not generic
+//! over [`Store`]; each call goes to the backend it holds.
+
+use sluice_engine::{
+    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, LogFilter, ScheduleState,
+    Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+};
+use sluice_store::SqliteStore;
+use sluice_store_postgres::PostgresStore;
+
+#[derive(Debug, Clone)]
+pub enum ServerStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl ServerStore {
+    /// [`PostgresStore::connect`]: connects to the database at `url` and migrates it.
+    pub async fn postgres(url: &str) -> Result<ServerStore, StoreError> {
+        Ok(PostgresStore::connect(url).await?.into())
+    }
+
+    /// Waits for running statements and closes the connections.
+    pub async fn close(&self) {
+        match self {
+            ServerStore::Sqlite(store) => store.close().await,
+            ServerStore::Postgres(store) => store.close().await,
+        }
+    }
+}
+
+impl From<SqliteStore> for ServerStore {
+    fn from(store: SqliteStore) -> Self {
+        ServerStore::Sqlite(store)
+    }
+}
+
+impl From<PostgresStore> for ServerStore {
+    fn from(store: PostgresStore) -> Self {
+        ServerStore::Postgres(store)
+    }
+}
+
+/// The same call on whichever store it is.
+macro_rules! delegate {
+    ($self:ident, |$store:ident| $call:expr) => {
+        match $self {
+            ServerStore::Sqlite($store) => $call.await,
+            ServerStore::Postgres($store) => $call.await,
+        }
+    };
+}
+
+impl Store for ServerStore {
+    async fn save_flow(&self, namespace: &str, id: &str, source: &str) -> Result<FlowRevision, StoreError> {
+        delegate!(self, |s| s.save_flow(namespace, id, source))
+    }
+
+    async fn get_flow(
+        &self,
+        namespace: &str,
+        id: &str,
+        revision: Option<u32>,
+    ) -> Result<Option<FlowRevision>, StoreError> {
+        delegate!(self, |s| s.get_flow(namespace, id, revision))
+    }
+
+    async fn list_flows(&self, namespace_prefix: Option<&str>) -> Result<Vec<FlowRevision>, StoreError> {
+        delegate!(self, |s| s.list_flows(namespace_prefix))
+    }
+
+    async fn flow_revisions(&self, namespace: &str, id: &str) -> Result<Vec<FlowRevision>, StoreError> {
+        delegate!(self, |s| s.flow_revisions(namespace, id))
+    }
+
+    async fn delete_flow(&self, namespace: &str, id: &str) -> Result<bool, StoreError> {
+        delegate!(self, |s| s.delete_flow(namespace, id))
+    }
+
+    async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
+        delegate!(self, |s| s.commit(batch))
+    }
+
+    async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {
+        delegate!(self, |s| s.get_execution(id))
+    }
+
+    async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<ExecutionRecord>, StoreError> {
+        delegate!(self, |s| s.list_executions(filter))
+    }
+
+    async fn unfinished_executions(&self) -> Result<Vec<ExecutionRecord>, StoreError> {
+        delegate!(self, |s| s.unfinished_executions())
+    }
+
+    async fn task_runs(&self, execution_id: &str) -> Result<Vec<TaskRun>, StoreError> {
+        delegate!(self, |s| s.task_runs(execution_id))
+    }
+
+    async fn delete_task_runs(&self, execution_id: &str, keys: &[TaskRunKey]) -> Result<(), StoreError> {
+        delegate!(self, |s| s.delete_task_runs(execution_id, keys))
+    }
+
+    async fn logs(&self, execution_id: &str, filter: &LogFilter) -> Result<Vec<StoredLog>, StoreError> {
+        delegate!(self, |s| s.logs(execution_id, filter))
+    }
+
+    async fn put_artifact(&self, bytes: &[u8]) -> Result<ArtifactRef, StoreError> {
+        delegate!(self, |s| s.put_artifact(bytes))
+    }
+
+    async fn get_artifact(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        delegate!(self, |s| s.get_artifact(sha256))
+    }
+
+    async fn attach_artifact(
+        &self,
+        execution_id: &str,
+        task_run: Option<&TaskRunKey>,
+        name: &str,
+        artifact: &ArtifactRef,
+    ) -> Result<(), StoreError> {
+        delegate!(self, |s| s.attach_artifact(execution_id, task_run, name, artifact))
+    }
+
+    async fn artifacts(
+        &self,
+        execution_id: &str,
+    ) -> Result<Vec<(Option<TaskRunKey>, String, ArtifactRef)>, StoreError> {
+        delegate!(self, |s| s.artifacts(execution_id))
+    }
+
+    async fn schedule_state(&self, key: TriggerKey<'_>) -> Result<Option<ScheduleState>, StoreError> {
+        delegate!(self, |s| s.schedule_state(key))
+    }
+
+    async fn claim_schedule(
+        &self,
+        key: TriggerKey<'_>,
+        expected: Option<Timestamp>,
+        until: Timestamp,
+        skipped: u64,
+    ) -> Result<bool, StoreError> {
+        delegate!(self, |s| s.claim_schedule(key, expected, until, skipped))
+    }
+
+    async fn set_schedule_execution(
+        &self,
+        key: TriggerKey<'_>,
+        execution_id: &str,
+    ) -> Result<(), StoreError> {
+        delegate!(self, |s| s.set_schedule_execution(key, execution_id))
+    }
+}
