@@ -309,7 +309,8 @@ pub async fn problem_for_every_error(response: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+    let ui_page = response.extensions().get::<crate::ui::UiPage>().is_some();
+    if !(status.is_client_error() || status.is_server_error()) || is_problem || ui_page {
         return response;
     }
     let text = axum::body::to_bytes(response.into_body(), 16 * 1024).await.unwrap_or_default();

@@ -4,8 +4,9 @@
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::handler::Handler;
-use axum::http::{Method, Uri};
+use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::map_response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::error::{ApiError, problem_for_every_error};
@@ -93,8 +94,11 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn not_found(uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("no route {}", uri.path()))
+/// An unknown path: a problem document, or for a browser asking for a page outside the API, the
+/// UI's page with a 404 status (its script says what is not there).
+async fn not_found(uri: Uri, headers: HeaderMap) -> Response {
+    crate::ui::missing_page(uri.path(), &headers)
+        .unwrap_or_else(|| ApiError::NotFound(format!("no route {}", uri.path())).into_response())
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {

@@ -67,6 +67,27 @@ async fn index(headers: HeaderMap) -> Response {
     serve(find("index.html").expect("index.html is embedded"), &headers)
 }
 
+/// Marks the UI's 404 page, which the layer that turns error answers into problem documents
+/// lets through.
+#[derive(Clone, Copy)]
+pub struct UiPage;
+
+/// `index.html` with a 404 for a browser's request of an unknown page (not under `/api/`, asking
+/// for HTML); `None` for anything else, which gets the API's problem document.
+pub fn missing_page(path: &str, headers: &HeaderMap) -> Option<Response> {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.split(',').any(|t| t.trim().starts_with("text/html")));
+    if !wants_html || path.starts_with("/api/") || path.starts_with("/ui/") {
+        return None;
+    }
+    let mut response = serve(find("index.html").expect("index.html is embedded"), &HeaderMap::new());
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response.extensions_mut().insert(UiPage);
+    Some(response)
+}
+
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
     let asset = find(&path).ok_or_else(|| ApiError::NotFound(format!("no UI file {path}")))?;
     Ok(serve(asset, &headers))

@@ -417,6 +417,14 @@ async fn the_ui_pages_answer_index_html_and_its_assets_revalidate() {
     let etag = script.headers()["etag"].to_str().unwrap().to_string();
     let again = get("/ui/app.js", Some(&etag)).await.unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    // A browser asking for a page that does not exist gets the UI (which says so) with a 404;
+    // anything else, a problem document.
+    let page = Request::get("/nowhere").header("accept", "text/html,application/xhtml+xml;q=0.9");
+    let page = api.app.clone().oneshot(page.body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(page.status(), StatusCode::NOT_FOUND);
+    assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    let missing = get("/nowhere", None).await.unwrap();
+    assert_eq!(missing.headers()["content-type"], "application/problem+json");
     let missing = get("/ui/nope.js", None).await.unwrap();
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert_eq!(missing.headers()["content-type"], "application/problem+json");

@@ -7,7 +7,6 @@
 import {errorBox, fill, loading} from './dom.js';
 
 const ROUTES = [
-  [/^\/?$/, () => import('./pages/flows.js'), () => ({}), 'flows'],
   [/^\/flows\/?$/, () => import('./pages/flows.js'), () => ({}), 'flows'],
   [/^\/flows\/([^/]+)\/([^/]+)\/run\/?$/, () => import('./pages/run.js'), (m) => ({namespace: m[1], id: m[2]}), 'flows'],
   [/^\/flows\/([^/]+)\/([^/]+)\/?$/, () => import('./pages/flow.js'), (m) => ({namespace: m[1], id: m[2]}), 'flows'],
@@ -22,6 +21,8 @@ let stop = null;
 let generation = 0;
 
 async function show() {
+  // The flows are the front page; its one URL is /flows.
+  if (location.pathname === '/') history.replaceState(null, '', '/flows' + location.search + location.hash);
   const path = location.pathname;
   const query = new URLSearchParams(location.search);
   if (stop) {
