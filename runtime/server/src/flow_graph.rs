@@ -1,5 +1,5 @@
 //! `GET /api/v1/flows/{namespace}/{id}/graph`: the stored flow as the server's parser reads it,
-//! for the UI's topology and run form (no YAML parser in the browser): its typed inputs, and its
+//! for the UI's topology and run form (no YAML parser in the browser): its labels, typed inputs, and its
 //! tasks as a tree (each with its type, `dependsOn`, the line it starts on, its child lists and
 //! what it is granted), main tasks, `errors` and `finally` apart. Read-only; `?revision=` reads
 //! an older revision.
@@ -43,6 +43,7 @@ pub async fn get(
         "id": stored.id,
         "revision": stored.revision,
         "description": flow.description,
+        "labels": flow.labels,
         "inputs": flow.inputs.iter().map(input).collect::<Vec<_>>(),
         "tasks": graph.list(&flow.tasks),
         "errors": graph.list(&flow.errors),
@@ -103,7 +104,8 @@ impl Graph<'_> {
                 doc["allow"] = json!({
                     "network": allow.network, "docker": allow.docker, "env": allow.env, "secrets": allow.secrets,
                 });
-                doc["impliedNetwork"] = json!(self.implied_network(&task_type.plugin, &task_type.task, config));
+                doc["impliedNetwork"] =
+                    json!(self.implied_network(&task_type.plugin, &task_type.task, config));
             }
             TaskKind::Sequential { tasks } => doc["children"] = json!([self.group("tasks", false, tasks)]),
             TaskKind::Parallel { tasks, concurrency } => {
@@ -112,12 +114,15 @@ impl Graph<'_> {
             }
             TaskKind::If { condition, then, otherwise } => {
                 doc["condition"] = json!(condition);
-                doc["children"] = json!([self.group("then", false, then), self.group("else", false, otherwise)]);
+                doc["children"] =
+                    json!([self.group("then", false, then), self.group("else", false, otherwise)]);
             }
             TaskKind::Switch { value, cases, default } => {
                 doc["value"] = json!(value);
-                let mut groups: Vec<Value> =
-                    cases.iter().map(|(case, tasks)| self.group(&format!("case {case}"), false, tasks)).collect();
+                let mut groups: Vec<Value> = cases
+                    .iter()
+                    .map(|(case, tasks)| self.group(&format!("case {case}"), false, tasks))
+                    .collect();
                 groups.push(self.group("default", false, default));
                 doc["children"] = json!(groups);
             }
@@ -136,7 +141,12 @@ impl Graph<'_> {
 
     /// The network a plugin task's own config implies (`core.http`'s `url`), as written (it
     /// may be a template, rendered at run time): `[{field, value}]`.
-    fn implied_network(&self, plugin: &str, task: &str, config: &serde_json::Map<String, Value>) -> Vec<Value> {
+    fn implied_network(
+        &self,
+        plugin: &str,
+        task: &str,
+        config: &serde_json::Map<String, Value>,
+    ) -> Vec<Value> {
         let Some(found) = self.state.engine.plugins().get(plugin) else { return Vec::new() };
         let Some(info) = found.info().task(task) else { return Vec::new() };
         info.capabilities

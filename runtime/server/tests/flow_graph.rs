@@ -29,6 +29,7 @@ async fn the_graph_of_parallel_yaml() {
         json!({
             "namespace": "examples", "id": "parallel", "revision": 1,
             "description": "Runs independent checks side by side, then reports.",
+            "labels": {},
             "inputs": [],
             "tasks": [
                 {"id": "checks", "type": "flow.parallel", "line": 8, "description": null, "dependsOn": [],
