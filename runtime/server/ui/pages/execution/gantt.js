@@ -120,11 +120,13 @@ export function gantt({onSelect}) {
   let frame = 0;
   const rendered = new Map(); // run id → row element in the DOM
   let scale = null;
+  const keys = new Map();    // run id → its iteration indices, for the row order
   let version = 0;
   let drawnVersion = -1;
   let drawnWidth = 0;
 
   const axis = h('div.gantt-axis', {'aria-hidden': 'true'});
+  const nowLine = h('span.now', {title: 'now'});
   const spacer = h('div.gantt-spacer');
   const body = h('div.gantt-body', {role: 'treegrid', 'aria-label': 'Task runs over time', 'aria-readonly': 'true'}, spacer);
   const legend = h('div.gantt-legend', {'aria-hidden': 'true'},
@@ -151,8 +153,8 @@ export function gantt({onSelect}) {
       }
     }
     const sort = (list) => list.sort((a, b) => {
-      const ia = iterations(a.id);
-      const ib = iterations(b.id);
+      const ia = keys.get(a.id) ?? keys.set(a.id, iterations(a.id)).get(a.id);
+      const ib = keys.get(b.id) ?? keys.set(b.id, iterations(b.id)).get(b.id);
       for (let i = 0; i < Math.min(ia.length, ib.length); i++) if (ia[i] !== ib[i]) return ia[i] - ib[i];
       return index.get(a.id) - index.get(b.id);
     });
@@ -190,7 +192,13 @@ export function gantt({onSelect}) {
       if (e !== null && (end === null || e > end)) end = e;
     }
     if (start === null) start = now;
-    if (!execution.endedAt) end = Math.max(end ?? now, now);
+    if (!execution.endedAt) {
+      // While it runs the end moves by steps (a 40th of the span, at least 250 ms), so the
+      // bars' scale changes a few times a second at most, not on every frame.
+      end = Math.max(end ?? now, now);
+      const step = Math.max(250, (end - start) / 40);
+      end = start + Math.ceil((end - start + 1) / step) * step;
+    }
     return {start, end: Math.max(end, start + 1), now};
   }
 
@@ -201,8 +209,7 @@ export function gantt({onSelect}) {
     for (let t = 0; t <= span * 0.94; t += every) {
       ticks.push(h('span.tick', {style: {left: `${(t / span) * 100}%`}}, axisLabel(t)));
     }
-    const now = execution.endedAt ? null : h('span.now', {style: {left: `${((scale.now - scale.start) / span) * 100}%`}, title: 'now'});
-    fill(axis, h('div.gantt-axis-label', 'task run'), h('div.gantt-ticks', ticks, now), h('div.gantt-axis-dur', 'duration'));
+    fill(axis, h('div.gantt-axis-label', 'task run'), h('div.gantt-ticks', ticks, execution.endedAt ? null : nowLine), h('div.gantt-axis-dur', 'duration'));
   }
 
   function row(entry, i, scale) {
@@ -213,7 +220,8 @@ export function gantt({onSelect}) {
       rendered.set(entry.id, el);
     }
     // Drawn again only when something it shows changed (a scroll alone just places rows).
-    const key = `${run.state}|${run.endedAt}|${run.attemptHistory ? run.attemptHistory.length : 0}|${run.attemptHistory?.at(-1)?.endedAt}|${scale.start}|${execution.endedAt ? scale.end : scale.now}|${selected === run.id}|${collapsed.has(run.id)}|${i === active}|${i}|${entry.parent}`;
+    const done = RUN_DONE.has(run.state) && (run.endedAt || !run.startedAt);
+    const key = `${run.state}|${run.endedAt}|${run.attemptHistory ? run.attemptHistory.length : 0}|${run.attemptHistory?.at(-1)?.endedAt}|${scale.start}|${done ? '' : scale.now}|${selected === run.id}|${collapsed.has(run.id)}|${i === active}|${i}|${entry.parent}`;
     if (el.drawn === key) return el;
     el.drawn = key;
     const span = scale.end - scale.start;
@@ -221,11 +229,12 @@ export function gantt({onSelect}) {
     const parentRun = run.parent && runs.get(run.parent);
     const fallback = ms(parentRun && parentRun.startedAt) ?? ms(execution.startedAt) ?? scale.start;
     const bars = segments(run, fallback, scale.now).map((seg) => {
-      const left = ((seg.start - scale.start) / span) * 100;
-      const width = (Math.max(0, seg.end - seg.start) / span) * 100;
+      const offset = seg.start - scale.start;
+      const length = Math.max(0, seg.end - seg.start);
+      const width = (length / span) * 100;
       const cls = seg.kind === 'wait' ? 'bar.wait' : `bar.${seg.kind}.s-${(seg.state || 'unknown').toLowerCase()}`;
       return h(`span.${cls}${seg.open ? '.open' : ''}`, {
-        style: {left: `${left}%`, width: `max(3px, ${width}%)`},
+        style: {left: `calc(var(--pct) * ${offset})`, width: `max(3px, calc(var(--pct) * ${length}))`},
         title: tooltip(run, seg),
         dataset: seg.kind === 'attempt' ? {attempt: seg.number} : {segment: seg.kind},
       }, seg.kind === 'attempt' && run.attemptHistory.length > 1 && (width / 100) * trackPx >= 22 ? `#${seg.number}` : null);
@@ -265,20 +274,29 @@ export function gantt({onSelect}) {
       layout();
       filterVisible();
     }
-    // The scale moves with the clock only while the execution runs.
+    // Layout is read before anything is written, so a frame never forces a second layout.
     const width = body.clientWidth;
+    const scrollTop = body.scrollTop;
+    // The scale moves with the clock only while the execution runs. Bars are placed in units
+    // of --pct (the track's percent per millisecond): a new scale is one property, and only
+    // the rows of unfinished runs are drawn again.
     if (!scale || version !== drawnVersion || !execution.endedAt || width !== drawnWidth) {
-      scale = range();
+      const next = range();
+      if (!scale || next.start !== scale.start || next.end !== scale.end || width !== drawnWidth) {
+        drawAxis(next, width - 420 > 100 ? width - 420 : 600);
+        body.style.setProperty('--pct', `${100 / (next.end - next.start)}%`);
+      }
+      scale = next;
       drawnVersion = version;
       drawnWidth = width;
-      drawAxis(scale, width - 420 > 100 ? width - 420 : 600);
+      if (!execution.endedAt) nowLine.style.left = `${((scale.now - scale.start) / (scale.end - scale.start)) * 100}%`;
     }
     const height = visible.length * ROW;
     spacer.style.height = `${height}px`;
     body.style.height = `${Math.min(MAX_HEIGHT, Math.max(height, ROW)) + 2}px`;
     body.setAttribute('aria-rowcount', String(visible.length));
-    const first = Math.max(0, Math.floor(body.scrollTop / ROW) - MARGIN);
-    const last = Math.min(visible.length, Math.ceil((body.scrollTop + MAX_HEIGHT) / ROW) + MARGIN);
+    const first = Math.max(0, Math.floor(scrollTop / ROW) - MARGIN);
+    const last = Math.min(visible.length, Math.ceil((scrollTop + MAX_HEIGHT) / ROW) + MARGIN);
     const keep = new Set();
     const place = (i) => {
       const entry = visible[i];
@@ -366,11 +384,14 @@ export function gantt({onSelect}) {
 
   return {
     el,
-    update(exec, all) {
+    /** `now`: draw at once (the caller is in an animation frame and has not written yet). */
+    update(exec, all, now = false) {
       execution = exec;
       runs = all;
       version++;
-      schedule();
+      if (!now) { schedule(); return; }
+      if (frame) { cancelAnimationFrame(frame); frame = 0; }
+      draw();
     },
     /** Marks `id` as the selected run (the logs filter), or none. */
     select(id) {
