@@ -253,7 +253,9 @@ function headerView() {
       fill(times.created, time(e.createdAt) || '—');
       fill(times.started, time(e.startedAt) || h('span.muted', 'not yet'));
       fill(times.ended, time(e.endedAt) || h('span.muted', TERMINAL.has(e.state) ? '—' : 'still running'));
-      fill(times.duration, e.startedAt ? duration(end - Date.parse(e.startedAt)) : '—', !e.endedAt && e.startedAt ? h('span.muted', ' so far') : null);
+      const queued = e.startedAt && e.createdAt ? Date.parse(e.startedAt) - Date.parse(e.createdAt) : 0;
+      fill(times.duration, e.startedAt ? duration(end - Date.parse(e.startedAt)) : '—', !e.endedAt && e.startedAt ? h('span.muted', ' so far') : null,
+        queued >= 1000 ? h('span.muted', ` (queued ${duration(queued)} before it started)`) : null);
       fill(error, e.error ? h('div.exec-error', {id: 'execution-error'}, h('strong', {'aria-hidden': 'true'}, '✗ '), h('strong', 'Error: '), e.error) : null);
       // The trigger, labels and inputs of an execution never change.
       if (e.executionId === fixed) return;

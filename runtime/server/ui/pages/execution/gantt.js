@@ -183,7 +183,8 @@ export function gantt({onSelect}) {
 
   function range() {
     const now = Date.now();
-    let start = ms(execution.createdAt) ?? ms(execution.startedAt);
+    // From the start (a queued execution's wait is in the header, not in front of every bar).
+    let start = ms(execution.startedAt) ?? ms(execution.createdAt);
     let end = ms(execution.endedAt);
     for (const run of runs.values()) {
       const s = ms(run.startedAt);
