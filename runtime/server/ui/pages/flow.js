@@ -40,7 +40,7 @@ export async function render(root, {namespace, id}) {
     settle(get(`${flowPath}/graph`)),
     settle(get(`${flowPath}/revisions`)),
     settle(get(`${flowPath}/triggers`)),
-    settle(get(`${api('executions')}?${new URLSearchParams({namespace, flowId: id, limit: '5'})}`)),
+    settle(get(`${api('executions')}?${new URLSearchParams({namespace, flowId: id, limit: '50'})}`)),
   ]);
   const page = `/flows/${encodeURIComponent(namespace)}/${encodeURIComponent(id)}`;
   let saved = flow.source;
@@ -160,7 +160,7 @@ export async function render(root, {namespace, id}) {
       h('a.button.primary', {href: `${page}/run`, 'data-nav': true, 'data-action': 'open-run'}, '▶ Run')),
     graph.value?.description ? h('p.description', graph.value.description) : null, labels,
     h('div.flow-summary',
-      h('section', {'aria-labelledby': 'h-triggers'}, h('h2', {id: 'h-triggers'}, 'Triggers'), triggerList(triggers)),
+      h('section', {'aria-labelledby': 'h-triggers'}, h('h2', {id: 'h-triggers'}, 'Triggers'), triggerList(triggers, executions.value || [])),
       h('section', {'aria-labelledby': 'h-executions'}, h('h2', {id: 'h-executions'}, 'Recent executions'),
         executionList(executions),
         h('p', link(`/executions?${new URLSearchParams({namespace, flowId: id})}`, 'All executions of this flow')))),
@@ -186,7 +186,7 @@ async function settle(promise) {
   try { return {value: await promise}; } catch (error) { return {error}; }
 }
 
-function triggerList(answer) {
+function triggerList(answer, executions) {
   if (answer.error) return errorBox(answer.error);
   if (!answer.value.length) return h('p.muted', 'No triggers: it runs when started.');
   return h('table.triggers', {id: 'flow-triggers'},
@@ -194,8 +194,9 @@ function triggerList(answer) {
     h('tbody', answer.value.map((t) => h('tr', {dataset: {trigger: t.id}, class: t.disabled ? 'disabled' : null},
       h('td', h('strong', t.id), ' ', h('span.muted', t.type), t.disabled ? h('span.muted', ' (disabled)') : null),
       h('td', when(t)),
-      h('td', t.type === 'schedule' ? (t.nextDate ? time(t.nextDate) : h('span.muted', 'never')) : h('span.muted', '—')),
-      h('td', last(t))))));
+      h('td', {title: t.coveredUntil ? `fired for every date up to ${t.coveredUntil}` : null},
+        t.type === 'schedule' ? (t.nextDate ? time(t.nextDate) : h('span.muted', 'never')) : h('span.muted', '—')),
+      h('td', last(t, executions))))));
 }
 
 function when(t) {
@@ -208,20 +209,21 @@ function when(t) {
   return '';
 }
 
-function last(t) {
-  if (t.type !== 'schedule') return h('span.muted', '—');
+/** The newest execution this trigger started (among the flow's last 50), and a schedule's state. */
+function last(t, executions) {
   const parts = [];
-  if (t.executionId) parts.push(link(`/executions/${t.executionId}`, h('code', t.executionId.slice(0, 13) + '…')));
-  if (t.coveredUntil) parts.push(h('span.muted', ' covered until '), time(t.coveredUntil));
+  const started = executions.find((e) => e.trigger && e.trigger.type === t.type && e.trigger.id === t.id);
+  if (started) parts.push(link(`/executions/${started.executionId}`, stateBadge(started.state)), ' ', time(started.createdAt));
+  else if (t.executionId) parts.push(link(`/executions/${t.executionId}`, h('code', t.executionId.slice(0, 13) + '…')));
   if (t.skipped) parts.push(h('span.warn', ` ${t.skipped} skipped`));
-  return parts.length ? parts : h('span.muted', 'not fired yet');
+  return parts.length ? parts : h('span.muted', t.type === 'schedule' ? 'not fired yet' : 'nothing started lately');
 }
 
 function executionList(answer) {
   if (answer.error) return errorBox(answer.error);
   if (!answer.value.length) return h('p.muted', 'Never run.');
   return h('table.executions', {id: 'flow-executions'},
-    h('tbody', answer.value.map((e) => h('tr', {dataset: {execution: e.executionId}},
+    h('tbody', answer.value.slice(0, 5).map((e) => h('tr', {dataset: {execution: e.executionId}},
       h('td', stateBadge(e.state)),
       h('td', link(`/executions/${e.executionId}`, h('code', e.executionId.slice(0, 13) + '…'))),
       h('td.muted', `rev ${e.revision}`),

@@ -16,7 +16,7 @@ const GAP_X = 22;
 const GAP_Y = 34;
 const HEAD = 40;
 const MIN_W = 150;
-const MAX_W = 300;
+const MAX_W = 360;
 
 /** The SVG; `onSelect(task)` when a node or group is chosen, `onOpen(href)` for a subflow link. */
 export function topology(graph, {onSelect, onOpen}) {
