@@ -39,7 +39,7 @@ import {h, fill, link, stateBadge, time, duration, errorBox, useStyle, TERMINAL}
 import {gantt} from './execution/gantt.js';
 import {logView} from './execution/logs.js';
 import {gateCards, outputsSection, jsonTree, longText} from './execution/outputs.js';
-import {actions} from './execution/actions.js';
+import {actions, flowTasks} from './execution/actions.js';
 
 export async function render(root, params, query) {
   useStyle('/ui/pages/execution.css');
@@ -76,11 +76,22 @@ export async function render(root, params, query) {
   };
   const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
   let resultsKey = '';
+  let gateTypes = new Map();
+  // A failed gate has no outputs: the flow tells which tasks are gates (read only then).
+  const readGates = () => {
+    if ([...runs.values()].some((r) => r.state === 'FAILED' || r.state === 'WARNING')) {
+      flowTasks(execution).then((tasks) => {
+        gateTypes = new Map(tasks.filter((t) => t.type.startsWith('gate.')).map((t) => [t.id, t.type.replace(/@.*/, '')]));
+        resultsKey = '';
+        drawResults();
+      }, () => {});
+    }
+  };
   const drawResults = () => {
-    const key = JSON.stringify([execution.outputs, execution.flowOutputs]);
+    const key = JSON.stringify([execution.outputs, execution.flowOutputs, [...runs.values()].filter((r) => gateTypes.has(r.taskId)).map((r) => r.state)]);
     if (key === resultsKey) return;
     resultsKey = key;
-    fill(gates, gateCards(execution.outputs, runs));
+    fill(gates, gateCards(execution.outputs, runs, gateTypes));
     // What was opened stays open when outputs arrive.
     const open = new Set([...outputs.querySelectorAll('details[data-outputs]')].filter((d) => d.open).map((d) => d.dataset.outputs));
     fill(outputs, outputsSection(execution));
@@ -95,6 +106,7 @@ export async function render(root, params, query) {
       for (const r of doc.taskRuns) runs.set(r.id, r);
       fill(problem);
       drawResults();
+      if (TERMINAL.has(doc.state) && !gateTypes.size) readGates();
       schedule();
       if (resume) live();
     } catch (error) {
@@ -146,6 +158,7 @@ export async function render(root, params, query) {
   }
 
   drawResults();
+  readGates();
   draw();
   if (logs.run) chart.select(logs.run); // a ?run= in the URL marks its row
   if (TERMINAL.has(execution.state)) logs.start(true);

@@ -8,11 +8,24 @@ import {h, fill, errorBox, TERMINAL} from '../../dom.js';
 import {navigate} from '../../app.js';
 import {parseYaml, allTasks} from './yaml.js';
 
-/** The `flow.pause` tasks of the execution's flow revision (id → task), or null if unreadable. */
+const read = new Map();
+
+/** Every task of the execution's flow revision (read once per revision); throws if unreadable. */
+export function flowTasks(execution) {
+  const key = `${execution.namespace}/${execution.flowId}/${execution.revision}`;
+  if (!read.has(key)) {
+    read.set(key, get(`${api('flows', execution.namespace, execution.flowId)}?revision=${execution.revision}`).then((flow) => {
+      const doc = parseYaml(flow.source);
+      return allTasks([doc.tasks, doc.finally, doc.errors]);
+    }));
+    read.get(key).catch(() => read.delete(key));
+  }
+  return read.get(key);
+}
+
+/** The `flow.pause` tasks of the execution's flow revision (id → task). */
 async function pauseTasks(execution) {
-  const flow = await get(`${api('flows', execution.namespace, execution.flowId)}?revision=${execution.revision}`);
-  const doc = parseYaml(flow.source);
-  const tasks = allTasks([doc.tasks, doc.finally, doc.errors]);
+  const tasks = await flowTasks(execution);
   return new Map(tasks.filter((t) => t.type === 'flow.pause').map((t) => [t.id, t]));
 }
 

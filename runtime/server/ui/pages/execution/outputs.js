@@ -51,9 +51,23 @@ function failing(summary) {
   return false;
 }
 
-/** Gate cards for `outputs` (`{taskRunId: outputs}`), with the state of each run. */
-export function gateCards(outputs, runs) {
+const GATES = {'gate.tests': 'tests', 'gate.coverage': 'coverage', 'gate.sarif': 'sarif'};
+
+/**
+ * Gate cards for `outputs` (`{taskRunId: outputs}`), with the state of each run; `gates`
+ * (task id → `gate.*` type, from the flow, may be empty) adds a card for each gate that failed,
+ * which has no outputs: its error holds the numbers.
+ */
+export function gateCards(outputs, runs, gates = new Map()) {
   const cards = [];
+  for (const run of runs.values()) {
+    const kind = GATES[gates.get(run.taskId)];
+    if (!kind || (outputs && outputs[run.id]) || !['FAILED', 'WARNING'].includes(run.state) || !run.error) continue;
+    cards.push(h(`div.gate-card.gate-${kind}.gate-bad`, {dataset: {task: run.id, kind}, role: 'group', 'aria-label': `${kind} of ${run.id}`},
+      h('div.gate-head', h('span.gate-kind', {'aria-hidden': 'true'}, '✗ ', kind), h('code.task', run.id)),
+      h('div.gate-text.gate-error', run.error),
+      h('div.muted', `task ended ${run.state}`)));
+  }
   const order = [...runs.keys()];
   const entries = Object.entries(outputs || {}).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b));
   for (const [task, out] of entries) {
