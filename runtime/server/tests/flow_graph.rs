@@ -65,7 +65,8 @@ async fn the_graph_shows_grants_branches_and_subflows_but_no_secret_default() {
     assert_eq!(fetch["impliedNetwork"], json!([{"field": "url", "value": "https://api.example.com/v1"}]));
     let branch = &graph["tasks"][1];
     assert_eq!(branch["condition"], "{{ inputs.env == 'prod' }}");
-    let labels: Vec<&str> = branch["children"].as_array().unwrap().iter().map(|g| g["label"].as_str().unwrap()).collect();
+    let labels: Vec<&str> =
+        branch["children"].as_array().unwrap().iter().map(|g| g["label"].as_str().unwrap()).collect();
     assert_eq!(labels, ["then", "else"]);
     assert_eq!(
         branch["children"][0]["tasks"][0]["subflow"],

@@ -22,6 +22,9 @@
 //   .diff                                 the diff of the chosen two: `.diff-line.diff-add`,
 //                                         `.diff-line.diff-del`, `.diff-line.diff-ctx`
 //   #flow-triggers tr[data-trigger]       a trigger; #flow-executions tr[data-execution]
+//   [data-action=edit-revision]           a revision's "Edit from this" button (puts its YAML in the editor)
+//
+// Leaving the page (a page load, not a view change) with unsaved edits asks first (beforeunload).
 
 import {api, get, post, put} from '../api.js';
 import {navigate} from '../app.js';
@@ -154,7 +157,7 @@ export async function render(root, {namespace, id}) {
 
   const labels = Object.entries(graph.value?.labels || {}).map(([k, v]) => h('span.label', `${k}:${v}`));
   fill(root,
-    h('p.crumbs', link('/flows', 'Flows'), ' / ', h('span', namespace)),
+    h('p.crumbs', link('/flows', 'Flows'), ' / ', link(`/flows?${new URLSearchParams({q: namespace})}`, namespace)),
     h('div.flow-head',
       h('h1', `${namespace}.${id} `, revisionText),
       h('a.button.primary', {href: `${page}/run`, 'data-nav': true, 'data-action': 'open-run'}, '▶ Run')),
