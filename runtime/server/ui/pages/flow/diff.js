@@ -6,8 +6,8 @@ import {h} from '../../dom.js';
 
 /** [['=', a, b] | ['-', a, null] | ['+', null, b]] with a, b the 0-based line indexes. */
 export function diffLines(before, after) {
-  const a = before.split('\n');
-  const b = after.split('\n');
+  const a = lines(before);
+  const b = lines(after);
   // Common ends apart: most revisions change a few lines in the middle.
   let head = 0;
   while (head < a.length && head < b.length && a[head] === b[head]) head++;
@@ -95,4 +95,11 @@ export function renderDiff(before, after, labels) {
     h('p.diff-summary', h('span.diff-count-add', `+${adds}`), ' ', h('span.diff-count-del', `−${dels}`),
       ` from ${labels[0]} to ${labels[1]}`),
     adds || dels ? h('div.diff-body', rows) : h('p.muted', 'The two revisions are the same.'));
+}
+
+/** The lines of a text; a final newline ends the last line rather than starting an empty one. */
+function lines(text) {
+  const all = text.split('\n');
+  if (all.length > 1 && all[all.length - 1] === '') all.pop();
+  return all;
 }
