@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Runs the shop pipeline's three pushes on this machine, every piece on 127.0.0.1 (see README.md):
+# Runs the shop pipeline's four pushes on this machine, every piece on 127.0.0.1 (see README.md):
 # it starts git http-backend with the service's repository, `sluice server` with pipeline.yaml
 # deployed, docker-registry, a Kubernetes API double whose pods are containers on your dockerd,
-# Prometheus scraping them, and stand-ins for Slack, Jira and PagerDuty; then pushes three
+# Prometheus scraping them, and stand-ins for Slack, Jira and PagerDuty; then pushes four
 # commits, each announced by a signed GitHub webhook, and checks what each did.
 #
-#   examples/cicd/run.sh           the three pushes, then everything stops
+#   examples/cicd/run.sh           the four pushes, then everything stops
 #   examples/cicd/run.sh --keep    ... then everything stays up until Ctrl-C
 #
 # It is the end-to-end test `runtime/cli/tests/cicd_pipeline.rs`, run with its output shown.

@@ -211,6 +211,74 @@ impl World {
     }
 }
 
+impl World {
+    /// Runs `work` while taking [`World::diagnose`] every second: its output, and the samples
+    /// (each with the seconds since the start), to print when a release went wrong.
+    pub async fn traced<T>(&self, work: impl std::future::Future<Output = T>) -> (T, String) {
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let samples = std::sync::Mutex::new(Vec::new());
+        let sample = async {
+            let start = Instant::now();
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                let at = start.elapsed().as_secs_f64();
+                samples.lock().unwrap().push(format!("at {at:.1} s: {}", self.diagnose()));
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        };
+        let work = async {
+            let output = work.await;
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            output
+        };
+        let (output, ()) = tokio::join!(work, sample);
+        (output, samples.into_inner().unwrap().join("\n"))
+    }
+
+    /// What to look at when a release did not go as expected: the shop's pods as the cluster has
+    /// them, and what Prometheus scrapes.
+    pub fn diagnose(&self) -> String {
+        let pods: Vec<String> = self
+            .kube
+            .objects("v1", "Pod", Some("shop"))
+            .iter()
+            .map(|p| {
+                let ready = p["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True");
+                format!(
+                    "{} {} ready={ready} ip={} track={} deleting={}",
+                    p["metadata"]["name"].as_str().unwrap_or("?"),
+                    p["status"]["phase"].as_str().unwrap_or("?"),
+                    p["status"]["podIP"].as_str().unwrap_or("-"),
+                    p["metadata"]["labels"]["sluice.dev/track"].as_str().unwrap_or("stable"),
+                    p["metadata"]["deletionTimestamp"].is_string()
+                )
+            })
+            .collect();
+        let targets =
+            crate::support_kube::http_get(&format!("{}/api/v1/targets?state=active", self.prometheus.url))
+                .and_then(|body| serde_json::from_str::<Value>(&body).ok())
+                .map(|doc| {
+                    doc["data"]["activeTargets"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|t| format!("{} {} {}", t["labels"]["pod"], t["health"], t["lastError"]))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default();
+        let endpoints = self.kube.object("v1", "Endpoints", "shop", "shop").map(|e| e["subsets"].to_string());
+        format!(
+            "pods:\n  {}\nendpoints of shop: {}\nscrape targets:\n  {}",
+            pods.join("\n  "),
+            endpoints.unwrap_or_default(),
+            targets.join("\n  ")
+        )
+    }
+}
+
 /// `Basic base64(user:password)`, as Jira's double expects it.
 pub fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
