@@ -5,8 +5,8 @@ use sluice_engine::{ArtifactRef, StoreError, TaskRunKey};
 use sqlx::SqliteExecutor;
 use sqlx::error::ErrorKind;
 
-use crate::codec::optional_key_from_db;
-use crate::error::{RowName, corrupt, db_error};
+use crate::error::db_error;
+use crate::records::{RowName, optional_key_from_db, size_from_db};
 use crate::writer::Writer;
 
 /// Stores the bytes under their sha256 unless they are there already.
@@ -90,8 +90,7 @@ pub(crate) async fn list(
             let name = RowName::Artifact { execution_id: &row.execution_id, name: &row.name };
             let task_run = Some(row.task_run.as_str()).filter(|key| !key.is_empty());
             let task_run = optional_key_from_db(name, "task_run", task_run)?;
-            let size = u64::try_from(row.size)
-                .map_err(|_| corrupt(name, "size", format_args!("{} is not a size", row.size)))?;
+            let size = size_from_db(name, row.size)?;
             Ok((task_run, row.name, ArtifactRef { sha256: row.sha256, size }))
         })
         .collect()

@@ -1,71 +1,22 @@
-//! Turning sqlx's errors into the engine's [`StoreError`], and naming the row behind a
-//! [`StoreError::Corrupt`].
-
-use std::fmt::Display;
+//! Turning sqlx's errors into the engine's [`StoreError`] on SQLite.
 
 use sluice_engine::StoreError;
-use sqlx::error::ErrorKind;
+
+use crate::records::sqlx_error;
 
 /// SQLite's primary result code for "the database file is locked by another connection".
 const SQLITE_BUSY: i32 = 5;
 
-/// Maps an sqlx error onto the store's error kinds: lost races (unique violations, a lock held
-/// past the busy timeout) are [`StoreError::Conflict`] so callers know a retry may succeed;
-/// values that cannot be decoded are [`StoreError::Corrupt`].
+/// Maps an sqlx error onto the store's error kinds (see [`sqlx_error`]); a lock held past the
+/// busy timeout is a lost race too.
 pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) => {
-            if matches!(db.kind(), ErrorKind::UniqueViolation) || is_busy(db.code().as_deref()) {
-                StoreError::Conflict(db.message().to_owned())
-            } else {
-                StoreError::Database(db.message().to_owned())
-            }
-        }
-        sqlx::Error::RowNotFound => StoreError::NotFound(error.to_string()),
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
-            StoreError::Corrupt(error.to_string())
-        }
-        _ => StoreError::Database(error.to_string()),
-    }
+    sqlx_error(error, |db| is_busy(db.code().as_deref()))
 }
 
 /// SQLite reports extended result codes (`SQLITE_BUSY_SNAPSHOT` is 517); the low byte is the
 /// primary code.
 fn is_busy(code: Option<&str>) -> bool {
     code.and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == SQLITE_BUSY)
-}
-
-/// A [`StoreError::Corrupt`] that says which row and column could not be read back.
-pub(crate) fn corrupt(row: impl Display, column: &str, problem: impl Display) -> StoreError {
-    StoreError::Corrupt(format!("{row}, column `{column}`: {problem}"))
-}
-
-/// Names a stored row in words, for error messages.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum RowName<'a> {
-    Flow { namespace: &'a str, id: &'a str, revision: i64 },
-    Execution(&'a str),
-    TaskRun { execution_id: &'a str, key: &'a str },
-    Log { execution_id: &'a str, seq: i64 },
-    Artifact { execution_id: &'a str, name: &'a str },
-}
-
-impl Display for RowName<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Flow { namespace, id, revision } => {
-                write!(f, "flow `{namespace}.{id}` revision {revision}")
-            }
-            Self::Execution(id) => write!(f, "execution `{id}`"),
-            Self::TaskRun { execution_id, key } => {
-                write!(f, "task run `{key}` of execution `{execution_id}`")
-            }
-            Self::Log { execution_id, seq } => write!(f, "log line {seq} of execution `{execution_id}`"),
-            Self::Artifact { execution_id, name } => {
-                write!(f, "artifact `{name}` of execution `{execution_id}`")
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -79,14 +30,5 @@ mod tests {
         assert!(!is_busy(Some("19")));
         assert!(!is_busy(Some("2067")));
         assert!(!is_busy(None));
-    }
-
-    #[test]
-    fn corrupt_names_row_and_column() {
-        let error = corrupt("execution `e1`", "state", "unknown state `BOGUS`");
-        assert_eq!(
-            error.to_string(),
-            "stored data is invalid: execution `e1`, column `state`: unknown state `BOGUS`"
-        );
     }
 }

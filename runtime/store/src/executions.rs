@@ -2,15 +2,15 @@
 
 use std::collections::HashSet;
 
-use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, StoreError};
+use sluice_engine::{ExecutionFilter, ExecutionRecord, StoreError};
 use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
 
-use crate::codec::{
-    json_from_db, json_to_db, key_from_db, optional_json_from_db, optional_json_to_db,
-    optional_timestamp_from_db, optional_timestamp_to_db, timestamp_bound_to_db, timestamp_from_db,
-    timestamp_to_db, u32_from_db,
+use crate::error::db_error;
+use crate::records::{
+    RowName, execution_state_from_db, json_from_db, json_to_db, optional_json_from_db, optional_json_to_db,
+    optional_timestamp_from_db, optional_timestamp_to_db, parent_from_db, timestamp_bound_to_db,
+    timestamp_from_db, timestamp_to_db, u32_from_db,
 };
-use crate::error::{RowName, corrupt, db_error};
 
 /// `list_executions` with `limit: 0`.
 pub const DEFAULT_LIST_LIMIT: u32 = 100;
@@ -109,21 +109,8 @@ struct ExecutionRow {
 impl ExecutionRow {
     fn into_record(self) -> Result<ExecutionRecord, StoreError> {
         let row = RowName::Execution(&self.id);
-        let state = ExecutionState::parse(&self.state)
-            .ok_or_else(|| corrupt(row, "state", format_args!("unknown execution state `{}`", self.state)))?;
-        let parent = match (&self.parent_execution, &self.parent_task_run) {
-            (Some(execution), Some(key)) => {
-                Some((execution.clone(), key_from_db(row, "parent_task_run", key)?))
-            }
-            (None, None) => None,
-            _ => {
-                return Err(corrupt(
-                    row,
-                    "parent_task_run",
-                    "parent execution and task run must be set together",
-                ));
-            }
-        };
+        let state = execution_state_from_db(row, &self.state)?;
+        let parent = parent_from_db(row, self.parent_execution, self.parent_task_run.as_deref())?;
         let record = ExecutionRecord {
             revision: u32_from_db(row, "revision", self.revision)?,
             state,

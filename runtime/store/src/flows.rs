@@ -5,8 +5,8 @@ use chrono::Utc;
 use sluice_engine::{FlowRevision, StoreError};
 use sqlx::{Connection, SqliteExecutor};
 
-use crate::codec::{timestamp_from_db, timestamp_to_db, u32_from_db};
-use crate::error::{RowName, db_error};
+use crate::error::db_error;
+use crate::records::{RowName, timestamp_from_db, timestamp_to_db, u32_from_db};
 use crate::writer::Writer;
 
 #[derive(sqlx::FromRow)]

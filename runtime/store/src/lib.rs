@@ -17,13 +17,13 @@
 //! See [`SqliteStore`] for the durability guarantees.
 
 mod artifacts;
-mod codec;
 mod commit;
 mod connect;
 mod error;
 mod executions;
 mod flows;
 mod logs;
+pub mod records;
 mod schedules;
 mod schema;
 mod store_impl;

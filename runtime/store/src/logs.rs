@@ -3,11 +3,12 @@
 use sluice_engine::{LogFilter, LogRecord, StoreError, StoredLog};
 use sqlx::{QueryBuilder, Sqlite, SqliteExecutor};
 
-use crate::codec::{json_to_db, optional_key_from_db, timestamp_from_db, timestamp_to_db};
-use crate::error::{RowName, corrupt, db_error};
-
-/// Log levels from least to most severe.
-pub const LOG_LEVELS: [&str; 5] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
+use crate::error::db_error;
+pub use crate::records::LOG_LEVELS;
+use crate::records::{
+    RowName, attempt_from_db, json_to_db, levels_from, optional_key_from_db, timestamp_from_db,
+    timestamp_to_db,
+};
 
 /// For the commit trigger: appends every line in `NEW.logs`, a JSON array made by
 /// [`rows_json`], in array order, each numbered above every earlier line of its execution.
@@ -52,10 +53,7 @@ struct LogRow {
 impl LogRow {
     fn into_stored(self) -> Result<StoredLog, StoreError> {
         let row = RowName::Log { execution_id: &self.execution_id, seq: self.seq };
-        let attempt = self
-            .attempt
-            .map(|n| u32::try_from(n).map_err(|_| corrupt(row, "attempt", format_args!("{n} is not a u32"))))
-            .transpose()?;
+        let attempt = attempt_from_db(row, self.attempt)?;
         Ok(StoredLog {
             seq: self.seq,
             record: LogRecord {
@@ -69,20 +67,6 @@ impl LogRow {
             },
         })
     }
-}
-
-/// The levels at `min_level` or above; the name is matched case-insensitively.
-fn levels_from(min_level: &str) -> Result<&'static [&'static str], StoreError> {
-    LOG_LEVELS
-        .iter()
-        .position(|level| level.eq_ignore_ascii_case(min_level))
-        .map(|at| &LOG_LEVELS[at..])
-        .ok_or_else(|| {
-            StoreError::Database(format!(
-                "unknown log level `{min_level}` (expected one of {})",
-                LOG_LEVELS.join(", ")
-            ))
-        })
 }
 
 /// Lines of one execution in the order they were appended.
@@ -122,21 +106,4 @@ pub(crate) async fn read(
     }
     let rows = query.build_query_as::<LogRow>().fetch_all(db).await.map_err(db_error)?;
     rows.into_iter().map(LogRow::into_stored).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn min_level_selects_itself_and_more_severe() {
-        assert_eq!(levels_from("TRACE").expect("known"), &LOG_LEVELS[..]);
-        assert_eq!(levels_from("warn").expect("known"), &["WARN", "ERROR"]);
-        assert_eq!(levels_from("ERROR").expect("known"), &["ERROR"]);
-        let error = levels_from("LOUD").expect_err("unknown");
-        assert_eq!(
-            error.to_string(),
-            "database error: unknown log level `LOUD` (expected one of TRACE, DEBUG, INFO, WARN, ERROR)"
-        );
-    }
 }

@@ -5,8 +5,8 @@
 use sluice_engine::{ScheduleState, StoreError, Timestamp, TriggerKey};
 use sqlx::SqliteExecutor;
 
-use crate::codec::{timestamp_from_db, timestamp_to_db};
 use crate::error::db_error;
+use crate::records::{timestamp_from_db, timestamp_to_db};
 use crate::writer::Writer;
 
 #[derive(sqlx::FromRow)]

@@ -2,9 +2,10 @@
 
 use sluice_engine::StoreError;
 use sqlx::SqliteConnection;
-use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::migrate::Migrator;
 
 use crate::error::db_error;
+use crate::records::{migrate_error, newer_schema};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
@@ -19,13 +20,9 @@ pub(crate) async fn migrate(connection: &mut SqliteConnection) -> Result<(), Sto
     if let Some(found) = applied_version(connection).await?
         && found > schema_version()
     {
-        return Err(newer_schema(found));
+        return Err(newer_schema(found, schema_version()));
     }
-    MIGRATOR.run(connection).await.map_err(|e| match e {
-        MigrateError::VersionMissing(found) if found > schema_version() => newer_schema(found),
-        MigrateError::Execute(e) => db_error(e),
-        other => StoreError::Database(format!("cannot migrate the database: {other}")),
-    })
+    MIGRATOR.run(connection).await.map_err(|e| migrate_error(e, schema_version(), db_error))
 }
 
 /// The newest migration recorded in the file, None for a fresh file.
@@ -42,12 +39,4 @@ async fn applied_version(connection: &mut SqliteConnection) -> Result<Option<i64
         .fetch_one(connection)
         .await
         .map_err(db_error)
-}
-
-fn newer_schema(found: i64) -> StoreError {
-    StoreError::Database(format!(
-        "the database has schema version {found}, but this sluice knows versions up to {}: \
-         open it with the newer sluice that wrote it",
-        schema_version()
-    ))
 }

@@ -1,13 +1,14 @@
 //! Task run rows: the upsert the commit path uses (keeping creation order), and the read.
 
-use sluice_engine::{StoreError, TaskRun, TaskRunState};
+use sluice_engine::{StoreError, TaskRun};
 use sqlx::SqliteExecutor;
 
-use crate::codec::{
-    json_from_db, json_to_db, key_from_db, optional_json_from_db, optional_json_to_db, optional_key_from_db,
-    optional_timestamp_from_db, optional_timestamp_to_db, timestamp_from_db, timestamp_to_db,
+use crate::error::db_error;
+use crate::records::{
+    RowName, json_from_db, json_to_db, key_from_db, optional_json_from_db, optional_json_to_db,
+    optional_key_from_db, optional_timestamp_from_db, optional_timestamp_to_db, task_run_state_from_db,
+    timestamp_from_db, timestamp_to_db,
 };
-use crate::error::{RowName, corrupt, db_error};
 
 /// For the commit trigger: upserts every task run in `NEW.task_runs`, a JSON array made by
 /// [`rows_json`]. A new row gets a `seq` above every other of its execution (a batch's new
@@ -66,8 +67,7 @@ struct TaskRunRow {
 impl TaskRunRow {
     fn into_record(self) -> Result<TaskRun, StoreError> {
         let row = RowName::TaskRun { execution_id: &self.execution_id, key: &self.key };
-        let state = TaskRunState::parse(&self.state)
-            .ok_or_else(|| corrupt(row, "state", format_args!("unknown task run state `{}`", self.state)))?;
+        let state = task_run_state_from_db(row, &self.state)?;
         Ok(TaskRun {
             key: key_from_db(row, "key", &self.key)?,
             parent: optional_key_from_db(row, "parent", self.parent.as_deref())?,
