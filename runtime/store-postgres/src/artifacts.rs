@@ -2,11 +2,12 @@
 
 use sha2::{Digest, Sha256};
 use sluice_engine::{ArtifactRef, StoreError, TaskRunKey};
+use sluice_store::records::size_from_db;
 use sqlx::PgExecutor;
 use sqlx::error::ErrorKind;
 
 use crate::codec::{lossy, optional_key_from_db, optional_text_from_db, text_from_db};
-use crate::error::{RowName, corrupt, db_error};
+use crate::error::{RowName, db_error};
 
 /// Stores the bytes under their sha256 unless they are there already.
 pub(crate) async fn put(db: impl PgExecutor<'_>, bytes: &[u8]) -> Result<ArtifactRef, StoreError> {
@@ -91,8 +92,7 @@ pub(crate) async fn list(
             let task_run = Some(row.task_run).filter(|key| !key.is_empty());
             let task_run = optional_text_from_db(row_name, "task_run", task_run)?;
             let task_run = optional_key_from_db(row_name, "task_run", task_run.as_deref())?;
-            let size = u64::try_from(row.size)
-                .map_err(|_| corrupt(row_name, "size", format_args!("{} is not a size", row.size)))?;
+            let size = size_from_db(row_name, row.size)?;
             let name = text_from_db(row_name, "name", row.name)?;
             Ok((task_run, name, ArtifactRef { sha256: row.sha256, size }))
         })

@@ -1,16 +1,17 @@
 //! Execution rows: the columns the commit path upserts, and the reads.
 
-use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, StoreError};
+use sluice_engine::{ExecutionFilter, ExecutionRecord, StoreError};
+use sluice_store::records::{execution_state_from_db, parent_from_db};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
 
 use crate::codec::{
-    json_from_db, json_to_db, key_from_db, last_versions, lossy, optional_json_from_db, optional_json_to_db,
+    json_from_db, json_to_db, last_versions, lossy, optional_json_from_db, optional_json_to_db,
     optional_text_from_db, optional_timestamp_from_db, optional_timestamp_to_db, text_from_db,
     timestamp_bound_to_db, timestamp_from_db, timestamp_to_db, u32_from_db,
 };
-use crate::error::{RowName, corrupt, db_error};
+use crate::error::{RowName, db_error};
 
 /// `list_executions` with `limit: 0`.
 pub const DEFAULT_LIST_LIMIT: u32 = 100;
@@ -155,21 +156,10 @@ impl ExecutionRow {
     fn into_record(self) -> Result<ExecutionRecord, StoreError> {
         let name = lossy(&self.id);
         let row = RowName::Execution(&name);
-        let state = ExecutionState::parse(&self.state)
-            .ok_or_else(|| corrupt(row, "state", format_args!("unknown execution state `{}`", self.state)))?;
+        let state = execution_state_from_db(row, &self.state)?;
         let parent_execution = optional_text_from_db(row, "parent_execution", self.parent_execution)?;
         let parent_task_run = optional_text_from_db(row, "parent_task_run", self.parent_task_run)?;
-        let parent = match (parent_execution, parent_task_run) {
-            (Some(execution), Some(key)) => Some((execution, key_from_db(row, "parent_task_run", &key)?)),
-            (None, None) => None,
-            _ => {
-                return Err(corrupt(
-                    row,
-                    "parent_task_run",
-                    "parent execution and task run must be set together",
-                ));
-            }
-        };
+        let parent = parent_from_db(row, parent_execution, parent_task_run.as_deref())?;
         Ok(ExecutionRecord {
             revision: u32_from_db(row, "revision", self.revision)?,
             state,

@@ -1,6 +1,8 @@
 //! Log lines: appended by the commit path, read back in order with filters.
 
 use sluice_engine::{LogFilter, LogRecord, StoreError, StoredLog};
+pub use sluice_store::records::LOG_LEVELS;
+use sluice_store::records::{attempt_from_db, levels_from};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{PgExecutor, Postgres, QueryBuilder};
@@ -8,10 +10,7 @@ use sqlx::{PgExecutor, Postgres, QueryBuilder};
 use crate::codec::{
     lossy, optional_key_from_db, optional_text_from_db, text_from_db, timestamp_from_db, timestamp_to_db,
 };
-use crate::error::{RowName, corrupt, db_error};
-
-/// Log levels from least to most severe.
-pub const LOG_LEVELS: [&str; 5] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
+use crate::error::{RowName, db_error};
 
 /// The commit statement's part for log lines, bound by [`Columns::bind`] as `$30` to `$36`:
 /// every line appended in batch order, each numbered above every earlier line of its execution
@@ -84,10 +83,7 @@ impl LogRow {
     fn into_stored(self) -> Result<StoredLog, StoreError> {
         let execution_id = lossy(&self.execution_id);
         let row = RowName::Log { execution_id: &execution_id, seq: self.seq };
-        let attempt = self
-            .attempt
-            .map(|n| u32::try_from(n).map_err(|_| corrupt(row, "attempt", format_args!("{n} is not a u32"))))
-            .transpose()?;
+        let attempt = attempt_from_db(row, self.attempt)?;
         let task_run = optional_text_from_db(row, "task_run", self.task_run)?;
         Ok(StoredLog {
             seq: self.seq,
@@ -102,20 +98,6 @@ impl LogRow {
             },
         })
     }
-}
-
-/// The levels at `min_level` or above; the name is matched case-insensitively.
-fn levels_from(min_level: &str) -> Result<&'static [&'static str], StoreError> {
-    LOG_LEVELS
-        .iter()
-        .position(|level| level.eq_ignore_ascii_case(min_level))
-        .map(|at| &LOG_LEVELS[at..])
-        .ok_or_else(|| {
-            StoreError::Database(format!(
-                "unknown log level `{min_level}` (expected one of {})",
-                LOG_LEVELS.join(", ")
-            ))
-        })
 }
 
 /// Lines of one execution in the order they were appended.
@@ -152,20 +134,4 @@ pub(crate) async fn read(
     }
     let rows = query.build_query_as::<LogRow>().fetch_all(db).await.map_err(db_error)?;
     rows.into_iter().map(LogRow::into_stored).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn min_level_selects_itself_and_more_severe() {
-        assert_eq!(levels_from("TRACE").expect("known"), &LOG_LEVELS[..]);
-        assert_eq!(levels_from("warn").expect("known"), &["WARN", "ERROR"]);
-        let error = levels_from("LOUD").expect_err("unknown");
-        assert_eq!(
-            error.to_string(),
-            "database error: unknown log level `LOUD` (expected one of TRACE, DEBUG, INFO, WARN, ERROR)"
-        );
-    }
 }

@@ -4,7 +4,9 @@
 
 use sluice_engine::StoreError;
 use sqlx::PgConnection;
-use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::migrate::Migrator;
+
+use sluice_store::records::{migrate_error, newer_schema};
 
 use crate::error::db_error;
 
@@ -21,15 +23,14 @@ pub(crate) async fn migrate(connection: &mut PgConnection) -> Result<(), StoreEr
     if let Some(found) = applied_version(connection).await?
         && found > schema_version()
     {
-        return Err(newer_schema(found));
+        return Err(newer_schema(found, schema_version()));
     }
     // What `run` does, without its `Acquire` bound, which makes the future not `Send` (a
     // known sqlx limitation; `run_direct` is its documented-in-source way around it).
-    MIGRATOR.run_direct(None, connection, false).await.map_err(|e| match e {
-        MigrateError::VersionMissing(found) if found > schema_version() => newer_schema(found),
-        MigrateError::Execute(e) => db_error(e),
-        other => StoreError::Database(format!("cannot migrate the database: {other}")),
-    })
+    MIGRATOR
+        .run_direct(None, connection, false)
+        .await
+        .map_err(|e| migrate_error(e, schema_version(), db_error))
 }
 
 /// The newest migration recorded in the database, None for a fresh one.
@@ -45,12 +46,4 @@ async fn applied_version(connection: &mut PgConnection) -> Result<Option<i64>, S
         .fetch_one(connection)
         .await
         .map_err(db_error)
-}
-
-fn newer_schema(found: i64) -> StoreError {
-    StoreError::Database(format!(
-        "the database has schema version {found}, but this sluice knows versions up to {}: \
-         open it with the newer sluice that wrote it",
-        schema_version()
-    ))
 }

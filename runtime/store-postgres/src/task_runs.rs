@@ -1,7 +1,8 @@
 //! Task run rows: the columns the commit path upserts (keeping creation order), the read and
 //! the delete.
 
-use sluice_engine::{StoreError, TaskRun, TaskRunKey, TaskRunState};
+use sluice_engine::{StoreError, TaskRun, TaskRunKey};
+use sluice_store::records::task_run_state_from_db;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{PgExecutor, Postgres};
@@ -108,8 +109,7 @@ impl TaskRunRow {
     fn into_record(self) -> Result<TaskRun, StoreError> {
         let (execution_id, key) = (lossy(&self.execution_id), lossy(&self.key));
         let row = RowName::TaskRun { execution_id: &execution_id, key: &key };
-        let state = TaskRunState::parse(&self.state)
-            .ok_or_else(|| corrupt(row, "state", format_args!("unknown task run state `{}`", self.state)))?;
+        let state = task_run_state_from_db(row, &self.state)?;
         let parent = optional_text_from_db(row, "parent", self.parent)?;
         if std::str::from_utf8(&self.key).is_err() {
             return Err(corrupt(row, "key", "not UTF-8"));
