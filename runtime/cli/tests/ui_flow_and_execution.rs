@@ -4,9 +4,9 @@
 //!   mistake typed into the editor underlined at its line and span with the validator's words,
 //!   a save making a new revision and the diff between two revisions;
 //! - the run form starting an execution, whose page follows it to SUCCESS with a Gantt bar for
-//!   each task run;
-//! - a running execution: log lines arriving live, kill from its button, restart from its
-//!   button, each ending as the API says.
+//!   each task run and each task of its topology marked SUCCESS;
+//! - a running execution: log lines arriving live, its forEach group RUNNING in the topology,
+//!   kill from its button, restart from its button, each ending as the API says.
 //!
 //! Screenshots of each page go to `target/ui-screenshots/` (the README shows two of them).
 
@@ -177,6 +177,28 @@ async fn a_run_from_the_form_is_followed_to_success_with_a_bar_per_task_run() {
     }
     let line = browser.wait_for_text(".log-line[data-task=greet]", "Hello, browser!").await;
     assert!(line.attr("data-seq").await.unwrap().is_some());
+    // The topology of the execution's revision: each task marked with its run's state, in
+    // words too; choosing a task filters the logs to it.
+    for task in ["greet", "check"] {
+        let node = format!("#execution-topology g.node[data-task={task}]");
+        browser
+            .wait_until(
+                &format!("{task} marked SUCCESS in the topology"),
+                &format!("document.querySelector('{node}')?.dataset.state === 'SUCCESS'"),
+            )
+            .await;
+        assert!(browser.text(&format!("{node} .node-state")).await.contains("SUCCESS"), "{task}");
+    }
+    browser.click("#execution-topology g.node[data-task=check]").await;
+    browser
+        .wait_until(
+            "the logs filtered to check",
+            "document.querySelector('.logs select[name=task]').value === 'task:check'",
+        )
+        .await;
+    assert_eq!(browser.eval("!!document.querySelector('.log-line[data-task=greet]')").await, json!(false));
+    browser.click("#execution-topology g.node[data-task=check]").await;
+    browser.wait_for_text(".log-line[data-task=greet]", "Hello, browser!").await;
     browser.screenshot("execution-success").await;
     browser.close().await;
 }
@@ -204,6 +226,16 @@ async fn a_running_execution_shows_logs_live_and_is_killed_then_restarted_from_i
         browser.eval("!!document.querySelector('.gantt-row[data-run^=\"line[\"]')").await,
         json!(true)
     );
+    // The topology: the forEach group running, its body tasks counting their iterations.
+    let tick = "#execution-topology g.group[data-task=tick]";
+    browser
+        .wait_until(
+            "tick RUNNING in the topology",
+            &format!("document.querySelector('{tick}')?.dataset.state === 'RUNNING'"),
+        )
+        .await;
+    assert!(browser.text(&format!("{tick} > .node-state")).await.contains("RUNNING"));
+    browser.wait_for_text("#execution-topology g.node[data-task=line] .node-state", "✓").await;
     browser.screenshot("execution-running").await;
 
     // Kill from the button: the page follows the execution to KILLED.
@@ -211,6 +243,16 @@ async fn a_running_execution_shows_logs_live_and_is_killed_then_restarted_from_i
     browser.wait_for_text("#execution-state", "KILLED").await;
     let (_, doc) = server.get(&format!("/api/v1/executions/{id}")).await;
     assert_eq!(doc["state"], "KILLED");
+    // The group as the API gives its run.
+    let run = doc["taskRuns"].as_array().unwrap().iter().find(|r| r["id"] == "tick").unwrap();
+    let state = run["state"].as_str().unwrap();
+    assert_ne!(state, "RUNNING", "{run}");
+    browser
+        .wait_until(
+            &format!("tick {state} in the topology"),
+            &format!("document.querySelector('{tick}')?.dataset.state === '{state}'"),
+        )
+        .await;
 
     // Restart from the button: the same execution runs again.
     browser.click("button[data-action=restart]").await;

@@ -54,6 +54,7 @@ static ASSETS: &[Asset] = assets! {
     "pages/execution/outputs.js" => JS,
     "pages/execution/actions.js" => JS,
     "pages/execution/yaml.js" => JS,
+    "pages/execution/topology.js" => JS,
 };
 
 /// The page routes (answered with `index.html`) and the assets.

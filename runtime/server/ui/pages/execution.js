@@ -33,6 +33,16 @@
 //   .gate-card[data-task][data-kind] a gate summary card (.gate-text its line, .gate-bad when
 //                                    tests failed or errors/critical findings)
 //   [data-outputs="<run id>|flow"]   a task's (or the flow's) outputs
+//   #execution-topology              the flow's topology for the execution's revision (the
+//                                    flow page's drawing, kept live, repainted at most every
+//                                    250 ms): g.node[data-task] a task, g.group[data-task] a
+//                                    control-flow task, each with data-state="<STATE>" of its
+//                                    runs (absent while it has none; several runs, e.g. forEach
+//                                    iterations: the most telling one, FAILED > KILLING >
+//                                    KILLED > RUNNING > … > SUCCESS) and its text.node-state
+//                                    line (`✓ SUCCESS`, `▶ RUNNING · 3/5 ✓`); click (or Enter)
+//                                    filters the logs to the task (?task=), again clears it;
+//                                    the chosen one has .selected and aria-pressed="true"
 
 import {api, follow, get} from '../api.js';
 import {h, fill, link, stateBadge, time, duration, errorBox, useStyle, TERMINAL} from '../dom.js';
@@ -40,8 +50,10 @@ import {gantt} from './execution/gantt.js';
 import {logView} from './execution/logs.js';
 import {gateCards, outputsSection, jsonTree, longText} from './execution/outputs.js';
 import {actions, flowTasks} from './execution/actions.js';
+import {executionTopology} from './execution/topology.js';
 
 export async function render(root, params, query) {
+  useStyle('/ui/pages/flow.css'); // the topology's drawing, as on the flow page
   useStyle('/ui/pages/execution.css');
   // The view is a polite live region; this page updates every second while the execution runs,
   // so only its own status messages (the action answers) speak.
@@ -54,12 +66,14 @@ export async function render(root, params, query) {
   const gates = h('section.gates', {'aria-label': 'Gate summaries'});
   const outputs = h('div');
   const problem = h('div');
-  const chart = gantt({onSelect: (run) => logs.setRun(run ? run.id : null)});
-  const logs = logView({executionId: id, query, onRun: (runId) => chart.select(runId)});
+  const chart = gantt({onSelect: (run) => { logs.setRun(run ? run.id : null); graph.select(null); }});
+  const logs = logView({executionId: id, query, onRun: (runId) => { chart.select(runId); graph.select(logs.task); }});
+  const graph = executionTopology({onTask: (task) => { logs.setTask(task); chart.select(null); }});
+  let runsVersion = 0; // bumped when a run changes, so the topology repaints only then
   const buttons = actions({refresh: () => reload(true)});
   fill(root, header.el, buttons.el, problem, gates,
     h('section.runs', {'aria-labelledby': 'runs-title'}, h('h2', {id: 'runs-title'}, 'Task runs'), chart.el),
-    logs.el, outputs);
+    graph.el, logs.el, outputs);
 
   let stopStates = null;
   let frame = 0;
@@ -72,6 +86,7 @@ export async function render(root, params, query) {
     chart.update(execution, runs, true); // first: it reads the layout, the others only write
     header.update(execution);
     buttons.update(execution, runs);
+    graph.update(execution, runs, runsVersion);
     logs.setTasks([...runs.values()].map((r) => r.taskId));
   };
   const schedule = () => { if (!frame) frame = requestAnimationFrame(draw); };
@@ -104,6 +119,7 @@ export async function render(root, params, query) {
       const doc = await get(api('executions', id));
       execution = doc;
       for (const r of doc.taskRuns) runs.set(r.id, r);
+      runsVersion++;
       fill(problem);
       drawResults();
       if (TERMINAL.has(doc.state) && !gateTypes.size) readGates();
@@ -139,6 +155,7 @@ export async function render(root, params, query) {
         taskRun: (run) => {
           const before = runs.get(run.id);
           runs.set(run.id, run);
+          runsVersion++;
           if (run.state === 'SUCCESS' && (!before || before.state !== 'SUCCESS')) outputsSoon();
           schedule();
         },
@@ -161,6 +178,7 @@ export async function render(root, params, query) {
   readGates();
   draw();
   if (logs.run) chart.select(logs.run); // a ?run= in the URL marks its row
+  if (logs.task) graph.select(logs.task); // a ?task= its node
   if (TERMINAL.has(execution.state)) logs.start(true);
   else live();
 
@@ -168,6 +186,7 @@ export async function render(root, params, query) {
     if (stopStates) stopStates();
     logs.destroy();
     chart.destroy();
+    graph.destroy();
     clearInterval(timer);
     clearTimeout(outputsTimer);
     if (frame) cancelAnimationFrame(frame);

@@ -42,7 +42,8 @@ function marked(text, needle) {
 
 /**
  * `onRun(runId|null)` is told when the filter's task run changes here (so the Gantt chart marks
- * it). Returns `{el, setRun(id), setTasks(ids), start(terminal), destroy()}`.
+ * it). Returns `{el, setRun(id), setTask(id), setTasks(ids), run, task, start(terminal),
+ * destroy()}`.
  */
 export function logView({executionId, query, onRun}) {
   const all = [];            // every line, in seq order
@@ -272,11 +273,16 @@ export function logView({executionId, query, onRun}) {
     setRun(id) {
       setFilter({run: id || '', task: ''});
     },
+    /** The task filter, from the topology (null: every task). */
+    setTask(id) {
+      setFilter({task: id || '', run: ''});
+    },
     setTasks(ids) {
       const next = [...new Set(ids)].sort();
       if (next.join('\n') !== tasks.join('\n')) { tasks = next; drawTaskSelect(); }
     },
     get run() { return filter.run || null; },
+    get task() { return filter.task || null; },
     /**
      * Reads the logs: all at once when the execution has ended, else followed until it ends
      * (also called again after a restart: lines already shown are not added twice).

@@ -6,6 +6,8 @@
 //
 // Hooks: `g.node[data-task][data-type]` (a task without children), `g.group[data-task][data-type]`
 // (a control-flow task), `g.handlers[data-list=errors|finally]`, `path.edge[data-from][data-to]`.
+// With `stateOf` (the execution page), each node and group has a line for its task's state,
+// `text.node-state`, and `data-state` while the task has one; `paintStates` repaints them in place.
 
 import {svg} from '../../dom.js';
 
@@ -18,9 +20,13 @@ const HEAD = 40;
 const MIN_W = 150;
 const MAX_W = 360;
 
-/** The SVG; `onSelect(task)` when a node or group is chosen, `onOpen(href)` for a subflow link. */
-export function topology(graph, {onSelect, onOpen}) {
-  const ctx = {onSelect, onOpen};
+/**
+ * The SVG; `onSelect(task)` when a node or group is chosen, `onOpen(href)` for a subflow link.
+ * `stateOf(taskId)` (optional) gives `{state, label, title}` for a task's state line (`state`
+ * null: the task has none yet); without it the drawing is the flow's alone.
+ */
+export function topology(graph, {onSelect, onOpen, stateOf = null}) {
+  const ctx = {onSelect, onOpen, states: !!stateOf};
   const main = list(graph.tasks, false, ctx);
   const parts = [{box: main, label: null}];
   for (const name of ['errors', 'finally']) {
@@ -49,11 +55,46 @@ export function topology(graph, {onSelect, onOpen}) {
   }
   const width = Math.max(x - GAP_X + PAD, 200);
   const total = height + 2 * PAD;
-  return svg('svg', {class: 'topology', width, height: total, viewBox: `0 0 ${width} ${total}`, role: 'group',
+  const drawing = svg('svg', {class: 'topology', width, height: total, viewBox: `0 0 ${width} ${total}`, role: 'group',
     'aria-label': `Topology of ${graph.namespace}.${graph.id}: ${count(graph)} tasks`},
   svg('defs', {}, svg('marker', {id: 'topology-arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse'},
     svg('path', {d: 'M0,0 L10,5 L0,10 z', class: 'edge-head'}))),
   el);
+  if (stateOf) paintStates(drawing, stateOf);
+  return drawing;
+}
+
+/**
+ * Repaints each node's and group's state line from `stateOf(taskId)`, in place: only what
+ * changed is written, so it may be called on every update.
+ */
+export function paintStates(drawing, stateOf) {
+  for (const g of drawing.querySelectorAll('g.node[data-task], g.group[data-task]')) {
+    const {state = null, label = '', title = ''} = stateOf(g.dataset.task) || {};
+    const key = `${state}|${label}|${title}`;
+    if (g.paintedState === key) continue;
+    g.paintedState = key;
+    if (state) g.setAttribute('data-state', state); else g.removeAttribute('data-state');
+    const mark = g.querySelector(':scope > text.node-state');
+    if (mark) {
+      mark.textContent = fit(label, mark.max);
+      mark.setAttribute('class', `node-state${state ? ` s-${state.toLowerCase()}` : ''}`);
+    }
+    const tip = g.querySelector(':scope > title');
+    tip.baseText ??= tip.textContent;
+    tip.textContent = title ? `${tip.baseText}\n${title}` : tip.baseText;
+    g.baseLabel ??= g.getAttribute('aria-label');
+    g.setAttribute('aria-label', label ? `${g.baseLabel}; ${label}` : g.baseLabel);
+  }
+}
+
+// What a state line reserves: `▶ RUNNING · 12/50 ✓ 1 ✗`.
+const STATE_ROOM = 'x'.repeat(22);
+function stateLine(ctx, x, y, max) {
+  if (!ctx.states) return null;
+  const el = svg('text', {class: 'node-state', x, y}, '');
+  el.max = max;
+  return el;
 }
 
 function count(graph) {
@@ -167,16 +208,17 @@ function node(task, ctx) {
   const lines = grants(task);
   const sub = task.subflow ? `→ ${task.subflow.namespace}.${task.subflow.id}${task.subflow.wait ? '' : ' (no wait)'}` : null;
   const all = [...head, ...lines.map((l) => l[1]), ...(sub ? [sub] : [])];
-  const w = widthOf(all);
+  const w = widthOf(ctx.states ? [...all, STATE_ROOM] : all);
   const max = Math.floor((w - 2 * PAD) / CHAR);
-  const h = 2 * PAD + LINE * all.length + 4;
+  const h = 2 * PAD + LINE * (all.length + (ctx.states ? 1 : 0)) + 4;
   const kinds = ['node', task.disabled ? 'node-disabled' : '', task.subflow ? 'node-subflow' : '', lines.length ? 'node-granted' : ''];
   const g = svg('g', {class: kinds.filter(Boolean).join(' '), 'data-task': task.id, 'data-type': task.type},
     svg('title', {}, [task.id, task.type, task.description, ...lines.map((l) => l[1]), task.runIf ? `runIf: ${task.runIf}` : null].filter(Boolean).join('\n')),
     svg('rect', {class: 'node-box', width: w, height: h, rx: 6}),
     svg('text', {class: 'node-id', x: PAD, y: PAD + 12}, fit(head[0], max)),
     svg('text', {class: 'node-type', x: PAD, y: PAD + 12 + LINE}, fit(head[1], max)),
-    lines.map(([cls, text], i) => svg('text', {class: `grant ${cls}`, x: PAD, y: PAD + 16 + LINE * (i + 2)}, fit(text, max))));
+    lines.map(([cls, text], i) => svg('text', {class: `grant ${cls}`, x: PAD, y: PAD + 16 + LINE * (i + 2)}, fit(text, max))),
+    stateLine(ctx, PAD, PAD + 16 + LINE * all.length, max));
   if (sub) {
     const href = `/flows/${encodeURIComponent(task.subflow.namespace)}/${encodeURIComponent(task.subflow.id)}`;
     const a = svg('a', {href, class: 'subflow-link', 'aria-label': `open flow ${task.subflow.namespace}.${task.subflow.id}`},
@@ -199,8 +241,8 @@ function group(task, ctx) {
   const laneTop = labelled ? 22 : 4;
   const lanesW = lanes.reduce((w, l) => w + l.box.w + 2 * PAD, 0) + GAP_X * (lanes.length - 1);
   const headLines = [task.id, detail.join(' · '), ...(extra ? [extra] : [])];
-  const headH = PAD + LINE * headLines.length + 6;
-  const w = Math.max(lanesW + 2 * PAD, widthOf(headLines.slice(0, 2)));
+  const headH = PAD + LINE * (headLines.length + (ctx.states ? 1 : 0)) + 6;
+  const w = Math.max(lanesW + 2 * PAD, widthOf(ctx.states ? [...headLines.slice(0, 2), STATE_ROOM] : headLines.slice(0, 2)));
   const max = Math.floor((w - 2 * PAD) / CHAR);
   const laneH = Math.max(...lanes.map((l) => l.box.h)) + laneTop + PAD;
   const h = headH + laneH + PAD;
@@ -220,6 +262,7 @@ function group(task, ctx) {
     svg('text', {class: 'node-id', x: PAD, y: PAD + 12}, fit(headLines[0], max)),
     svg('text', {class: 'node-type', x: PAD, y: PAD + 12 + LINE}, fit(headLines[1], max)),
     extra ? svg('text', {class: 'node-type group-extra', x: PAD, y: PAD + 12 + 2 * LINE}, fit(extra, max)) : null,
+    stateLine(ctx, PAD, PAD + 12 + LINE * headLines.length, max),
     laneEls);
   return {el: selectable(g, task, ctx, `${task.id}, ${task.type}, ${task.children.map((c) => `${c.label}: ${c.tasks.length} tasks`).join(', ')}`), w, h};
 }
