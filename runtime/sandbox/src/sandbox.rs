@@ -147,7 +147,10 @@ impl Sandbox {
         &self,
         pre: &PluginPre<RunState>,
     ) -> Result<bindings::exports::sluice::plugin::task::PluginInfo, LoadError> {
-        const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+        // Only there to stop a plugin whose `describe` never returns. Generous: the built-in
+        // plugins are loaded side by side, so on a busy machine one's describe waits for CPU
+        // behind the others' compiles (10 s was passed so in CI, with nothing wrong).
+        const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(60);
         const DESCRIBE_MEMORY: usize = 256 << 20;
         let _slot = self.slots.acquire().await.map_err(|e| LoadError::Describe(e.to_string()))?;
         let mut store = Store::new(
