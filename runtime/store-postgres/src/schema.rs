@@ -3,10 +3,9 @@
 //! on one database migrate it once.
 
 use sluice_engine::StoreError;
+use sluice_store::records::{migrate_error, newest_version, refuse_newer};
 use sqlx::PgConnection;
 use sqlx::migrate::Migrator;
-
-use sluice_store::records::{migrate_error, newer_schema};
 
 use crate::error::db_error;
 
@@ -14,17 +13,13 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The newest schema version this build knows (the number of the last migration file).
 pub fn schema_version() -> i64 {
-    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    newest_version(&MIGRATOR)
 }
 
 /// Brings the database up to [`schema_version`]; a no-op when it is there already. A database
 /// written by a newer sluice is refused rather than half-understood.
 pub(crate) async fn migrate(connection: &mut PgConnection) -> Result<(), StoreError> {
-    if let Some(found) = applied_version(connection).await?
-        && found > schema_version()
-    {
-        return Err(newer_schema(found, schema_version()));
-    }
+    refuse_newer(applied_version(connection).await?, schema_version())?;
     // What `run` does, without its `Acquire` bound, which makes the future not `Send` (a
     // known sqlx limitation; `run_direct` is its documented-in-source way around it).
     MIGRATOR

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sluice_engine::{ExecutionState, StoreError, TaskRunKey, TaskRunState, Timestamp};
 use sqlx::error::{DatabaseError, ErrorKind};
-use sqlx::migrate::MigrateError;
+use sqlx::migrate::{MigrateError, Migrator};
 
 /// Log levels from least to most severe.
 pub const LOG_LEVELS: [&str; 5] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"];
@@ -192,6 +192,20 @@ pub fn sqlx_error(error: sqlx::Error, retryable: impl Fn(&dyn DatabaseError) -> 
             StoreError::Corrupt(error.to_string())
         }
         _ => StoreError::Database(error.to_string()),
+    }
+}
+
+/// The newest schema version `migrator` knows (the number of its last migration file).
+pub fn newest_version(migrator: &Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+/// Before migrating: a database whose newest applied migration (`applied`, None for a fresh
+/// one) is above the `known` of this build is [`newer_schema`].
+pub fn refuse_newer(applied: Option<i64>, known: i64) -> Result<(), StoreError> {
+    match applied {
+        Some(found) if found > known => Err(newer_schema(found, known)),
+        _ => Ok(()),
     }
 }
 

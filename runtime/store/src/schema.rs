@@ -5,23 +5,19 @@ use sqlx::SqliteConnection;
 use sqlx::migrate::Migrator;
 
 use crate::error::db_error;
-use crate::records::{migrate_error, newer_schema};
+use crate::records::{migrate_error, newest_version, refuse_newer};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
 /// The newest schema version this build knows (the number of the last migration file).
 pub fn schema_version() -> i64 {
-    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+    newest_version(&MIGRATOR)
 }
 
 /// Brings the database up to [`schema_version`]; a no-op when it is there already. A database
 /// written by a newer sluice is refused rather than half-understood.
 pub(crate) async fn migrate(connection: &mut SqliteConnection) -> Result<(), StoreError> {
-    if let Some(found) = applied_version(connection).await?
-        && found > schema_version()
-    {
-        return Err(newer_schema(found, schema_version()));
-    }
+    refuse_newer(applied_version(connection).await?, schema_version())?;
     MIGRATOR.run(connection).await.map_err(|e| migrate_error(e, schema_version(), db_error))
 }
 
