@@ -108,8 +108,15 @@ pub fn set_status(cluster: &Cluster, rt: &ResourceType, object: &Value, status: 
 }
 
 /// Writes a controller's change to an object (not its status).
+/// Updates an object as a controller. Like a real controller's, the update carries the
+/// resourceVersion it read: if the object changed since (a user scaled it, say), it is refused
+/// and the controller works from the new object on its next pass, instead of writing back what
+/// it read over the user's change.
 pub fn update(cluster: &Cluster, rt: &ResourceType, new: Value, manager: &str) -> Option<Value> {
-    report(write::commit(&cluster.store, rt, new, &WriteContext::controller(manager)))
+    let precondition =
+        new["metadata"]["resourceVersion"].as_str().filter(|v| !v.is_empty()).map(str::to_string);
+    let ctx = WriteContext { precondition, ..WriteContext::controller(manager) };
+    report(write::commit(&cluster.store, rt, new, &ctx))
 }
 
 /// Creates an object as a controller.
