@@ -344,5 +344,53 @@ async fn execution_lists_filter_by_label_time_and_page_and_logs_by_level_and_tas
     assert_eq!(logs("?task=say").await, ["INFO say x", "INFO say y"]);
     assert_eq!(logs("?taskRun=say[1]").await, ["INFO say y"]);
     assert_eq!(logs("?task=say&level=WARN").await, Vec::<String>::new());
+
+    // Pages: `limit` lines after `afterSeq`, together every line once and in order.
+    let (_, whole) = server.get(&format!("/api/v1/executions/{a1_id}/logs")).await;
+    let whole = whole.as_array().unwrap().clone();
+    assert!(whole.len() > 4, "{whole:?}");
+    let (mut paged, mut after) = (Vec::new(), None::<i64>);
+    loop {
+        let query = after.map_or(String::new(), |seq| format!("&afterSeq={seq}"));
+        let (status, page) = server.get(&format!("/api/v1/executions/{a1_id}/logs?limit=2{query}")).await;
+        assert_eq!(status, 200, "{page}");
+        let page = page.as_array().unwrap().clone();
+        assert!(page.len() <= 2, "{page:?}");
+        let Some(last) = page.last() else { break };
+        after = last["seq"].as_i64();
+        paged.extend(page);
+    }
+    assert_eq!(paged, whole);
+    let filtered = format!("/api/v1/executions/{a1_id}/logs?level=WARN&limit=1&afterSeq=");
+    let first = server.get(&format!("{filtered}0")).await.1;
+    assert_eq!(first.as_array().unwrap().len(), 1, "{first}");
+    assert_eq!(first[0]["message"], "w");
+    let next = server.get(&format!("{filtered}{}", first[0]["seq"])).await.1;
+    assert_eq!(next[0]["message"], "e");
+    for bad in ["0", "100001"] {
+        let (status, problem) = server.get(&format!("/api/v1/executions/{a1_id}/logs?limit={bad}")).await;
+        assert_eq!(
+            (status, problem["detail"].clone()),
+            (
+                400,
+                json!(format!(
+                    "`limit={bad}` is out of range: a page holds 1 to 100000 lines (leave it out for every line)"
+                ))
+            )
+        );
+    }
+    let (status, problem) = server.get(&format!("/api/v1/executions/{a1_id}/logs/follow?limit=5")).await;
+    assert_eq!(
+        (status, problem["detail"].clone()),
+        (400, json!("`limit` pages a read of the logs; a follow sends every line (leave it out)"))
+    );
+    // A follow from `afterSeq` sends only the lines after it, then the end.
+    let from = whole[whole.len() - 2]["seq"].to_string();
+    let mut tail =
+        server.follow(&format!("/api/v1/executions/{a1_id}/logs/follow?afterSeq={from}"), None).await;
+    let tail = tail.rest().await;
+    assert_eq!(tail.len(), 2, "the last line and the end: {tail:?}");
+    assert_eq!(tail[0].data, whole[whole.len() - 1]);
+    assert_eq!(tail[1].event, "end");
     assert_eq!(server.terminate(), 0);
 }

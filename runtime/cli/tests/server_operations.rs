@@ -31,6 +31,10 @@ async fn start(server: &Server, path: &str, body: &str) -> String {
     doc["executionId"].as_str().unwrap().to_owned()
 }
 
+fn time_of(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    value.as_str().and_then(|t| t.parse().ok()).unwrap_or_else(|| panic!("not a time: {value}"))
+}
+
 fn attempt_states(run: &Value) -> Vec<String> {
     run["attemptHistory"]
         .as_array()
@@ -80,6 +84,11 @@ async fn a_failed_execution_restarts_in_place_after_the_fix() {
     assert_eq!(attempt_states(run_of(&doc, "build")), ["SUCCESS"]);
     assert_eq!(attempt_states(run_of(&doc, "deploy")), ["FAILED", "SUCCESS"]);
     assert_eq!(doc["outputs"]["deploy"], json!({"value": "******"}));
+    // The same run: created when it first became ready, before its first attempt started.
+    let (failed_run, run) = (run_of(&failed, "deploy"), run_of(&doc, "deploy"));
+    assert_eq!(run["createdAt"], failed_run["createdAt"]);
+    let created = time_of(&run["createdAt"]);
+    assert!(created <= time_of(&run["attemptHistory"][0]["startedAt"]), "{run}");
 
     let (status, problem) = server.post(&format!("/api/v1/executions/{id}/restart"), "").await;
     assert_eq!(status, 409);

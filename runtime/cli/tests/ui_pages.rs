@@ -72,3 +72,82 @@ async fn the_flows_executions_and_plugins_pages_show_what_the_api_holds() {
     assert_eq!(browser.text(".error").await, "Not found no plugin `nope`");
     browser.close().await;
 }
+
+/// One task that logs 12,000 lines: more than one page of the stored log (200, then 5,000 a
+/// page), so the page reads several and shows each line once, in order. Another logs markup and
+/// a terminal's escape sequences, which the page shows as text.
+const LOUD: &str = r#"id: loud
+namespace: ui
+tasks:
+  - id: markup
+    type: core.log
+    message: "<img src=x onerror=\"document.title='owned'\"><b>bold</b> \e[2J\e]0;title\a"
+  - id: flood
+    type: test.log-flood
+    lines: 12000
+    size: 40
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_execution_with_a_long_log_shows_every_line_once_reading_it_in_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, dir.path().join("plugins/test.wasm")).unwrap();
+    let server = Server::start(dir.path());
+    let (status, doc) = server.post("/api/v1/flows", LOUD).await;
+    assert_eq!(status, 201, "{doc}");
+    let (status, done) = server.post("/api/v1/executions/ui/loud?wait=true", "{}").await;
+    assert_eq!((status, done["state"].as_str()), (200, Some("SUCCESS")), "{done}");
+    let id = done["executionId"].as_str().unwrap();
+    let (_, stored) = server.get(&format!("/api/v1/executions/{id}/logs")).await;
+    let stored = stored.as_array().unwrap();
+    assert!(stored.len() >= 12_000, "{}", stored.len());
+    let browser = Browser::start(&server.base).await;
+
+    browser.open(&format!("/executions/{id}")).await;
+    // Markup from a plugin is text on the page, never elements; escape sequences are inert.
+    let markup = browser.wait_for(".log-line[data-task=markup] .log-msg").await;
+    assert_eq!(
+        markup.prop("textContent").await.unwrap().as_deref(),
+        Some("<img src=x onerror=\"document.title='owned'\"><b>bold</b> \u{1b}[2J\u{1b}]0;title\u{7}")
+    );
+    let children =
+        browser.eval("document.querySelector('.log-line[data-task=markup] .log-msg').children.length").await;
+    assert_eq!(children, json!(0), "no element made from a plugin's text");
+    assert_ne!(browser.eval("document.title").await, json!("owned"));
+    browser.wait_for_text(".log-line[data-task=flood]", "line 0 ").await;
+    let total = format!("{} lines", with_commas(stored.len()));
+    browser.wait_for_text(".log-count", &total).await;
+    assert_eq!(browser.text(".log-count").await, total, "every page read, nothing more to come");
+    // Only the lines in view (and a margin) are in the page, not 12,000 elements.
+    let in_dom = browser.eval("document.querySelectorAll('.log-line').length").await.as_u64().unwrap();
+    assert!((20..200).contains(&in_dom), "{in_dom} line elements");
+    // The end of the log, after the last page: the last line, once.
+    browser.eval("(() => { const b = document.querySelector('.log-body'); b.scrollTop = b.scrollHeight; return true; })()").await;
+    let last = stored.last().unwrap();
+    let last_line =
+        browser.wait_for(&format!(".log-line[data-seq='{}']", last["seq"])).await.text().await.unwrap();
+    assert!(last_line.contains(last["message"].as_str().unwrap()), "{last_line}");
+    let seqs =
+        browser.eval("[...document.querySelectorAll('.log-line')].map((l) => Number(l.dataset.seq))").await;
+    let seqs: Vec<i64> = seqs.as_array().unwrap().iter().map(|s| s.as_i64().unwrap()).collect();
+    let mut sorted = seqs.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), seqs.len(), "no line twice: {seqs:?}");
+    browser.screenshot("execution-long-log").await;
+    browser.close().await;
+}
+
+/// `12003` → `12,003`, as the page's `toLocaleString()` writes it in chromium's en-US.
+fn with_commas(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -51,6 +51,8 @@ pub fn task_run_document(run: &TaskRun) -> Value {
             "endedAt": a.ended_at,
             "error": a.error,
         })).collect::<Vec<_>>(),
+        // Created (ready to run) until started is time spent waiting, drawn apart from running.
+        "createdAt": run.created_at,
         "startedAt": run.started_at,
         "endedAt": run.ended_at,
         "durationMs": duration_ms,

@@ -11,7 +11,7 @@ use std::time::Duration;
 use scheduler_support::{finished, harness, harness_with_secrets, run, wait_until_running};
 use serde_json::json;
 use sluice_engine::scheduler::ResumeError;
-use sluice_engine::{ExecutionState, LogFilter, Store, TaskRunState};
+use sluice_engine::{ExecutionState, LogFilter, Store, StoreError, TaskRunState};
 use sluice_flow::inputs::RawInput;
 
 #[tokio::test]
@@ -304,6 +304,43 @@ async fn a_sweep_waits_for_its_interval() {
     assert!(!h.dir.path().join("workspaces").join(&first.id).exists());
     // The workspaces directory holds workspaces only.
     assert_eq!(std::fs::read_dir(h.dir.path().join("workspaces")).unwrap().count(), 0);
+}
+
+/// A sweep that cannot read the workspaces directory says which path, as its own error (not as
+/// a database error).
+#[tokio::test]
+async fn a_sweep_that_cannot_read_the_workspaces_reports_the_path() {
+    let h = harness().await;
+    let root = h.dir.path().join("workspaces");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::write(&root, b"not a directory").unwrap();
+    for error in [
+        h.engine.sweep_workspaces().await.unwrap_err(),
+        h.engine.sweep_workspaces_every(Duration::ZERO).await.unwrap_err(),
+    ] {
+        let StoreError::Workspace { path, .. } = &error else { panic!("not a workspace error: {error:?}") };
+        assert_eq!(path, &root, "{error}");
+        assert!(error.to_string().contains(root.to_str().unwrap()), "{error}");
+    }
+}
+
+/// The parser refuses `allow.env` of a secret's variable; a flow built in code (not parsed)
+/// is refused the same by the engine, before the plugin runs.
+#[tokio::test]
+async fn a_secret_variable_granted_as_env_in_code_is_refused_at_dispatch() {
+    let h = harness().await;
+    let yaml = "id: e\nnamespace: t\ntasks:\n  - id: env\n    type: test.noop\n";
+    let mut locked = h.load(yaml);
+    std::sync::Arc::make_mut(&mut locked.flow).tasks[0].allow.env = vec!["SLUICE_SECRET_TOKEN".into()];
+    let done = finished(h.start_locked(locked, yaml, &[]).await).await;
+    assert_eq!(done.record.state, ExecutionState::Failed);
+    let runs = h.engine.store().task_runs(&done.record.id).await.unwrap();
+    assert_eq!(
+        run(&runs, "env").error.as_deref(),
+        Some(
+            "allow.env grants `SLUICE_SECRET_TOKEN`, which holds a secret: grant it in allow.secrets instead"
+        )
+    );
 }
 
 /// An API answers a start with the execution's id; `recorded` is what lets it promise that a

@@ -42,7 +42,15 @@ pub struct LogQuery {
     /// Every run of one task: each iteration of a `flow.forEach` body, each branch of a loop.
     task: Option<String>,
     level: Option<String>,
+    /// A page: lines after this `seq` (the last one of the previous page)...
+    #[serde(rename = "afterSeq")]
+    after_seq: Option<i64>,
+    /// ...and at most this many of them.
+    limit: Option<u32>,
 }
+
+/// The most lines one page may ask for.
+pub const MAX_PAGE: u32 = 100_000;
 
 impl LogQuery {
     fn filter(self) -> Result<LogFilter, ApiError> {
@@ -63,7 +71,14 @@ impl LogQuery {
             }
             None => None,
         };
-        Ok(LogFilter { task_run, task: self.task, min_level, after_seq: None, limit: None })
+        if let Some(limit) = self.limit
+            && !(1..=MAX_PAGE).contains(&limit)
+        {
+            return Err(ApiError::BadRequest(format!(
+                "`limit={limit}` is out of range: a page holds 1 to {MAX_PAGE} lines (leave it out for every line)"
+            )));
+        }
+        Ok(LogFilter { task_run, task: self.task, min_level, after_seq: self.after_seq, limit: self.limit })
     }
 }
 
@@ -169,7 +184,15 @@ pub async fn follow(
     let Path(id) = path?;
     let Query(query) = query?;
     let mut filter = query.filter()?;
-    filter.after_seq = last_event_id(&headers)?;
+    if filter.limit.is_some() {
+        return Err(ApiError::BadRequest(
+            "`limit` pages a read of the logs; a follow sends every line (leave it out)".into(),
+        ));
+    }
+    // A reconnection continues after its last event; a first connection after `afterSeq`.
+    if let Some(seq) = last_event_id(&headers)? {
+        filter.after_seq = Some(seq);
+    }
     find(&state, &id).await?;
     let mut wake = Wake::new(&state);
     let (tx, sse) = event_stream();

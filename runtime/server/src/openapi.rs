@@ -134,7 +134,7 @@ pub fn openapi() -> Value {
                 "post": op("A new execution of the same flow revision and inputs: task runs before `fromTask` are copied with the workspace, the rest runs (everything without `fromTask`); its trigger records the original", &[exec[0], ("fromTask", "query")], None, &[("202", ok("{executionId, replayOf, fromTask}")), ("404", problem()), ("409", problem()), ("503", problem())]),
             },
             "/api/v1/executions/{id}/logs": {
-                "get": op("Stored log lines (`task`: every run of a task, e.g. each forEach iteration)", &[exec[0], ("taskRun", "query"), ("task", "query"), ("level", "query")], None, &[("200", ok("Lines with seq")), ("400", problem()), ("404", problem())]),
+                "get": op("Stored log lines (`task`: every run of a task, e.g. each forEach iteration), in seq order; a page with `afterSeq` (the last seq already read) and `limit`", &[exec[0], ("taskRun", "query"), ("task", "query"), ("level", "query"), ("afterSeq", "query"), ("limit", "query")], None, &[("200", ok("Lines with seq")), ("400", problem()), ("404", problem())]),
             },
             "/api/v1/executions/{id}/logs/follow": {
                 "get": op("Follow the log: `log` events (id: the line's seq; reconnect with Last-Event-ID to continue after it), then `end`", &[exec[0], ("taskRun", "query"), ("task", "query"), ("level", "query"), ("Last-Event-ID", "header")], None, &[("200", sse.clone()), ("400", problem()), ("404", problem())]),

@@ -64,8 +64,22 @@ impl Harness {
         yaml: &str,
         inputs: &[(&str, &str)],
     ) -> sluice_engine::scheduler::ExecutionHandle {
-        let locked = sluice_flow::load("test.yaml", yaml, &self.plugins)
-            .unwrap_or_else(|d| panic!("{}", sluice_flow::render(&d, "test.yaml", yaml)));
+        self.start_locked(self.load(yaml), yaml, inputs).await
+    }
+
+    /// The flow parsed and validated, as the engine takes it (a test may change it after).
+    pub fn load(&self, yaml: &str) -> sluice_flow::LockedFlow {
+        sluice_flow::load("test.yaml", yaml, &self.plugins)
+            .unwrap_or_else(|d| panic!("{}", sluice_flow::render(&d, "test.yaml", yaml)))
+    }
+
+    /// Starts `locked`, saved under the text `yaml`.
+    pub async fn start_locked(
+        &self,
+        locked: sluice_flow::LockedFlow,
+        yaml: &str,
+        inputs: &[(&str, &str)],
+    ) -> sluice_engine::scheduler::ExecutionHandle {
         let flow = locked.flow.clone();
         let saved = self.engine.store().save_flow(&flow.namespace, &flow.id, yaml).await.unwrap();
         let inputs = inputs.iter().map(|(k, v)| (k.to_string(), RawInput::Text(v.to_string()))).collect();

@@ -12,6 +12,9 @@ import {h, fill, errorBox} from '../../dom.js';
 
 const LINE = 20;
 const MARGIN = 30;
+// Lines per read of the stored log: the first page small, so it arrives within a frame or two.
+const FIRST_PAGE = 200;
+const PAGE = 5000;
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
 /** `build[2]` → `build`. */
@@ -52,6 +55,9 @@ export function logView({executionId, query, onRun}) {
   let pending = [];
   let frame = 0;
   let stop = null;
+  let reading = false;       // stored pages are being read
+  let readSeq = 0;           // the last seq read from the store (follow continues after it)
+  let destroyed = false;
   let stick = true;          // keep the newest line in view while following
   let active = -1;           // index into `shown` with the tab stop
   let target = null;         // seq from #log-<seq>
@@ -201,8 +207,9 @@ export function logView({executionId, query, onRun}) {
     }
     body.tabIndex = active >= 0 && shown.length ? -1 : 0;
     const count = all.length.toLocaleString();
-    fill(status, shown.length === all.length ? `${count} lines` : `${shown.length.toLocaleString()} of ${count} lines`);
-    if (!all.length && !stop) spacer.replaceChildren(h('p.muted.log-empty', 'No log line.'));
+    const more = reading ? ', reading more…' : '';
+    fill(status, (shown.length === all.length ? `${count} lines` : `${shown.length.toLocaleString()} of ${count} lines`) + more);
+    if (!all.length && !stop && !reading) spacer.replaceChildren(h('p.muted.log-empty', 'No log line.'));
     else spacer.querySelector('.log-empty')?.remove();
   }
 
@@ -284,27 +291,41 @@ export function logView({executionId, query, onRun}) {
     get run() { return filter.run || null; },
     get task() { return filter.task || null; },
     /**
-     * Reads the logs: all at once when the execution has ended, else followed until it ends
-     * (also called again after a restart: lines already shown are not added twice).
+     * Reads the stored lines page by page (a small first page, so the first lines show at once
+     * however long the log), then, while the execution runs, follows from the last one read.
+     * Called again after a restart: lines already shown are not added twice.
      */
     async start(terminal) {
-      if (stop) return;
-      if (terminal) {
-        try {
-          add(await get(api('executions', executionId, 'logs')));
-        } catch (error) {
-          fill(problem, errorBox(error));
+      if (stop || reading) return;
+      reading = true;
+      schedule();
+      try {
+        for (let size = FIRST_PAGE; !destroyed; size = PAGE) {
+          const query = new URLSearchParams({limit: String(size)});
+          if (readSeq) query.set('afterSeq', String(readSeq));
+          const page = await get(`${api('executions', executionId, 'logs')}?${query}`);
+          add(page);
+          if (page.length) readSeq = page[page.length - 1].seq;
+          if (page.length < size) break;
         }
+      } catch (error) {
+        fill(problem, errorBox(error));
         return;
+      } finally {
+        reading = false;
+        schedule();
       }
+      if (terminal || destroyed) return;
       stickLabel.hidden = false;
-      stop = follow(`${api('executions', executionId, 'logs', 'follow')}`, {
+      const from = readSeq ? `?afterSeq=${readSeq}` : '';
+      stop = follow(`${api('executions', executionId, 'logs', 'follow')}${from}`, {
         log: (line) => add([line]),
         end: () => { if (stop) stop(); stop = null; stickLabel.hidden = true; schedule(); },
         error: () => fill(status, 'reconnecting…'),
       });
     },
     destroy() {
+      destroyed = true;
       if (stop) stop();
       stop = null;
       if (frame) cancelAnimationFrame(frame);
