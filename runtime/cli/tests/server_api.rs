@@ -47,23 +47,9 @@ async fn the_server_deploys_runs_follows_kills_resumes_and_stops() {
     );
 
     // The stream ends by itself once the execution is terminal.
-    let events = server
-        .http
-        .get(server.url(&format!("/api/v1/executions/{id}/logs/follow")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let messages: Vec<String> = events
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| v["message"].as_str().map(str::to_owned))
-        .collect();
-    assert!(messages.contains(&"Hello, world!".to_owned()), "{events}");
-    assert!(events.contains("event: end"), "{events}");
+    let events = server.follow(&format!("/api/v1/executions/{id}/logs/follow"), None).await.rest().await;
+    assert!(messages(&events).contains(&"Hello, world!".to_owned()), "{events:?}");
+    assert_eq!(events.last().map(|e| e.event.as_str()), Some("end"), "{events:?}");
 
     // Live: a follower attached to a running execution sees its end.
     server.post("/api/v1/flows", SLEEPY).await;

@@ -264,6 +264,79 @@ async fn a_running_execution_shows_logs_live_and_is_killed_then_restarted_from_i
     browser.close().await;
 }
 
+/// A release that waits for an approval with typed inputs, then runs a subflow.
+const APPROVAL: &str = r#"
+id: approval
+namespace: ui
+tasks:
+  - id: approve
+    type: flow.pause
+    onResume:
+      - id: approved
+        type: bool
+        default: false
+      - id: env
+        type: select
+        values: [staging, prod]
+        default: staging
+      - id: replicas
+        type: int
+  - id: child
+    type: flow.subflow
+    namespace: examples
+    flowId: hello
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_execution_resumes_from_its_form_and_its_subflow_links_to_the_child_execution() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    deploy(&server, &example("flows/hello.yaml")).await;
+    deploy(&server, APPROVAL).await;
+    let (status, started) = server.post("/api/v1/executions/ui/approval", "{}").await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["executionId"].as_str().unwrap().to_string();
+    wait_for_state(&server, &id, "PAUSED").await;
+    let browser = Browser::start(&server.base).await;
+
+    browser.open(&format!("/executions/{id}")).await;
+    browser.wait_for_text("#execution-state", "PAUSED").await;
+    // The form has the pause's declared inputs, with their defaults.
+    let form = "form.resume-form[data-run=approve]";
+    browser.wait_for(&format!("{form} #resume-replicas")).await;
+    assert_eq!(browser.eval("document.getElementById('resume-approved').checked").await, json!(false));
+    assert_eq!(browser.eval("document.getElementById('resume-env').value").await, json!("staging"));
+    assert_eq!(
+        browser.eval("document.getElementById('resume-replicas').getAttribute('aria-required')").await,
+        json!("true")
+    );
+    browser.click("#resume-approved").await;
+    browser.eval("(() => { document.getElementById('resume-env').value = 'prod'; return true; })()").await;
+    browser.type_into("#resume-replicas", "3").await;
+    browser.screenshot("execution-paused").await;
+    browser.click(&format!("{form} button[data-action=resume]")).await;
+    browser.wait_for_text("#execution-state", "SUCCESS").await;
+    let (_, doc) = server.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(doc["outputs"]["approve"], json!({"approved": true, "env": "prod", "replicas": 3}));
+
+    // The subflow's node links to the execution it started, not to the flow.
+    let (_, children) = server.get(&format!("/api/v1/executions?parent={id}")).await;
+    let children = children.as_array().unwrap();
+    assert_eq!(children.len(), 1, "{children:?}");
+    assert_eq!(children[0]["parent"], json!({"executionId": id, "taskRun": "child"}));
+    assert_eq!(children[0]["flowId"], "hello");
+    let child = children[0]["executionId"].as_str().unwrap().to_string();
+    browser.open(&format!("/executions/{id}")).await;
+    let link = browser.wait_for("#execution-topology g.node[data-task=child] a.subflow-link").await;
+    assert_eq!(link.attr("href").await.unwrap(), Some(format!("/executions/{child}")));
+    link.click().await.unwrap();
+    browser
+        .wait_until("the child's page opens", &format!("location.pathname === '/executions/{child}'"))
+        .await;
+    browser.wait_for_text("#execution-state", "SUCCESS").await;
+    browser.close().await;
+}
+
 async fn wait_for_state(server: &Server, id: &str, state: &str) -> Value {
     for _ in 0..200 {
         let (_, doc) = server.get(&format!("/api/v1/executions/{id}")).await;

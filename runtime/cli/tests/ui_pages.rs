@@ -139,6 +139,67 @@ async fn an_execution_with_a_long_log_shows_every_line_once_reading_it_in_pages(
     browser.close().await;
 }
 
+/// A test report that passes and a coverage report under its `minLine`: one card each, the
+/// failed gate's from its error (it has no outputs), found as a gate by the flow's graph.
+const GATED: &str = r#"id: gated
+namespace: ui
+tasks:
+  - id: junit
+    type: test.write-file
+    path: report.xml
+    content: '<testsuite name="s" tests="2" failures="0" errors="0" skipped="0"><testcase classname="c" name="a" time="0.1"/><testcase classname="c" name="b" time="0.2"/></testsuite>'
+  - id: lcov
+    type: test.write-file
+    path: lcov.info
+    content: "SF:app.py\nDA:1,1\nDA:2,0\nend_of_record\n"
+  - id: testGate
+    type: gate.tests
+    reports: report.xml
+  - id: coverageGate
+    type: gate.coverage
+    reports: lcov.info
+    minLine: 80
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gate_cards_show_the_numbers_of_a_passed_and_a_failed_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, dir.path().join("plugins/test.wasm")).unwrap();
+    let server = Server::start(dir.path());
+    let (status, doc) = server.post("/api/v1/flows", GATED).await;
+    assert_eq!(status, 201, "{doc}");
+    let (status, done) = server.post("/api/v1/executions/ui/gated?wait=true", "{}").await;
+    assert_eq!((status, done["state"].as_str()), (200, Some("FAILED")), "{done}");
+    let id = done["executionId"].as_str().unwrap();
+    let error =
+        done["taskRuns"].as_array().unwrap().iter().find(|r| r["id"] == "coverageGate").unwrap()["error"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let browser = Browser::start(&server.base).await;
+
+    browser.open(&format!("/executions/{id}")).await;
+    // The failed gate's card comes once the graph says it is a gate; the cards are drawn again
+    // then, so they are read after it, from the page as it is.
+    browser.wait_for(".gate-card[data-task=coverageGate].gate-bad").await;
+    let card =
+        |task: &str, what: &str| format!("document.querySelector('.gate-card[data-task={task}]').{what}");
+    assert_eq!(browser.eval(&card("testGate", "dataset.kind")).await, json!("tests"));
+    assert_eq!(
+        browser.eval(&card("testGate", "querySelector('.gate-text').textContent")).await,
+        json!("tests 2 · 2 passed")
+    );
+    assert_eq!(browser.eval(&card("coverageGate", "dataset.kind")).await, json!("coverage"));
+    assert_eq!(
+        browser.eval(&card("coverageGate", "querySelector('.gate-error').textContent")).await,
+        json!(error)
+    );
+    assert!(error.contains("minLine"), "{error}");
+    browser.screenshot("execution-gates").await;
+    browser.close().await;
+}
+
 /// `12003` → `12,003`, as the page's `toLocaleString()` writes it in chromium's en-US.
 fn with_commas(n: usize) -> String {
     let digits = n.to_string();

@@ -49,6 +49,8 @@ pub struct ExecutionFilter {
     pub states: Vec<ExecutionState>,
     /// `key=value` pairs that must all be present.
     pub labels: Vec<(String, String)>,
+    /// Started by a `flow.subflow` task of this execution.
+    pub parent: Option<String>,
     pub created_after: Option<Timestamp>,
     pub created_before: Option<Timestamp>,
     /// Newest first.

@@ -45,7 +45,7 @@ pub async fn start(
         return Err(ApiError::NotFound(format!("no flow {namespace}.{flow_id}")));
     };
     // Validated against the installed plugins (once per revision for this server).
-    let locked = state.locked.get(&state, &flow)?;
+    let locked = state.locked.get(state.engine.plugins(), &flow)?;
     given.check_files(&locked.flow.inputs)?;
     let StartInputs { inputs, _uploads, .. } = given;
     let request = StartRequest {
@@ -77,6 +77,8 @@ pub struct ListQuery {
     namespace: Option<String>,
     #[serde(rename = "flowId")]
     flow_id: Option<String>,
+    /// The executions a `flow.subflow` task of this one started.
+    parent: Option<String>,
     /// Comma-separated state names.
     state: Option<String>,
     #[serde(flatten)]
@@ -106,6 +108,7 @@ pub async fn list(
     let filter = ExecutionFilter {
         namespace: query.namespace,
         flow_id: query.flow_id,
+        parent: query.parent,
         states,
         labels: parse_labels(&query.labels)?,
         created_after: query.after.as_deref().map(|t| time_bound("after", t)).transpose()?,

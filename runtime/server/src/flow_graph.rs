@@ -1,7 +1,7 @@
 //! `GET /api/v1/flows/{namespace}/{id}/graph`: the stored flow as the server's parser reads it,
 //! for the UI's topology and run form (no YAML parser in the browser): its labels, typed inputs, and its
 //! tasks as a tree (each with its type, `dependsOn`, the line it starts on, its child lists and
-//! what it is granted), main tasks, `errors` and `finally` apart. Read-only; `?revision=` reads
+//! what it is granted, a pause's `onResume` inputs), main tasks, `errors` and `finally` apart. Read-only; `?revision=` reads
 //! an older revision.
 
 use axum::Json;
@@ -134,7 +134,11 @@ impl Graph<'_> {
             TaskKind::Subflow { namespace, flow_id, wait, .. } => {
                 doc["subflow"] = json!({"namespace": namespace, "id": flow_id, "wait": wait});
             }
-            TaskKind::Pause { .. } | TaskKind::Sleep { .. } | TaskKind::Fail { .. } => {}
+            // The inputs a resume takes, for the execution page's resume form.
+            TaskKind::Pause { on_resume, .. } => {
+                doc["onResume"] = json!(on_resume.iter().map(input).collect::<Vec<_>>());
+            }
+            TaskKind::Sleep { .. } | TaskKind::Fail { .. } => {}
         }
         doc
     }

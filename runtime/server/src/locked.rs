@@ -11,7 +11,6 @@ use sluice_engine::scheduler::Plugins;
 use sluice_flow::LockedFlow;
 
 use crate::error::{ApiError, BODY_FILE_NAME};
-use crate::state::AppState;
 
 /// Parses and validates a flow against the installed plugins: the one check every deployed
 /// or started flow passes.
@@ -30,7 +29,7 @@ pub struct LockedFlows {
 
 impl LockedFlows {
     /// The revision, validated against the installed plugins (from the cache when it can).
-    pub fn get(&self, state: &AppState, revision: &FlowRevision) -> Result<LockedFlow, ApiError> {
+    pub fn get(&self, plugins: &Plugins, revision: &FlowRevision) -> Result<LockedFlow, ApiError> {
         let key = (revision.namespace.clone(), revision.id.clone(), revision.revision);
         {
             let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
@@ -38,7 +37,7 @@ impl LockedFlows {
                 return Ok(locked.clone());
             }
         }
-        let locked = validate(state.engine.plugins(), &revision.source)?;
+        let locked = validate(plugins, &revision.source)?;
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= CAPACITY {
             entries.clear();

@@ -116,7 +116,7 @@ pub fn openapi() -> Value {
                 "post": op("Start an execution", &[("namespace", "path"), ("flowId", "path"), ("wait", "query")], Some(start_inputs()), &[("200", ok("The finished execution (wait=true)")), ("202", ok("{executionId, state}")), ("400", problem()), ("404", problem()), ("409", problem()), ("413", problem()), ("422", problem()), ("503", problem())]),
             },
             "/api/v1/executions": {
-                "get": op("List executions, newest first", &[("namespace", "query"), ("flowId", "query"), ("state", "query"), ("label", "query"), ("after", "query"), ("before", "query"), ("offset", "query"), ("limit", "query")], None, &[("200", ok("Executions")), ("400", problem())]),
+                "get": op("List executions, newest first (`parent`: those a subflow task of that execution started)", &[("namespace", "query"), ("flowId", "query"), ("parent", "query"), ("state", "query"), ("label", "query"), ("after", "query"), ("before", "query"), ("offset", "query"), ("limit", "query")], None, &[("200", ok("Executions")), ("400", problem())]),
             },
             "/api/v1/executions/{id}": {
                 "get": op("An execution with its task runs", &exec, None, &[("200", ok("The execution")), ("404", problem())]),

@@ -53,7 +53,7 @@ static ASSETS: &[Asset] = assets! {
     "pages/execution/logs.js" => JS,
     "pages/execution/outputs.js" => JS,
     "pages/execution/actions.js" => JS,
-    "pages/execution/yaml.js" => JS,
+    "pages/execution/graph.js" => JS,
     "pages/execution/topology.js" => JS,
 };
 

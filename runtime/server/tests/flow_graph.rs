@@ -76,6 +76,21 @@ async fn the_graph_shows_grants_branches_and_subflows_but_no_secret_default() {
     assert_eq!(graph["finally"][0]["id"], "bye");
 
     assert_eq!(api.get("/api/v1/flows/t/nope/graph").await.problem(404), not_found("no flow t.nope"));
+
+    // A pause's resume inputs, as the run form's inputs (a secret's default withheld).
+    let approval = "id: approval\nnamespace: t\ntasks:\n  - id: wait\n    type: flow.pause\n    onResume:\n      - id: approved\n        type: bool\n        default: false\n      - id: pin\n        type: secret\n        default: s3cr3t\n";
+    assert_eq!(api.post("/api/v1/flows", approval).await.status, StatusCode::CREATED);
+    let graph = api.get("/api/v1/flows/t/approval/graph").await.json();
+    let on_resume = &graph["tasks"][0]["onResume"];
+    assert_eq!(
+        (&on_resume[0]["id"], &on_resume[0]["type"], &on_resume[0]["default"]),
+        (&json!("approved"), &json!("bool"), &json!(false))
+    );
+    assert_eq!(
+        (&on_resume[1]["type"], &on_resume[1]["default"], &on_resume[1]["hasDefault"]),
+        (&json!("secret"), &json!(null), &json!(true))
+    );
+    assert!(!graph.to_string().contains("s3cr3t"), "{graph}");
     assert_eq!(
         api.get("/api/v1/flows/t/grants/graph?revision=7").await.problem(404),
         not_found("flow t.grants has no revision 7")

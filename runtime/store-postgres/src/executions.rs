@@ -210,6 +210,9 @@ pub(crate) async fn list(
     if let Some(flow_id) = &filter.flow_id {
         query.push(" AND flow_id = ").push_bind(flow_id.as_bytes().to_vec());
     }
+    if let Some(parent) = &filter.parent {
+        query.push(" AND parent_execution = ").push_bind(parent.as_bytes().to_vec());
+    }
     if !filter.states.is_empty() {
         let states: Vec<&'static str> = filter.states.iter().map(|s| s.as_str()).collect();
         query.push(" AND state = ANY(").push_bind(states).push(")");

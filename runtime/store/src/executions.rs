@@ -165,6 +165,9 @@ pub(crate) async fn list(
     if let Some(flow_id) = &filter.flow_id {
         query.push(" AND flow_id = ").push_bind(flow_id.clone());
     }
+    if let Some(parent) = &filter.parent {
+        query.push(" AND parent_execution = ").push_bind(parent.clone());
+    }
     if !filter.states.is_empty() {
         query.push(" AND state IN (");
         let mut states = query.separated(", ");

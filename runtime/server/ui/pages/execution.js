@@ -49,7 +49,8 @@ import {h, fill, link, stateBadge, time, duration, errorBox, useStyle, TERMINAL}
 import {gantt} from './execution/gantt.js';
 import {logView} from './execution/logs.js';
 import {gateCards, outputsSection, jsonTree, longText} from './execution/outputs.js';
-import {actions, flowTasks} from './execution/actions.js';
+import {actions} from './execution/actions.js';
+import {flowTasks} from './execution/graph.js';
 import {executionTopology} from './execution/topology.js';
 
 export async function render(root, params, query) {

@@ -220,6 +220,10 @@ async fn seeded() -> (TestDb, TestStore) {
         // Same creation time as e5: the id breaks the tie.
         make("e6", "dev", "test", 5, Paused, &[("env", "prod"), ("team", "web")]),
     ];
+    let mut executions = executions;
+    // e5 and e6 were started by subflow tasks of e4.
+    executions[4].parent = Some(("e4".into(), "tests[0]".parse().unwrap()));
+    executions[5].parent = Some(("e4".into(), "tests[1]".parse().unwrap()));
     store.commit(CommitBatch { executions, ..CommitBatch::default() }).await.unwrap();
     (db, store)
 }
@@ -250,6 +254,11 @@ async fn list_executions_filters_and_orders_newest_first() {
     assert_eq!(list(&store, active).await, ["e5", "e4", "e3"]);
     let killed = ExecutionFilter { states: vec![ExecutionState::Killed], ..all.clone() };
     assert_eq!(list(&store, killed).await, Vec::<String>::new());
+
+    let children = ExecutionFilter { parent: Some("e4".into()), ..all.clone() };
+    assert_eq!(list(&store, children).await, ["e6", "e5"]);
+    let none = ExecutionFilter { parent: Some("e5".into()), ..all.clone() };
+    assert_eq!(list(&store, none).await, Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -6,22 +6,7 @@
 import {api, get, post} from '../../api.js';
 import {h, fill, errorBox, TERMINAL} from '../../dom.js';
 import {navigate} from '../../app.js';
-import {parseYaml, allTasks} from './yaml.js';
-
-const read = new Map();
-
-/** Every task of the execution's flow revision (read once per revision); throws if unreadable. */
-export function flowTasks(execution) {
-  const key = `${execution.namespace}/${execution.flowId}/${execution.revision}`;
-  if (!read.has(key)) {
-    read.set(key, get(`${api('flows', execution.namespace, execution.flowId)}?revision=${execution.revision}`).then((flow) => {
-      const doc = parseYaml(flow.source);
-      return allTasks([doc.tasks, doc.finally, doc.errors]);
-    }));
-    read.get(key).catch(() => read.delete(key));
-  }
-  return read.get(key);
-}
+import {flowTasks} from './graph.js';
 
 /** The `flow.pause` tasks of the execution's flow revision (id → task). */
 async function pauseTasks(execution) {
@@ -39,7 +24,7 @@ function field(input) {
     control = h('input', {type: 'checkbox', id, checked: input.default === true});
     read = () => control.checked;
   } else if (type === 'select' && Array.isArray(input.values)) {
-    control = h('select', {id}, input.required === false || input.default !== undefined ? h('option', {value: ''}, '—') : null,
+    control = h('select', {id}, input.required === false || input.default != null ? h('option', {value: ''}, '—') : null,
       input.values.map((v) => h('option', {value: String(v)}, String(v))));
     if (input.default !== undefined && input.default !== null) control.value = String(input.default);
     read = () => control.value || undefined;
@@ -64,7 +49,7 @@ function field(input) {
       autocomplete: 'off'});
     read = () => (control.value === '' ? undefined : control.value);
   }
-  const required = input.required ?? (input.default === undefined);
+  const required = input.required ?? (input.default == null);
   const row = h('div.resume-field',
     h('label', {for: id}, input.id, required ? h('span.required', {'aria-hidden': 'true'}, ' *') : null, h('span.muted', ` ${type}`)),
     control,

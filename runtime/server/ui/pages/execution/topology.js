@@ -10,6 +10,7 @@ import {h, fill, stateBadge, errorBox, TERMINAL} from '../../dom.js';
 import {navigate} from '../../app.js';
 import {topology, paintStates} from '../flow/topology.js';
 import {taskOf} from './logs.js';
+import {flowGraph, allTasks} from './graph.js';
 
 const EVERY = 250;
 
@@ -103,7 +104,13 @@ export function executionTopology({onTask}) {
     if (want === key) return;
     key = want;
     try {
-      const graph = await get(`${api('flows', e.namespace, e.flowId, 'graph')}?revision=${e.revision}`);
+      const graph = await flowGraph(e);
+      // The executions its subflow tasks started (task id → the newest), for their links.
+      const children = new Map();
+      if (allTasks(graph).some((t) => t.subflow)) {
+        const started = await get(`${api('executions')}?parent=${encodeURIComponent(e.executionId)}&limit=1000`);
+        for (const child of [...started].reverse()) children.set(taskOf(child.parent.taskRun), child.executionId);
+      }
       if (key !== want) return;
       states = summarize(runs);
       drawing = topology(graph, {
@@ -113,6 +120,12 @@ export function executionTopology({onTask}) {
           onTask(selected);
         },
         onOpen: (href) => navigate(href),
+        // A subflow's link goes to the execution it started, once there is one.
+        subflowLink: (task) => {
+          const running = execution.outputs && execution.outputs[task.id] && execution.outputs[task.id].executionId;
+          const child = children.get(task.id) || running;
+          return child ? {href: `/executions/${encodeURIComponent(child)}`, label: `open execution ${child} of ${task.subflow.namespace}.${task.subflow.id}`} : null;
+        },
         stateOf,
       });
       painted = version;

@@ -21,12 +21,13 @@ const MIN_W = 150;
 const MAX_W = 360;
 
 /**
- * The SVG; `onSelect(task)` when a node or group is chosen, `onOpen(href)` for a subflow link.
+ * The SVG; `onSelect(task)` when a node or group is chosen, `onOpen(href)` for a subflow link
+ * (`subflowLink(task)` may give `{href, label}` in place of the flow's page).
  * `stateOf(taskId)` (optional) gives `{state, label, title}` for a task's state line (`state`
  * null: the task has none yet); without it the drawing is the flow's alone.
  */
-export function topology(graph, {onSelect, onOpen, stateOf = null}) {
-  const ctx = {onSelect, onOpen, states: !!stateOf};
+export function topology(graph, {onSelect, onOpen, subflowLink = null, stateOf = null}) {
+  const ctx = {onSelect, onOpen, subflowLink, states: !!stateOf};
   const main = list(graph.tasks, false, ctx);
   const parts = [{box: main, label: null}];
   for (const name of ['errors', 'finally']) {
@@ -220,8 +221,12 @@ function node(task, ctx) {
     lines.map(([cls, text], i) => svg('text', {class: `grant ${cls}`, x: PAD, y: PAD + 16 + LINE * (i + 2)}, fit(text, max))),
     stateLine(ctx, PAD, PAD + 16 + LINE * all.length, max));
   if (sub) {
-    const href = `/flows/${encodeURIComponent(task.subflow.namespace)}/${encodeURIComponent(task.subflow.id)}`;
-    const a = svg('a', {href, class: 'subflow-link', 'aria-label': `open flow ${task.subflow.namespace}.${task.subflow.id}`},
+    const link = (ctx.subflowLink && ctx.subflowLink(task)) || {
+      href: `/flows/${encodeURIComponent(task.subflow.namespace)}/${encodeURIComponent(task.subflow.id)}`,
+      label: `open flow ${task.subflow.namespace}.${task.subflow.id}`,
+    };
+    const href = link.href;
+    const a = svg('a', {href, class: 'subflow-link', 'aria-label': link.label},
       svg('text', {x: PAD, y: PAD + 16 + LINE * (lines.length + 2)}, fit(sub, max)));
     a.addEventListener('click', (event) => { event.preventDefault(); ctx.onOpen(href); });
     g.append(a);
