@@ -118,6 +118,7 @@ export function gantt({onSelect}) {
   let active = 0;           // the row with the tab stop
   let selected = null;      // the run whose logs are shown
   let frame = 0;
+  let firstShown = false; // the first rows were shown (a performance mark)
   const rendered = new Map(); // run id → row element in the DOM
   let scale = null;
   const keys = new Map();    // run id → its iteration indices, for the row order
@@ -306,6 +307,7 @@ export function gantt({onSelect}) {
       if (el.parentNode !== spacer) spacer.append(el);
     };
     for (let i = first; i < last; i++) place(i);
+    if (last > first && !firstShown) { firstShown = true; performance.mark('sluice:gantt'); } // the first rows shown
     if (visible.length && (active < first || active >= last)) place(active); // the tab stop stays reachable
     for (const [id, el] of rendered) {
       if (!keep.has(id)) {

@@ -58,6 +58,7 @@ export function logView({executionId, query, onRun}) {
   let reading = false;       // stored pages are being read
   let readSeq = 0;           // the last seq read from the store (follow continues after it)
   let destroyed = false;
+  let firstShown = false;    // the first lines were shown (a performance mark)
   let stick = true;          // keep the newest line in view while following
   let active = -1;           // index into `shown` with the tab stop
   let target = null;         // seq from #log-<seq>
@@ -199,6 +200,7 @@ export function logView({executionId, query, onRun}) {
       if (el.parentNode !== spacer) spacer.append(el);
     };
     for (let i = first; i < last; i++) place(i);
+    if (last > first && !firstShown) { firstShown = true; performance.mark('sluice:logs'); } // the first lines shown
     if (active >= 0 && active < shown.length && (active < first || active >= last)) place(active);
     for (const [seq, el] of rendered) {
       if (keep.has(seq) || el.contains(document.activeElement)) continue;

@@ -1,0 +1,158 @@
+//! Several `sluice server` processes on one PostgreSQL database (a cluster this test binary
+//! starts, see `runtime/store-postgres/tests/common/cluster.rs`): a schedule ticking every
+//! second fires each second exactly once in the cluster, whichever server claims it; the logs
+//! of an execution one server runs are followed live from another.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../store-postgres/tests/common/cluster.rs"]
+mod cluster;
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::server::Server;
+use serde_json::{Value, json};
+use sluice_engine::{ExecutionFilter, ExecutionState, Store, TriggerKey};
+
+const TICKS: &str = r#"id: ticks
+namespace: cluster
+triggers:
+  - id: every-second
+    type: schedule
+    cron: "* * * * * *"
+tasks:
+  - id: log
+    type: core.log
+    message: "tick {{ trigger.date }}"
+"#;
+
+async fn database() -> String {
+    tokio::task::spawn_blocking(|| cluster::cluster().create_database()).await.unwrap()
+}
+
+/// The fire time of each execution the schedule started, in the order of the list.
+fn fire_times(executions: &Value) -> Vec<DateTime<Utc>> {
+    executions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["trigger"]["type"], "schedule", "{e}");
+            e["trigger"]["date"].as_str().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+/// Three servers see the same every-second schedule for 31 s or more. Each claims each fire
+/// time with a conditional update: 30 seconds in a row, from the first, each ran once, and no
+/// fire time was skipped.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_fires_each_second_once_across_three_servers() {
+    let url = database().await;
+    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let first = Server::start_with(dirs[0].path(), &["--database", &url], &[]);
+    let (status, saved) = first.post("/api/v1/flows", TICKS).await;
+    assert_eq!(status, 201, "{saved}");
+    let servers: Vec<Server> = std::iter::once(first)
+        .chain(dirs[1..].iter().map(|d| Server::start_with(d.path(), &["--database", &url], &[])))
+        .collect();
+    let list = "/api/v1/executions?namespace=cluster&limit=1000";
+    // Until 31 fire times have run (every server sees them all from its own start on).
+    let mut waited = 0;
+    loop {
+        let (_, listed) = servers[0].get(list).await;
+        if listed.as_array().unwrap().len() >= 31 {
+            break;
+        }
+        waited += 1;
+        assert!(waited < 120, "fewer than 31 executions after 60 s: {listed}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut by_server = Vec::new();
+    for server in servers {
+        assert_eq!(server.terminate(), 0);
+    }
+    for dir in &dirs {
+        // A server keeps the workspace of each execution it ran under its own data dir.
+        let ran = std::fs::read_dir(dir.path().join("workspaces"))
+            .map_or(0, |d| d.filter(|e| e.as_ref().unwrap().file_type().unwrap().is_dir()).count());
+        by_server.push(ran);
+    }
+
+    // Read from the database itself, with every server stopped.
+    let store = sluice_store_postgres::PostgresStore::connect(&url).await.unwrap();
+    let filter =
+        ExecutionFilter { namespace: Some("cluster".into()), limit: 1000, ..ExecutionFilter::default() };
+    let executions = store.list_executions(&filter).await.unwrap();
+    let key = TriggerKey { namespace: "cluster", flow_id: "ticks", trigger_id: "every-second" };
+    let state = store.schedule_state(key).await.unwrap().unwrap();
+    store.close().await;
+    assert_eq!(state.skipped, 0, "no fire time was skipped");
+    assert!(executions.iter().all(|e| e.state == ExecutionState::Success), "{executions:?}");
+    let listed = json!(executions.iter().map(|e| json!({"trigger": e.trigger})).collect::<Vec<_>>());
+    let mut times = fire_times(&listed);
+    times.sort();
+    let mut counts: BTreeMap<DateTime<Utc>, usize> = BTreeMap::new();
+    for t in &times {
+        *counts.entry(*t).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "fire times run more than once: {twice:?}");
+    let first_30: Vec<i64> = times.iter().take(30).map(|t| (*t - times[0]).num_seconds()).collect();
+    assert_eq!(
+        first_30,
+        (0..30).collect::<Vec<i64>>(),
+        "30 seconds in a row, each once; ran by server: {by_server:?}"
+    );
+    assert_eq!(by_server.iter().sum::<usize>(), times.len(), "each execution ran on one server");
+    eprintln!("fire times by server: {by_server:?}");
+}
+
+const TALK: &str = r#"id: talk
+namespace: cluster
+tasks:
+  - id: one
+    type: core.log
+    message: one
+  - id: nap
+    type: flow.sleep
+    duration: 1500ms
+  - id: two
+    type: core.log
+    message: two
+"#;
+
+/// One server runs the execution; another, which runs nothing of it, follows its logs and its
+/// states live (from the store, on its poll) to the end, and answers for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_and_states_of_an_execution_are_followed_from_another_server() {
+    let url = database().await;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start_with(a_dir.path(), &["--database", &url], &[]);
+    let b = Server::start_with(b_dir.path(), &["--database", &url], &[]);
+    assert_eq!(a.post("/api/v1/flows", TALK).await.0, 201);
+    let (status, started) = a.post("/api/v1/executions/cluster/talk", "{}").await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["executionId"].as_str().unwrap().to_string();
+
+    let mut logs = b.follow(&format!("/api/v1/executions/{id}/logs/follow"), None).await;
+    let mut states = b.follow(&format!("/api/v1/executions/{id}/follow"), None).await;
+    let events = logs.rest().await;
+    let messages: Vec<&str> =
+        events.iter().filter(|e| e.event == "log").map(|e| e.data["message"].as_str().unwrap()).collect();
+    assert_eq!(messages, ["one", "two"], "{events:?}");
+    assert_eq!(events.last().unwrap().event, "end");
+    let states = states.rest().await;
+    let last_execution = states.iter().rev().find(|e| e.event == "execution").unwrap();
+    assert_eq!(last_execution.data["state"], "SUCCESS", "{states:?}");
+    let (_, doc) = b.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(doc["state"], "SUCCESS");
+    assert!(!b_dir.path().join("workspaces").join(&id).exists(), "b ran none of it");
+    assert!(a_dir.path().join("workspaces").join(&id).exists(), "a ran it");
+    for server in [a, b] {
+        assert_eq!(server.terminate(), 0);
+    }
+}
