@@ -212,8 +212,32 @@ fn get_lists_by_label_and_delete_waits_until_the_pods_are_gone() {
     });
 }
 
+/// What every task logs first: how it trusts the cluster.
+fn tls_line(kube: &Kube) -> String {
+    format!("TLS for {}: trusts its own CA certificates, presents no client certificate", kube.double.url())
+}
+
+/// The `pod-template-hash` of the Deployment `web`'s newest ReplicaSet.
+fn deployment_hash(kube: &Kube) -> String {
+    let listed = kube.kubectl(&["get", "replicasets", "-l", "app=web", "-o", "json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let newest = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|rs| {
+            rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                .as_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .unwrap();
+    newest["metadata"]["labels"]["pod-template-hash"].as_str().unwrap().to_string()
+}
+
 #[test]
-fn rollout_restart_pause_resume_undo_and_logs() {
+fn rollout_restart_pause_resume_undo_to_a_revision_and_logs() {
     let kube = Kube::start();
     let apply = |version: &str| {
         format!(
@@ -222,55 +246,105 @@ fn rollout_restart_pause_resume_undo_and_logs() {
             kube.connection()
         )
     };
-    let rollout = |id: &str, action: &str| {
+    let rollout = |id: &str, action: &str, extra: &str| {
         format!(
-            "  - id: {id}\n    type: kubernetes.rollout\n    action: {action}\n    name: web\n{}",
+            "  - id: {id}\n    type: kubernetes.rollout\n    action: {action}\n    name: web\n{extra}{}",
             kube.connection()
         )
     };
     let tasks = [
         apply("v1"),
         apply("v2"),
-        rollout("status", "status"),
-        rollout("undo", "undo"),
-        rollout("pause", "pause"),
-        rollout("resume", "resume"),
-        rollout("restart", "restart"),
+        apply("v3"),
+        rollout("status", "status", ""),
+        // Not the previous revision (2, v2) but the first.
+        rollout("undo-to-1", "undo", "    toRevision: 1\n"),
+        // The one before the current: revision 3's template, v3.
+        rollout("undo", "undo", ""),
+        rollout("pause", "pause", ""),
+        rollout("resume", "resume", ""),
+        rollout("restart", "restart", ""),
         format!(
-            "  - id: logs\n    type: kubernetes.logs\n    kind: Deployment\n    name: web\n    tail: 5\n{}",
+            "  - id: logs\n    type: kubernetes.logs\n    kind: Deployment\n    name: web\n    tail: 1\n{}",
             kube.connection()
         ),
     ]
     .concat();
     let (code, doc) = kube.run_json(&kube.flow("rollout", &flow("rollout", &tasks)));
     assert_eq!(code, 0, "{doc:#}");
-    assert_eq!(task_outputs(&doc, "status")["revision"], "2");
-    let undo = task_outputs(&doc, "undo");
+    assert_eq!(task_outputs(&doc, "status")["revision"], "3");
+    let revisions = |task: &str| {
+        let out = task_outputs(&doc, task);
+        (out["fromRevision"].as_str().map(str::to_string), out["revision"].as_str().map(str::to_string))
+    };
+    // Revision 1's ReplicaSet gives its template back and becomes revision 4.
+    assert_eq!(revisions("undo-to-1"), (Some("3".into()), Some("4".into())));
     assert_eq!(
-        (undo["fromRevision"].as_str(), undo["revision"].as_str()),
-        (Some("2"), Some("3")),
-        "{undo:#}"
+        task_outputs(&doc, "undo-to-1")["message"],
+        "Deployment default/web rolled back from revision 3 to revision 1"
     );
-    assert_eq!(undo["message"], "Deployment default/web rolled back from revision 2 to revision 1");
+    assert_eq!(revisions("undo"), (Some("4".into()), Some("5".into())));
+    assert_eq!(
+        task_outputs(&doc, "undo")["message"],
+        "Deployment default/web rolled back from revision 4 to revision 3"
+    );
     assert_eq!(task_outputs(&doc, "pause")["message"], "Deployment default/web paused");
     assert_eq!(task_outputs(&doc, "resume")["message"], "Deployment default/web resumed");
-    assert_eq!(task_outputs(&doc, "restart")["revision"], "4");
+    assert_eq!(task_outputs(&doc, "restart")["revision"], "6");
     let deployment = kube.get("deployment", "default", "web").unwrap();
-    assert_eq!(image_of(&deployment), "v1", "undo brought v1 back");
+    assert_eq!(image_of(&deployment), "v3", "the last undo brought v3 back");
     assert!(
         deployment["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
             .is_string()
     );
+    // Each ReplicaSet's revision and version, as kubectl reads them: v1's went from revision 1
+    // to 4 (the undo to 1), v3's from 3 to 5 (the undo), and the restart made revision 6.
+    let listed = kube.kubectl(&["get", "replicasets", "-l", "app=web", "-o", "json"]);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let mut history: Vec<(String, String)> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|rs| {
+            (
+                rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+                image_of(rs),
+            )
+        })
+        .collect();
+    history.sort();
+    let expected = [("2", "v2"), ("4", "v1"), ("5", "v3"), ("6", "v3")];
+    assert_eq!(history, expected.map(|(r, v)| (r.to_string(), v.to_string())));
+    // The log of the one pod (the old revision's, on its way out, is not the Deployment's):
+    // `tail: 1`, so exactly one line, into the task's log.
+    let pods = kube.kubectl(&["get", "pods", "-l", "app=web", "-o", "json"]);
+    let pods: Value = serde_json::from_slice(&pods.stdout).unwrap();
+    let pods: Vec<&str> = pods["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["pod-template-hash"] == deployment_hash(&kube))
+        .map(|p| p["metadata"]["name"].as_str().unwrap())
+        .collect();
     let logs = task_outputs(&doc, "logs");
-    assert_eq!(logs["containers"].as_array().unwrap().len(), 1, "{logs:#}");
-    assert!(logs["containers"][0]["lines"].as_u64().unwrap() >= 1, "{logs:#}");
-    // The same state as kubectl sees it.
-    let history = kube.kubectl(&["rollout", "history", "deployment/web"]);
-    assert!(
-        String::from_utf8_lossy(&history.stdout).contains('4'),
-        "{}",
-        String::from_utf8_lossy(&history.stdout)
+    assert_eq!(logs["containers"], serde_json::json!([{"pod": pods[0], "container": "web", "lines": 1}]));
+    let logged = kube.messages(&doc, "logs");
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert_eq!(logged[0], tls_line(&kube));
+    assert!(logged[1].starts_with(&format!("[{}/web] ", pods[0])), "{logged:?}");
+
+    // A revision no longer in the history: refused, naming the history.
+    let undo = rollout("undo", "undo", "    toRevision: 3\n");
+    let (code, doc) = kube.run_json(&kube.flow("undo", &flow("undo", &undo)));
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        task_error(&doc, "undo"),
+        "failed: Deployment web has no revision 3 (its history: 2, 4, 5, 6)"
     );
+    assert_eq!(image_of(&kube.get("deployment", "default", "web").unwrap()), "v3");
 }
 
 #[test]

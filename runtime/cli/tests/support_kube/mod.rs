@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod log;
 pub mod prometheus;
 
 use std::io::{Read, Write};
@@ -118,13 +119,61 @@ impl Kube {
         path
     }
 
-    fn sluice(&self, args: &[&str]) -> Output {
+    fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
         command.arg("--data-dir").arg(self.data.path()).args(args);
         for (key, value) in self.secrets() {
             command.env(key, value);
         }
-        command.output().unwrap()
+        command
+    }
+
+    fn sluice(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// `sluice run --json` of a flow, started in the background: the test looks at the
+    /// cluster (and at [`Kube::live_log`]) while it runs, then [`log::Running::finish`]es it.
+    pub fn spawn_json(&self, flow: &Path) -> log::Running {
+        log::Running::spawn(self.command(&["run", flow.to_str().unwrap(), "--json"]))
+    }
+
+    /// The lines a task logged in the execution of `doc` (as stored, in order).
+    pub fn task_log(&self, doc: &Value, task: &str) -> Vec<log::Line> {
+        log::task_log(self.data.path(), doc["executionId"].as_str().unwrap(), task)
+    }
+
+    /// The messages of [`Kube::task_log`].
+    pub fn messages(&self, doc: &Value, task: &str) -> Vec<String> {
+        self.task_log(doc, task).into_iter().map(|l| l.message).collect()
+    }
+
+    /// What `task` logged so far in the newest execution (one started by
+    /// [`Kube::spawn_json`], still running).
+    pub fn live_log(&self, task: &str) -> Vec<String> {
+        log::newest_execution(self.data.path())
+            .map(|execution| log::task_log(self.data.path(), &execution, task))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|l| l.message)
+            .collect()
+    }
+
+    /// Runs `args` in the container of a pod (its only container), as `docker exec` does.
+    pub fn exec_in_pod(&self, pod: &str, args: &[&str]) {
+        let instance = self.double.runtime_instance().expect("a double that runs containers");
+        // The labels kube-double's runtime puts on a pod's containers.
+        let ps = Command::new("docker")
+            .args(["ps", "--quiet", "--filter"])
+            .arg(format!("label=kube-double={instance}"))
+            .arg("--filter")
+            .arg(format!("label=kube-double.pod={pod}"))
+            .output()
+            .unwrap();
+        let ids = String::from_utf8_lossy(&ps.stdout).trim().to_string();
+        assert!(!ids.is_empty() && !ids.contains('\n'), "pod {pod}: containers {ids:?}");
+        let exec = Command::new("docker").arg("exec").arg(&ids).args(args).output().unwrap();
+        assert!(exec.status.success(), "docker exec in {pod}: {}", String::from_utf8_lossy(&exec.stderr));
     }
 
     /// `sluice run --json` of a flow: the exit code and the execution document.
