@@ -31,6 +31,9 @@ struct State {
     weight: u32,
     settings: Canary,
     service: Option<String>,
+    /// Rolled back (a failed analysis, or `abort`): nothing is left to promote or abort.
+    #[serde(default)]
+    aborted: bool,
 }
 
 pub fn start(release: &mut Release<'_>, config: &DeployConfig) -> Result<DeployOutput, TaskError> {
@@ -71,7 +74,8 @@ pub fn start(release: &mut Release<'_>, config: &DeployConfig) -> Result<DeployO
         ));
     };
     let replicas = stable["spec"]["replicas"].as_i64().unwrap_or(1).max(1);
-    let state = State { next: 0, replicas, weight: 0, settings, service: config.service.clone() };
+    let state =
+        State { next: 0, replicas, weight: 0, settings, service: config.service.clone(), aborted: false };
     let mut canary = variant(&manifest.object, &canary_name(&name), (TRACK_LABEL, "canary"), Some(0));
     canary["metadata"]["annotations"][STATE_ANNOTATION] =
         json!(serde_json::to_string(&state).unwrap_or_default());
@@ -100,6 +104,16 @@ pub fn resume(
                 release.namespace, release.name
             ))
         })?;
+    if state.aborted {
+        // Its template failed (or was refused): promoting it now would release it whole,
+        // without a step of the canary.
+        return Err(TaskError::failed(format!(
+            "the canary of Deployment {}/{} was rolled back (weight 0, {canary_name} at 0 replicas): there is nothing to {}; start a new release to try again",
+            release.namespace,
+            release.name,
+            if promote { "promote" } else { "abort" }
+        )));
+    }
     if promote {
         info!("promoting the canary of {} from step {}", release.name, state.next + 1);
         run_steps(release, state)
@@ -338,6 +352,7 @@ fn abort(release: &mut Release<'_>, state: &State, why: String) -> Result<TaskEr
     let mut ended = state.clone();
     ended.next = state.settings.steps.len();
     ended.weight = 0;
+    ended.aborted = true;
     save(release, &ended)?;
     let stable = release.get(&release.deployments.clone(), &name)?;
     Ok(TaskError::failed(format!(
@@ -366,6 +381,7 @@ fn output(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -376,5 +392,16 @@ mod tests {
         assert_eq!(split(5, 50), (3, 2));
         assert_eq!(split(4, 1), (1, 3));
         assert_eq!(split(4, 100), (4, 0));
+    }
+
+    #[test]
+    fn the_state_of_a_canary_rolled_back_says_so_and_an_older_one_reads_as_under_way() {
+        let older = r#"{"next":2,"replicas":4,"weight":25,"settings":{"steps":[]},"service":null}"#;
+        let state: State = serde_json::from_str(older).unwrap();
+        assert!(!state.aborted);
+        let mut ended = state.clone();
+        ended.aborted = true;
+        let text = serde_json::to_string(&ended).unwrap();
+        assert!(serde_json::from_str::<State>(&text).unwrap().aborted, "{text}");
     }
 }

@@ -157,7 +157,8 @@ pub struct Stage {
 pub struct DeployOutput {
     /// The Deployment released (for blue-green: the new color's).
     pub name: String,
-    /// `released`, `paused` (a canary waiting for `promote`) or `aborted`.
+    /// `released` or `paused` (a canary waiting for `promote`); a failed release and an
+    /// `abort` fail the task instead, saying what was rolled back.
     pub outcome: String,
     /// The Deployment's revision after the release.
     #[serde(skip_serializing_if = "Option::is_none")]
