@@ -143,7 +143,7 @@ fn http(check: &HttpCheck, stage: &str) -> Result<CheckResult, TaskError> {
     };
     let interval = crate::duration(check.interval.as_deref(), "analysis.http.interval", 1)?;
     let name = format!("http GET {}", check.url);
-    sampled(&name, stage, check.samples, interval, check.tolerated_failures, || {
+    let take = || {
         let started = Instant::now();
         let timeout = max_latency.map_or(Duration::from_secs(10), |l| (l * 2).max(Duration::from_secs(1)));
         // Each request is a connection of its own (the host keeps none open), so every sample
@@ -151,25 +151,7 @@ fn http(check: &HttpCheck, stage: &str) -> Result<CheckResult, TaskError> {
         let answer = Request::new("GET", &check.url).timeout(timeout).send();
         let elapsed = started.elapsed();
         Ok(match answer {
-            Ok(response) => {
-                let mut problems = Vec::new();
-                if response.status != check.expected_status {
-                    problems.push(format!("expected {}", check.expected_status));
-                }
-                if let Some(max) = max_latency.filter(|max| elapsed > *max) {
-                    problems.push(format!("slower than {}", humantime::format_duration(max)));
-                }
-                if let Some(text) =
-                    check.body_contains.as_ref().filter(|t| !response.text().contains(t.as_str()))
-                {
-                    problems.push(format!("body without `{text}`"));
-                }
-                let said = format!("{} in {} ms", response.status, elapsed.as_millis());
-                (
-                    problems.is_empty(),
-                    if problems.is_empty() { said } else { format!("{said} ({})", problems.join(", ")) },
-                )
-            }
+            Ok(response) => judge(check, max_latency, response.status, elapsed, &response.text()),
             Err(sluice_plugin::http::Error::Denied { origin }) => {
                 return Err(TaskError::denied(format!(
                     "analysis: {origin} is not granted: add it to the task's `allow.network`"
@@ -177,14 +159,45 @@ fn http(check: &HttpCheck, stage: &str) -> Result<CheckResult, TaskError> {
             }
             Err(err) => (false, format!("no answer: {err}")),
         })
-    })
+    };
+    let count = check.samples.max(1);
+    let log = |sample: u32, ok: bool, said: &str| log_sample(stage, &name, sample, count, ok, said);
+    sampled(&name, count, interval, check.tolerated_failures, take, log)
+}
+
+/// One HTTP sample held to the check: whether it passed, and what was seen (`200 in 12 ms`,
+/// with what was wrong: `503 in 8 ms (expected 200, slower than 5ms)`).
+fn judge(
+    check: &HttpCheck,
+    max_latency: Option<Duration>,
+    status: u16,
+    elapsed: Duration,
+    body: &str,
+) -> (bool, String) {
+    let mut problems = Vec::new();
+    if status != check.expected_status {
+        problems.push(format!("expected {}", check.expected_status));
+    }
+    if let Some(max) = max_latency.filter(|max| elapsed > *max) {
+        problems.push(format!("slower than {}", humantime::format_duration(max)));
+    }
+    if let Some(text) = check.body_contains.as_ref().filter(|t| !body.contains(t.as_str())) {
+        problems.push(format!("body without `{text}`"));
+    }
+    let said = format!("{status} in {} ms", elapsed.as_millis());
+    (
+        problems.is_empty(),
+        if problems.is_empty() { said } else { format!("{said} ({})", problems.join(", ")) },
+    )
 }
 
 fn prometheus(check: &PrometheusCheck, stage: &str) -> Result<CheckResult, TaskError> {
     let threshold = Threshold::parse(&check.threshold)?;
     let interval = crate::duration(check.interval.as_deref(), "analysis.prometheus.interval", 10)?;
     let name = format!("prometheus `{}` {}", check.query, check.threshold);
-    sampled(&name, stage, check.count, interval, check.failure_limit, || {
+    let count = check.count.max(1);
+    let log = |sample: u32, ok: bool, said: &str| log_sample(stage, &name, sample, count, ok, said);
+    let take = || {
         Ok(match query(&check.url, &check.query) {
             Ok(values) if values.is_empty() => (check.no_data_passes, "no data".to_string()),
             Ok(values) => {
@@ -195,18 +208,19 @@ fn prometheus(check: &PrometheusCheck, stage: &str) -> Result<CheckResult, TaskE
             Err(TaskError::Denied(message)) => return Err(TaskError::denied(message)),
             Err(err) => (false, format!("query failed: {}", err.message())),
         })
-    })
+    };
+    sampled(&name, count, interval, check.failure_limit, take, log)
 }
 
-/// Takes `count` samples `interval` apart (each `(ok, what was seen)`), logs each, and passes
-/// the check when at most `tolerated` failed.
+/// Takes `count` samples (at least one) `interval` apart (each `(ok, what was seen)`), logs
+/// each as it is taken, and passes the check when at most `tolerated` failed.
 fn sampled(
     name: &str,
-    stage: &str,
     count: u32,
     interval: Duration,
     tolerated: u32,
     mut take: impl FnMut() -> Result<(bool, String), TaskError>,
+    mut log: impl FnMut(u32, bool, &str),
 ) -> Result<CheckResult, TaskError> {
     let mut result = CheckResult { check: name.to_string(), passed: true, failures: 0, samples: Vec::new() };
     let count = count.max(1);
@@ -215,7 +229,7 @@ fn sampled(
             std::thread::sleep(interval);
         }
         let (ok, said) = take()?;
-        log_sample(stage, name, sample, count, ok, &said);
+        log(sample, ok, &said);
         if !ok {
             result.failures += 1;
         }
@@ -226,8 +240,13 @@ fn sampled(
 }
 
 fn log_sample(stage: &str, name: &str, sample: u32, of: u32, ok: bool, said: &str) {
+    info!("{}", sample_line(stage, name, sample, of, ok, said));
+}
+
+/// The log line of one sample.
+fn sample_line(stage: &str, name: &str, sample: u32, of: u32, ok: bool, said: &str) -> String {
     let verdict = if ok { "ok" } else { "FAILED" };
-    info!("{stage}: {name} sample {sample}/{of}: {said}: {verdict}");
+    format!("{stage}: {name} sample {sample}/{of}: {said}: {verdict}")
 }
 
 /// The values of an instant query's result (a vector's samples, or a scalar).
@@ -319,5 +338,85 @@ mod tests {
             "analysis.prometheus.threshold: `0.01` must start with <, <=, >, >=, == or != (e.g. `< 0.01`)"
         );
         assert!(Threshold::parse("< lots").unwrap_err().message().contains("`lots` is not a number"));
+    }
+
+    fn check(yaml: &str) -> HttpCheck {
+        yaml_serde::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn http_defaults() {
+        let c = check("url: http://web/healthz");
+        assert_eq!((c.expected_status, c.samples, c.tolerated_failures), (200, 5, 0));
+        assert_eq!((c.max_latency, c.body_contains, c.interval), (None, None, None));
+    }
+
+    #[test]
+    fn an_http_sample_is_held_to_the_status_the_latency_and_the_body() {
+        let ms = Duration::from_millis;
+        // The default: 200.
+        let plain = check("url: http://web/");
+        assert_eq!(judge(&plain, None, 200, ms(12), ""), (true, "200 in 12 ms".into()));
+        assert_eq!(judge(&plain, None, 404, ms(3), ""), (false, "404 in 3 ms (expected 200)".into()));
+        // Another expected status: a 404 passes, a 200 does not.
+        let gone = check("{url: http://web/old, expectedStatus: 404}");
+        assert_eq!(judge(&gone, None, 404, ms(3), ""), (true, "404 in 3 ms".into()));
+        assert_eq!(judge(&gone, None, 200, ms(3), ""), (false, "200 in 3 ms (expected 404)".into()));
+        // maxLatency: slower fails, as fast as the limit passes.
+        let quick = check("{url: http://web/, maxLatency: 300ms}");
+        let limit = Some(ms(300));
+        assert_eq!(judge(&quick, limit, 200, ms(300), ""), (true, "200 in 300 ms".into()));
+        assert_eq!(
+            judge(&quick, limit, 200, ms(301), ""),
+            (false, "200 in 301 ms (slower than 300ms)".into())
+        );
+        // Everything wrong at once is said at once.
+        let all = check("{url: http://web/, expectedStatus: 204, maxLatency: 5ms, bodyContains: v2}");
+        assert_eq!(
+            judge(&all, Some(ms(5)), 503, ms(40), "v1\n"),
+            (false, "503 in 40 ms (expected 204, slower than 5ms, body without `v2`)".into())
+        );
+        assert_eq!(judge(&all, Some(ms(5)), 204, ms(1), "v2\n"), (true, "204 in 1 ms".into()));
+    }
+
+    /// Runs [`sampled`] over scripted samples, with the lines it logs.
+    fn scripted(oks: &[bool], tolerated: u32) -> (CheckResult, Vec<String>) {
+        let mut script = oks.iter().enumerate();
+        let take = || {
+            let (n, ok) = script.next().unwrap();
+            Ok((*ok, format!("answer {}", n + 1)))
+        };
+        let mut lines = Vec::new();
+        let count = oks.len() as u32;
+        let log = |n: u32, ok: bool, said: &str| {
+            lines.push(sample_line("rolling", "http GET u", n, count, ok, said))
+        };
+        let result = sampled("http GET u", count, Duration::ZERO, tolerated, take, log).unwrap();
+        (result, lines)
+    }
+
+    #[test]
+    fn tolerated_failures_pass_a_check_up_to_their_number() {
+        let (result, lines) = scripted(&[false, true, true], 1);
+        assert!(result.passed);
+        assert_eq!(result.failures, 1);
+        assert_eq!(result.samples, ["answer 1", "answer 2", "answer 3"]);
+        assert_eq!(
+            lines,
+            [
+                "rolling: http GET u sample 1/3: answer 1: FAILED",
+                "rolling: http GET u sample 2/3: answer 2: ok",
+                "rolling: http GET u sample 3/3: answer 3: ok",
+            ]
+        );
+        // One more failure than tolerated fails it, every sample still taken.
+        let (result, lines) = scripted(&[false, true, false], 1);
+        assert!(!result.passed);
+        assert_eq!((result.failures, lines.len()), (2, 3));
+        // None tolerated (the default): one failure is enough.
+        let (result, _) = scripted(&[true, false, true], 0);
+        assert!(!result.passed);
+        let verdict = Verdict { passed: false, checks: vec![result] };
+        assert_eq!(verdict.failure(), "http GET u failed 1 time(s): answer 1; answer 2; answer 3");
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod log;
 pub mod prometheus;
+pub mod scripted;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
