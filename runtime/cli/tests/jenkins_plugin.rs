@@ -1,20 +1,25 @@
 //! The jenkins plugin end to end: the real `sluice` binary runs `jenkins.build` against the
 //! Jenkins double on 127.0.0.1 (support_tickets/jenkins.rs): the crumb fetched after a 403, the
 //! queue item followed while it waits, the console streamed line by line as it grows, the
-//! result judged, the build stopped at `buildTimeout` (and by the host when the task's `timeout`
-//! stops the task first), a queue item on a non-granted origin
-//! denied before any byte, and the API token in no log, output or file.
+//! result judged (UNSTABLE, FAILURE, ABORTED), the build stopped at `buildTimeout` (and by the
+//! host when the task's `timeout` stops the task first, or when `sluice server` kills the
+//! execution), a queue item on a non-granted origin denied before any byte, and the API token in
+//! no log, output or file.
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "support_tickets/jenkins.rs"]
 mod jenkins;
+// `sluice server` for the kill; support_tickets has the rest of `common` already.
+#[path = "common/server.rs"]
+mod server;
 mod support_tickets;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jenkins::{CRUMB, Jenkins, Job, Options, SESSION};
 use serde_json::json;
+use server::Server as SluiceServer;
 use support_tickets::flows::{Env, basic, run_of, task_lines};
 use support_tickets::http::Server;
 
@@ -174,6 +179,67 @@ fn unstable_fails_without_allow_unstable_and_a_429_on_the_queue_is_honoured() {
 }
 
 #[test]
+fn failure_and_aborted_fail_the_task_even_with_allow_unstable() {
+    let env = Env::new();
+    let failed = Job::new(&["+ make test\n", "not ok 3 - deploys\n", "Finished: FAILURE\n"], "FAILURE");
+    let aborted = Job::new(&["waiting for input\n", "Aborted by admin\n", "Finished: ABORTED\n"], "ABORTED");
+    let jenkins = start(vec![("solo", failed), ("team/manual", aborted)], Options::default());
+
+    // `allowUnstable` accepts UNSTABLE only: a FAILURE still fails the task.
+    let (code, stdout) = env.run_text(&flow(&jenkins, "solo", "    allowUnstable: true\n"), &SECRET_ENV);
+    assert_eq!(code, 1, "{stdout}");
+    let (url, stop) = (jenkins.url(), format!("{}/job/solo/7/stop", jenkins.url()));
+    assert_eq!(
+        task_lines(&stdout, "build"),
+        [
+            "triggered solo: queue item 1".to_string(),
+            format!("cleanup: registered POST {url}/queue/cancelItem (sent if the run is stopped)"),
+            format!("cleanup: registered POST {stop} (sent if the run is stopped)"),
+            format!("cleanup: cancelled POST {url}/queue/cancelItem"),
+            format!("started solo #7: {url}/job/solo/7/"),
+            "+ make test".to_string(),
+            "not ok 3 - deploys".to_string(),
+            "Finished: FAILURE".to_string(),
+            format!("cleanup: cancelled POST {stop}"),
+            format!("task build: failed: solo #7 ended FAILURE: {url}/job/solo/7/"),
+        ]
+    );
+    let (code, doc) = env.run_json(&flow(&jenkins, "solo", "    allowUnstable: true\n"), &SECRET_ENV);
+    assert_eq!(code, 1, "{doc:#}");
+    let run = run_of(&doc, "build");
+    assert_eq!(run["state"], "FAILED");
+    assert_eq!(run["error"], format!("failed: solo #8 ended FAILURE: {}/job/solo/8/", jenkins.url()));
+    assert_eq!(doc["outputs"].get("build"), None, "{doc:#}");
+
+    let mut seen = jenkins.server.lines();
+    jenkins.server.clear();
+
+    // A build aborted in Jenkins (not by the task) ends the task with the build's result.
+    let (code, doc) = env.run_json(&flow(&jenkins, "team/manual", ""), &SECRET_ENV);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        run_of(&doc, "build")["error"],
+        format!("failed: team/manual #9 ended ABORTED: {}/job/team/job/manual/9/", jenkins.url())
+    );
+    assert_eq!(
+        jenkins.server.lines(),
+        [
+            "POST /job/team/job/manual/build",
+            "GET /queue/item/3/api/json",
+            "GET /job/team/job/manual/9/logText/progressiveText?start=0",
+            "GET /job/team/job/manual/9/logText/progressiveText?start=18",
+            "GET /job/team/job/manual/9/logText/progressiveText?start=35",
+            "GET /job/team/job/manual/9/api/json?tree=building%2Cresult%2Cduration%2Curl%2Cartifacts%5BrelativePath%5D",
+        ]
+    );
+    // The builds ended by themselves: the task stopped none of them.
+    seen.extend(jenkins.server.lines());
+    assert!(!seen.iter().any(|l| l.ends_with("/stop") || l.contains("cancelItem")), "{seen:?}");
+    assert!(!(7..=9).any(|number| jenkins.stopped(number)));
+    env.assert_secret_nowhere(TOKEN);
+}
+
+#[test]
 fn refusals_missing_jobs_and_cancelled_queue_items_fail_clearly() {
     let env = Env::new();
     // No crumb issuer (CSRF protection off): the 403 is about permissions and is reported.
@@ -284,6 +350,52 @@ fn when_the_tasks_timeout_stops_it_the_host_stops_the_build() {
     let (code, doc) = env.run_json(&flow(&jenkins, "short", "    timeout: 30s\n"), &SECRET_ENV);
     assert_eq!(code, 0, "{doc:#}");
     assert!(!jenkins.server.lines().iter().any(|l| l.ends_with("/stop") || l.contains("cancelItem")));
+}
+
+/// `POST /executions/{id}/kill` under `sluice server` while the build runs: the execution ends
+/// KILLED and the host sends the stop the task registered, with its auth, crumb and session.
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_execution_stops_the_running_build() {
+    let env = Env::new();
+    let endless = Job { endless: true, ..Job::new(&["working\n"], "SUCCESS") };
+    let jenkins = start(vec![("forever", endless)], Options { csrf: true, ..Options::default() });
+    let server = SluiceServer::start_with(env.data.path(), &[], &SECRET_ENV);
+    let (status, saved) = server.post("/api/v1/flows", &flow(&jenkins, "forever", "")).await;
+    assert_eq!(status, 201, "{saved}");
+    let (status, started) = server.post("/api/v1/executions/t/ci", "").await;
+    assert_eq!(status, 202, "{started}");
+    let id = started["executionId"].as_str().unwrap().to_owned();
+
+    // Once the console is read, the build runs and its stop is registered with the host.
+    let console = "GET /job/forever/7/logText/progressiveText?start=0";
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !jenkins.server.lines().iter().any(|line| line == console) {
+        assert!(Instant::now() < deadline, "the build never started: {:?}", jenkins.server.lines());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!jenkins.stopped(7));
+    let (status, _) = server.post(&format!("/api/v1/executions/{id}/kill"), "").await;
+    assert_eq!(status, 202);
+    let killed = server.wait_for_state(&id, "KILLED").await;
+    assert_eq!(run_of(&killed, "build")["state"], "KILLED", "{killed:#}");
+
+    // The host sends the stop as the run ends (in the background once the run is dropped).
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !jenkins.stopped(7) {
+        assert!(Instant::now() < deadline, "no stop came: {:?}", jenkins.server.lines());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let requests = jenkins.server.requests();
+    let stops: Vec<_> =
+        requests.iter().filter(|r| r.method == "POST" && r.path().ends_with("/stop")).collect();
+    assert_eq!(stops.iter().map(|r| r.line()).collect::<Vec<_>>(), ["POST /job/forever/7/stop"]);
+    let stop = stops[0];
+    assert_eq!(stop.header("authorization"), Some(basic(USER, TOKEN).as_str()));
+    assert_eq!((stop.header("jenkins-crumb"), stop.header("cookie")), (Some(CRUMB), Some(SESSION)));
+    // The queue item's cancel was dropped when the build started: it is not sent.
+    assert!(!requests.iter().any(|r| r.path() == "/queue/cancelItem"), "{:?}", jenkins.server.lines());
+    server.terminate();
+    env.assert_secret_nowhere(TOKEN);
 }
 
 #[test]
