@@ -1,6 +1,7 @@
 //! The jira plugin end to end: the real `sluice` binary runs `jira.*` tasks against the Jira
 //! double on 127.0.0.1 (support_tickets/jira.rs). Exact requests, bodies, outputs, Jira's own
-//! errors, a 429 honoured, and the API token in no log, output or file.
+//! errors, a 429 honoured (and a `Retry-After` that would pass the task's timeout, or is too
+//! long, not waited for), and the API token in no log, output or file.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,7 +9,7 @@
 mod jira;
 mod support_tickets;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jira::Jira;
 use serde_json::json;
@@ -248,4 +249,54 @@ fn search_pages_through_the_results_with_a_bearer_token_and_a_429_is_honoured() 
     };
     assert_eq!(doc["outputs"]["find"], json!({"count": 3, "issues": [issue(1), issue(3), issue(4)]}));
     env.assert_secret_nowhere(BEARER);
+}
+
+#[test]
+fn a_retry_after_that_would_pass_the_tasks_timeout_is_not_waited_for() {
+    let env = Env::new();
+    let jira = double();
+    let yaml = |timeout: &str| {
+        flow(&format!(
+            "  - id: create\n    type: jira.create-issue\n{}    project: OPS\n    issueType: Task\n    summary: Rotate the keys\n{timeout}",
+            connection(&jira)
+        ))
+    };
+    // 30 s asked, 8 s of timeout: the task fails at once with Jira's words and why, rather than
+    // being stopped by the host in the middle of the wait.
+    jira.throttle_for("/rest/api/3/issue", 30);
+    let started = Instant::now();
+    let (code, doc) = env.run_json(&yaml("    timeout: 8s\n"), &SECRET_ENV);
+    assert_eq!(code, 1, "{doc:#}");
+    assert!(started.elapsed() < Duration::from_secs(8), "it waited until the host stopped it");
+    assert_eq!(
+        run_of(&doc, "create")["error"],
+        "failed: creating a Task in OPS: Jira answered HTTP 429: Rate limit exceeded.; gave up after 1 attempt: the next wait of 30 s would pass the task's timeout"
+    );
+    assert_eq!(jira.server.lines(), ["POST /rest/api/3/issue"]);
+
+    // Within the default timeout (1 h), a wait over the SDK's 60 s is not taken either.
+    jira.throttle_for("/rest/api/3/issue", 120);
+    let (code, doc) = env.run_json(&yaml(""), &SECRET_ENV);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(
+        run_of(&doc, "create")["error"],
+        "failed: creating a Task in OPS: Jira answered HTTP 429: Rate limit exceeded.; gave up after 1 attempt: the wait its Retry-After asks for (120 s) is longer than 60 s"
+    );
+
+    // A wait that ends in time is taken.
+    jira.server.clear();
+    jira.throttle_for("/rest/api/3/issue", 2);
+    let (code, stdout) = env.run_text(&yaml("    timeout: 8s\n"), &SECRET_ENV);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        task_lines(&stdout, "create"),
+        [
+            format!("HTTP 429 from {}; trying again in 2s (attempt 2 of 4)", jira.url()),
+            format!("created OPS-1: {}/browse/OPS-1", jira.url()),
+        ]
+    );
+    let requests = jira.server.requests();
+    assert_eq!(requests.len(), 2, "{:?}", jira.server.lines());
+    assert!(requests[1].at - requests[0].at >= Duration::from_secs(2), "Retry-After: 2 was not honoured");
+    env.assert_secret_nowhere(TOKEN);
 }

@@ -6,7 +6,7 @@
 //! are Atlassian Document Format documents (400 with `errorMessages` and `errors` as Jira words
 //! them), transition ids valid for the issue's status, and JQL. Searches page at two issues
 //! (`nextPageToken`), as Jira may return fewer than asked. `throttle` answers the next request
-//! to a path with 429 and `Retry-After: 1`.
+//! to a path with 429 and `Retry-After: 1` (`throttle_for`: another number of seconds).
 //! Left out: JQL beyond `project = X` and `status = "Y"`, permissions, every other endpoint.
 
 use std::collections::BTreeMap;
@@ -28,7 +28,8 @@ pub struct Issue {
 #[derive(Default)]
 struct State {
     issues: BTreeMap<u32, Issue>,
-    throttle: Vec<String>,
+    /// Paths whose next request gets a 429, with the seconds of its `Retry-After`.
+    throttle: Vec<(String, u64)>,
 }
 
 pub struct Jira {
@@ -78,7 +79,12 @@ impl Jira {
 
     /// The next request to `path` gets a 429 with `Retry-After: 1`.
     pub fn throttle(&self, path: &str) {
-        self.state.lock().unwrap().throttle.push(path.to_string());
+        self.throttle_for(path, 1);
+    }
+
+    /// The next request to `path` gets a 429 with `Retry-After: <seconds>`.
+    pub fn throttle_for(&self, path: &str, seconds: u64) {
+        self.state.lock().unwrap().throttle.push((path.to_string(), seconds));
     }
 }
 
@@ -94,9 +100,9 @@ fn answer(state: &mut State, accepted: &[String], request: &Recorded) -> Reply {
             json!({}),
         );
     }
-    if let Some(at) = state.throttle.iter().position(|path| path == request.path()) {
-        state.throttle.remove(at);
-        return errors(429, &["Rate limit exceeded."], json!({})).header("retry-after", "1");
+    if let Some(at) = state.throttle.iter().position(|(path, _)| path == request.path()) {
+        let (_, seconds) = state.throttle.remove(at);
+        return errors(429, &["Rate limit exceeded."], json!({})).header("retry-after", seconds.to_string());
     }
     if !request.body.is_empty()
         && !request.header("content-type").is_some_and(|ct| ct.starts_with("application/json"))
