@@ -1,7 +1,8 @@
 //! The servicenow plugin end to end: the real `sluice` binary runs `servicenow.*` tasks against
 //! the Table API double on 127.0.0.1 (support_tickets/servicenow.rs): the change request opened
 //! before a deploy and closed after it, exact requests and outputs, ServiceNow's own errors, a
-//! 429 honoured, and the password in no log, output or file.
+//! 429 honoured (and a `Retry-After` that would pass the task's timeout not waited for), and
+//! the password in no log, output or file.
 
 #![allow(clippy::unwrap_used)]
 
@@ -9,7 +10,7 @@
 mod servicenow;
 mod support_tickets;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use servicenow::ServiceNow;
@@ -216,6 +217,34 @@ fn an_oauth_token_and_a_429_honoured() {
     assert_eq!(requests[1].header("authorization"), Some(format!("Bearer {TOKEN}").as_str()));
     assert_eq!(requests[1].json(), json!({"short_description": "Deploy failed", "urgency": "1"}));
     env.assert_secret_nowhere(TOKEN);
+}
+
+#[test]
+fn a_retry_after_that_would_pass_the_tasks_timeout_is_not_waited_for() {
+    let env = Env::new();
+    let snow = double();
+    let yaml = flow(&format!(
+        "  - id: close\n    type: servicenow.update\n{}    table: change_request\n    number: CHG0030001\n    values: {{state: \"3\"}}\n    timeout: 8s\n",
+        connection(&snow)
+    ));
+    // 45 s asked, 8 s of timeout: the task fails at once with ServiceNow's words and why,
+    // rather than being stopped by the host in the middle of the wait.
+    snow.throttle_for(45);
+    let started = Instant::now();
+    let (code, doc) = env.run_json(&yaml, &SECRET_ENV);
+    assert_eq!(code, 1, "{doc:#}");
+    assert!(started.elapsed() < Duration::from_secs(8), "it waited until the host stopped it");
+    assert_eq!(
+        run_of(&doc, "close")["error"],
+        "failed: finding change_request CHG0030001: ServiceNow answered HTTP 429: Too many requests (Rate limit exceeded; try again later); gave up after 1 attempt: the next wait of 45 s would pass the task's timeout"
+    );
+    assert_eq!(
+        snow.server.lines(),
+        [
+            "GET /api/now/table/change_request?sysparm_query=number%3DCHG0030001&sysparm_limit=2&sysparm_fields=sys_id"
+        ]
+    );
+    env.assert_secret_nowhere(PASSWORD);
 }
 
 /// The change request around a deploy of docs/plugins/servicenow.md, run as written but for the

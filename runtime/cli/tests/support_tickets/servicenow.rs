@@ -6,7 +6,8 @@
 //! by `sys_id` (404 `No Record found`), and answers `{"result": ...}` or
 //! `{"error": {"message", "detail"}, "status": "failure"}` as the Table API documents, with
 //! `sysparm_fields`, `sysparm_query` (`field=value` terms joined by `^`) and `sysparm_limit`.
-//! `throttle` answers the next request with 429 and `Retry-After: 1`.
+//! `throttle` answers the next request with 429 and `Retry-After: 1` (`throttle_for`: another
+//! number of seconds).
 //! Left out: display values, reference fields, ACLs, other query operators, every other API.
 
 use std::sync::{Arc, Mutex};
@@ -19,7 +20,8 @@ use crate::support_tickets::http::{Recorded, Reply, Server};
 struct State {
     records: Vec<(String, Map<String, Value>)>,
     counters: [u32; 2],
-    throttle: bool,
+    /// The next request gets a 429 with a `Retry-After` of these seconds.
+    throttle: Option<u64>,
 }
 
 pub struct ServiceNow {
@@ -49,7 +51,12 @@ impl ServiceNow {
 
     /// The next request gets a 429 with `Retry-After: 1`.
     pub fn throttle(&self) {
-        self.state.lock().unwrap().throttle = true;
+        self.throttle_for(1);
+    }
+
+    /// The next request gets a 429 with `Retry-After: <seconds>`.
+    pub fn throttle_for(&self, seconds: u64) {
+        self.state.lock().unwrap().throttle = Some(seconds);
     }
 }
 
@@ -61,9 +68,9 @@ fn answer(state: &mut State, accepted: &[String], request: &Recorded) -> Reply {
     if !request.header("authorization").is_some_and(|auth| accepted.iter().any(|a| a == auth)) {
         return failure(401, "User Not Authenticated", Some("Required to provide Auth information"));
     }
-    if std::mem::take(&mut state.throttle) {
+    if let Some(seconds) = state.throttle.take() {
         return failure(429, "Too many requests", Some("Rate limit exceeded; try again later"))
-            .header("retry-after", "1");
+            .header("retry-after", seconds.to_string());
     }
     if !request.body.is_empty()
         && !request.header("content-type").is_some_and(|ct| ct.starts_with("application/json"))
