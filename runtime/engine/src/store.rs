@@ -19,6 +19,10 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The database cannot be reached now (connection refused or lost, the server shutting
+    /// down or starting): the same request may succeed later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// Reading or writing execution workspaces on disk failed (e.g. sweeping old ones).
     #[error("workspace I/O on {}: {error}", path.display())]
     Workspace { path: std::path::PathBuf, error: std::io::Error },

@@ -214,9 +214,11 @@ impl IntoResponse for ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    /// Every store failure is ours, the disk's under the workspaces included: a 500.
+    /// Every store failure is ours, the disk's under the workspaces included: a 500; a database
+    /// that cannot be reached now is a 503 (try again).
     fn from(error: StoreError) -> Self {
         match error {
+            StoreError::Unavailable(_) => ApiError::Unavailable(error.to_string()),
             StoreError::NotFound(_)
             | StoreError::Conflict(_)
             | StoreError::Corrupt(_)

@@ -17,6 +17,7 @@
 //! connection is used again.
 
 use std::collections::HashSet;
+use std::time::{Duration, Instant};
 
 use sluice_engine::{CommitBatch, StoreError};
 use sqlx::{Acquire, PgPool};
@@ -24,6 +25,42 @@ use sqlx::{Acquire, PgPool};
 use crate::error::db_error;
 use crate::locks::{self, Class};
 use crate::{executions, logs, task_runs};
+
+/// The longest wait between two tries of a commit the database could not take.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+/// How often a commit that keeps waiting says so.
+const REPORT_EVERY: Duration = Duration::from_secs(30);
+
+/// [`commit`], tried again while the database is unavailable (a restart, a failover, a cut
+/// network) instead of failing: an execution's progress waits for the database rather than
+/// stopping with it. Any other error is returned at once. A commit whose answer was lost with
+/// its connection may have landed: tried again, it writes the same rows (upserts), but its log
+/// lines a second time.
+pub(crate) async fn commit_waiting(pool: &PgPool, batch: &CommitBatch) -> Result<(), StoreError> {
+    let started = Instant::now();
+    let mut wait = Duration::from_millis(50);
+    let mut reported: Option<Instant> = None;
+    loop {
+        match commit(pool, batch).await {
+            Err(StoreError::Unavailable(why)) => {
+                if reported.is_none_or(|at| at.elapsed() >= REPORT_EVERY) {
+                    tracing::warn!(
+                        waited = ?started.elapsed(),
+                        "the database is unavailable ({why}); the commit waits for it"
+                    );
+                    reported = Some(Instant::now());
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_WAIT);
+            }
+            Ok(()) if reported.is_some() => {
+                tracing::info!(waited = ?started.elapsed(), "the database is back; the commit landed");
+                return Ok(());
+            }
+            other => return other,
+        }
+    }
+}
 
 /// Writes the batch atomically: any failing row leaves nothing of the batch.
 pub(crate) async fn commit(pool: &PgPool, batch: &CommitBatch) -> Result<(), StoreError> {

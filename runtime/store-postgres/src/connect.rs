@@ -75,6 +75,9 @@ fn connect_error(target: &str, error: sqlx::Error) -> StoreError {
         StoreError::Database(message) => {
             StoreError::Database(format!("cannot connect to PostgreSQL at {target}: {message}"))
         }
+        StoreError::Unavailable(message) => {
+            StoreError::Unavailable(format!("cannot connect to PostgreSQL at {target}: {message}"))
+        }
         other => other,
     }
 }

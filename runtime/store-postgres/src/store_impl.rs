@@ -34,7 +34,7 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
-        commit::commit(&self.pool, &batch).await
+        commit::commit_waiting(&self.pool, &batch).await
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {

@@ -83,11 +83,12 @@ async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
     // A port nothing listens on (bound, then let go).
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("postgres://postgres@127.0.0.1:{port}/sluice");
+    // Unavailable: a server that may come up later, unlike a bad URL.
     match PostgresStore::connect(&url).await {
-        Err(StoreError::Database(message)) => assert!(
+        Err(StoreError::Unavailable(message)) => assert!(
             message.starts_with(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}/sluice: ")),
             "{message}"
         ),
-        other => panic!("expected a database error, got {other:?}"),
+        other => panic!("expected the database to be unavailable, got {other:?}"),
     }
 }

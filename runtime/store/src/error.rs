@@ -10,7 +10,8 @@ const SQLITE_BUSY: i32 = 5;
 /// Maps an sqlx error onto the store's error kinds (see [`sqlx_error`]); a lock held past the
 /// busy timeout is a lost race too.
 pub(crate) fn db_error(error: sqlx::Error) -> StoreError {
-    sqlx_error(error, |db| is_busy(db.code().as_deref()))
+    // A local file: never unreachable the way a server is (its I/O errors are `Database`).
+    sqlx_error(error, |db| is_busy(db.code().as_deref()), None)
 }
 
 /// SQLite reports extended result codes (`SQLITE_BUSY_SNAPSHOT` is 517); the low byte is the

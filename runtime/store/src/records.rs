@@ -175,17 +175,39 @@ impl Display for RowName<'_> {
     }
 }
 
+/// Tells the database errors of a server that cannot serve now (see [`sqlx_error`]).
+pub type Unreachable<'a> = &'a dyn Fn(&dyn DatabaseError) -> bool;
+
 /// Maps an sqlx error onto the store's error kinds: lost races (unique violations, and the
 /// database errors the backend's `retryable` recognises) are [`StoreError::Conflict`] so
-/// callers know a retry may succeed; values that cannot be decoded are [`StoreError::Corrupt`].
-pub fn sqlx_error(error: sqlx::Error, retryable: impl Fn(&dyn DatabaseError) -> bool) -> StoreError {
+/// callers know a retry may succeed; values that cannot be decoded are [`StoreError::Corrupt`];
+/// for a database server (`unreachable` given: it recognises the database errors of a server
+/// shutting down or starting), a connection that cannot be had or was lost is
+/// [`StoreError::Unavailable`] (a local file has no such state).
+pub fn sqlx_error(
+    error: sqlx::Error,
+    retryable: impl Fn(&dyn DatabaseError) -> bool,
+    unreachable: Option<Unreachable<'_>>,
+) -> StoreError {
+    let server = unreachable.is_some();
     match &error {
         sqlx::Error::Database(db) => {
             if matches!(db.kind(), ErrorKind::UniqueViolation) || retryable(db.as_ref()) {
                 StoreError::Conflict(db.message().to_owned())
+            } else if unreachable.is_some_and(|f| f(db.as_ref())) {
+                StoreError::Unavailable(db.message().to_owned())
             } else {
                 StoreError::Database(db.message().to_owned())
             }
+        }
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        // (A closed pool is this process closing its store: no later try would succeed.)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::WorkerCrashed
+            if server =>
+        {
+            StoreError::Unavailable(error.to_string())
         }
         sqlx::Error::RowNotFound => StoreError::NotFound(error.to_string()),
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {

@@ -49,8 +49,16 @@ impl Server {
                 break address.to_owned();
             }
         };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+        // Keep draining stderr so the server never blocks on a full pipe (shown with
+        // SLUICE_TEST_SERVER_LOG=1, to debug a test).
+        let show = std::env::var_os("SLUICE_TEST_SERVER_LOG").is_some();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if show {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
         Server { child, base, http: reqwest::Client::new() }
     }
 

@@ -7,7 +7,7 @@
 //! - The cluster lives in `$TMPDIR/sluice-pg-<pid>`: `initdb` (trust authentication for the
 //!   `postgres` role, UTF-8, C locale, no fsync), then `pg_ctl start` on a free port of
 //!   127.0.0.1 with its socket in the same directory, durability settings off (the tests never
-//!   outlive it). No system service is involved.
+//!   outlive it; [`durable_cluster`] keeps them, for benchmarks). No system service is involved.
 //! - As root, `initdb` and the server refuse to run, so they run as the `postgres` user (which
 //!   Debian's package creates) through `runuser`, in a directory given to that user.
 //! - Stopping: a watchdog (`sh`, in a process group of its own so a Ctrl-C of the tests does
@@ -33,6 +33,11 @@ const PREFIX: &str = "sluice-pg-";
 pub struct Cluster {
     port: u16,
     bin: PathBuf,
+    owner: Owner,
+    data: PathBuf,
+    log: PathBuf,
+    /// The server's options, as `pg_ctl start -o` takes them.
+    options: String,
     /// Held until the process exits: its closing tells the watchdog to stop the cluster.
     _watchdog: ChildStdin,
 }
@@ -40,15 +45,23 @@ pub struct Cluster {
 /// Starts the cluster on first use; every later call returns it.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(Cluster::start)
+    CLUSTER.get_or_init(|| Cluster::start(false))
+}
+
+/// As [`cluster`], with PostgreSQL's durability settings left on (every commit flushed to
+/// disk), for benchmarks that claim durable throughput.
+pub fn durable_cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| Cluster::start(true))
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    fn start(durable: bool) -> Cluster {
         let bin = bin_dir();
         let owner = Owner::detect();
         remove_stale(&bin, &owner);
-        let dir = std::env::temp_dir().join(format!("{PREFIX}{}", std::process::id()));
+        let kind = if durable { "-durable" } else { "" };
+        let dir = std::env::temp_dir().join(format!("{PREFIX}{}{kind}", std::process::id()));
         // A directory left by an earlier process with the same id.
         stop_and_remove(&bin, &owner, &dir);
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
@@ -75,9 +88,11 @@ impl Cluster {
         let mut failures = Vec::new();
         for _ in 0..5 {
             let port = free_port();
+            let fast =
+                if durable { "" } else { "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" };
             let options = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-                 -c full_page_writes=off -c max_connections=400",
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 {fast} -c max_connections=400 \
+                 -c max_prepared_transactions=8",
                 dir.display()
             );
             let mut start = owner.command(&bin.join("pg_ctl"));
@@ -85,7 +100,9 @@ impl Cluster {
             // Its own process group: a Ctrl-C of the tests leaves the server to the watchdog.
             start.process_group(0);
             match start.stdin(Stdio::null()).output() {
-                Ok(out) if out.status.success() => return Cluster { port, bin, _watchdog: watchdog },
+                Ok(out) if out.status.success() => {
+                    return Cluster { port, bin, owner, data, log, options, _watchdog: watchdog };
+                }
                 Ok(out) => failures.push(format!(
                     "port {port}: {}{}\n{}",
                     String::from_utf8_lossy(&out.stdout),
@@ -96,6 +113,36 @@ impl Cluster {
             }
         }
         panic!("PostgreSQL did not start:\n{}", failures.join("\n"));
+    }
+
+    /// Stops the server (`pg_ctl stop -m fast`: every connection is cut), leaves it down for
+    /// `down_for`, and starts it again on the same port with the same data.
+    pub fn restart(&self, down_for: std::time::Duration) {
+        self.stop();
+        std::thread::sleep(down_for);
+        self.start_again();
+    }
+
+    /// Stops the server, cutting every connection; [`Cluster::start_again`] brings it back.
+    pub fn stop(&self) {
+        let mut stop = self.owner.command(&self.bin.join("pg_ctl"));
+        stop.arg("-D").arg(&self.data).args(["-w", "-m", "fast", "stop"]);
+        run(&mut stop, "pg_ctl stop");
+    }
+
+    /// Starts the stopped server on its port, with its data.
+    pub fn start_again(&self) {
+        let mut start = self.owner.command(&self.bin.join("pg_ctl"));
+        start.arg("-D").arg(&self.data).arg("-l").arg(&self.log).args([
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            &self.options,
+            "start",
+        ]);
+        start.process_group(0).stdin(Stdio::null());
+        run(&mut start, "pg_ctl start");
     }
 
     pub fn port(&self) -> u16 {
@@ -230,8 +277,10 @@ fn remove_stale(bin: &Path, owner: &Owner) {
     let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        let Some(pid) =
-            name.to_str().and_then(|n| n.strip_prefix(PREFIX)).and_then(|p| p.parse::<u32>().ok())
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|p| p.trim_end_matches("-durable").parse::<u32>().ok())
         else {
             continue;
         };
