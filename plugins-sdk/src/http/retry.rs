@@ -43,6 +43,27 @@ impl Retry {
         self
     }
 
+    /// Why `response`, a 429 or 5xx to the `attempts`-th send, was not sent again, for the task's
+    /// error: the attempts are spent, the wait its `Retry-After` asks for is longer than
+    /// `max_wait`, or the next wait would pass the deadline (the task's timeout).
+    pub fn gave_up(&self, response: &Response, attempts: u32, now: SystemTime) -> String {
+        let sends = if attempts == 1 { "1 attempt".to_string() } else { format!("{attempts} attempts") };
+        if attempts >= self.attempts {
+            return format!("gave up after {sends}");
+        }
+        let backoff = self.backoff.saturating_mul(1 << (attempts - 1).min(16));
+        let asked = response.header("retry-after").and_then(|value| retry_after(value, now));
+        let wait = asked.unwrap_or(backoff);
+        let wait_text = format!("{} s", wait.as_secs_f64().ceil());
+        if wait > self.max_wait {
+            return format!(
+                "gave up after {sends}: the wait its Retry-After asks for ({wait_text}) is longer than {} s",
+                self.max_wait.as_secs()
+            );
+        }
+        format!("gave up after {sends}: the next wait of {wait_text} would pass the task's timeout")
+    }
+
     /// How long to wait before attempt `attempt + 1` after `response` to attempt `attempt`
     /// (1-based), or `None` to stop and return `response`. `now` is the wall clock, for a
     /// `Retry-After` given as a date.
@@ -77,14 +98,20 @@ impl Request {
     /// are returned at once. A body streamed with [`body_reader`](Request::body_reader) can be
     /// sent once, so such a request is not retried.
     pub fn send_retrying(self, retry: &Retry) -> Result<Response, Error> {
+        self.send_counting_retries(retry).map(|(response, _)| response)
+    }
+
+    /// [`send_retrying`](Request::send_retrying), with how many times the request was sent
+    /// (for [`Retry::gave_up`] when the last answer is still a 429 or 5xx).
+    pub fn send_counting_retries(self, retry: &Retry) -> Result<(Response, u32), Error> {
         if self.has_streamed_body() {
-            return self.send();
+            return self.send().map(|response| (response, 1));
         }
         let mut attempt = 1;
         loop {
             let response = self.clone().send()?;
             let Some(wait) = retry.wait_after(&response, attempt, SystemTime::now()) else {
-                return Ok(response);
+                return Ok((response, attempt));
             };
             crate::warn!(
                 "HTTP {} from {}; trying again in {} (attempt {} of {})",
@@ -173,6 +200,28 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn why_a_retryable_answer_was_not_sent_again() {
+        let now = SystemTime::now();
+        let retry = Retry::default();
+        assert_eq!(retry.gave_up(&answer(503, None), 4, now), "gave up after 4 attempts");
+        assert_eq!(
+            retry.gave_up(&answer(429, Some("120")), 1, now),
+            "gave up after 1 attempt: the wait its Retry-After asks for (120 s) is longer than 60 s"
+        );
+        let soon = retry.clone().until(Instant::now() + Duration::from_secs(5));
+        assert_eq!(soon.wait_after(&answer(429, Some("30")), 1, now), None);
+        assert_eq!(
+            soon.gave_up(&answer(429, Some("30")), 1, now),
+            "gave up after 1 attempt: the next wait of 30 s would pass the task's timeout"
+        );
+        // Without a Retry-After the wait is the backoff: 2 s before the third send.
+        assert_eq!(
+            soon.gave_up(&answer(502, None), 2, now),
+            "gave up after 2 attempts: the next wait of 2 s would pass the task's timeout"
+        );
+    }
 
     fn answer(status: u16, retry_after: Option<&str>) -> Response {
         let headers =

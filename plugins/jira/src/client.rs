@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sluice_plugin::TaskError;
-use sluice_plugin::http::{Credentials, Request, Response, Retry, is_retryable, retry_after};
+use sluice_plugin::http::{Credentials, Request, Response, Retry, is_retryable};
 
 /// What is kept of the task's timeout for the send after the last wait.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
@@ -106,37 +106,15 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body)?;
         }
-        let (response, attempts) = self.send_retrying(&request)?;
+        let (response, attempts) = request.send_counting_retries(&self.retry)?;
         if response.is_success() {
             return Ok(response);
         }
         let mut text = format!("{what}: {}", error_text(&response));
         if is_retryable(response.status) {
-            text.push_str(&format!("; {}", gave_up(&self.retry, &response, attempts, SystemTime::now())));
+            text.push_str(&format!("; {}", self.retry.gave_up(&response, attempts, SystemTime::now())));
         }
         Err(TaskError::failed(text))
-    }
-
-    /// Sends `request`, and again after a 429 or 5xx as `self.retry` says (each wait logged, as
-    /// the SDK's `send_retrying` does); the last answer and how many sends it took.
-    fn send_retrying(&self, request: &Request) -> Result<(Response, u32), TaskError> {
-        let mut attempt = 1;
-        loop {
-            let response = request.clone().send()?;
-            let Some(wait) = self.retry.wait_after(&response, attempt, SystemTime::now()) else {
-                return Ok((response, attempt));
-            };
-            sluice_plugin::warn!(
-                "HTTP {} from {}; trying again in {} (attempt {} of {})",
-                response.status,
-                origin(&self.base),
-                seconds(wait),
-                attempt + 1,
-                self.retry.attempts
-            );
-            std::thread::sleep(wait);
-            attempt += 1;
-        }
     }
 
     /// [`send`](Client::send), the answer parsed as `T`.
@@ -191,44 +169,6 @@ pub fn error_text(response: &Response) -> String {
         text.push_str(&parts.join("; "));
     }
     text
-}
-
-/// Why a 429 or 5xx after `attempts` sends was not sent again: the attempts are spent, the wait
-/// Jira asks for is longer than `retry` takes, or it would pass the task's timeout.
-fn gave_up(retry: &Retry, response: &Response, attempts: u32, now: SystemTime) -> String {
-    let sends = if attempts == 1 { "1 attempt".to_string() } else { format!("{attempts} attempts") };
-    if attempts >= retry.attempts {
-        return format!("gave up after {sends}");
-    }
-    let backoff = retry.backoff.saturating_mul(1 << (attempts - 1).min(16));
-    let asked = response.header("retry-after").and_then(|value| retry_after(value, now));
-    let wait = asked.unwrap_or(backoff);
-    let wait_text = format!("{} s", wait.as_secs_f64().ceil());
-    if wait > retry.max_wait {
-        return format!(
-            "gave up after {sends}: the wait its Retry-After asks for ({wait_text}) is longer than {} s",
-            retry.max_wait.as_secs()
-        );
-    }
-    format!("gave up after {sends}: the next wait of {wait_text} would pass the task's timeout")
-}
-
-/// `scheme://host[:port]` of the site, which a retry's log line names (as the SDK's do).
-fn origin(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find(['/', '?', '#']) {
-        Some(end) => &url[..after_scheme + end],
-        None => url,
-    }
-}
-
-/// A wait as the SDK's retry lines give it: `1s`, `1.5s`.
-fn seconds(wait: Duration) -> String {
-    if wait.subsec_millis() == 0 {
-        format!("{}s", wait.as_secs())
-    } else {
-        format!("{:.1}s", wait.as_secs_f64())
-    }
 }
 
 fn shorten(text: &str, max: usize) -> String {
@@ -290,36 +230,6 @@ mod tests {
         assert!(connection(Some("a"), None, None).client().is_err());
         assert!(connection(Some("a"), Some("t"), Some("x")).client().is_err());
         assert!(connection(None, None, None).client().is_err());
-    }
-
-    #[test]
-    fn why_a_retryable_answer_was_not_sent_again() {
-        let now = SystemTime::now();
-        let throttled = |after: &str| Response {
-            status: 429,
-            headers: vec![("retry-after".into(), after.into())],
-            body: Vec::new(),
-            url: String::new(),
-        };
-        let retry = Retry::default();
-        assert_eq!(gave_up(&retry, &answer(503, ""), 4, now), "gave up after 4 attempts");
-        assert_eq!(
-            gave_up(&retry, &throttled("120"), 1, now),
-            "gave up after 1 attempt: the wait its Retry-After asks for (120 s) is longer than 60 s"
-        );
-        let soon = retry.clone().until(Instant::now() + Duration::from_secs(5));
-        assert_eq!(soon.wait_after(&throttled("30"), 1, now), None);
-        assert_eq!(
-            gave_up(&soon, &throttled("30"), 1, now),
-            "gave up after 1 attempt: the next wait of 30 s would pass the task's timeout"
-        );
-        // Without a Retry-After the wait is the backoff: 2 s before the third send.
-        assert_eq!(
-            gave_up(&soon, &answer(502, ""), 2, now),
-            "gave up after 2 attempts: the next wait of 2 s would pass the task's timeout"
-        );
-        assert_eq!(origin("https://jira.example.com:8443/jira"), "https://jira.example.com:8443");
-        assert_eq!(seconds(Duration::from_millis(1500)), "1.5s");
     }
 
     #[test]

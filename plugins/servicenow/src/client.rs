@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 use sluice_plugin::TaskError;
-use sluice_plugin::http::{Credentials, Request, Response, Retry, is_retryable, retry_after};
+use sluice_plugin::http::{Credentials, Request, Retry, is_retryable};
 
 /// What is kept of the task's timeout for the send after the last wait.
 const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
@@ -88,11 +88,11 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body)?;
         }
-        let (response, attempts) = self.send_retrying(&request)?;
+        let (response, attempts) = request.send_counting_retries(&self.retry)?;
         if !response.is_success() {
             let mut text = format!("{what}: {}", error_text(response.status, &response.body));
             if is_retryable(response.status) {
-                text.push_str(&format!("; {}", gave_up(&self.retry, &response, attempts, SystemTime::now())));
+                text.push_str(&format!("; {}", self.retry.gave_up(&response, attempts, SystemTime::now())));
             }
             return Err(TaskError::failed(text));
         }
@@ -102,66 +102,6 @@ impl Client {
         }
         let answer: Answer = response.json().map_err(|err| TaskError::failed(format!("{what}: {err}")))?;
         Ok(answer.result)
-    }
-
-    /// Sends `request`, and again after a 429 or 5xx as `self.retry` says (each wait logged, as
-    /// the SDK's `send_retrying` does); the last answer and how many sends it took.
-    fn send_retrying(&self, request: &Request) -> Result<(Response, u32), TaskError> {
-        let mut attempt = 1;
-        loop {
-            let response = request.clone().send()?;
-            let Some(wait) = self.retry.wait_after(&response, attempt, SystemTime::now()) else {
-                return Ok((response, attempt));
-            };
-            sluice_plugin::warn!(
-                "HTTP {} from {}; trying again in {} (attempt {} of {})",
-                response.status,
-                origin(&self.base),
-                seconds(wait),
-                attempt + 1,
-                self.retry.attempts
-            );
-            std::thread::sleep(wait);
-            attempt += 1;
-        }
-    }
-}
-
-/// Why a 429 or 5xx after `attempts` sends was not sent again: the attempts are spent, the wait
-/// the instance asks for is longer than `retry` takes, or it would pass the task's timeout.
-fn gave_up(retry: &Retry, response: &Response, attempts: u32, now: SystemTime) -> String {
-    let sends = if attempts == 1 { "1 attempt".to_string() } else { format!("{attempts} attempts") };
-    if attempts >= retry.attempts {
-        return format!("gave up after {sends}");
-    }
-    let backoff = retry.backoff.saturating_mul(1 << (attempts - 1).min(16));
-    let asked = response.header("retry-after").and_then(|value| retry_after(value, now));
-    let wait = asked.unwrap_or(backoff);
-    let wait_text = format!("{} s", wait.as_secs_f64().ceil());
-    if wait > retry.max_wait {
-        return format!(
-            "gave up after {sends}: the wait its Retry-After asks for ({wait_text}) is longer than {} s",
-            retry.max_wait.as_secs()
-        );
-    }
-    format!("gave up after {sends}: the next wait of {wait_text} would pass the task's timeout")
-}
-
-/// `scheme://host[:port]` of the instance, which a retry's log line names (as the SDK's do).
-fn origin(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    match url[after_scheme..].find(['/', '?', '#']) {
-        Some(end) => &url[..after_scheme + end],
-        None => url,
-    }
-}
-
-/// A wait as the SDK's retry lines give it: `1s`, `1.5s`.
-fn seconds(wait: Duration) -> String {
-    if wait.subsec_millis() == 0 {
-        format!("{}s", wait.as_secs())
-    } else {
-        format!("{:.1}s", wait.as_secs_f64())
     }
 }
 
@@ -230,34 +170,6 @@ mod tests {
             error_text(502, b"<html>bad gateway</html>"),
             "ServiceNow answered HTTP 502: <html>bad gateway</html>"
         );
-    }
-
-    #[test]
-    fn why_a_retryable_answer_was_not_sent_again() {
-        let now = SystemTime::now();
-        let answer = |status: u16, after: Option<&str>| Response {
-            status,
-            headers: after.map(|a| vec![("retry-after".to_string(), a.to_string())]).unwrap_or_default(),
-            body: Vec::new(),
-            url: String::new(),
-        };
-        let retry = Retry::default();
-        assert_eq!(gave_up(&retry, &answer(503, None), 4, now), "gave up after 4 attempts");
-        assert_eq!(
-            gave_up(&retry, &answer(429, Some("90")), 1, now),
-            "gave up after 1 attempt: the wait its Retry-After asks for (90 s) is longer than 60 s"
-        );
-        let soon = retry.clone().until(Instant::now() + Duration::from_secs(5));
-        assert_eq!(soon.wait_after(&answer(429, Some("30")), 1, now), None);
-        assert_eq!(
-            gave_up(&soon, &answer(429, Some("30")), 1, now),
-            "gave up after 1 attempt: the next wait of 30 s would pass the task's timeout"
-        );
-        assert_eq!(
-            gave_up(&soon, &answer(500, None), 3, now),
-            "gave up after 3 attempts: the next wait of 4 s would pass the task's timeout"
-        );
-        assert_eq!(origin("https://acme.service-now.com/"), "https://acme.service-now.com");
     }
 
     #[test]
