@@ -47,7 +47,7 @@
 import {api, follow, get} from '../api.js';
 import {h, fill, link, stateBadge, time, duration, errorBox, useStyle, TERMINAL} from '../dom.js';
 import {gantt} from './execution/gantt.js';
-import {logView} from './execution/logs.js';
+import {logView, FIRST_PAGE} from './execution/logs.js';
 import {gateCards, outputsSection, jsonTree, longText} from './execution/outputs.js';
 import {actions} from './execution/actions.js';
 import {flowTasks} from './execution/graph.js';
@@ -60,6 +60,9 @@ export async function render(root, params, query) {
   // so only its own status messages (the action answers) speak.
   root.setAttribute('aria-live', 'off');
   const id = params.id;
+  // The first page of logs is asked for at once, not after the document (one round trip less
+  // before the first lines show); a failure here is left to the log view's own read.
+  const firstPage = get(`${api('executions', id, 'logs')}?limit=${FIRST_PAGE}`).catch(() => null);
   let execution = await get(api('executions', id));
   const runs = new Map(execution.taskRuns.map((r) => [r.id, r]));
 
@@ -68,7 +71,7 @@ export async function render(root, params, query) {
   const outputs = h('div');
   const problem = h('div');
   const chart = gantt({onSelect: (run) => { logs.setRun(run ? run.id : null); graph.select(null); }});
-  const logs = logView({executionId: id, query, onRun: (runId) => { chart.select(runId); graph.select(logs.task); }});
+  const logs = logView({executionId: id, query, firstPage, onRun: (runId) => { chart.select(runId); graph.select(logs.task); }});
   const graph = executionTopology({onTask: (task) => { logs.setTask(task); chart.select(null); }});
   let runsVersion = 0; // bumped when a run changes, so the topology repaints only then
   const buttons = actions({refresh: () => reload(true)});

@@ -13,7 +13,7 @@ import {h, fill, errorBox} from '../../dom.js';
 const LINE = 20;
 const MARGIN = 30;
 // Lines per read of the stored log: the first page small, so it arrives within a frame or two.
-const FIRST_PAGE = 200;
+export const FIRST_PAGE = 200;
 const PAGE = 5000;
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -48,7 +48,7 @@ function marked(text, needle) {
  * it). Returns `{el, setRun(id), setTask(id), setTasks(ids), run, task, start(terminal),
  * destroy()}`.
  */
-export function logView({executionId, query, onRun}) {
+export function logView({executionId, query, onRun, firstPage = null}) {
   const all = [];            // every line, in seq order
   let shown = [];            // indices into `all` that pass the filter
   let lastSeq = 0;
@@ -305,7 +305,10 @@ export function logView({executionId, query, onRun}) {
         for (let size = FIRST_PAGE; !destroyed; size = PAGE) {
           const query = new URLSearchParams({limit: String(size)});
           if (readSeq) query.set('afterSeq', String(readSeq));
-          const page = await get(`${api('executions', executionId, 'logs')}?${query}`);
+          // The first page may have been asked for already, beside the execution's document.
+          const early = !readSeq && firstPage ? await firstPage : null;
+          firstPage = null;
+          const page = early || await get(`${api('executions', executionId, 'logs')}?${query}`);
           add(page);
           if (page.length) readSeq = page[page.length - 1].seq;
           if (page.length < size) break;
