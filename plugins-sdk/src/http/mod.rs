@@ -28,7 +28,7 @@ pub use error::Error;
 pub use form::{encode_component, form};
 pub use request::Request;
 pub use response::Response;
-pub use retry::{Retry, is_retryable, retry_after};
+pub use retry::{DEADLINE_MARGIN, Retry, is_retryable, retry_after, task_deadline};
 
 /// The origin of the Docker Engine API as the host offers it to tasks granted `docker`:
 /// send plain HTTP here (`http://docker.sluice.internal/v1.41/containers/json`) and the host

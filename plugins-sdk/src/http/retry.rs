@@ -36,7 +36,27 @@ impl Default for Retry {
     }
 }
 
+/// How long before the run's timeout a wait must end, so the send after it has time.
+pub const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
+
+/// The instant no wait may pass: the run's timeout as the host tells it, less
+/// [`DEADLINE_MARGIN`]; call it when the task starts. None outside an execution or without a
+/// timeout.
+pub fn task_deadline() -> Option<Instant> {
+    crate::context::execution()
+        .and_then(|execution| execution.deadline(Instant::now()))
+        .map(|deadline| deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline))
+}
+
 impl Retry {
+    /// The same policy, with waits that end before [`task_deadline`] (when there is one).
+    pub fn within_task_timeout(self) -> Self {
+        match task_deadline() {
+            Some(deadline) => self.until(deadline),
+            None => self,
+        }
+    }
+
     /// The same policy, with waits that end before `deadline`.
     pub fn until(mut self, deadline: Instant) -> Self {
         self.deadline = Some(deadline);

@@ -3,7 +3,7 @@
 //! [`Retry`], its waits bounded by the task's timeout), and a non-2xx answer turned into a task
 //! error carrying Jira's own `errorMessages` and `errors` verbatim.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -11,9 +11,6 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sluice_plugin::TaskError;
 use sluice_plugin::http::{Credentials, Request, Response, Retry, is_retryable};
-
-/// What is kept of the task's timeout for the send after the last wait.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// Where Jira is and who the task is, flattened into every task's config.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -58,18 +55,7 @@ impl Connection {
             token: ("bearerToken", self.bearer_token.as_deref()),
         }
         .authorization()?;
-        Ok(Client { base, authorization, retry: within_timeout(Retry::default()) })
-    }
-}
-
-/// `retry` with its waits ending before the run's timeout as the host tells it, less
-/// [`DEADLINE_MARGIN`] for the send after the wait; call it when the task starts. Outside an
-/// execution there is no timeout to keep to.
-fn within_timeout(retry: Retry) -> Retry {
-    let deadline = sluice_plugin::context::execution().and_then(|e| e.deadline(Instant::now()));
-    match deadline {
-        Some(deadline) => retry.until(deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline)),
-        None => retry,
+        Ok(Client { base, authorization, retry: Retry::default().within_task_timeout() })
     }
 }
 

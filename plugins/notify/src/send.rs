@@ -20,9 +20,6 @@ pub const DEFAULT_MAX_RETRY_WAIT: u64 = 60;
 /// The first wait when the service gives no `Retry-After`; it doubles after each attempt.
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
-/// What is kept of the task's timeout for the last send after a wait.
-const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
-
 /// How long to keep trying.
 #[derive(Debug, Clone, Copy)]
 pub struct Retry {
@@ -38,9 +35,7 @@ impl Retry {
     /// From a task's `maxAttempts` and `maxRetryWait` (seconds), and the run's timeout as the
     /// host tells it; call it when the task starts.
     pub fn from_config(max_attempts: Option<u32>, max_retry_wait: Option<u64>) -> Retry {
-        let deadline = sluice_plugin::context::execution()
-            .and_then(|execution| execution.deadline(Instant::now()))
-            .map(|deadline| deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline));
+        let deadline = sluice_plugin::http::task_deadline();
         Retry {
             max_attempts: max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS).max(1),
             max_wait: Duration::from_secs(max_retry_wait.unwrap_or(DEFAULT_MAX_RETRY_WAIT)),
