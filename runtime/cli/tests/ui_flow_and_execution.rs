@@ -18,7 +18,7 @@ mod support_browser;
 use std::time::Duration;
 
 use common::server::Server;
-use serde_json::{Value, json};
+use serde_json::json;
 use support_browser::Browser;
 
 fn example(path: &str) -> String {
@@ -257,7 +257,7 @@ async fn a_running_execution_shows_logs_live_and_is_killed_then_restarted_from_i
     // Restart from the button: the same execution runs again.
     browser.click("button[data-action=restart]").await;
     browser.wait_for_text("#execution-state", "RUNNING").await;
-    let running = wait_for_state(&server, &id, "RUNNING").await;
+    let running = server.wait_for_state(&id, "RUNNING").await;
     assert_eq!(running["executionId"], id.as_str());
     browser.click("button[data-action=kill]").await;
     browser.wait_for_text("#execution-state", "KILLED").await;
@@ -296,7 +296,7 @@ async fn a_paused_execution_resumes_from_its_form_and_its_subflow_links_to_the_c
     let (status, started) = server.post("/api/v1/executions/ui/approval", "{}").await;
     assert_eq!(status, 202, "{started}");
     let id = started["executionId"].as_str().unwrap().to_string();
-    wait_for_state(&server, &id, "PAUSED").await;
+    server.wait_for_state(&id, "PAUSED").await;
     let browser = Browser::start(&server.base).await;
 
     browser.open(&format!("/executions/{id}")).await;
@@ -335,15 +335,4 @@ async fn a_paused_execution_resumes_from_its_form_and_its_subflow_links_to_the_c
         .await;
     browser.wait_for_text("#execution-state", "SUCCESS").await;
     browser.close().await;
-}
-
-async fn wait_for_state(server: &Server, id: &str, state: &str) -> Value {
-    for _ in 0..200 {
-        let (_, doc) = server.get(&format!("/api/v1/executions/{id}")).await;
-        if doc["state"] == state {
-            return doc;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("execution {id} never reached {state}");
 }
