@@ -156,3 +156,54 @@ async fn logs_and_states_of_an_execution_are_followed_from_another_server() {
         assert_eq!(server.terminate(), 0);
     }
 }
+
+const SLEEPY: &str =
+    "id: sleepy\nnamespace: cluster\ntasks:\n  - id: nap\n    type: flow.sleep\n    duration: 60s\n";
+
+const GATE: &str = "id: gate\nnamespace: cluster\ntasks:\n  - id: approve\n    type: flow.pause\n    onResume:\n      - id: by\n        type: string\n  - id: after\n    type: core.log\n    message: \"approved by {{ outputs.approve.by }}\"\n";
+
+/// Behind a load balancer any server gets the request: a kill or a resume asked of a server
+/// that does not drive the execution reaches the one that does (through the store), a wrong
+/// resume is refused by the server asked, and a finished execution refuses both.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_execution_is_killed_and_resumed_through_a_server_that_does_not_run_it() {
+    let url = database().await;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = Server::start_with(a_dir.path(), &["--database", &url], &[]);
+    let b = Server::start_with(b_dir.path(), &["--database", &url], &[]);
+    assert_eq!(a.post("/api/v1/flows", SLEEPY).await.0, 201);
+    assert_eq!(a.post("/api/v1/flows", GATE).await.0, 201);
+
+    let (_, started) = a.post("/api/v1/executions/cluster/sleepy", "{}").await;
+    let sleepy = started["executionId"].as_str().unwrap().to_owned();
+    a.wait_for_state(&sleepy, "RUNNING").await;
+    let (status, answer) = b.post(&format!("/api/v1/executions/{sleepy}/kill"), "").await;
+    assert_eq!(status, 202, "{answer}");
+    let killed = b.wait_for_state(&sleepy, "KILLED").await;
+    assert_eq!(killed["taskRuns"][0]["state"], "KILLED");
+    let (status, _) = b.post(&format!("/api/v1/executions/{sleepy}/kill"), "").await;
+    assert_eq!(status, 409, "a killed execution is not running");
+
+    let (_, started) = a.post("/api/v1/executions/cluster/gate", "{}").await;
+    let gate = started["executionId"].as_str().unwrap().to_owned();
+    a.wait_for_state(&gate, "PAUSED").await;
+    let resume = format!("/api/v1/executions/{gate}/resume");
+    let (status, problem) = b.post(&resume, "{}").await;
+    assert_eq!(
+        (status, problem["errors"].clone()),
+        (422, json!(["input `by`: required, but not given (type string)"])),
+        "checked by the server asked"
+    );
+    let (status, answer) = b.post(&resume, r#"{"by": "ana"}"#).await;
+    assert_eq!(status, 202, "{answer}");
+    a.wait_for_state(&gate, "SUCCESS").await;
+    let (_, logs) = b.get(&format!("/api/v1/executions/{gate}/logs?taskRun=after")).await;
+    assert_eq!(logs[0]["message"], "approved by ana");
+    assert!(a_dir.path().join("workspaces").join(&gate).exists(), "a ran it to the end");
+    assert!(!b_dir.path().join("workspaces").join(&gate).exists(), "b ran none of it");
+    let (status, _) = b.post(&resume, r#"{"by": "bo"}"#).await;
+    assert_eq!(status, 409, "a finished execution is not paused");
+    for server in [a, b] {
+        assert_eq!(server.terminate(), 0);
+    }
+}

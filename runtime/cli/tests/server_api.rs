@@ -133,8 +133,11 @@ async fn executions_survive_kill_9_of_the_server() {
             }
         }
         let nap = &runs[1];
-        interrupted +=
-            nap.attempts.iter().filter(|a| a.error.as_deref() == Some("interrupted by a restart")).count();
+        interrupted += nap
+            .attempts
+            .iter()
+            .filter(|a| a.error.as_deref() == Some("interrupted: its server stopped or lost the execution"))
+            .count();
     }
     assert_eq!(interrupted, 20, "every execution was in `nap` when the server was killed");
 }

@@ -365,7 +365,7 @@ async fn a_task_longer_than_the_grace_runs_again_after_restart() {
         run_of(&doc, "long")["attemptHistory"][0]["error"]
             .as_str()
             .unwrap()
-            .contains("interrupted by a restart")
+            .contains("interrupted: its server stopped or lost the execution")
     );
 }
 

@@ -175,6 +175,8 @@ async fn bench<S: Store>(
             workspace_retention: None,
             limits: Limits::default(),
             public_url: None,
+            node: "test".to_owned(),
+            lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
         },
     );
     let (chain_yaml, fan_yaml) = (chain(1000), fan_out(1000));

@@ -8,6 +8,7 @@
 
 pub mod document;
 pub mod machine;
+pub mod node;
 pub mod records;
 pub mod scheduler;
 pub mod setup;

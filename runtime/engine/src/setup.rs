@@ -109,6 +109,7 @@ pub struct EngineBuilder {
     sandbox: Arc<Sandbox>,
     plugins: Plugins,
     public_url: Option<String>,
+    node: Option<String>,
 }
 
 impl EngineBuilder {
@@ -147,7 +148,7 @@ impl EngineBuilder {
         for path in plugin_files(&data_dir.join("plugins"))? {
             installed.push((load_file(&sandbox, &path).await?, Origin::File(path)));
         }
-        Ok(Self { plugins: Plugins::new(installed)?, sandbox, public_url: None })
+        Ok(Self { plugins: Plugins::new(installed)?, sandbox, public_url: None, node: None })
     }
 
     pub fn plugins(&self) -> &Plugins {
@@ -161,6 +162,13 @@ impl EngineBuilder {
         self
     }
 
+    /// The node the engine holds its leases under (see [`EngineConfig::node`]); without one,
+    /// a fresh one of its own ([`crate::node::run_node`]).
+    pub fn node(mut self, node: String) -> Self {
+        self.node = Some(node);
+        self
+    }
+
     /// The engine on `store`, with its workspaces under `state_dir`, secrets from the
     /// environment, and the workspace retention of [`workspace_retention`].
     pub fn build<S: Store>(self, store: Arc<S>, state_dir: &Path) -> Result<Engine<S>, SetupError> {
@@ -169,6 +177,8 @@ impl EngineBuilder {
             workspace_retention: workspace_retention()?,
             limits: Limits::default(),
             public_url: self.public_url,
+            node: self.node.unwrap_or_else(crate::node::run_node),
+            lease_ttl: crate::scheduler::DEFAULT_LEASE_TTL,
         };
         Ok(Engine::new(store, self.sandbox, self.plugins, Arc::new(EnvSecrets), config))
     }

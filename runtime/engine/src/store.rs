@@ -2,6 +2,7 @@
 //! later, PostgreSQL); nothing here assumes one process.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::records::{
     ExecutionRecord, ExecutionState, FlowRevision, LogRecord, TaskRun, TaskRunKey, Timestamp,
@@ -23,6 +24,11 @@ pub enum StoreError {
     /// down or starting): the same request may succeed later.
     #[error("the database is unavailable: {0}")]
     Unavailable(String),
+    /// The commit carried a lease that another node has taken over (it expired while this
+    /// node was cut off or stalled): nothing of the batch was written, and this node must
+    /// stop driving the execution, which goes on under its new owner.
+    #[error("execution {0} is driven by another node now: its lease was taken over")]
+    LeaseLost(String),
     /// Reading or writing execution workspaces on disk failed (e.g. sweeping old ones).
     #[error("workspace I/O on {}: {error}", path.display())]
     Workspace { path: std::path::PathBuf, error: std::io::Error },
@@ -38,12 +44,34 @@ pub struct CommitBatch {
     pub task_runs: Vec<(String, TaskRun)>,
     /// Appended.
     pub logs: Vec<LogRecord>,
+    /// The lease the writer holds on the execution the batch belongs to: checked (a batch
+    /// whose lease another node holds now is refused whole with [`StoreError::LeaseLost`]),
+    /// created with the execution's first batch, and renewed by every batch.
+    pub lease: Option<Lease>,
 }
 
 impl CommitBatch {
+    /// Whether the batch writes no rows (its lease alone is not worth a commit).
     pub fn is_empty(&self) -> bool {
         self.executions.is_empty() && self.task_runs.is_empty() && self.logs.is_empty()
     }
+}
+
+/// The right of one node (a `sluice server` process) to drive one unfinished execution, so
+/// that many nodes share one database without two driving the same execution. It holds until
+/// `ttl` after its last renewal (by the database's clock); a node that stops renewing (killed,
+/// cut off) loses it, and another node takes the execution over with the epoch one higher.
+/// Every commit carries its writer's lease, so a node that comes back writes nothing over the
+/// new owner's work (fencing by epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub execution_id: String,
+    /// The holder ([`crate::EngineConfig::node`]).
+    pub node: String,
+    /// 1 for the node that created the execution, one more with each takeover.
+    pub epoch: u64,
+    /// How long the lease holds after this write or renewal.
+    pub ttl: Duration,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -204,6 +232,49 @@ pub trait Store: Send + Sync + 'static {
         &self,
         execution_id: &str,
     ) -> impl Future<Output = Result<Vec<(Option<TaskRunKey>, String, ArtifactRef)>, StoreError>> + Send;
+
+    // --- leases (many servers on one database) ---
+
+    /// Extends each lease still held as given (same node and epoch) by its `ttl`. Returns the
+    /// ids of those another node holds now; a lease not written yet (its execution's first
+    /// commit is on its way) is not lost.
+    fn renew_leases(&self, leases: &[Lease]) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Takes over up to `limit` unfinished executions, oldest first, whose lease expired or
+    /// that have none (and, with `reclaim_own`, those `node` itself held: a restarted node
+    /// takes its work back at once). Each lease passes to `node` for `ttl`, its epoch one
+    /// higher. Two nodes claiming at once never both get one execution.
+    fn claim_leases(
+        &self,
+        node: &str,
+        ttl: Duration,
+        limit: u32,
+        reclaim_own: bool,
+    ) -> impl Future<Output = Result<Vec<Lease>, StoreError>> + Send;
+
+    /// Takes the lease of one execution whatever its state or holder, the epoch one higher
+    /// (a rerun of a finished execution drives it again here).
+    fn take_lease(
+        &self,
+        execution_id: &str,
+        node: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
+
+    /// Leaves a control request (a kill, a resume: the engine's JSON) for the node driving
+    /// the execution, which takes it with [`Store::take_controls`].
+    fn send_control(
+        &self,
+        execution_id: &str,
+        control: &serde_json::Value,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Removes and returns the control requests left for these executions, oldest first, as
+    /// `(execution id, control)`.
+    fn take_controls(
+        &self,
+        execution_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<(String, serde_json::Value)>, StoreError>> + Send;
 
     // --- schedule triggers (server) ---
     //

@@ -213,7 +213,7 @@ fn a_running_attempt_is_dispatched_again_and_does_not_count_as_a_try() {
     let first = &d.run_of("a").attempts[0];
     assert_eq!(
         (first.state, first.error.as_deref()),
-        (TaskRunState::Failed, Some("interrupted by a restart"))
+        (TaskRunState::Failed, Some("interrupted: its server stopped or lost the execution"))
     );
     // Attempt 2 fails, and still one more try is left: the interrupted one did not count.
     assert_eq!(d.run(), ExecutionState::Success);

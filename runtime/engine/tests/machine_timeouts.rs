@@ -169,6 +169,6 @@ fn a_restore_asks_for_the_same_deadline_and_keeps_a_timed_out_group_stopped() {
     // not run again after the second.
     assert_eq!(d.dispatch_order(), ["slow", "slow"]);
     let attempts = &d.run_of("slow").attempts;
-    assert_eq!(attempts[0].error.as_deref(), Some("interrupted by a restart"));
+    assert_eq!(attempts[0].error.as_deref(), Some("interrupted: its server stopped or lost the execution"));
     assert_eq!((attempts[1].state, attempts[1].ended_at), (TaskRunState::Killed, Some(at(30))));
 }

@@ -53,6 +53,8 @@ async fn engine(dir: &Path) -> (Engine<SqliteStore>, Plugins) {
         workspace_retention: None,
         limits: Limits::default(),
         public_url: None,
+        node: "test".to_owned(),
+        lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
     };
     (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)
 }
@@ -122,7 +124,13 @@ fn executions_continue_after_a_crash_and_each_task_succeeds_exactly_once() {
             let slow = runs.iter().find(|r| r.key.task == "slow").unwrap();
             assert_eq!(slow.attempts.len(), 2, "{slow:?}");
             assert_eq!(slow.attempts[0].state, TaskRunState::Failed);
-            assert!(slow.attempts[0].error.as_deref().unwrap().contains("interrupted by a restart"));
+            assert!(
+                slow.attempts[0]
+                    .error
+                    .as_deref()
+                    .unwrap()
+                    .contains("interrupted: its server stopped or lost the execution")
+            );
             // `first` had finished: it was not run again.
             assert_eq!(runs[0].attempts.len(), 1);
         }

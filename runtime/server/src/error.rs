@@ -96,6 +96,7 @@ impl From<sluice_engine::scheduler::ResumeError> for ApiError {
             | ResumeError::NotPaused(_)
             | ResumeError::NothingPaused
             | ResumeError::SeveralPaused(_) => ApiError::Conflict(error.to_string()),
+            ResumeError::Store(error) => error.into(),
         }
     }
 }
@@ -219,6 +220,8 @@ impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {
             StoreError::Unavailable(_) => ApiError::Unavailable(error.to_string()),
+            // Another server drives the execution now: the request raced a takeover.
+            StoreError::LeaseLost(_) => ApiError::Conflict(error.to_string()),
             StoreError::NotFound(_)
             | StoreError::Conflict(_)
             | StoreError::Corrupt(_)

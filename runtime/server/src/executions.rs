@@ -176,7 +176,8 @@ pub async fn kill(
 ) -> Result<Response, ApiError> {
     let Path(id) = path?;
     let record = find(&state, &id).await?;
-    if !state.engine.kill(&id) {
+    // Here, or through the store for the server that drives it.
+    if !state.engine.kill_anywhere(&id).await? {
         return Err(ApiError::Conflict(format!("execution {id} is not running (it is {})", record.state)));
     }
     Ok((StatusCode::ACCEPTED, Json(json!({"executionId": id, "state": "KILLING"}))).into_response())

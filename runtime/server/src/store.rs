@@ -2,9 +2,11 @@
 //! database that several servers may share. One concrete type, so the handlers are not generic
 //! over [`Store`]; each call goes to the backend it holds.
 
+use std::time::Duration;
+
 use sluice_engine::{
-    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, LogFilter, ScheduleState,
-    Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease, LogFilter,
+    ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
 };
 use sluice_store::SqliteStore;
 use sluice_store_postgres::PostgresStore;
@@ -80,6 +82,35 @@ impl Store for ServerStore {
 
     async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
         delegate!(self, |s| s.commit(batch))
+    }
+
+    async fn renew_leases(&self, leases: &[Lease]) -> Result<Vec<String>, StoreError> {
+        delegate!(self, |s| s.renew_leases(leases))
+    }
+
+    async fn claim_leases(
+        &self,
+        node: &str,
+        ttl: Duration,
+        limit: u32,
+        reclaim_own: bool,
+    ) -> Result<Vec<Lease>, StoreError> {
+        delegate!(self, |s| s.claim_leases(node, ttl, limit, reclaim_own))
+    }
+
+    async fn take_lease(&self, execution_id: &str, node: &str, ttl: Duration) -> Result<Lease, StoreError> {
+        delegate!(self, |s| s.take_lease(execution_id, node, ttl))
+    }
+
+    async fn send_control(&self, execution_id: &str, control: &serde_json::Value) -> Result<(), StoreError> {
+        delegate!(self, |s| s.send_control(execution_id, control))
+    }
+
+    async fn take_controls(
+        &self,
+        execution_ids: &[String],
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        delegate!(self, |s| s.take_controls(execution_ids))
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {

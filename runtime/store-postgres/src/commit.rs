@@ -12,6 +12,9 @@
 //! The lock is its own statement because a statement's snapshot is taken when it starts: the
 //! writing statement, started after the locks are held, sees every commit before it.
 //!
+//! The statement also checks and renews the batch's lease (see `leases`): when another node
+//! holds it, the transaction rolls back and the commit fails with `LeaseLost`.
+//!
 //! A failing row fails the statement and the transaction rolls back: nothing of the batch
 //! lands. A caller cancelled midway drops the transaction, which sqlx rolls back before the
 //! connection is used again.
@@ -20,11 +23,11 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use sluice_engine::{CommitBatch, StoreError};
-use sqlx::{Acquire, PgPool};
+use sqlx::{Acquire, PgPool, Row};
 
 use crate::error::db_error;
 use crate::locks::{self, Class};
-use crate::{executions, logs, task_runs};
+use crate::{executions, leases, logs, task_runs};
 
 /// The longest wait between two tries of a commit the database could not take.
 const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -78,12 +81,27 @@ pub(crate) async fn commit(pool: &PgPool, batch: &CommitBatch) -> Result<(), Sto
         .collect();
     let keys = touched.into_iter().map(|id| locks::key(&[&String::from_utf8_lossy(id)])).collect();
 
-    let statement = format!("WITH {}, {}, {} SELECT 1", executions::UPSERT, task_runs::UPSERT, logs::APPEND);
+    // The last part creates or renews the batch's lease; it counts 0 when another node holds it.
+    let statement = format!(
+        "WITH {}, {}, {}, {} SELECT (SELECT count(*) FROM lease)",
+        executions::UPSERT,
+        task_runs::UPSERT,
+        logs::APPEND,
+        leases::upsert()
+    );
     let query = logs.bind(task_runs.bind(executions.bind(sqlx::query(sqlx::AssertSqlSafe(statement)))));
+    let query = leases::bind(batch.lease.as_ref(), query)?;
 
     let mut connection = pool.acquire().await.map_err(db_error)?;
     let mut tx = connection.begin().await.map_err(db_error)?;
     locks::lock(&mut tx, Class::Execution, keys).await?;
-    query.execute(&mut *tx).await.map_err(db_error)?;
+    let row = query.fetch_one(&mut *tx).await.map_err(db_error)?;
+    let leased: i64 = row.try_get(0).map_err(db_error)?;
+    if let Some(lease) = &batch.lease
+        && leased == 0
+    {
+        // Dropped, the transaction rolls back: nothing of the batch lands.
+        return Err(StoreError::LeaseLost(lease.execution_id.clone()));
+    }
     tx.commit().await.map_err(db_error)
 }

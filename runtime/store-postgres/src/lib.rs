@@ -26,6 +26,7 @@ mod connect;
 mod error;
 mod executions;
 mod flows;
+mod leases;
 mod locks;
 mod logs;
 mod schedules;

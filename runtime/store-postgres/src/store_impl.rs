@@ -1,11 +1,11 @@
 //! [`Store`] for [`PostgresStore`]: every call takes a connection of the pool.
 
 use sluice_engine::{
-    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, LogFilter, ScheduleState,
-    Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease, LogFilter,
+    ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
 };
 
-use crate::{PostgresStore, artifacts, commit, executions, flows, logs, schedules, task_runs};
+use crate::{PostgresStore, artifacts, commit, executions, flows, leases, logs, schedules, task_runs};
 
 impl Store for PostgresStore {
     async fn save_flow(&self, namespace: &str, id: &str, source: &str) -> Result<FlowRevision, StoreError> {
@@ -35,6 +35,40 @@ impl Store for PostgresStore {
 
     async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
         commit::commit_waiting(&self.pool, &batch).await
+    }
+
+    async fn renew_leases(&self, leases: &[Lease]) -> Result<Vec<String>, StoreError> {
+        leases::renew(&self.pool, leases).await
+    }
+
+    async fn claim_leases(
+        &self,
+        node: &str,
+        ttl: std::time::Duration,
+        limit: u32,
+        reclaim_own: bool,
+    ) -> Result<Vec<Lease>, StoreError> {
+        leases::claim(&self.pool, node, ttl, limit, reclaim_own).await
+    }
+
+    async fn take_lease(
+        &self,
+        execution_id: &str,
+        node: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Lease, StoreError> {
+        leases::take(&self.pool, execution_id, node, ttl).await
+    }
+
+    async fn send_control(&self, execution_id: &str, control: &serde_json::Value) -> Result<(), StoreError> {
+        leases::send_control(&self.pool, execution_id, control).await
+    }
+
+    async fn take_controls(
+        &self,
+        execution_ids: &[String],
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        leases::take_controls(&self.pool, execution_ids).await
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {

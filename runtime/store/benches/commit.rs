@@ -117,6 +117,7 @@ fn one_transition(c: &mut Criterion) {
                         (exec.id.clone(), created(format!("task{}", n + 1))),
                     ],
                     logs: Vec::new(),
+                    lease: None,
                 }
             },
             |batch| async { store.commit(batch).await.unwrap() },
@@ -137,7 +138,12 @@ fn task_runs_1000(c: &mut Criterion) {
             || {
                 let id = format!("bench-wide-{}", round.fetch_add(1, Ordering::Relaxed));
                 let runs = (0..1000).map(|n| (id.clone(), created(format!("item{n}")))).collect();
-                CommitBatch { executions: vec![execution(&id)], task_runs: runs, logs: Vec::new() }
+                CommitBatch {
+                    executions: vec![execution(&id)],
+                    task_runs: runs,
+                    logs: Vec::new(),
+                    lease: None,
+                }
             },
             |batch| async { store.commit(batch).await.unwrap() },
             BatchSize::LargeInput,
@@ -173,7 +179,12 @@ async fn run_flow(store: &SqliteStore, id: &str, tasks: usize, log_commits: bool
     let mut exec = execution(id);
     let first = (id.to_owned(), running("task0".to_owned()));
     store
-        .commit(CommitBatch { executions: vec![exec.clone()], task_runs: vec![first], logs: Vec::new() })
+        .commit(CommitBatch {
+            executions: vec![exec.clone()],
+            task_runs: vec![first],
+            logs: Vec::new(),
+            lease: None,
+        })
         .await
         .unwrap();
     for n in 0..tasks {
@@ -190,7 +201,7 @@ async fn run_flow(store: &SqliteStore, id: &str, tasks: usize, log_commits: bool
             exec.ended_at = Some(Utc::now());
         }
         store
-            .commit(CommitBatch { executions: vec![exec.clone()], task_runs, logs: Vec::new() })
+            .commit(CommitBatch { executions: vec![exec.clone()], task_runs, logs: Vec::new(), lease: None })
             .await
             .unwrap();
     }

@@ -1,8 +1,9 @@
 //! The hot path: everything one engine step changed, written by one SQL statement.
 //!
 //! The write connection gets a temporary view, `commit_batch`, whose INSTEAD OF INSERT
-//! trigger writes a batch: executions first, then task runs, then logs (so rows of a batch can
-//! refer to the execution it creates), each table's rows arriving as one JSON array. A commit
+//! trigger writes a batch: it checks the batch's lease (failing it whole when another node
+//! holds it), then writes executions, their leases, task runs, then logs (so rows of a batch
+//! can refer to the execution it creates), each table's rows arriving as one JSON array. A commit
 //! is then a single prepared `INSERT INTO commit_batch` in autocommit mode:
 //! - atomic: a statement that fails undoes everything it (and its triggers) did;
 //! - run on the caller's thread (the writer's direct connection), with no transaction left
@@ -19,10 +20,10 @@ use sluice_engine::{CommitBatch, StoreError};
 use tokio::sync::oneshot;
 
 use crate::writer::Writer;
-use crate::{executions, logs, task_runs};
+use crate::{executions, leases, logs, task_runs};
 
 /// The statement every commit runs.
-const INSERT: &str = "INSERT INTO commit_batch (executions, task_runs, logs) VALUES (?1, ?2, ?3)";
+const INSERT: &str = "INSERT INTO commit_batch (executions, task_runs, logs, leases) VALUES (?1, ?2, ?3, ?4)";
 
 /// Above this many bytes of rows, a commit on a multi-threaded runtime tells the runtime that
 /// it blocks its thread (a 1,000-task `forEach` writes for milliseconds), so other tasks move
@@ -32,10 +33,14 @@ const LARGE_COMMIT: usize = 64 * 1024;
 /// Creates the temporary view and trigger on the commit connection.
 pub(crate) fn install(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
     let script = format!(
-        "CREATE TEMP VIEW commit_batch (executions, task_runs, logs) AS SELECT NULL, NULL, NULL WHERE false;\n\
-         CREATE TEMP TRIGGER commit_batch_insert INSTEAD OF INSERT ON commit_batch BEGIN\n{};\n{};\n{};\n{};\nEND",
+        "CREATE TEMP VIEW commit_batch (executions, task_runs, logs, leases) \
+             AS SELECT NULL, NULL, NULL, NULL WHERE false;\n\
+         CREATE TEMP TRIGGER commit_batch_insert INSTEAD OF INSERT ON commit_batch BEGIN\n\
+         {};\n{};\n{};\n{};\n{};\n{};\nEND",
+        leases::check_json_rows(),
         executions::UPSERT_JSON_ROWS,
         executions::UPDATE_INDEXED_JSON_ROWS,
+        leases::upsert_json_rows(),
         task_runs::UPSERT_JSON_ROWS,
         logs::APPEND_JSON_ROWS
     );
@@ -62,6 +67,7 @@ struct Rows {
     executions: String,
     task_runs: String,
     logs: String,
+    leases: String,
 }
 
 /// Writes the batch atomically: any failing row leaves nothing of the batch. When a group
@@ -75,19 +81,21 @@ pub(crate) async fn commit(writer: &Writer, batch: &CommitBatch) -> Result<(), S
         executions: executions::rows_json(&batch.executions)?,
         task_runs: task_runs::rows_json(&batch.task_runs)?,
         logs: logs::rows_json(&batch.logs)?,
+        leases: leases::rows_json(&batch.lease)?,
     };
     let (done, mut written) = oneshot::channel();
     writer.commits().push(Queued { rows, done });
     let connection = writer.lock_direct().await?;
     // An earlier holder of the connection may have written this batch with its own.
     if let Ok(result) = written.try_recv() {
-        return result.map_err(StoreError::Database);
+        return result.map_err(|e| store_error(batch, e));
     }
     let group = writer.commits().take();
     let merged = Rows {
         executions: concat(group.iter().map(|q| q.rows.executions.as_str())),
         task_runs: concat(group.iter().map(|q| q.rows.task_runs.as_str())),
         logs: concat(group.iter().map(|q| q.rows.logs.as_str())),
+        leases: concat(group.iter().map(|q| q.rows.leases.as_str())),
     };
     let large = merged.len() > LARGE_COMMIT;
     blocking(large, || {
@@ -106,15 +114,26 @@ pub(crate) async fn commit(writer: &Writer, batch: &CommitBatch) -> Result<(), S
     });
     drop(connection);
     match written.await {
-        Ok(result) => result.map_err(StoreError::Database),
+        Ok(result) => result.map_err(|e| store_error(batch, e)),
         Err(_) => Err(StoreError::Database("the commit was abandoned".to_owned())),
+    }
+}
+
+/// The failed statement's message as the engine's error: a lost lease is told apart.
+fn store_error(batch: &CommitBatch, message: String) -> StoreError {
+    match &batch.lease {
+        Some(lease) if message.contains(leases::LOST) => StoreError::LeaseLost(lease.execution_id.clone()),
+        _ => StoreError::Database(message),
     }
 }
 
 /// One statement: the trigger writes executions, then task runs, then logs.
 fn write(connection: &rusqlite::Connection, rows: &Rows) -> Result<(), String> {
     let mut statement = connection.prepare_cached(INSERT).map_err(|e| e.to_string())?;
-    statement.execute((&rows.executions, &rows.task_runs, &rows.logs)).map(drop).map_err(|e| e.to_string())
+    statement
+        .execute((&rows.executions, &rows.task_runs, &rows.logs, &rows.leases))
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// Runs `write`, on a multi-threaded runtime as a blocking section when it is `large`.
@@ -130,7 +149,7 @@ fn blocking(large: bool, write: impl FnOnce()) {
 
 impl Rows {
     fn len(&self) -> usize {
-        self.executions.len() + self.task_runs.len() + self.logs.len()
+        self.executions.len() + self.task_runs.len() + self.logs.len() + self.leases.len()
     }
 }
 

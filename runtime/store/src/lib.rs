@@ -22,6 +22,7 @@ mod connect;
 mod error;
 mod executions;
 mod flows;
+mod leases;
 mod logs;
 pub mod records;
 mod schedules;

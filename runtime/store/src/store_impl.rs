@@ -2,11 +2,11 @@
 //! pool (or the write connection of an in-memory store).
 
 use sluice_engine::{
-    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, LogFilter, ScheduleState,
-    Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease, LogFilter,
+    ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
 };
 
-use crate::{SqliteStore, artifacts, commit, executions, flows, logs, schedules, task_runs};
+use crate::{SqliteStore, artifacts, commit, executions, flows, leases, logs, schedules, task_runs};
 
 /// Runs one read against the reader pool, or against the write connection when there is none.
 macro_rules! read {
@@ -50,6 +50,40 @@ impl Store for SqliteStore {
 
     async fn commit(&self, batch: CommitBatch) -> Result<(), StoreError> {
         commit::commit(&self.writer, &batch).await
+    }
+
+    async fn renew_leases(&self, leases: &[Lease]) -> Result<Vec<String>, StoreError> {
+        leases::renew(&self.writer, leases).await
+    }
+
+    async fn claim_leases(
+        &self,
+        node: &str,
+        ttl: std::time::Duration,
+        limit: u32,
+        reclaim_own: bool,
+    ) -> Result<Vec<Lease>, StoreError> {
+        leases::claim(&self.writer, node, ttl, limit, reclaim_own).await
+    }
+
+    async fn take_lease(
+        &self,
+        execution_id: &str,
+        node: &str,
+        ttl: std::time::Duration,
+    ) -> Result<Lease, StoreError> {
+        leases::take(&self.writer, execution_id, node, ttl).await
+    }
+
+    async fn send_control(&self, execution_id: &str, control: &serde_json::Value) -> Result<(), StoreError> {
+        leases::send_control(&self.writer, execution_id, control).await
+    }
+
+    async fn take_controls(
+        &self,
+        execution_ids: &[String],
+    ) -> Result<Vec<(String, serde_json::Value)>, StoreError> {
+        leases::take_controls(&self.writer, execution_ids).await
     }
 
     async fn get_execution(&self, id: &str) -> Result<Option<ExecutionRecord>, StoreError> {

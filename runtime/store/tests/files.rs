@@ -7,7 +7,9 @@
 mod common;
 
 use common::*;
-use sluice_engine::{CommitBatch, ExecutionFilter, LogFilter, Store, StoreError};
+use std::time::Duration;
+
+use sluice_engine::{CommitBatch, ExecutionFilter, Lease, LogFilter, Store, StoreError};
 use sluice_store::{SqliteStore, schema_version};
 
 #[tokio::test]
@@ -24,6 +26,7 @@ async fn everything_is_there_after_close_and_reopen() {
             executions: vec![execution.clone()],
             task_runs: runs.clone(),
             logs: lines.clone(),
+            lease: None,
         })
         .await
         .unwrap();
@@ -86,8 +89,8 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
     .fetch_all(&raw_pool)
     .await
     .unwrap();
-    assert_eq!(schema_version(), 2);
-    assert_eq!(applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(), vec![(1, true), (2, true)]);
+    assert_eq!(schema_version(), 3);
+    assert_eq!(applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(), vec![(1, true), (2, true), (3, true)]);
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
             .fetch_all(&raw_pool)
@@ -98,7 +101,9 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
         [
             "artifacts",
             "execution_artifacts",
+            "execution_controls",
             "execution_labels",
+            "execution_leases",
             "executions",
             "flows",
             "logs",
@@ -140,9 +145,34 @@ async fn a_newer_schema_is_refused_with_a_clear_error() {
     let error = SqliteStore::open(&path).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "database error: the database has schema version 9999, but this sluice knows versions up to 2: \
+        "database error: the database has schema version 9999, but this sluice knows versions up to 3: \
          open it with the newer sluice that wrote it"
     );
+}
+
+/// A database of schema version 2 (before leases) with an unfinished execution: opening it
+/// applies migration 3, and the execution, leased by no one, goes to the first claimer.
+#[tokio::test]
+async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir);
+    let store = SqliteStore::open(&path).await.unwrap();
+    let batch =
+        CommitBatch { executions: vec![execution("old", "ns", "flow", at(1, 0))], ..CommitBatch::default() };
+    store.commit(batch).await.unwrap();
+    store.close().await;
+    let raw_pool = raw(&path).await;
+    sqlx::query("DROP TABLE execution_leases").execute(&raw_pool).await.unwrap();
+    sqlx::query("DROP TABLE execution_controls").execute(&raw_pool).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 3").execute(&raw_pool).await.unwrap();
+    raw_pool.close().await;
+
+    let upgraded = SqliteStore::open(&path).await.unwrap();
+    let claimed = upgraded.claim_leases("n1", Duration::from_secs(60), 10, false).await.unwrap();
+    let expected =
+        Lease { execution_id: "old".into(), node: "n1".into(), epoch: 1, ttl: Duration::from_secs(60) };
+    assert_eq!(claimed, vec![expected]);
+    upgraded.close().await;
 }
 
 #[tokio::test]

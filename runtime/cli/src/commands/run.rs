@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Args;
 use serde_json::json;
 use sluice_engine::document::execution_document;
-use sluice_engine::scheduler::{Plugins, StartError, StartRequest};
+use sluice_engine::scheduler::{Keeper, Plugins, StartError, StartRequest};
 use sluice_engine::setup::{self, EngineBuilder};
 use sluice_engine::{ExecutionState, Store};
 use sluice_flow::inputs::RawInput;
@@ -85,6 +85,9 @@ pub async fn run(args: RunArgs, state_dir: Option<&Path>, plugin_dir: &Path) -> 
     deploy_subflows(&store, &args.flow, flow, installed.plugins()).await?;
 
     let engine = installed.build(store.clone(), &state_dir)?;
+    // Renews the run's leases through long tasks, so a server on the same data dir never
+    // takes the run's execution for abandoned.
+    let _keeper = engine.keep_leases(Keeper::RenewOnly);
     let progress = (!args.json).then(|| Progress::start(engine.subscribe()));
     let request = StartRequest {
         flow: locked,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use sluice_engine::scheduler::Keeper;
 use sluice_engine::setup::{self, EngineBuilder};
 use sluice_server::{AppState, ServerStore};
 use sluice_store::SqliteStore;
@@ -78,14 +79,18 @@ fn parse_upload_size(text: &str) -> Result<u64, String> {
 pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> {
     let docker = setup::docker_endpoint(args.docker_host.as_deref())?;
     let public_url = setup::public_url(args.public_url.as_deref())?;
-    let installed = EngineBuilder::load_with(data_dir, docker, None).await?.public_url(public_url);
+    let node = sluice_engine::node::server_node(data_dir)?;
+    let installed = EngineBuilder::load_with(data_dir, docker, None).await?.public_url(public_url).node(node);
     let store = Arc::new(open_store(args.database.as_deref(), data_dir).await?);
     let engine = installed.build(store.clone(), data_dir)?;
-    // Executions that were running when the last server stopped (or crashed) continue first.
+    // Executions that were running when this server last stopped (or crashed) continue first,
+    // with any another server left behind; after that the keeper takes over what other
+    // servers leave (their lease expires) and renews this one's.
     let recovered = engine.recover().await.context("recovering unfinished executions")?;
     if !recovered.is_empty() {
         eprintln!("continuing {} unfinished executions", recovered.len());
     }
+    let _keeper = engine.keep_leases(Keeper::TakeOver);
     // Workspaces of finished executions go once past their retention, checked hourly.
     let sweeper = engine.clone();
     let sweeping = tokio::spawn(async move {

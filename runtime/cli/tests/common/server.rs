@@ -109,6 +109,20 @@ impl Server {
         assert!(status.success());
     }
 
+    /// Sends a signal by name (`STOP` freezes the process as a stalled machine would, `CONT`
+    /// thaws it).
+    pub fn signal(&self, name: &str) {
+        let status =
+            Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// SIGKILL (`kill -9`), as a crash: the process ends mid-whatever, and is waited for.
+    pub fn kill_hard(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
     /// SIGTERM, then the exit code.
     pub fn terminate(mut self) -> i32 {
         self.signal_term();

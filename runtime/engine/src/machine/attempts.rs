@@ -9,7 +9,7 @@ use crate::records::{Attempt, TaskRunState, Timestamp};
 
 /// The error of an attempt that was running when the engine restarted. Such attempts do not
 /// count against `maxAttempts`: the task never had its chance.
-pub(crate) const INTERRUPTED: &str = "interrupted by a restart";
+pub(crate) const INTERRUPTED: &str = "interrupted: its server stopped or lost the execution";
 
 pub(crate) fn is_interrupted(attempt: &Attempt) -> bool {
     attempt.state == TaskRunState::Failed && attempt.error.as_deref() == Some(INTERRUPTED)

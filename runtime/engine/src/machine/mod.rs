@@ -93,8 +93,8 @@
 //! kills the child of a killed `flow.subflow` run).
 //!
 //! **Restore.** [`Execution::restore`] rebuilds the state from the records alone: attempts that
-//! were RUNNING are marked FAILED `interrupted by a restart` and dispatched again as a new
-//! attempt (interrupted attempts do not count against `maxAttempts`), pending evaluations and
+//! were RUNNING are marked FAILED `interrupted: its server stopped or lost the execution` and
+//! dispatched again as a new attempt (interrupted attempts do not count against `maxAttempts`), pending evaluations and
 //! timers are asked for again (due the same instant as before; one already past fires as soon
 //! as the scheduler sees it), terminal runs are never run again. See `restore.rs` for the rules.
 

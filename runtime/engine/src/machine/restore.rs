@@ -6,9 +6,10 @@
 //! - a `flow.if`/`flow.switch` branch is the list its children belong to; a condition that was
 //!   being evaluated (no children yet) is asked for again;
 //! - a `flow.forEach`'s values are its `outputs.values`; iterations start in order;
-//! - an attempt still RUNNING died with the old process: it is marked FAILED
-//!   "interrupted by a restart" and a new attempt is dispatched (at-least-once); an attempt
-//!   KILLED without an end time had its `Cancel` sent: it ends KILLED now;
+//! - an attempt still RUNNING died with the old process (or the node that lost the lease):
+//!   it is marked FAILED "interrupted: its server stopped or lost the execution" and a new
+//!   attempt is dispatched (at-least-once); an attempt KILLED without an end time had its
+//!   `Cancel` sent: it ends KILLED now;
 //! - a started native task with a `timeout` asks again for it, due `timeout` after it started;
 //!   one that had timed out (its error is set while it is still open) starts no new child;
 //! - RETRYING asks again for its timer, due the same instant as before (the backoff after the

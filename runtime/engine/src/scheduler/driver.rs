@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError};
 
 use serde_json::Value;
-use sluice_flow::inputs::{RawInput, check_inputs};
+use sluice_flow::inputs::RawInput;
 use sluice_flow::template::SecretAccess;
 use sluice_flow::{LockedFlow, Task, TaskKind};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -21,7 +21,7 @@ use super::execution_info;
 use super::{Live, ResumeError, Shared, Update, subflow};
 use crate::machine::{Command, Event, Execution};
 use crate::records::{ExecutionState, LogRecord, TaskRunKey, Timestamp};
-use crate::store::{CommitBatch, Store};
+use crate::store::{CommitBatch, Lease, Store, StoreError};
 
 /// How long log lines may wait to be committed with the next turn instead of on their own.
 const LOG_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
@@ -34,6 +34,14 @@ pub(crate) enum Control {
         inputs: BTreeMap<String, RawInput>,
         reply: oneshot::Sender<Result<(), ResumeError>>,
     },
+    /// Another node holds the execution's lease now: stop at once, writing nothing more.
+    LeaseLost,
+}
+
+/// What this node holds for an execution it drives: its workspace here and its lease.
+pub(crate) struct Hold {
+    pub(crate) workspace: PathBuf,
+    pub(crate) lease: Lease,
 }
 
 /// How a driver begins: a new execution asks for a place under the flow's `concurrency` (once
@@ -69,6 +77,8 @@ pub(crate) struct Driver<S: Store> {
     done_tx: watch::Sender<Option<Arc<super::Finished>>>,
     /// Set once the execution's record is in the store (after the first commit).
     recorded_tx: watch::Sender<bool>,
+    /// This node's lease on the execution, carried by every commit.
+    lease: Lease,
 }
 
 /// What one turn of the loop accumulated.
@@ -88,9 +98,10 @@ impl<S: Store> Driver<S> {
         flow: LockedFlow,
         exec: Execution,
         scope: ExecutionScope,
-        workspace: PathBuf,
+        hold: Hold,
         redact: Vec<String>,
     ) -> (Self, Live) {
+        let Hold { workspace, lease } = hold;
         let (done_tx, done_rx) = watch::channel(None);
         let (recorded_tx, recorded_rx) = watch::channel(false);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -116,8 +127,9 @@ impl<S: Store> Driver<S> {
             timeout_armed: false,
             done_tx,
             recorded_tx,
+            lease: lease.clone(),
         };
-        (driver, Live { control: control_tx, done: done_rx, recorded: recorded_rx })
+        (driver, Live { control: control_tx, done: done_rx, recorded: recorded_rx, lease: Some(lease) })
     }
 
     pub(crate) async fn run(mut self, begin: Begin) {
@@ -211,6 +223,10 @@ impl<S: Store> Driver<S> {
                     return true;
                 }
                 Some(control) = self.control_rx.recv() => {
+                    if matches!(control, Control::LeaseLost) {
+                        self.stop_here();
+                        return false;
+                    }
                     if let Some(event) = self.control(control) {
                         queue.push_back(event);
                         return true;
@@ -237,7 +253,7 @@ impl<S: Store> Driver<S> {
         match control {
             Control::Event(event) => Some(event),
             Control::Resume { run, inputs, reply } => {
-                let result = self.resume_event(run, inputs);
+                let result = super::controls::resume_event(&self.exec, run, inputs);
                 let (answer, event) = match result {
                     Ok(event) => (Ok(()), Some(event)),
                     Err(message) => (Err(message), None),
@@ -245,32 +261,8 @@ impl<S: Store> Driver<S> {
                 let _ = reply.send(answer);
                 event
             }
+            Control::LeaseLost => None,
         }
-    }
-
-    fn resume_event(
-        &self,
-        run: Option<TaskRunKey>,
-        inputs: BTreeMap<String, RawInput>,
-    ) -> Result<Event, ResumeError> {
-        let paused: Vec<&TaskRunKey> = self
-            .exec
-            .task_runs()
-            .filter(|r| !r.state.is_terminal() && self.exec.pause_inputs(&r.key).is_some())
-            .map(|r| &r.key)
-            .collect();
-        let key = match run {
-            Some(key) if paused.contains(&&key) => key,
-            Some(key) => return Err(ResumeError::NotPaused(key)),
-            None => match paused.as_slice() {
-                [only] => (*only).clone(),
-                [] => return Err(ResumeError::NothingPaused),
-                many => return Err(ResumeError::SeveralPaused(many.iter().map(|&k| k.clone()).collect())),
-            },
-        };
-        let declared = self.exec.pause_inputs(&key).unwrap_or_default();
-        let typed = check_inputs(declared, inputs).map_err(ResumeError::Inputs)?;
-        Ok(Event::Resume { run: Some(key), now: now(), inputs: Value::Object(typed) })
     }
 
     fn apply(&mut self, event: Event, turn: &mut Turn, queue: &mut VecDeque<Event>) {
@@ -334,13 +326,22 @@ impl<S: Store> Driver<S> {
         if batch.is_empty() {
             return true;
         }
+        batch.lease = Some(self.lease.clone());
         let listening = self.shared.updates.receiver_count() > 0;
         let updates = listening.then(|| updates_of(&batch));
         if let Err(error) = self.shared.store.commit(batch).await {
-            tracing::error!(execution = %id, "cannot persist the execution's progress, stopping it here: {error}");
-            self.abort_all();
-            self.unregister();
-            self.announce_end();
+            match error {
+                StoreError::LeaseLost(_) => {
+                    tracing::warn!(execution = %id, "another node took the execution over; stopping it here")
+                }
+                // Its lease lapses unrenewed, and whichever node claims it first (this one
+                // too) continues it from what was committed.
+                error => tracing::error!(
+                    execution = %id,
+                    "cannot persist the execution's progress, stopping it here: {error}"
+                ),
+            }
+            self.stop_here();
             return false;
         }
         for update in updates.into_iter().flatten() {
@@ -363,7 +364,14 @@ impl<S: Store> Driver<S> {
                 self.tasks.get(&key.task).is_some_and(|t| matches!(t.kind, TaskKind::Subflow { .. }));
             let child = run.outputs.as_ref().and_then(|o| o.get("executionId")).and_then(Value::as_str);
             if let (true, Some(child)) = (is_subflow, child) {
-                self.shared.control(child, Control::Event(Event::Kill { now: now() }));
+                // The child may be driven by another node now.
+                let engine = super::Engine { shared: self.shared.clone() };
+                let child = child.to_owned();
+                tokio::spawn(async move {
+                    if let Err(error) = engine.kill_anywhere(&child).await {
+                        tracing::warn!(%child, "cannot kill the subflow's execution: {error}");
+                    }
+                });
             }
         }
     }
@@ -502,6 +510,14 @@ impl<S: Store> Driver<S> {
             let _ = events.send(event(now()));
         });
         self.timers.push(handle.abort_handle());
+    }
+
+    /// Stops driving the execution without writing anything more: what was committed stays
+    /// for whichever node continues it.
+    fn stop_here(&mut self) {
+        self.abort_all();
+        self.unregister();
+        self.announce_end();
     }
 
     fn abort_all(&mut self) {

@@ -8,11 +8,13 @@
 
 mod admission;
 mod context;
+mod controls;
 mod dispatch;
 mod drain;
 mod driver;
 mod evaluate;
 mod execution_info;
+mod leases;
 mod plugins;
 mod recover;
 mod rerun;
@@ -37,6 +39,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 pub use drain::Drained;
 pub use execution_info::execution_url;
+pub use leases::{Keeper, LeaseKeeper};
 pub use plugins::Plugins;
 pub use rerun::RerunError;
 pub use secrets::{EnvSecrets, SECRET_ENV_PREFIX, StaticSecrets};
@@ -58,7 +61,17 @@ pub struct EngineConfig {
     /// The server's public URL (`https://sluice.example.com`): tasks are told their execution's
     /// URL under it (`<public>/executions/<id>`). None for `sluice run`.
     pub public_url: Option<String>,
+    /// This process's name among the nodes that share the store: it holds the leases of the
+    /// executions it drives under it. A server keeps its node across restarts (it is stored in
+    /// its data dir), so a restarted server takes its own work back at once.
+    pub node: String,
+    /// How long a lease holds unrenewed: the executions of a node that died (or was cut off)
+    /// are taken over by another this long after its last renewal.
+    pub lease_ttl: Duration,
 }
+
+/// The default [`EngineConfig::lease_ttl`]: a dead node's work is taken over within about 6 s.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
 
 /// A change worth showing live (progress lines, SSE). Sent after it was committed.
 #[derive(Debug, Clone)]
@@ -119,6 +132,9 @@ pub enum ResumeError {
     /// The inputs do not match the paused task's `onResume` declarations.
     #[error("{}", join(.0, "; "))]
     Inputs(Vec<InputError>),
+    /// Reading the execution, or leaving the resume for the server driving it, failed.
+    #[error(transparent)]
+    Store(StoreError),
 }
 
 fn join<T: std::fmt::Display>(items: &[T], separator: &str) -> String {
@@ -193,8 +209,30 @@ impl<S: Store> Shared<S> {
 
     /// Sends a message to a live execution's driver. False when it is not live here.
     pub(crate) fn control(&self, execution_id: &str, message: driver::Control) -> bool {
+        self.control_or_return(execution_id, message).is_none()
+    }
+
+    /// [`Shared::control`], giving the message back when the execution is not live here.
+    pub(crate) fn control_or_return(
+        &self,
+        execution_id: &str,
+        message: driver::Control,
+    ) -> Option<driver::Control> {
         let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.get(execution_id).is_some_and(|live| live.control.send(message).is_ok())
+        match live.get(execution_id) {
+            Some(live) => live.control.send(message).err().map(|e| e.0),
+            None => Some(message),
+        }
+    }
+
+    /// The lease of an execution this node creates: the first, epoch 1.
+    pub(crate) fn new_lease(&self, execution_id: &str) -> crate::store::Lease {
+        crate::store::Lease {
+            execution_id: execution_id.to_owned(),
+            node: self.config.node.clone(),
+            epoch: 1,
+            ttl: self.config.lease_ttl,
+        }
     }
 
     /// Starts queued executions that `concurrency` just admitted.
@@ -212,6 +250,9 @@ pub(crate) struct Live {
     pub(crate) control: mpsc::UnboundedSender<driver::Control>,
     pub(crate) done: watch::Receiver<Option<Arc<Finished>>>,
     pub(crate) recorded: watch::Receiver<bool>,
+    /// The lease its driver commits under, renewed by the keeper while it runs; None while a
+    /// restart holds the place before its driver starts.
+    pub(crate) lease: Option<crate::store::Lease>,
 }
 
 impl<S: Store> Engine<S> {
@@ -274,24 +315,10 @@ impl<S: Store> Engine<S> {
         start::start(self.shared.clone(), request).await
     }
 
-    /// Asks a running execution to stop. False when it is not running in this process.
+    /// Asks a running execution to stop. False when it is not running in this process (see
+    /// [`Engine::kill_anywhere`]).
     pub fn kill(&self, execution_id: &str) -> bool {
         self.shared.control(execution_id, driver::Control::Event(Event::Kill { now: dispatch::now() }))
-    }
-
-    /// Resumes a paused task (the only paused one when `run` is None) with inputs typed
-    /// against its `onResume` declarations. The error says what was wrong.
-    pub async fn resume(
-        &self,
-        execution_id: &str,
-        run: Option<TaskRunKey>,
-        inputs: BTreeMap<String, RawInput>,
-    ) -> Result<(), ResumeError> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        if !self.shared.control(execution_id, driver::Control::Resume { run, inputs, reply }) {
-            return Err(ResumeError::NotRunning(execution_id.to_owned()));
-        }
-        answer.await.unwrap_or_else(|_| Err(ResumeError::Ended(execution_id.to_owned())))
     }
 
     /// Removes the workspaces of finished executions past the retention period. Returns how

@@ -1,5 +1,5 @@
-//! Recovery after a crash or restart: every execution the store holds as unfinished continues
-//! from its records. The machine's `restore` decides what to do again (a running attempt is
+//! Recovery after a crash or restart, or of another node's work (see `leases`): an unfinished
+//! execution this node claims continues from its records. The machine's `restore` decides what to do again (a running attempt is
 //! dispatched anew: at-least-once; finished task runs are never run again); here the drivers are
 //! rebuilt and the subflows being waited for are re-attached.
 //!
@@ -7,6 +7,7 @@
 //! them. `secret('NAME')` still resolves, from the process's secrets.
 
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use serde_json::{Map, Value};
 use sluice_flow::TaskKind;
@@ -14,43 +15,31 @@ use sluice_flow::TaskKind;
 use super::admission::flow_key;
 use super::context::ExecutionScope;
 use super::dispatch::now;
-use super::driver::{Begin, Control};
+use super::driver::{Begin, Control, Hold};
 use super::start::{render_variables, spawn_driver};
 use super::workspace::workspace_dir;
 use super::{Engine, ExecutionHandle, Shared};
 use crate::machine::{Event, Execution};
 use crate::records::{ExecutionRecord, ExecutionState, TaskRunKey, TaskRunState};
-use crate::store::{CommitBatch, Store, StoreError};
+use crate::store::{CommitBatch, Lease, Store, StoreError};
 
 /// A subflow task run waiting for its child when the process stopped.
-struct Waiting {
+pub(crate) struct Waiting {
     parent: String,
     run: TaskRunKey,
     child: String,
 }
 
+/// How often a parent restored here looks whether its child, driven by another node, ended.
+const CHILD_POLL: Duration = Duration::from_secs(1);
+
 impl<S: Store> Engine<S> {
-    /// Continues every unfinished execution in the store. Returns their handles; executions
+    /// Continues the unfinished executions this node held before it stopped, and those whose
+    /// lease expired or that have none (their node is gone). Returns their handles; executions
     /// that cannot continue (their flow revision is gone or no longer valid) are ended FAILED
     /// with the reason.
     pub async fn recover(&self) -> Result<Vec<ExecutionHandle>, StoreError> {
-        let shared = &self.shared;
-        let mut handles = Vec::new();
-        let mut waiting = Vec::new();
-        for record in shared.store.unfinished_executions().await? {
-            if is_live(shared, &record.id) {
-                continue;
-            }
-            match restore_one(shared, record.clone(), &mut waiting).await? {
-                Some(handle) => handles.push(handle),
-                None => continue,
-            }
-        }
-        for wait in waiting {
-            reattach(shared.clone(), wait).await?;
-        }
-        shared.start_admitted(shared.admission.admit_waiting());
-        Ok(handles)
+        self.shared.take_over(true).await
     }
 }
 
@@ -92,18 +81,20 @@ pub(crate) fn restored_scope<S: Store>(
     (scope, variables)
 }
 
-pub(crate) fn is_live<S: Store>(shared: &Shared<S>, id: &str) -> bool {
+fn is_live<S: Store>(shared: &Shared<S>, id: &str) -> bool {
     shared.live.lock().unwrap_or_else(PoisonError::into_inner).contains_key(id)
 }
 
-async fn restore_one<S: Store>(
+/// Drives `record` here again under `lease`, from its stored task runs.
+pub(crate) async fn restore_one<S: Store>(
     shared: &Arc<Shared<S>>,
     record: ExecutionRecord,
+    lease: Lease,
     waiting: &mut Vec<Waiting>,
 ) -> Result<Option<ExecutionHandle>, StoreError> {
     let locked = match pinned_flow(shared, &record).await? {
         Ok(locked) => locked,
-        Err(why) => return fail_unrecoverable(shared, record, why).await,
+        Err(why) => return fail_unrecoverable(shared, record, lease, why).await,
     };
     let runs = shared.store.task_runs(&record.id).await?;
     let (exec, step) = Execution::restore(locked.flow.clone(), record, runs, now());
@@ -140,29 +131,35 @@ async fn restore_one<S: Store>(
     if let Err(error) = tokio::fs::create_dir_all(&workspace).await {
         tracing::error!(path = %workspace.display(), "cannot recreate the workspace: {error}");
     }
-    tracing::info!(execution = %exec.record().id, "continuing after a restart");
-    Ok(Some(spawn_driver(shared.clone(), locked, exec, scope, workspace, Vec::new(), begin)))
+    tracing::info!(execution = %exec.record().id, "continuing from its records");
+    let hold = Hold { workspace, lease };
+    Ok(Some(spawn_driver(shared.clone(), locked, exec, scope, hold, Vec::new(), begin)))
 }
 
 async fn fail_unrecoverable<S: Store>(
     shared: &Shared<S>,
     mut record: ExecutionRecord,
+    lease: Lease,
     reason: String,
 ) -> Result<Option<ExecutionHandle>, StoreError> {
     tracing::error!(execution = %record.id, "cannot continue: {reason}");
     record.state = ExecutionState::Failed;
     record.error = Some(reason);
     record.ended_at = Some(now());
-    shared.store.commit(CommitBatch { executions: vec![record], ..CommitBatch::default() }).await?;
+    let batch = CommitBatch { executions: vec![record], lease: Some(lease), ..CommitBatch::default() };
+    shared.store.commit(batch).await?;
     Ok(None)
 }
 
-/// Delivers `SubflowEnded` to the parent when its child ends (or at once if it already has).
-async fn reattach<S: Store>(shared: Arc<Shared<S>>, wait: Waiting) -> Result<(), StoreError> {
+/// Delivers `SubflowEnded` to the parent when its child ends (or at once if it already has):
+/// a child live here is awaited, one driven by another node (or waiting to be taken over) is
+/// looked up in the store until it ends.
+pub(crate) async fn reattach<S: Store>(shared: Arc<Shared<S>>, wait: Waiting) -> Result<(), StoreError> {
     let live = {
         let live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
         live.get(&wait.child).map(|l| l.done.clone())
     };
+    let (parent_id, child_id) = (wait.parent.clone(), wait.child.clone());
     let send = move |shared: &Shared<S>, state: ExecutionState, outputs: Value| {
         let live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(parent) = live.get(&wait.parent) {
@@ -183,14 +180,34 @@ async fn reattach<S: Store>(shared: Arc<Shared<S>>, wait: Waiting) -> Result<(),
         }
         None => {
             let child = shared.store.get_execution(&wait.child).await?;
-            let (state, outputs) = match child {
+            match child {
                 Some(record) if record.state.is_terminal() => {
-                    (record.state, record.outputs.unwrap_or(Value::Null))
+                    send(&shared, record.state, record.outputs.unwrap_or(Value::Null));
                 }
-                // Neither running here nor finished: it was lost; the parent fails.
-                _ => (ExecutionState::Failed, Value::Null),
-            };
-            send(&shared, state, outputs);
+                // Gone: the parent fails.
+                None => send(&shared, ExecutionState::Failed, Value::Null),
+                Some(_) => {
+                    tokio::spawn(async move {
+                        loop {
+                            tokio::time::sleep(CHILD_POLL).await;
+                            if !is_live(&shared, &parent_id) {
+                                return;
+                            }
+                            match shared.store.get_execution(&child_id).await {
+                                Ok(Some(record)) if record.state.is_terminal() => {
+                                    let outputs = record.outputs.unwrap_or(Value::Null);
+                                    return send(&shared, record.state, outputs);
+                                }
+                                Ok(Some(_)) => {}
+                                Ok(None) => return send(&shared, ExecutionState::Failed, Value::Null),
+                                Err(error) => {
+                                    tracing::warn!(child = %child_id, "cannot read the subflow's state: {error}")
+                                }
+                            }
+                        }
+                    });
+                }
+            }
         }
     }
     Ok(())

@@ -15,14 +15,14 @@ use tokio::sync::{mpsc, watch};
 
 use super::admission::{FlowKey, flow_key};
 use super::dispatch::now;
-use super::driver::{Begin, Control};
+use super::driver::{Begin, Control, Hold};
 use super::recover::{pinned_flow, restored_scope};
 use super::start::spawn_driver;
 use super::workspace::{copy_tree, workspace_dir};
 use super::{Engine, ExecutionHandle, Live, Shared};
 use crate::machine::{Execution, rerun};
 use crate::records::{ExecutionRecord, TaskRun};
-use crate::store::{CommitBatch, Store, StoreError};
+use crate::store::{CommitBatch, Lease, Store, StoreError};
 
 /// Why a restart or replay was refused.
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +57,11 @@ impl<S: Store> Engine<S> {
         let runs = shared.store.task_runs(execution_id).await?;
         let restart = rerun::restart(&locked.flow, record, runs, now()).map_err(RerunError::Refused)?;
         let place = Place::take(shared, &locked, execution_id, "restart")?;
+        // Ended, it is driven nowhere: this node takes its lease to drive it again.
+        let lease =
+            shared.store.take_lease(execution_id, &shared.config.node, shared.config.lease_ttl).await?;
         shared.store.delete_task_runs(execution_id, &restart.dropped).await?;
-        let handle = continue_with(shared, locked, restart.record, restart.runs).await?;
+        let handle = continue_with(shared, locked, restart.record, restart.runs, lease).await?;
         place.keep();
         Ok(handle)
     }
@@ -126,7 +129,8 @@ impl<S: Store> Engine<S> {
             started_at: Some(started),
             ended_at: None,
         };
-        let handle = continue_with(shared, locked, record, copied).await?;
+        let lease = shared.new_lease(&record.id);
+        let handle = continue_with(shared, locked, record, copied, lease).await?;
         place.keep();
         Ok(handle)
     }
@@ -152,7 +156,7 @@ impl<'a, S: Store> Reservation<'a, S> {
         let (control, _) = mpsc::unbounded_channel();
         let (_, done) = watch::channel(None);
         let (_, recorded) = watch::channel(true);
-        live.insert(id.to_owned(), Live { control: control.clone(), done, recorded });
+        live.insert(id.to_owned(), Live { control: control.clone(), done, recorded, lease: None });
         Some(Reservation { shared, id: id.to_owned(), control })
     }
 }
@@ -206,16 +210,19 @@ async fn continue_with<S: Store>(
     locked: LockedFlow,
     record: ExecutionRecord,
     runs: Vec<TaskRun>,
+    lease: Lease,
 ) -> Result<ExecutionHandle, StoreError> {
     let id = record.id.clone();
     let batch = CommitBatch {
         executions: vec![record.clone()],
         task_runs: runs.iter().map(|run| (id.clone(), run.clone())).collect(),
+        lease: Some(lease.clone()),
         ..CommitBatch::default()
     };
     shared.store.commit(batch).await?;
     let (exec, step) = Execution::restore(locked.flow.clone(), record, runs, now());
     let (scope, _) = restored_scope(shared, &locked, &exec);
     let workspace = workspace_dir(&shared.config.workspaces, &id);
-    Ok(spawn_driver(shared.clone(), locked, exec, scope, workspace, Vec::new(), Begin::Restored(step)))
+    let hold = Hold { workspace, lease };
+    Ok(spawn_driver(shared.clone(), locked, exec, scope, hold, Vec::new(), Begin::Restored(step)))
 }

@@ -10,7 +10,7 @@ use sluice_flow::{InputType, LockedFlow};
 
 use super::context::ExecutionScope;
 use super::dispatch::now;
-use super::driver::{Begin, Driver};
+use super::driver::{Begin, Driver, Hold};
 use super::evaluate::located;
 use super::workspace::workspace_dir;
 use super::{ExecutionHandle, Shared, StartError, StartRequest};
@@ -61,7 +61,8 @@ pub(crate) async fn start<S: Store>(
     let mut scope = ExecutionScope::new(&exec, typed, created);
     scope.set_public_url(shared.config.public_url.as_deref());
     let variables = render_variables(&shared, &request.flow, &exec, &mut scope);
-    Ok(spawn_driver(shared, request.flow, exec, scope, workspace, redact, Begin::New { variables }))
+    let hold = Hold { workspace, lease: shared.new_lease(&id) };
+    Ok(spawn_driver(shared, request.flow, exec, scope, hold, redact, Begin::New { variables }))
 }
 
 /// Registers the execution as live and starts its driver.
@@ -70,12 +71,12 @@ pub(crate) fn spawn_driver<S: Store>(
     flow: LockedFlow,
     exec: Execution,
     scope: ExecutionScope,
-    workspace: PathBuf,
+    hold: Hold,
     redact: Vec<String>,
     begin: Begin,
 ) -> ExecutionHandle {
     let id = exec.record().id.clone();
-    let (driver, live) = Driver::new(shared.clone(), flow, exec, scope, workspace, redact);
+    let (driver, live) = Driver::new(shared.clone(), flow, exec, scope, hold, redact);
     let done = live.done.clone();
     let recorded = live.recorded.clone();
     shared.live.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone(), live);

@@ -53,6 +53,8 @@ pub async fn harness_with_source(secrets: Arc<dyn Secrets>) -> Harness {
             workspace_retention: Some(Duration::ZERO),
             limits: Limits::default(),
             public_url: Some(PUBLIC_URL.to_owned()),
+            node: "test".to_owned(),
+            lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
         },
     );
     Harness { engine, plugins, dir }

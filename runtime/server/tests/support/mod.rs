@@ -42,6 +42,8 @@ pub async fn engine(dir: &Path, secrets: &[(&str, &str)]) -> Engine<ServerStore>
             workspace_retention: None,
             limits: Limits::default(),
             public_url: None,
+            node: "test".to_owned(),
+            lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
         },
     )
 }

@@ -34,6 +34,7 @@ async fn a_failing_row_leaves_nothing_of_its_batch() {
             ("ghost".to_owned(), task_run("c", at(1, 3))),
         ],
         logs: vec![log("e-new", None, "INFO", "started")],
+        lease: None,
     };
     let error = store.commit(batch.clone()).await.unwrap_err();
     assert!(
@@ -63,6 +64,7 @@ async fn a_failing_log_line_rolls_back_the_task_runs_before_it() {
         executions: vec![execution("e1", "ns", "flow", at(0, 0))],
         task_runs: vec![("e1".to_owned(), task_run("a", at(0, 1)))],
         logs: vec![log("e1", None, "INFO", "fine"), log("nobody", None, "INFO", "orphan")],
+        lease: None,
     };
     assert!(store.commit(batch).await.is_err());
     assert_eq!(store.get_execution("e1").await.unwrap(), None);
@@ -85,6 +87,7 @@ async fn upserts_replace_rows_whole_and_keep_creation_order() {
             executions: vec![execution("e1", "ns", "flow", at(0, 0))],
             task_runs: runs.to_vec(),
             logs: Vec::new(),
+            lease: None,
         })
         .await
         .unwrap();
@@ -105,6 +108,7 @@ async fn upserts_replace_rows_whole_and_keep_creation_order() {
                 ("e1".to_owned(), a.clone()),
             ],
             logs: Vec::new(),
+            lease: None,
         })
         .await
         .unwrap();
@@ -133,6 +137,7 @@ async fn upserts_replace_rows_whole_and_keep_creation_order() {
                 ("e2".to_owned(), task_run("a", at(5, 0))),
             ],
             logs: Vec::new(),
+            lease: None,
         })
         .await
         .unwrap();
@@ -189,6 +194,7 @@ async fn a_row_given_twice_in_a_batch_ends_as_its_last_version() {
                 ("e1".to_owned(), a_now.clone()),
             ],
             logs: Vec::new(),
+            lease: None,
         })
         .await
         .unwrap();
@@ -363,6 +369,7 @@ async fn a_cancelled_commit_lands_whole_or_not_at_all() {
             executions: vec![execution(&id, "ns", "flow", at(round, 0))],
             task_runs: (0..50).map(|n| (id.clone(), task_run(&format!("t{n}"), at(round, 1)))).collect(),
             logs: vec![log(&id, None, "INFO", "started")],
+            lease: None,
         };
         // Poll once, so the statements reach the connection, then drop the caller.
         {

@@ -25,6 +25,7 @@ async fn with_logs() -> (TestDb, TestStore) {
             executions: vec![execution("e1", "ns", "f", at(0, 0)), execution("e2", "ns", "f", at(0, 0))],
             task_runs: Vec::new(),
             logs: vec![log("e2", Some("build"), "ERROR", "other execution")],
+            lease: None,
         })
         .await
         .unwrap();
@@ -125,7 +126,10 @@ async fn each_execution_numbers_its_own_lines_in_order() {
             .map(|n| log(if n % 2 == 0 { "e1" } else { "e2" }, None, "INFO", &format!("{round}.{n}")))
             .collect()
     };
-    store.commit(CommitBatch { executions, task_runs: Vec::new(), logs: interleaved(0) }).await.unwrap();
+    store
+        .commit(CommitBatch { executions, task_runs: Vec::new(), logs: interleaved(0), lease: None })
+        .await
+        .unwrap();
     store.commit(CommitBatch { logs: interleaved(1), ..CommitBatch::default() }).await.unwrap();
 
     for (id, expected) in [

@@ -14,6 +14,7 @@ mod artifacts;
 mod concurrent_commits;
 mod executions;
 mod flows;
+mod leases;
 mod logs;
 mod roundtrip;
 mod schedules;

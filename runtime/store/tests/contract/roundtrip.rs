@@ -77,6 +77,7 @@ async fn task_runs_with_fields_set_and_unset_round_trip() {
                 ("e1".to_owned(), null_value.clone()),
             ],
             logs: Vec::new(),
+            lease: None,
         })
         .await
         .unwrap();
@@ -97,6 +98,7 @@ async fn log_lines_with_and_without_task_run_round_trip() {
             executions: vec![execution("e1", "ns", "flow", at(0, 0))],
             task_runs: Vec::new(),
             logs: vec![engine_line.clone(), plugin_line.clone()],
+            lease: None,
         })
         .await
         .unwrap();
@@ -146,6 +148,7 @@ async fn unknown_task_run_states_are_corrupt_and_name_the_row() {
             executions: vec![execution("e1", "ns", "flow", at(0, 0))],
             task_runs: vec![("e1".to_owned(), run)],
             logs: Vec::new(),
+            lease: None,
         })
         .await
         .unwrap();
@@ -191,6 +194,7 @@ async fn awkward_text_round_trips() {
             executions: vec![execution.clone()],
             task_runs: vec![(execution.id.clone(), run.clone())],
             logs: vec![line.clone()],
+            lease: None,
         })
         .await
         .unwrap();

@@ -1,0 +1,146 @@
+//! Many nodes on one store: each execution is driven by the node holding its lease (see
+//! [`crate::store::Lease`]). The keeper renews this node's leases while their executions run
+//! here, stops a driver whose lease another node took, and takes over executions whose lease
+//! expired (their node died or was cut off), continuing them from their records as after a
+//! restart.
+
+use std::sync::{Arc, PoisonError, Weak};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::controls::apply_controls;
+use super::driver::Control;
+use super::recover::{Waiting, reattach, restore_one};
+use super::{Engine, ExecutionHandle, Shared};
+use crate::store::{Lease, Store, StoreError};
+
+/// At most this many leases are claimed by one statement.
+const CLAIM_BATCH: u32 = 100;
+
+/// The longest pause between two rounds of the keeper.
+const MAX_ROUND: Duration = Duration::from_secs(1);
+
+/// What the keeper does besides renewing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keeper {
+    /// Renew only (`sluice run`: it drives what it started and nothing else).
+    RenewOnly,
+    /// Renew, and take over expired leases (a server).
+    TakeOver,
+}
+
+impl<S: Store> Engine<S> {
+    /// Starts the lease keeper: every `min(lease_ttl / 3, 1 s)` it renews the leases of the
+    /// executions live here (a driver whose lease another node holds now is stopped) and, with
+    /// [`Keeper::TakeOver`], continues executions whose lease expired. It stops when the
+    /// returned guard is dropped (or the engine is).
+    #[must_use = "the keeper stops when its guard is dropped"]
+    pub fn keep_leases(&self, keeper: Keeper) -> LeaseKeeper {
+        let shared = Arc::downgrade(&self.shared);
+        let round = (self.shared.config.lease_ttl / 3).min(MAX_ROUND);
+        LeaseKeeper(tokio::spawn(keep(shared, round, keeper)))
+    }
+}
+
+/// The running lease keeper; dropping it stops it.
+pub struct LeaseKeeper(JoinHandle<()>);
+
+impl Drop for LeaseKeeper {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn keep<S: Store>(shared: Weak<Shared<S>>, round: Duration, keeper: Keeper) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(round).await;
+        let Some(shared) = shared.upgrade() else { return };
+        let mut result = renew(&shared).await;
+        if result.is_ok() && keeper == Keeper::TakeOver && !shared.drain.is_draining() {
+            result = shared.take_over(false).await.map(drop);
+        }
+        match result {
+            Err(error) if !failing => {
+                tracing::warn!("cannot keep this node's leases ({error}); trying again every {round:?}");
+                failing = true;
+            }
+            Ok(()) if failing => {
+                tracing::info!("this node's leases are kept again");
+                failing = false;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Renews the leases of the drivers live here and stops those another node took over; then
+/// applies the kills and resumes asked of other servers for the rest.
+async fn renew<S: Store>(shared: &Shared<S>) -> Result<(), StoreError> {
+    let held: Vec<Lease> = {
+        let live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.values().filter_map(|l| l.lease.clone()).collect()
+    };
+    let lost = shared.store.renew_leases(&held).await?;
+    for id in &lost {
+        tracing::warn!(execution = %id, "another node took the execution over; stopping it here");
+        shared.control(id, Control::LeaseLost);
+    }
+    let driven = held.into_iter().map(|l| l.execution_id).filter(|id| !lost.contains(id)).collect();
+    apply_controls(shared, driven).await
+}
+
+impl<S: Store> Shared<S> {
+    /// Claims executions to continue here: those whose lease expired or that have none, and
+    /// with `reclaim_own` those this node held before it restarted. Returns their handles.
+    pub(crate) async fn take_over(
+        self: &Arc<Self>,
+        reclaim_own: bool,
+    ) -> Result<Vec<ExecutionHandle>, StoreError> {
+        let mut handles = Vec::new();
+        let mut waiting: Vec<Waiting> = Vec::new();
+        loop {
+            let node = &self.config.node;
+            let leases =
+                self.store.claim_leases(node, self.config.lease_ttl, CLAIM_BATCH, reclaim_own).await?;
+            let full = leases.len() == CLAIM_BATCH as usize;
+            for lease in leases {
+                if !self.stop_stale_driver(&lease).await {
+                    continue;
+                }
+                let Some(record) = self.store.get_execution(&lease.execution_id).await? else { continue };
+                tracing::info!(execution = %record.id, epoch = lease.epoch, "taking the execution over");
+                if let Some(handle) = restore_one(self, record, lease, &mut waiting).await? {
+                    handles.push(handle);
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        for wait in waiting {
+            reattach(self.clone(), wait).await?;
+        }
+        self.start_admitted(self.admission.admit_waiting());
+        Ok(handles)
+    }
+
+    /// A driver still live here under an older lease of the execution (its renewals failed
+    /// until it expired, and this node claimed it anew) may have missed another node's
+    /// commits: it is stopped, and the execution restored from the store. False when the
+    /// execution is held by a restart being prepared here, which keeps it.
+    async fn stop_stale_driver(&self, lease: &Lease) -> bool {
+        let live = {
+            let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+            live.get(&lease.execution_id).map(|l| (l.lease.is_some(), l.control.clone(), l.done.clone()))
+        };
+        let Some((driven, control, mut done)) = live else { return true };
+        if !driven {
+            return false;
+        }
+        let _ = control.send(Control::LeaseLost);
+        let _ = done.wait_for(Option::is_some).await;
+        true
+    }
+}
