@@ -193,3 +193,59 @@ async fn three_hundred_executions_survive_a_killed_and_a_frozen_server() {
     assert_eq!(frozen.terminate(), 0);
     assert_eq!(survivor.terminate(), 0);
 }
+
+/// A flow whose last task reads what the first wrote, with a long task between.
+const FILES: &str = r#"id: files
+namespace: cluster
+tasks:
+  - id: write
+    type: test.write-file
+    path: /workspace/note.txt
+    content: written before the takeover
+  - id: mark
+    type: test.set-executable
+    path: /workspace/note.txt
+    executable: true
+  - id: nap
+    type: test.sleep
+    ms: 3000
+  - id: read
+    type: test.read-file
+    path: /workspace/note.txt
+  - id: check
+    type: test.is-executable
+    path: /workspace/note.txt
+"#;
+
+/// The workspace follows the execution: the server that takes it over (its data dir on
+/// another disk) rebuilds it from the snapshot the first server recorded at the last task's
+/// end, so the tasks after the takeover read the files the tasks before it wrote.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_over_execution_finds_the_files_its_earlier_tasks_wrote() {
+    let url = database().await;
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = server(a_dir.path(), &url);
+    let b = server(b_dir.path(), &url);
+    assert_eq!(a.post("/api/v1/flows", FILES).await.0, 201);
+    let (_, started) = a.post("/api/v1/executions/cluster/files", "{}").await;
+    let id = started["executionId"].as_str().unwrap().to_owned();
+    for tries in 0.. {
+        let (_, doc) = a.get(&format!("/api/v1/executions/{id}")).await;
+        let runs = doc["taskRuns"].as_array().cloned().unwrap_or_default();
+        if runs.iter().any(|r| r["taskId"] == "nap" && r["state"] == "RUNNING") {
+            break;
+        }
+        assert!(tries < 200, "never reached its nap: {doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.kill_hard();
+    let doc = b.wait_for_state(&id, "SUCCESS").await;
+    assert_eq!(
+        doc["outputs"]["read"],
+        serde_json::json!({"ok": true, "content": "written before the takeover"})
+    );
+    assert_eq!(doc["outputs"]["check"], serde_json::json!({"ok": true, "executable": true}));
+    let rebuilt = b_dir.path().join("workspaces").join(&id).join("note.txt");
+    assert_eq!(std::fs::read_to_string(rebuilt).unwrap(), "written before the takeover");
+    assert_eq!(b.terminate(), 0);
+}

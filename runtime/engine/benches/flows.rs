@@ -176,6 +176,7 @@ async fn bench<S: Store>(
             limits: Limits::default(),
             public_url: None,
             node: "test".to_owned(),
+            workspace_snapshots: false,
             lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
         },
     );

@@ -110,6 +110,7 @@ pub struct EngineBuilder {
     plugins: Plugins,
     public_url: Option<String>,
     node: Option<String>,
+    workspace_snapshots: bool,
 }
 
 impl EngineBuilder {
@@ -148,7 +149,13 @@ impl EngineBuilder {
         for path in plugin_files(&data_dir.join("plugins"))? {
             installed.push((load_file(&sandbox, &path).await?, Origin::File(path)));
         }
-        Ok(Self { plugins: Plugins::new(installed)?, sandbox, public_url: None, node: None })
+        Ok(Self {
+            plugins: Plugins::new(installed)?,
+            sandbox,
+            public_url: None,
+            node: None,
+            workspace_snapshots: false,
+        })
     }
 
     pub fn plugins(&self) -> &Plugins {
@@ -169,6 +176,13 @@ impl EngineBuilder {
         self
     }
 
+    /// Records workspaces in the store at task boundaries, for takeovers on other machines
+    /// (see [`EngineConfig::workspace_snapshots`]).
+    pub fn workspace_snapshots(mut self, on: bool) -> Self {
+        self.workspace_snapshots = on;
+        self
+    }
+
     /// The engine on `store`, with its workspaces under `state_dir`, secrets from the
     /// environment, and the workspace retention of [`workspace_retention`].
     pub fn build<S: Store>(self, store: Arc<S>, state_dir: &Path) -> Result<Engine<S>, SetupError> {
@@ -178,6 +192,7 @@ impl EngineBuilder {
             limits: Limits::default(),
             public_url: self.public_url,
             node: self.node.unwrap_or_else(crate::node::run_node),
+            workspace_snapshots: self.workspace_snapshots,
             lease_ttl: crate::scheduler::DEFAULT_LEASE_TTL,
         };
         Ok(Engine::new(store, self.sandbox, self.plugins, Arc::new(EnvSecrets), config))

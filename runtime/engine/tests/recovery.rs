@@ -54,6 +54,7 @@ async fn engine(dir: &Path) -> (Engine<SqliteStore>, Plugins) {
         limits: Limits::default(),
         public_url: None,
         node: "test".to_owned(),
+        workspace_snapshots: false,
         lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
     };
     (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)

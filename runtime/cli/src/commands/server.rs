@@ -82,7 +82,9 @@ pub async fn run(args: ServerArgs, data_dir: &Path) -> anyhow::Result<ExitCode> 
     let node = sluice_engine::node::server_node(data_dir)?;
     let installed = EngineBuilder::load_with(data_dir, docker, None).await?.public_url(public_url).node(node);
     let store = Arc::new(open_store(args.database.as_deref(), data_dir).await?);
-    let engine = installed.build(store.clone(), data_dir)?;
+    // On a shared database, executions may move to a server on another machine.
+    let shared_database = matches!(*store, ServerStore::Postgres(_));
+    let engine = installed.workspace_snapshots(shared_database).build(store.clone(), data_dir)?;
     // Executions that were running when this server last stopped (or crashed) continue first,
     // with any another server left behind; after that the keeper takes over what other
     // servers leave (their lease expires) and renews this one's.

@@ -18,6 +18,7 @@ use super::context::ExecutionScope;
 use super::dispatch::{self, Attempt, now};
 use super::evaluate::Evaluator;
 use super::execution_info;
+use super::snapshot::Snapshots;
 use super::{Live, ResumeError, Shared, Update, subflow};
 use crate::machine::{Command, Event, Execution};
 use crate::records::{ExecutionState, LogRecord, TaskRunKey, Timestamp};
@@ -79,6 +80,8 @@ pub(crate) struct Driver<S: Store> {
     recorded_tx: watch::Sender<bool>,
     /// This node's lease on the execution, carried by every commit.
     lease: Lease,
+    /// Set when workspaces are recorded in the store at task boundaries.
+    snapshots: Option<Snapshots>,
 }
 
 /// What one turn of the loop accumulated.
@@ -102,6 +105,7 @@ impl<S: Store> Driver<S> {
         redact: Vec<String>,
     ) -> (Self, Live) {
         let Hold { workspace, lease } = hold;
+        let shared_snapshots = shared.config.workspace_snapshots.then(Snapshots::default);
         let (done_tx, done_rx) = watch::channel(None);
         let (recorded_tx, recorded_rx) = watch::channel(false);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
@@ -128,6 +132,7 @@ impl<S: Store> Driver<S> {
             done_tx,
             recorded_tx,
             lease: lease.clone(),
+            snapshots: shared_snapshots,
         };
         (driver, Live { control: control_tx, done: done_rx, recorded: recorded_rx, lease: Some(lease) })
     }
@@ -163,6 +168,9 @@ impl<S: Store> Driver<S> {
                 self.recorded_tx.send_replace(true);
             }
             self.kill_children_of_killed_subflows(&turn.changed);
+            if self.any_ended(&turn.changed) {
+                self.snapshot().await;
+            }
             let mut finished = false;
             for command in turn.commands {
                 match command {
@@ -510,6 +518,22 @@ impl<S: Store> Driver<S> {
             let _ = events.send(event(now()));
         });
         self.timers.push(handle.abort_handle());
+    }
+
+    fn any_ended(&self, changed: &[TaskRunKey]) -> bool {
+        self.snapshots.is_some()
+            && changed.iter().any(|k| self.exec.task_run(k).is_some_and(|r| r.state.is_terminal()))
+    }
+
+    /// Records the workspace in the store, before the tasks after this boundary are
+    /// dispatched. A failure is logged: the execution goes on here, but a node taking it
+    /// over would find an older workspace.
+    async fn snapshot(&mut self) {
+        let Some(snapshots) = self.snapshots.as_mut() else { return };
+        let id = &self.exec.record().id;
+        if let Err(error) = snapshots.take(&*self.shared.store, id, &self.workspace).await {
+            tracing::warn!(execution = %id, "cannot record the workspace for a takeover: {error}");
+        }
     }
 
     /// Stops driving the execution without writing anything more: what was committed stays

@@ -19,6 +19,7 @@ mod plugins;
 mod recover;
 mod rerun;
 mod secrets;
+mod snapshot;
 mod start;
 mod subflow;
 mod workspace;
@@ -65,6 +66,10 @@ pub struct EngineConfig {
     /// executions it drives under it. A server keeps its node across restarts (it is stored in
     /// its data dir), so a restarted server takes its own work back at once.
     pub node: String,
+    /// Whether each execution's workspace is recorded in the store at every task's end, so a
+    /// server on another machine that takes the execution over rebuilds it (see `snapshot`):
+    /// on for servers sharing PostgreSQL, off on the embedded SQLite (one machine).
+    pub workspace_snapshots: bool,
     /// How long a lease holds unrenewed: the executions of a node that died (or was cut off)
     /// are taken over by another this long after its last renewal.
     pub lease_ttl: Duration,

@@ -16,6 +16,7 @@ use super::admission::flow_key;
 use super::context::ExecutionScope;
 use super::dispatch::now;
 use super::driver::{Begin, Control, Hold};
+use super::snapshot;
 use super::start::{render_variables, spawn_driver};
 use super::workspace::workspace_dir;
 use super::{Engine, ExecutionHandle, Shared};
@@ -128,6 +129,18 @@ pub(crate) async fn restore_one<S: Store>(
         }
     };
     let workspace = workspace_dir(&shared.config.workspaces, &exec.record().id);
+    // Taken over from another machine: its workspace as the last task boundary left it.
+    if shared.config.workspace_snapshots && !tokio::fs::try_exists(&workspace).await.unwrap_or(true) {
+        match snapshot::restore(&*shared.store, &exec.record().id, &workspace).await {
+            Ok(true) => {
+                tracing::info!(execution = %exec.record().id, "workspace rebuilt from its last snapshot")
+            }
+            Ok(false) => {}
+            Err(error) => {
+                tracing::error!(execution = %exec.record().id, "cannot rebuild the workspace: {error}")
+            }
+        }
+    }
     if let Err(error) = tokio::fs::create_dir_all(&workspace).await {
         tracing::error!(path = %workspace.display(), "cannot recreate the workspace: {error}");
     }

@@ -54,6 +54,7 @@ pub async fn harness_with_source(secrets: Arc<dyn Secrets>) -> Harness {
             limits: Limits::default(),
             public_url: Some(PUBLIC_URL.to_owned()),
             node: "test".to_owned(),
+            workspace_snapshots: false,
             lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
         },
     );

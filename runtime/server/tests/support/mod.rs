@@ -43,6 +43,7 @@ pub async fn engine(dir: &Path, secrets: &[(&str, &str)]) -> Engine<ServerStore>
             limits: Limits::default(),
             public_url: None,
             node: "test".to_owned(),
+            workspace_snapshots: false,
             lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
         },
     )

@@ -1,0 +1,175 @@
+//! Takeover between two engines (two nodes) on one SQLite file, each with its own workspaces
+//! directory as if on its own machine, with workspace snapshots on. Node `a` "crashes" (its
+//! whole runtime is dropped mid-task: only what it committed survives); node `b`'s keeper
+//! claims the execution once `a`'s lease expires, rebuilds the workspace from the snapshot in
+//! the store (the file input's nested directory, a written file, its executable bit) and
+//! finishes it. A manifest naming a path outside the workspace is refused.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use sluice_engine::scheduler::{Engine, EngineConfig, Keeper, Plugins, StartRequest, StaticSecrets};
+use sluice_engine::{CommitBatch, ExecutionRecord, ExecutionState, Lease, Store};
+use sluice_flow::inputs::RawInput;
+use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
+use sluice_store::SqliteStore;
+
+const FLOW: &str = "id: files
+namespace: t
+inputs:
+  - id: doc
+    type: file
+tasks:
+  - id: write
+    type: test.write-file
+    path: /workspace/note.txt
+    content: before the crash
+  - id: mark
+    type: test.set-executable
+    path: /workspace/note.txt
+    executable: true
+  - id: slow
+    type: test.sleep
+    ms: 800
+  - id: read
+    type: test.read-file
+    path: /workspace/note.txt
+  - id: check
+    type: test.is-executable
+    path: /workspace/note.txt
+  - id: input
+    type: test.read-file
+    path: \"{{ inputs.doc }}\"
+";
+
+const TTL: Duration = Duration::from_millis(500);
+
+async fn engine(dir: &Path, node: &str) -> (Engine<SqliteStore>, Plugins) {
+    let cache = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("takeover-cache");
+    let sandbox =
+        Arc::new(Sandbox::new(SandboxConfig { cache_dir: Some(cache), ..SandboxConfig::default() }).unwrap());
+    let test = sandbox.load(&test_programs_artifacts::test_programs_bytes()).await.unwrap();
+    let plugins = Plugins::new([(test, sluice_engine::setup::Origin::Builtin)]).unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.join("sluice.db")).await.unwrap());
+    let config = EngineConfig {
+        workspaces: dir.join(format!("workspaces-{node}")),
+        workspace_retention: None,
+        limits: Limits::default(),
+        public_url: None,
+        node: node.to_owned(),
+        workspace_snapshots: true,
+        lease_ttl: TTL,
+    };
+    (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+#[test]
+fn the_node_that_takes_an_execution_over_rebuilds_its_workspace_from_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("doc.txt");
+    std::fs::write(&doc, "the input file").unwrap();
+    let before = runtime();
+    let id = before.block_on(async {
+        let (engine, plugins) = engine(dir.path(), "a").await;
+        let _keeper = engine.keep_leases(Keeper::TakeOver);
+        let locked = sluice_flow::load("flow.yaml", FLOW, &plugins).unwrap();
+        let saved = engine.store().save_flow("t", "files", FLOW).await.unwrap();
+        let inputs = BTreeMap::from([("doc".to_owned(), RawInput::Text(doc.display().to_string()))]);
+        let request = StartRequest {
+            flow: locked,
+            revision: saved.revision,
+            inputs,
+            labels: BTreeMap::new(),
+            trigger: None,
+            parent: None,
+        };
+        let id = engine.start(request).await.unwrap().id;
+        // Until `slow` runs: `write` and `mark` have ended, and their snapshot is in the store.
+        for _ in 0..200 {
+            let runs = engine.store().task_runs(&id).await.unwrap();
+            if runs.iter().any(|r| r.key.task == "slow") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        id
+    });
+    before.shutdown_background();
+
+    let after = runtime();
+    after.block_on(async {
+        let (engine, _) = engine(dir.path(), "b").await;
+        let _keeper = engine.keep_leases(Keeper::TakeOver);
+        let store = engine.store().clone();
+        let mut record = None;
+        for _ in 0..300 {
+            record = store.get_execution(&id).await.unwrap().filter(|r| r.state.is_terminal());
+            if record.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let record = record.expect("b finished the execution");
+        assert_eq!(record.state, ExecutionState::Success, "{record:?}");
+        let outputs = |task: &str| {
+            let store = store.clone();
+            let id = id.clone();
+            let task = task.to_owned();
+            async move {
+                let runs = store.task_runs(&id).await.unwrap();
+                runs.into_iter().find(|r| r.key.task == task).unwrap().outputs.unwrap()
+            }
+        };
+        assert_eq!(outputs("read").await, json!({"ok": true, "content": "before the crash"}));
+        assert_eq!(outputs("check").await, json!({"ok": true, "executable": true}));
+        assert_eq!(outputs("input").await, json!({"ok": true, "content": "the input file"}));
+        let rebuilt = dir.path().join("workspaces-b").join(&id);
+        assert_eq!(std::fs::read_to_string(rebuilt.join("inputs/doc/doc.txt")).unwrap(), "the input file");
+        let slow = store.task_runs(&id).await.unwrap().into_iter().find(|r| r.key.task == "slow").unwrap();
+        assert_eq!(slow.attempts.len(), 2, "the cut attempt, then b's: {slow:?}");
+    });
+}
+
+#[test]
+fn a_manifest_naming_a_path_outside_the_workspace_writes_nothing_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let (engine, plugins) = engine(dir.path(), "b").await;
+        let store = engine.store().clone();
+        let flow = "id: plain\nnamespace: t\ntasks:\n  - id: only\n    type: test.noop\n";
+        sluice_flow::load("flow.yaml", flow, &plugins).unwrap();
+        store.save_flow("t", "plain", flow).await.unwrap();
+        // As a node that died mid-run would have left it, with a crafted manifest attached.
+        let mut record = ExecutionRecord::new("crafted", "t", "plain", 1, chrono::Utc::now());
+        record.state = ExecutionState::Running;
+        let lease = Lease { execution_id: "crafted".into(), node: "a".into(), epoch: 1, ttl: Duration::ZERO };
+        store.commit(CommitBatch { executions: vec![record], lease: Some(lease), ..CommitBatch::default() }).await.unwrap();
+        let evil = store.put_artifact(b"escaped").await.unwrap();
+        let manifest = json!({"entries": [{"kind": "file", "path": "../../escaped.txt", "sha256": evil.sha256, "executable": false}]});
+        let manifest = store.put_artifact(manifest.to_string().as_bytes()).await.unwrap();
+        store.attach_artifact("crafted", None, "sluice/workspace-manifest.json", &manifest).await.unwrap();
+
+        let _keeper = engine.keep_leases(Keeper::TakeOver);
+        for _ in 0..300 {
+            let done = store.get_execution("crafted").await.unwrap().unwrap().state.is_terminal();
+            if done {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let record = store.get_execution("crafted").await.unwrap().unwrap();
+        assert_eq!(record.state, ExecutionState::Success, "it runs on, in an empty workspace");
+        assert!(!dir.path().join("escaped.txt").exists());
+        assert!(!dir.path().join("workspaces-b/escaped.txt").exists());
+    });
+}
