@@ -60,6 +60,20 @@ async fn start_napping(server: &Server, count: usize) -> Vec<String> {
     ids
 }
 
+/// The `sluice_cluster_*` gauges of a server's `/metrics`, by name.
+async fn cluster_gauges(server: &Server) -> Vec<(&'static str, u64)> {
+    let text = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    ["nodes_alive", "leases", "awaiting_takeover"]
+        .into_iter()
+        .map(|name| {
+            let prefix = format!("sluice_cluster_{name} ");
+            let line =
+                text.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{prefix}in {text}"));
+            (name, line[prefix.len()..].parse().unwrap())
+        })
+        .collect()
+}
+
 /// Each task run of the execution ended SUCCESS with one successful attempt; returns the
 /// attempts of `nap`.
 async fn succeeded_once(store: &impl Store, id: &str) -> Vec<sluice_engine::Attempt> {
@@ -87,6 +101,9 @@ async fn a_killed_servers_executions_are_taken_over_by_another() {
     let b = server(b_dir.path(), &url);
     assert_eq!(a.post("/api/v1/flows", &naps(3000)).await.0, 201);
     let ids = start_napping(&a, 10).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await; // a keeper round of each
+    let gauges = cluster_gauges(&b).await;
+    assert_eq!(gauges, [("nodes_alive", 2), ("leases", 10), ("awaiting_takeover", 0)], "before the kill");
     a.kill_hard();
     let killed = Instant::now();
 
@@ -108,6 +125,8 @@ async fn a_killed_servers_executions_are_taken_over_by_another() {
     }
     store.close().await;
     eprintln!("the last execution was taken over {takeover:?} after the kill");
+    let gauges = cluster_gauges(&b).await;
+    assert_eq!(gauges, [("nodes_alive", 1), ("leases", 0), ("awaiting_takeover", 0)], "after");
     assert!(takeover < Duration::from_secs(10), "taken over {takeover:?} after the kill");
     assert_eq!(b.terminate(), 0);
 }

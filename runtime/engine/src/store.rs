@@ -116,6 +116,18 @@ pub struct ArtifactRef {
     pub size: u64,
 }
 
+/// The cluster as the database sees it, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterStatus {
+    /// Nodes whose keeper reported within their lease ttl.
+    pub nodes_alive: u64,
+    /// Unexpired leases of unfinished executions, all nodes.
+    pub leases: u64,
+    /// Unfinished executions whose lease expired (their node died or was cut off) or that have
+    /// none, not taken over yet.
+    pub awaiting_takeover: u64,
+}
+
 /// What the server remembers about one `schedule` trigger between ticks and across restarts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleState {
@@ -260,6 +272,12 @@ pub trait Store: Send + Sync + 'static {
         node: &str,
         ttl: Duration,
     ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
+
+    /// Records that `node` is alive, for `ttl` from now.
+    fn heartbeat(&self, node: &str, ttl: Duration) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The cluster's nodes and leases now.
+    fn cluster_status(&self) -> impl Future<Output = Result<ClusterStatus, StoreError>> + Send;
 
     /// Leaves a control request (a kill, a resume: the engine's JSON) for the node driving
     /// the execution, which takes it with [`Store::take_controls`].

@@ -42,6 +42,8 @@ pub async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError
         queued_executions: state.engine.queued_executions(),
         running_attempts: state.engine.running_attempts(),
         instantiation: state.engine.sandbox().instantiation_stats(),
+        leases_held: state.engine.leases_held(),
+        cluster: store.cluster_status().await?,
     };
     let text = state.metrics.render(&counts, &gauges);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::{Mutex, PoisonError};
 
+use sluice_engine::ClusterStatus;
 use sluice_engine::scheduler::Update;
 use sluice_sandbox::{INSTANTIATION_BUCKETS, InstantiationStats};
 
@@ -13,6 +14,9 @@ pub struct Gauges {
     pub queued_executions: usize,
     pub running_attempts: usize,
     pub instantiation: InstantiationStats,
+    /// Executions this server drives.
+    pub leases_held: usize,
+    pub cluster: ClusterStatus,
 }
 use tokio::sync::broadcast;
 
@@ -105,6 +109,29 @@ impl Metrics {
         let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_bucket{{le=\"+Inf\"}} {}", i.count);
         let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_sum {}", i.sum_seconds);
         let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_count {}", i.count);
+        let _ =
+            writeln!(out, "# HELP sluice_leases_held Executions this server drives (holds the lease of).");
+        let _ = writeln!(out, "# TYPE sluice_leases_held gauge");
+        let _ = writeln!(out, "sluice_leases_held {}", now.leases_held);
+        let c = &now.cluster;
+        let _ = writeln!(
+            out,
+            "# HELP sluice_cluster_nodes_alive Servers on this database whose lease keeper reported within their lease ttl."
+        );
+        let _ = writeln!(out, "# TYPE sluice_cluster_nodes_alive gauge");
+        let _ = writeln!(out, "sluice_cluster_nodes_alive {}", c.nodes_alive);
+        let _ = writeln!(
+            out,
+            "# HELP sluice_cluster_leases Unexpired leases of unfinished executions, all servers."
+        );
+        let _ = writeln!(out, "# TYPE sluice_cluster_leases gauge");
+        let _ = writeln!(out, "sluice_cluster_leases {}", c.leases);
+        let _ = writeln!(
+            out,
+            "# HELP sluice_cluster_awaiting_takeover Unfinished executions whose lease expired (their server died or was cut off), not taken over yet."
+        );
+        let _ = writeln!(out, "# TYPE sluice_cluster_awaiting_takeover gauge");
+        let _ = writeln!(out, "sluice_cluster_awaiting_takeover {}", c.awaiting_takeover);
         let _ = writeln!(out, "# HELP sluice_build_info The running build.");
         let _ = writeln!(out, "# TYPE sluice_build_info gauge");
         let _ = writeln!(out, "sluice_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));

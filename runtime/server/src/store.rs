@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use sluice_engine::{
-    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease, LogFilter,
-    ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+    ArtifactRef, ClusterStatus, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease,
+    LogFilter, ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
 };
 use sluice_store::SqliteStore;
 use sluice_store_postgres::PostgresStore;
@@ -100,6 +100,14 @@ impl Store for ServerStore {
 
     async fn take_lease(&self, execution_id: &str, node: &str, ttl: Duration) -> Result<Lease, StoreError> {
         delegate!(self, |s| s.take_lease(execution_id, node, ttl))
+    }
+
+    async fn heartbeat(&self, node: &str, ttl: Duration) -> Result<(), StoreError> {
+        delegate!(self, |s| s.heartbeat(node, ttl))
+    }
+
+    async fn cluster_status(&self) -> Result<ClusterStatus, StoreError> {
+        delegate!(self, |s| s.cluster_status())
     }
 
     async fn send_control(&self, execution_id: &str, control: &serde_json::Value) -> Result<(), StoreError> {

@@ -207,6 +207,11 @@ async fn executions_start_wait_list_get_and_log() {
     assert!(metrics.contains("sluice_queue_depth{queue=\"executions\"} 0\n"), "{metrics}");
     assert!(metrics.contains("sluice_queue_depth{queue=\"sandbox_slots\"} 0\n"), "{metrics}");
     assert!(metrics.contains("sluice_running_attempts 0\n"), "{metrics}");
+    // Both ended here: no lease held; no keeper runs in this test, so no node reported.
+    assert!(metrics.contains("sluice_leases_held 0\n"), "{metrics}");
+    assert!(metrics.contains("sluice_cluster_nodes_alive 0\n"), "{metrics}");
+    assert!(metrics.contains("sluice_cluster_leases 0\n"), "{metrics}");
+    assert!(metrics.contains("sluice_cluster_awaiting_takeover 0\n"), "{metrics}");
     assert!(metrics.contains(&format!("sluice_build_info{{version=\"{}\"}} 1\n", env!("CARGO_PKG_VERSION"))));
 }
 

@@ -23,3 +23,12 @@ CREATE TABLE execution_controls (
 );
 
 CREATE INDEX execution_controls_by_execution ON execution_controls (execution_id);
+
+-- The servers sharing the database, as their lease keepers last reported (times in milliseconds
+-- by the database's clock): a node is alive while `seen_at + ttl` is not past.
+CREATE TABLE nodes (
+    node       BYTEA  NOT NULL PRIMARY KEY,
+    started_at BIGINT NOT NULL,
+    seen_at    BIGINT NOT NULL,
+    ttl        BIGINT NOT NULL
+);

@@ -29,6 +29,7 @@ mod flows;
 mod leases;
 mod locks;
 mod logs;
+mod nodes;
 mod schedules;
 mod schema;
 mod store_impl;

@@ -1,11 +1,11 @@
 //! [`Store`] for [`PostgresStore`]: every call takes a connection of the pool.
 
 use sluice_engine::{
-    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease, LogFilter,
-    ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+    ArtifactRef, ClusterStatus, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease,
+    LogFilter, ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
 };
 
-use crate::{PostgresStore, artifacts, commit, executions, flows, leases, logs, schedules, task_runs};
+use crate::{PostgresStore, artifacts, commit, executions, flows, leases, logs, nodes, schedules, task_runs};
 
 impl Store for PostgresStore {
     async fn save_flow(&self, namespace: &str, id: &str, source: &str) -> Result<FlowRevision, StoreError> {
@@ -58,6 +58,14 @@ impl Store for PostgresStore {
         ttl: std::time::Duration,
     ) -> Result<Lease, StoreError> {
         leases::take(&self.pool, execution_id, node, ttl).await
+    }
+
+    async fn heartbeat(&self, node: &str, ttl: std::time::Duration) -> Result<(), StoreError> {
+        nodes::heartbeat(&self.pool, node, ttl).await
+    }
+
+    async fn cluster_status(&self) -> Result<ClusterStatus, StoreError> {
+        nodes::status(&self.pool).await
     }
 
     async fn send_control(&self, execution_id: &str, control: &serde_json::Value) -> Result<(), StoreError> {

@@ -158,7 +158,7 @@ pub(crate) async fn take(
     })
 }
 
-fn terminal_states_json() -> String {
+pub(crate) fn terminal_states_json() -> String {
     let terminal: Vec<&str> = sluice_engine::ALL_EXECUTION_STATES
         .into_iter()
         .filter(|state| state.is_terminal())

@@ -24,6 +24,7 @@ mod executions;
 mod flows;
 mod leases;
 mod logs;
+mod nodes;
 pub mod records;
 mod schedules;
 mod schema;

@@ -2,11 +2,11 @@
 //! pool (or the write connection of an in-memory store).
 
 use sluice_engine::{
-    ArtifactRef, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease, LogFilter,
-    ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+    ArtifactRef, ClusterStatus, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease,
+    LogFilter, ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
 };
 
-use crate::{SqliteStore, artifacts, commit, executions, flows, leases, logs, schedules, task_runs};
+use crate::{SqliteStore, artifacts, commit, executions, flows, leases, logs, nodes, schedules, task_runs};
 
 /// Runs one read against the reader pool, or against the write connection when there is none.
 macro_rules! read {
@@ -73,6 +73,15 @@ impl Store for SqliteStore {
         ttl: std::time::Duration,
     ) -> Result<Lease, StoreError> {
         leases::take(&self.writer, execution_id, node, ttl).await
+    }
+
+    async fn heartbeat(&self, node: &str, ttl: std::time::Duration) -> Result<(), StoreError> {
+        nodes::heartbeat(&self.writer, node, ttl).await
+    }
+
+    async fn cluster_status(&self) -> Result<ClusterStatus, StoreError> {
+        let terminal = leases::terminal_states_json();
+        read!(self, |db| nodes::status(db, &terminal))
     }
 
     async fn send_control(&self, execution_id: &str, control: &serde_json::Value) -> Result<(), StoreError> {

@@ -43,6 +43,14 @@ impl<S: Store> Engine<S> {
     }
 }
 
+impl<S: Store> Engine<S> {
+    /// How many executions this node drives (holds the lease of) now.
+    pub fn leases_held(&self) -> usize {
+        let live = self.shared.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.values().filter(|l| l.lease.is_some()).count()
+    }
+}
+
 /// The running lease keeper; dropping it stops it.
 pub struct LeaseKeeper(JoinHandle<()>);
 
@@ -57,7 +65,10 @@ async fn keep<S: Store>(shared: Weak<Shared<S>>, round: Duration, keeper: Keeper
     loop {
         tokio::time::sleep(round).await;
         let Some(shared) = shared.upgrade() else { return };
-        let mut result = renew(&shared).await;
+        let mut result = shared.store.heartbeat(&shared.config.node, shared.config.lease_ttl).await;
+        if result.is_ok() {
+            result = renew(&shared).await;
+        }
         if result.is_ok() && keeper == Keeper::TakeOver && !shared.drain.is_draining() {
             result = shared.take_over(false).await.map(drop);
         }

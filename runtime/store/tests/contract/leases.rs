@@ -202,3 +202,30 @@ async fn control_requests_are_taken_once_in_order_and_only_for_the_executions_na
     let rest = store.take_controls(&["e2".to_owned()]).await.unwrap();
     assert_eq!(rest, vec![("e2".to_owned(), serde_json::json!({"resume": {"run": "gate"}}))]);
 }
+
+#[tokio::test]
+async fn the_cluster_status_counts_live_nodes_held_leases_and_executions_awaiting_takeover() {
+    let (_db, store) = open_store().await;
+    assert_eq!(store.cluster_status().await.unwrap(), sluice_engine::ClusterStatus::default());
+    store.heartbeat("a", LONG).await.unwrap();
+    store.heartbeat("b", Duration::ZERO).await.unwrap();
+    create(&store, "held", 1, Some(lease("held", "a", 1, LONG))).await;
+    create(&store, "expired", 2, Some(lease("expired", "b", 1, Duration::ZERO))).await;
+    create(&store, "legacy", 3, None).await;
+    let mut done = execution("done", "ns", "flow", at(4, 0));
+    done.state = ExecutionState::Success;
+    let batch = CommitBatch {
+        executions: vec![done],
+        lease: Some(lease("done", "a", 1, LONG)),
+        ..CommitBatch::default()
+    };
+    store.commit(batch).await.unwrap();
+    let_expire().await;
+    let status = store.cluster_status().await.unwrap();
+    assert_eq!(status, sluice_engine::ClusterStatus { nodes_alive: 1, leases: 1, awaiting_takeover: 2 });
+
+    store.heartbeat("b", LONG).await.unwrap();
+    store.claim_leases("b", LONG, 10, false).await.unwrap();
+    let status = store.cluster_status().await.unwrap();
+    assert_eq!(status, sluice_engine::ClusterStatus { nodes_alive: 2, leases: 3, awaiting_takeover: 0 });
+}

@@ -1,0 +1,46 @@
+//! The nodes sharing the database (heartbeats from their lease keepers) and the cluster's
+//! lease counts, for `/metrics`. Milliseconds by the database's clock, as the leases.
+
+use std::time::Duration;
+
+use sluice_engine::{ClusterStatus, StoreError};
+use sqlx::PgExecutor;
+
+use crate::error::db_error;
+
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
+
+pub(crate) async fn heartbeat(db: impl PgExecutor<'_>, node: &str, ttl: Duration) -> Result<(), StoreError> {
+    let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO nodes (node, started_at, seen_at, ttl) VALUES ($1, {NOW_MS}, {NOW_MS}, $2) \
+         ON CONFLICT (node) DO UPDATE SET seen_at = excluded.seen_at, ttl = excluded.ttl"
+    )))
+    .bind(node.as_bytes())
+    .bind(ttl)
+    .execute(db)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+pub(crate) async fn status(db: impl PgExecutor<'_>) -> Result<ClusterStatus, StoreError> {
+    let terminal: Vec<&'static str> = sluice_engine::ALL_EXECUTION_STATES
+        .into_iter()
+        .filter(|state| state.is_terminal())
+        .map(|state| state.as_str())
+        .collect();
+    let (nodes, leases, awaiting): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT (SELECT COUNT(*) FROM nodes WHERE seen_at + ttl >= {NOW_MS}), \
+         (SELECT COUNT(*) FROM execution_leases AS l JOIN executions AS e ON e.id = l.execution_id \
+             WHERE l.expires_at >= {NOW_MS} AND e.state <> ALL($1)), \
+         (SELECT COUNT(*) FROM executions AS e LEFT JOIN execution_leases AS l ON l.execution_id = e.id \
+             WHERE e.state <> ALL($1) AND (l.execution_id IS NULL OR l.expires_at < {NOW_MS}))"
+    )))
+    .bind(terminal)
+    .fetch_one(db)
+    .await
+    .map_err(db_error)?;
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(ClusterStatus { nodes_alive: count(nodes), leases: count(leases), awaiting_takeover: count(awaiting) })
+}
