@@ -173,3 +173,49 @@ fn a_manifest_naming_a_path_outside_the_workspace_writes_nothing_there() {
         assert!(!dir.path().join("workspaces-b/escaped.txt").exists());
     });
 }
+
+/// A lease that lapses while its driver still runs here (the keeper could not renew it, as in
+/// a long database outage) and that no other node claimed is renewed as it is; one this node
+/// claims anew while its driver runs (here by `recover`, which takes back the node's own) is
+/// adopted at the new epoch. Either way the running attempt goes on, nothing is interrupted
+/// or run again.
+#[test]
+fn a_lapsed_or_reclaimed_lease_of_a_live_driver_keeps_the_running_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime();
+    rt.block_on(async {
+        let (engine, plugins) = engine(dir.path(), "a").await;
+        let flow = "id: long\nnamespace: t\ntasks:\n  - id: slow\n    type: test.sleep\n    ms: 2000\n";
+        let locked = sluice_flow::load("flow.yaml", flow, &plugins).unwrap();
+        let saved = engine.store().save_flow("t", "long", flow).await.unwrap();
+        let request = StartRequest {
+            flow: locked,
+            revision: saved.revision,
+            inputs: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            trigger: None,
+            parent: None,
+        };
+        let handle = engine.start(request).await.unwrap();
+        let id = handle.id.clone();
+        let held = |epoch: u64| Lease { execution_id: id.clone(), node: "a".into(), epoch, ttl: TTL };
+        // No keeper yet: the lease (500 ms) lapses while `slow` runs; the keeper renews it.
+        tokio::time::sleep(TTL * 2).await;
+        assert_eq!(engine.store().cluster_status().await.unwrap().awaiting_takeover, 1);
+        let keeper = engine.keep_leases(Keeper::TakeOver);
+        tokio::time::sleep(TTL / 2).await;
+        assert_eq!(engine.store().cluster_status().await.unwrap().awaiting_takeover, 0);
+        assert!(engine.store().renew_leases(&[held(1)]).await.unwrap().is_empty(), "still a's, epoch 1");
+
+        let restored = engine.recover().await.unwrap();
+        assert!(restored.is_empty(), "adopted, not restored");
+        assert_eq!(engine.store().renew_leases(&[held(1)]).await.unwrap(), std::slice::from_ref(&id));
+        assert!(engine.store().renew_leases(&[held(2)]).await.unwrap().is_empty(), "a's, epoch 2");
+
+        let finished = handle.finished().await.unwrap();
+        drop(keeper);
+        assert_eq!(finished.record.state, ExecutionState::Success);
+        let slow = &finished.task_runs[0];
+        assert_eq!(slow.attempts.len(), 1, "not interrupted: {slow:?}");
+    });
+}

@@ -110,7 +110,10 @@ async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable
         .unwrap();
     store.close().await;
     let mut connection = PgConnection::connect(&url).await.unwrap();
-    sqlx::query("DROP TABLE execution_leases, execution_controls").execute(&mut connection).await.unwrap();
+    sqlx::query("DROP TABLE execution_leases, execution_controls, nodes")
+        .execute(&mut connection)
+        .await
+        .unwrap();
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 3").execute(&mut connection).await.unwrap();
     connection.close().await.unwrap();
 

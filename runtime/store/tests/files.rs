@@ -107,6 +107,7 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
             "executions",
             "flows",
             "logs",
+            "nodes",
             "schedule_triggers",
             "task_runs"
         ]
@@ -164,6 +165,7 @@ async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable
     let raw_pool = raw(&path).await;
     sqlx::query("DROP TABLE execution_leases").execute(&raw_pool).await.unwrap();
     sqlx::query("DROP TABLE execution_controls").execute(&raw_pool).await.unwrap();
+    sqlx::query("DROP TABLE nodes").execute(&raw_pool).await.unwrap();
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 3").execute(&raw_pool).await.unwrap();
     raw_pool.close().await;
 

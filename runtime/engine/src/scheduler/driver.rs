@@ -19,7 +19,7 @@ use super::dispatch::{self, Attempt, now};
 use super::evaluate::Evaluator;
 use super::execution_info;
 use super::snapshot::Snapshots;
-use super::{Live, ResumeError, Shared, Update, subflow};
+use super::{Live, ResumeError, Shared, SharedLease, Update, subflow};
 use crate::machine::{Command, Event, Execution};
 use crate::records::{ExecutionState, LogRecord, TaskRunKey, Timestamp};
 use crate::store::{CommitBatch, Lease, Store, StoreError};
@@ -79,7 +79,7 @@ pub(crate) struct Driver<S: Store> {
     /// Set once the execution's record is in the store (after the first commit).
     recorded_tx: watch::Sender<bool>,
     /// This node's lease on the execution, carried by every commit.
-    lease: Lease,
+    lease: SharedLease,
     /// Set when workspaces are recorded in the store at task boundaries.
     snapshots: Option<Snapshots>,
 }
@@ -105,6 +105,7 @@ impl<S: Store> Driver<S> {
         redact: Vec<String>,
     ) -> (Self, Live) {
         let Hold { workspace, lease } = hold;
+        let lease: SharedLease = Arc::new(std::sync::Mutex::new(lease));
         let shared_snapshots = shared.config.workspace_snapshots.then(Snapshots::default);
         let (done_tx, done_rx) = watch::channel(None);
         let (recorded_tx, recorded_rx) = watch::channel(false);
@@ -334,7 +335,7 @@ impl<S: Store> Driver<S> {
         if batch.is_empty() {
             return true;
         }
-        batch.lease = Some(self.lease.clone());
+        batch.lease = Some(self.lease.lock().unwrap_or_else(PoisonError::into_inner).clone());
         let listening = self.shared.updates.receiver_count() > 0;
         let updates = listening.then(|| updates_of(&batch));
         if let Err(error) = self.shared.store.commit(batch).await {

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use super::controls::apply_controls;
 use super::driver::Control;
 use super::recover::{Waiting, reattach, restore_one};
-use super::{Engine, ExecutionHandle, Shared};
+use super::{Engine, ExecutionHandle, Shared, SharedLease};
 use crate::store::{Lease, Store, StoreError};
 
 /// At most this many leases are claimed by one statement.
@@ -91,7 +91,8 @@ async fn keep<S: Store>(shared: Weak<Shared<S>>, round: Duration, keeper: Keeper
 async fn renew<S: Store>(shared: &Shared<S>) -> Result<(), StoreError> {
     let held: Vec<Lease> = {
         let live = shared.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.values().filter_map(|l| l.lease.clone()).collect()
+        let current = |held: &SharedLease| held.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        live.values().filter_map(|l| l.lease.as_ref().map(current)).collect()
     };
     let lost = shared.store.renew_leases(&held).await?;
     for id in &lost {
@@ -117,7 +118,7 @@ impl<S: Store> Shared<S> {
                 self.store.claim_leases(node, self.config.lease_ttl, CLAIM_BATCH, reclaim_own).await?;
             let full = leases.len() == CLAIM_BATCH as usize;
             for lease in leases {
-                if !self.stop_stale_driver(&lease).await {
+                if !self.settle_live_driver(&lease).await {
                     continue;
                 }
                 let Some(record) = self.store.get_execution(&lease.execution_id).await? else { continue };
@@ -137,18 +138,27 @@ impl<S: Store> Shared<S> {
         Ok(handles)
     }
 
-    /// A driver still live here under an older lease of the execution (its renewals failed
-    /// until it expired, and this node claimed it anew) may have missed another node's
-    /// commits: it is stopped, and the execution restored from the store. False when the
-    /// execution is held by a restart being prepared here, which keeps it.
-    async fn stop_stale_driver(&self, lease: &Lease) -> bool {
+    /// Settles a claimed execution that is still live here (its renewals failed until the
+    /// lease expired, as in a long database outage, and this node claimed it anew). If no other
+    /// node held it in between (the new epoch is the driver's plus one), the driver missed
+    /// nothing and keeps going under the new epoch. Otherwise it may have missed another
+    /// node's commits: it is stopped, to be restored from the store. True when the caller
+    /// should restore the execution: it was not live, or its driver was stopped.
+    async fn settle_live_driver(&self, lease: &Lease) -> bool {
         let live = {
             let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-            live.get(&lease.execution_id).map(|l| (l.lease.is_some(), l.control.clone(), l.done.clone()))
+            live.get(&lease.execution_id).map(|l| (l.lease.clone(), l.control.clone(), l.done.clone()))
         };
-        let Some((driven, control, mut done)) = live else { return true };
-        if !driven {
-            return false;
+        let Some((held, control, mut done)) = live else { return true };
+        // A restart being prepared here holds the place and keeps it.
+        let Some(held) = held else { return false };
+        {
+            let mut held = held.lock().unwrap_or_else(PoisonError::into_inner);
+            if held.node == lease.node && held.epoch + 1 == lease.epoch {
+                tracing::info!(execution = %lease.execution_id, "the lease lapsed and was claimed back; driving on");
+                *held = lease.clone();
+                return false;
+            }
         }
         let _ = control.send(Control::LeaseLost);
         let _ = done.wait_for(Option::is_some).await;

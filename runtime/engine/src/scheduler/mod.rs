@@ -250,14 +250,18 @@ impl<S: Store> Shared<S> {
     }
 }
 
+/// A lease shared by a driver (which commits under it) and the keeper.
+pub(crate) type SharedLease = Arc<Mutex<crate::store::Lease>>;
+
 /// A running execution in this process.
 pub(crate) struct Live {
     pub(crate) control: mpsc::UnboundedSender<driver::Control>,
     pub(crate) done: watch::Receiver<Option<Arc<Finished>>>,
     pub(crate) recorded: watch::Receiver<bool>,
-    /// The lease its driver commits under, renewed by the keeper while it runs; None while a
+    /// The lease its driver commits under, renewed by the keeper while it runs (which also
+    /// moves it to a new epoch when this node claims back a lease that lapsed); None while a
     /// restart holds the place before its driver starts.
-    pub(crate) lease: Option<crate::store::Lease>,
+    pub(crate) lease: Option<SharedLease>,
 }
 
 impl<S: Store> Engine<S> {
