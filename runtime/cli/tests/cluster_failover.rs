@@ -47,17 +47,22 @@ async fn start_napping(server: &Server, count: usize) -> Vec<String> {
         ids.push(doc["executionId"].as_str().unwrap().to_owned());
     }
     for id in &ids {
-        for tries in 0.. {
-            let (_, doc) = server.get(&format!("/api/v1/executions/{id}")).await;
-            let runs = doc["taskRuns"].as_array().cloned().unwrap_or_default();
-            if runs.iter().any(|r| r["taskId"] == "nap" && r["state"] == "RUNNING") {
-                break;
-            }
-            assert!(tries < 200, "{id} never reached its nap: {doc}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_in_nap(server, id).await;
     }
     ids
+}
+
+/// Waits until the execution's `nap` task runs.
+async fn wait_in_nap(server: &Server, id: &str) {
+    for tries in 0.. {
+        let (_, doc) = server.get(&format!("/api/v1/executions/{id}")).await;
+        let runs = doc["taskRuns"].as_array().cloned().unwrap_or_default();
+        if runs.iter().any(|r| r["taskId"] == "nap" && r["state"] == "RUNNING") {
+            return;
+        }
+        assert!(tries < 200, "{id} never reached its nap: {doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The `sluice_cluster_*` gauges of a server's `/metrics`, by name.
@@ -248,15 +253,7 @@ async fn a_taken_over_execution_finds_the_files_its_earlier_tasks_wrote() {
     assert_eq!(a.post("/api/v1/flows", FILES).await.0, 201);
     let (_, started) = a.post("/api/v1/executions/cluster/files", "{}").await;
     let id = started["executionId"].as_str().unwrap().to_owned();
-    for tries in 0.. {
-        let (_, doc) = a.get(&format!("/api/v1/executions/{id}")).await;
-        let runs = doc["taskRuns"].as_array().cloned().unwrap_or_default();
-        if runs.iter().any(|r| r["taskId"] == "nap" && r["state"] == "RUNNING") {
-            break;
-        }
-        assert!(tries < 200, "never reached its nap: {doc}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_in_nap(&a, &id).await;
     a.kill_hard();
     let doc = b.wait_for_state(&id, "SUCCESS").await;
     assert_eq!(
