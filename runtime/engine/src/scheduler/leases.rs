@@ -65,7 +65,11 @@ async fn keep<S: Store>(shared: Weak<Shared<S>>, round: Duration, keeper: Keeper
     loop {
         tokio::time::sleep(round).await;
         let Some(shared) = shared.upgrade() else { return };
-        let mut result = shared.store.heartbeat(&shared.config.node, shared.config.lease_ttl).await;
+        // A server reports itself alive; a `sluice run` is no member of the cluster.
+        let mut result = match keeper {
+            Keeper::TakeOver => shared.store.heartbeat(&shared.config.node, shared.config.lease_ttl).await,
+            Keeper::RenewOnly => Ok(()),
+        };
         if result.is_ok() {
             result = renew(&shared).await;
         }
