@@ -337,7 +337,7 @@ impl<S: Store> Driver<S> {
         }
         batch.lease = Some(self.lease.lock().unwrap_or_else(PoisonError::into_inner).clone());
         let listening = self.shared.updates.receiver_count() > 0;
-        let updates = listening.then(|| updates_of(&batch));
+        let updates = listening.then(|| Update::of_batch(&batch));
         if let Err(error) = self.shared.store.commit(batch).await {
             match error {
                 StoreError::LeaseLost(_) => {
@@ -584,18 +584,4 @@ impl<S: Store> Driver<S> {
         let finished = super::Finished { record: self.exec.record().clone(), task_runs };
         let _ = self.done_tx.send(Some(Arc::new(finished)));
     }
-}
-
-fn updates_of(batch: &CommitBatch) -> Vec<Update> {
-    let mut updates = Vec::with_capacity(batch.task_runs.len() + batch.logs.len() + 1);
-    // Logs first: a task's lines come before the line that says it ended.
-    updates.extend(batch.logs.iter().cloned().map(Update::Log));
-    updates.extend(
-        batch
-            .task_runs
-            .iter()
-            .map(|(id, run)| Update::TaskRun { execution_id: id.clone(), run: run.clone() }),
-    );
-    updates.extend(batch.executions.iter().cloned().map(Update::Execution));
-    updates
 }

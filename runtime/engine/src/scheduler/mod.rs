@@ -86,6 +86,19 @@ pub enum Update {
     Log(LogRecord),
 }
 
+impl Update {
+    /// What a committed batch shows live, logs first: a task's lines come before the line that
+    /// says it ended.
+    pub(crate) fn of_batch(batch: &crate::store::CommitBatch) -> Vec<Update> {
+        let mut updates = Vec::with_capacity(batch.task_runs.len() + batch.logs.len() + 1);
+        updates.extend(batch.logs.iter().cloned().map(Update::Log));
+        let runs = batch.task_runs.iter();
+        updates.extend(runs.map(|(id, run)| Update::TaskRun { execution_id: id.clone(), run: run.clone() }));
+        updates.extend(batch.executions.iter().cloned().map(Update::Execution));
+        updates
+    }
+}
+
 /// What to start.
 pub struct StartRequest {
     pub flow: LockedFlow,
