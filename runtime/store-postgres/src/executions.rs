@@ -241,14 +241,15 @@ pub(crate) async fn list(
     into_records(rows)
 }
 
+/// The names of the terminal states, for `state <> ALL($n)`.
+pub(crate) fn terminal_states() -> Vec<&'static str> {
+    sluice_engine::ALL_EXECUTION_STATES.into_iter().filter(|s| s.is_terminal()).map(|s| s.as_str()).collect()
+}
+
 /// Every execution not in a terminal state, oldest first. A row whose state cannot be read is
 /// an error rather than skipped: recovery must not lose an execution silently.
 pub(crate) async fn unfinished(db: impl PgExecutor<'_>) -> Result<Vec<ExecutionRecord>, StoreError> {
-    let terminal: Vec<&'static str> = sluice_engine::ALL_EXECUTION_STATES
-        .into_iter()
-        .filter(|s| s.is_terminal())
-        .map(|s| s.as_str())
-        .collect();
+    let terminal = terminal_states();
     let rows: Vec<ExecutionRow> = sqlx::query_as(concat!(
         "SELECT ",
         execution_columns!(),

@@ -14,7 +14,7 @@ use sqlx::{PgExecutor, Postgres};
 use crate::error::db_error;
 
 /// Now, in milliseconds since the Unix epoch, by the database's clock.
-const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
+pub(crate) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
 
 /// The commit statement's part for the batch's lease, bound by [`bind`] as `$37` to `$40`
 /// (all NULL for a batch without one): creates the lease with the execution's first batch,
@@ -107,11 +107,7 @@ pub(crate) async fn claim(
     limit: u32,
     reclaim_own: bool,
 ) -> Result<Vec<Lease>, StoreError> {
-    let terminal: Vec<&'static str> = sluice_engine::ALL_EXECUTION_STATES
-        .into_iter()
-        .filter(|state| state.is_terminal())
-        .map(|state| state.as_str())
-        .collect();
+    let terminal = crate::executions::terminal_states();
     // The candidates are read on the statement's snapshot; the conflict's WHERE is checked
     // against the newest row, so a lease another node claimed or renewed meanwhile is left
     // alone and not returned: two claimers never both get one.

@@ -7,8 +7,7 @@ use sluice_engine::{ClusterStatus, StoreError};
 use sqlx::PgExecutor;
 
 use crate::error::db_error;
-
-const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
+use crate::leases::NOW_MS;
 
 pub(crate) async fn heartbeat(db: impl PgExecutor<'_>, node: &str, ttl: Duration) -> Result<(), StoreError> {
     let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
@@ -25,11 +24,7 @@ pub(crate) async fn heartbeat(db: impl PgExecutor<'_>, node: &str, ttl: Duration
 }
 
 pub(crate) async fn status(db: impl PgExecutor<'_>) -> Result<ClusterStatus, StoreError> {
-    let terminal: Vec<&'static str> = sluice_engine::ALL_EXECUTION_STATES
-        .into_iter()
-        .filter(|state| state.is_terminal())
-        .map(|state| state.as_str())
-        .collect();
+    let terminal = crate::executions::terminal_states();
     let (nodes, leases, awaiting): (i64, i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT (SELECT COUNT(*) FROM nodes WHERE seen_at + ttl >= {NOW_MS}), \
          (SELECT COUNT(*) FROM execution_leases AS l JOIN executions AS e ON e.id = l.execution_id \

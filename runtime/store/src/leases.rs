@@ -15,7 +15,7 @@ use crate::writer::Writer;
 pub(crate) const LOST: &str = "sluice: the lease of the execution is held by another node";
 
 /// Now, in milliseconds since the Unix epoch, by the database's clock.
-const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
+pub(crate) const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
 /// In the commit trigger: fails the batch when a lease it carries is held by another node or
 /// epoch (rows `[execution id, node, epoch, ttl ms]`).
@@ -118,6 +118,9 @@ pub(crate) async fn claim(
             ttl,
         })
         .collect();
+    if leases.len() < 2 {
+        return Ok(leases);
+    }
     // RETURNING gives no order; oldest first is what the caller restores by.
     let order: Vec<String> = sqlx::query_scalar(
         "SELECT e.id FROM executions AS e JOIN jsonb_each(?1) AS r ON e.id = r.value ->> 0 \

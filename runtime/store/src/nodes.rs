@@ -6,9 +6,8 @@ use std::time::Duration;
 use sluice_engine::{ClusterStatus, StoreError};
 
 use crate::error::db_error;
+use crate::leases::NOW_MS;
 use crate::writer::Writer;
-
-const NOW_MS: &str = "CAST(unixepoch('subsec') * 1000 AS INTEGER)";
 
 pub(crate) async fn heartbeat(writer: &Writer, node: &str, ttl: Duration) -> Result<(), StoreError> {
     let ttl = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
