@@ -48,13 +48,30 @@ pub struct CommitBatch {
     /// whose lease another node holds now is refused whole with [`StoreError::LeaseLost`]),
     /// created with the execution's first batch, and renewed by every batch.
     pub lease: Option<Lease>,
+    /// Attached (or attached again, replacing the blob under the name) with the rows, so that
+    /// what they record and the artifacts they refer to land together or not at all. The
+    /// blobs must be stored already ([`Store::put_artifact`]).
+    pub artifacts: Vec<Attachment>,
 }
 
 impl CommitBatch {
     /// Whether the batch writes no rows (its lease alone is not worth a commit).
     pub fn is_empty(&self) -> bool {
-        self.executions.is_empty() && self.task_runs.is_empty() && self.logs.is_empty()
+        self.executions.is_empty()
+            && self.task_runs.is_empty()
+            && self.logs.is_empty()
+            && self.artifacts.is_empty()
     }
+}
+
+/// A stored blob attached to an execution (or one of its task runs) under a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attachment {
+    pub execution_id: String,
+    /// `None` for the execution itself.
+    pub task_run: Option<TaskRunKey>,
+    pub name: String,
+    pub artifact: ArtifactRef,
 }
 
 /// The right of one node (a `sluice server` process) to drive one unfinished execution, so

@@ -68,6 +68,17 @@ async fn engine(dir: &Path, node: &str) -> (Engine<SqliteStore>, Plugins) {
     (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)
 }
 
+/// The entry for `path` of the workspace manifest attached to execution `id`.
+async fn manifest_entry(store: &SqliteStore, id: &str, path: &str) -> serde_json::Value {
+    let attached = store.artifacts(id).await.unwrap();
+    let (_, _, manifest) =
+        attached.iter().find(|(_, name, _)| name == "sluice/workspace-manifest.json").unwrap();
+    let bytes = store.get_artifact(&manifest.sha256).await.unwrap().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let entries = manifest["entries"].as_array().unwrap();
+    entries.iter().find(|e| e["path"] == path).cloned().unwrap_or_else(|| panic!("{path} in {manifest}"))
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
@@ -93,14 +104,18 @@ fn the_node_that_takes_an_execution_over_rebuilds_its_workspace_from_the_snapsho
             parent: None,
         };
         let id = engine.start(request).await.unwrap().id;
-        // Until `slow` runs: `write` and `mark` have ended, and their snapshot is in the store.
-        for _ in 0..200 {
+        // Until `mark`'s end is recorded: the commit that records it attaches the workspace
+        // it left, so a takeover from then on finds the executable bit.
+        for tries in 0.. {
             let runs = engine.store().task_runs(&id).await.unwrap();
-            if runs.iter().any(|r| r.key.task == "slow") {
+            if runs.iter().any(|r| r.key.task == "mark" && r.state.is_terminal()) {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            assert!(tries < 2000, "mark never ended: {runs:?}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        let note = manifest_entry(engine.store(), &id, "note.txt").await;
+        assert_eq!(note["executable"], json!(true), "{note}");
         id
     });
     before.shutdown_background();

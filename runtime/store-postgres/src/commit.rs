@@ -13,7 +13,8 @@
 //! writing statement, started after the locks are held, sees every commit before it.
 //!
 //! The statement also checks and renews the batch's lease (see `leases`): when another node
-//! holds it, the transaction rolls back and the commit fails with `LeaseLost`.
+//! holds it, the transaction rolls back and the commit fails with `LeaseLost`. The batch's
+//! artifact attachments, if any, follow in the same transaction.
 //!
 //! A failing row fails the statement and the transaction rolls back: nothing of the batch
 //! lands. A caller cancelled midway drops the transaction, which sqlx rolls back before the
@@ -27,7 +28,7 @@ use sqlx::{Acquire, PgPool, Row};
 
 use crate::error::db_error;
 use crate::locks::{self, Class};
-use crate::{executions, leases, logs, task_runs};
+use crate::{artifacts, executions, leases, logs, task_runs};
 
 /// The longest wait between two tries of a commit the database could not take.
 const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -78,6 +79,7 @@ pub(crate) async fn commit(pool: &PgPool, batch: &CommitBatch) -> Result<(), Sto
         .chain(&task_runs.execution_ids)
         .chain(&logs.execution_ids)
         .map(Vec::as_slice)
+        .chain(batch.artifacts.iter().map(|a| a.execution_id.as_bytes()))
         .collect();
     let keys = touched.into_iter().map(|id| locks::key(&[&String::from_utf8_lossy(id)])).collect();
 
@@ -102,6 +104,11 @@ pub(crate) async fn commit(pool: &PgPool, batch: &CommitBatch) -> Result<(), Sto
     {
         // Dropped, the transaction rolls back: nothing of the batch lands.
         return Err(StoreError::LeaseLost(lease.execution_id.clone()));
+    }
+    // Rare (a workspace snapshot at a task's end), so a statement each rather than a part of
+    // the one above.
+    for a in &batch.artifacts {
+        artifacts::attach(&mut *tx, &a.execution_id, a.task_run.as_ref(), &a.name, &a.artifact).await?;
     }
     tx.commit().await.map_err(db_error)
 }

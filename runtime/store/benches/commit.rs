@@ -118,6 +118,7 @@ fn one_transition(c: &mut Criterion) {
                     ],
                     logs: Vec::new(),
                     lease: None,
+                    artifacts: Vec::new(),
                 }
             },
             |batch| async { store.commit(batch).await.unwrap() },
@@ -143,6 +144,7 @@ fn task_runs_1000(c: &mut Criterion) {
                     task_runs: runs,
                     logs: Vec::new(),
                     lease: None,
+                    artifacts: Vec::new(),
                 }
             },
             |batch| async { store.commit(batch).await.unwrap() },
@@ -184,6 +186,7 @@ async fn run_flow(store: &SqliteStore, id: &str, tasks: usize, log_commits: bool
             task_runs: vec![first],
             logs: Vec::new(),
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
@@ -201,7 +204,13 @@ async fn run_flow(store: &SqliteStore, id: &str, tasks: usize, log_commits: bool
             exec.ended_at = Some(Utc::now());
         }
         store
-            .commit(CommitBatch { executions: vec![exec.clone()], task_runs, logs: Vec::new(), lease: None })
+            .commit(CommitBatch {
+                executions: vec![exec.clone()],
+                task_runs,
+                logs: Vec::new(),
+                lease: None,
+                artifacts: Vec::new(),
+            })
             .await
             .unwrap();
     }

@@ -1,7 +1,7 @@
 //! Content-addressed blobs and the executions that name them.
 
 use sha2::{Digest, Sha256};
-use sluice_engine::{ArtifactRef, StoreError, TaskRunKey};
+use sluice_engine::{ArtifactRef, Attachment, StoreError, TaskRunKey};
 use sqlx::SqliteExecutor;
 use sqlx::error::ErrorKind;
 
@@ -32,6 +32,27 @@ pub(crate) async fn get(db: impl SqliteExecutor<'_>, sha256: &str) -> Result<Opt
         .fetch_optional(db)
         .await
         .map_err(db_error)
+}
+
+/// In the commit trigger, last: attaches each of the batch's artifacts (rows `[execution id,
+/// task run key or '', name, sha256]`), as [`attach`] does. A blob that was never put fails
+/// the batch (the foreign key).
+pub(crate) const ATTACH_JSON_ROWS: &str = "\
+    INSERT INTO execution_artifacts (execution_id, task_run, name, sha256) \
+    SELECT r.value ->> 0, r.value ->> 1, r.value ->> 2, r.value ->> 3 \
+    FROM jsonb_each(NEW.artifacts) AS r WHERE true \
+    ON CONFLICT (execution_id, task_run, name) DO UPDATE SET sha256 = excluded.sha256";
+
+/// The batch's attachments as a JSON array of rows in the order the trigger reads them.
+pub(crate) fn rows_json(attachments: &[Attachment]) -> Result<String, StoreError> {
+    let rows: Vec<_> = attachments
+        .iter()
+        .map(|a| {
+            let task_run = a.task_run.as_ref().map(ToString::to_string).unwrap_or_default();
+            (&a.execution_id, task_run, &a.name, &a.artifact.sha256)
+        })
+        .collect();
+    serde_json::to_string(&rows).map_err(|e| StoreError::Database(e.to_string()))
 }
 
 /// Attaching the same name again (for the same task run) points it at the new artifact. An

@@ -2,8 +2,9 @@
 //!
 //! The write connection gets a temporary view, `commit_batch`, whose INSTEAD OF INSERT
 //! trigger writes a batch: it checks the batch's lease (failing it whole when another node
-//! holds it), then writes executions, their leases, task runs, then logs (so rows of a batch
-//! can refer to the execution it creates), each table's rows arriving as one JSON array. A commit
+//! holds it), then writes executions, their leases, task runs, logs, then artifact attachments
+//! (so rows of a batch can refer to the execution it creates), each table's rows arriving as
+//! one JSON array. A commit
 //! is then a single prepared `INSERT INTO commit_batch` in autocommit mode:
 //! - atomic: a statement that fails undoes everything it (and its triggers) did;
 //! - run on the caller's thread (the writer's direct connection), with no transaction left
@@ -20,10 +21,11 @@ use sluice_engine::{CommitBatch, StoreError};
 use tokio::sync::oneshot;
 
 use crate::writer::Writer;
-use crate::{executions, leases, logs, task_runs};
+use crate::{artifacts, executions, leases, logs, task_runs};
 
 /// The statement every commit runs.
-const INSERT: &str = "INSERT INTO commit_batch (executions, task_runs, logs, leases) VALUES (?1, ?2, ?3, ?4)";
+const INSERT: &str =
+    "INSERT INTO commit_batch (executions, task_runs, logs, leases, artifacts) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 /// Above this many bytes of rows, a commit on a multi-threaded runtime tells the runtime that
 /// it blocks its thread (a 1,000-task `forEach` writes for milliseconds), so other tasks move
@@ -33,16 +35,17 @@ const LARGE_COMMIT: usize = 64 * 1024;
 /// Creates the temporary view and trigger on the commit connection.
 pub(crate) fn install(connection: &rusqlite::Connection) -> rusqlite::Result<()> {
     let script = format!(
-        "CREATE TEMP VIEW commit_batch (executions, task_runs, logs, leases) \
-             AS SELECT NULL, NULL, NULL, NULL WHERE false;\n\
+        "CREATE TEMP VIEW commit_batch (executions, task_runs, logs, leases, artifacts) \
+             AS SELECT NULL, NULL, NULL, NULL, NULL WHERE false;\n\
          CREATE TEMP TRIGGER commit_batch_insert INSTEAD OF INSERT ON commit_batch BEGIN\n\
-         {};\n{};\n{};\n{};\n{};\n{};\nEND",
+         {};\n{};\n{};\n{};\n{};\n{};\n{};\nEND",
         leases::check_json_rows(),
         executions::UPSERT_JSON_ROWS,
         executions::UPDATE_INDEXED_JSON_ROWS,
         leases::upsert_json_rows(),
         task_runs::UPSERT_JSON_ROWS,
-        logs::APPEND_JSON_ROWS
+        logs::APPEND_JSON_ROWS,
+        artifacts::ATTACH_JSON_ROWS
     );
     connection.execute_batch(&script)?;
     connection.prepare_cached(INSERT).map(drop)
@@ -68,6 +71,7 @@ struct Rows {
     task_runs: String,
     logs: String,
     leases: String,
+    artifacts: String,
 }
 
 /// Writes the batch atomically: any failing row leaves nothing of the batch. When a group
@@ -82,6 +86,7 @@ pub(crate) async fn commit(writer: &Writer, batch: &CommitBatch) -> Result<(), S
         task_runs: task_runs::rows_json(&batch.task_runs)?,
         logs: logs::rows_json(&batch.logs)?,
         leases: leases::rows_json(&batch.lease)?,
+        artifacts: artifacts::rows_json(&batch.artifacts)?,
     };
     let (done, mut written) = oneshot::channel();
     writer.commits().push(Queued { rows, done });
@@ -96,6 +101,7 @@ pub(crate) async fn commit(writer: &Writer, batch: &CommitBatch) -> Result<(), S
         task_runs: concat(group.iter().map(|q| q.rows.task_runs.as_str())),
         logs: concat(group.iter().map(|q| q.rows.logs.as_str())),
         leases: concat(group.iter().map(|q| q.rows.leases.as_str())),
+        artifacts: concat(group.iter().map(|q| q.rows.artifacts.as_str())),
     };
     let large = merged.len() > LARGE_COMMIT;
     blocking(large, || {
@@ -127,11 +133,11 @@ fn store_error(batch: &CommitBatch, message: String) -> StoreError {
     }
 }
 
-/// One statement: the trigger writes executions, then task runs, then logs.
+/// One statement: the trigger writes executions, then task runs, logs and attachments.
 fn write(connection: &rusqlite::Connection, rows: &Rows) -> Result<(), String> {
     let mut statement = connection.prepare_cached(INSERT).map_err(|e| e.to_string())?;
     statement
-        .execute((&rows.executions, &rows.task_runs, &rows.logs, &rows.leases))
+        .execute((&rows.executions, &rows.task_runs, &rows.logs, &rows.leases, &rows.artifacts))
         .map(drop)
         .map_err(|e| e.to_string())
 }
@@ -149,7 +155,11 @@ fn blocking(large: bool, write: impl FnOnce()) {
 
 impl Rows {
     fn len(&self) -> usize {
-        self.executions.len() + self.task_runs.len() + self.logs.len() + self.leases.len()
+        self.executions.len()
+            + self.task_runs.len()
+            + self.logs.len()
+            + self.leases.len()
+            + self.artifacts.len()
     }
 }
 

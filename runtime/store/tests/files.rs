@@ -27,6 +27,7 @@ async fn everything_is_there_after_close_and_reopen() {
             task_runs: runs.clone(),
             logs: lines.clone(),
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();

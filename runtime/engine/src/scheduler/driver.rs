@@ -22,7 +22,7 @@ use super::snapshot::Snapshots;
 use super::{Live, ResumeError, Shared, SharedLease, Update, subflow};
 use crate::machine::{Command, Event, Execution};
 use crate::records::{ExecutionState, LogRecord, TaskRunKey, Timestamp};
-use crate::store::{CommitBatch, Lease, Store, StoreError};
+use crate::store::{Attachment, CommitBatch, Lease, Store, StoreError};
 
 /// How long log lines may wait to be committed with the next turn instead of on their own.
 const LOG_DELAY: std::time::Duration = std::time::Duration::from_millis(20);
@@ -169,9 +169,6 @@ impl<S: Store> Driver<S> {
                 self.recorded_tx.send_replace(true);
             }
             self.kill_children_of_killed_subflows(&turn.changed);
-            if self.any_ended(&turn.changed) {
-                self.snapshot().await;
-            }
             let mut finished = false;
             for command in turn.commands {
                 match command {
@@ -332,12 +329,16 @@ impl<S: Store> Driver<S> {
             }
         }
         batch.logs = std::mem::take(&mut self.pending_logs);
+        if self.any_ended(&turn.changed) {
+            batch.artifacts.extend(self.snapshot().await);
+        }
         if batch.is_empty() {
             return true;
         }
         batch.lease = Some(self.lease.lock().unwrap_or_else(PoisonError::into_inner).clone());
         let listening = self.shared.updates.receiver_count() > 0;
         let updates = listening.then(|| Update::of_batch(&batch));
+        let committed = batch.artifacts.clone();
         if let Err(error) = self.shared.store.commit(batch).await {
             match error {
                 StoreError::LeaseLost(_) => {
@@ -352,6 +353,9 @@ impl<S: Store> Driver<S> {
             }
             self.stop_here();
             return false;
+        }
+        if let (Some(snapshots), Some(manifest)) = (self.snapshots.as_mut(), committed.first()) {
+            snapshots.committed(manifest);
         }
         for update in updates.into_iter().flatten() {
             let _ = self.shared.updates.send(update);
@@ -526,15 +530,16 @@ impl<S: Store> Driver<S> {
             && changed.iter().any(|k| self.exec.task_run(k).is_some_and(|r| r.state.is_terminal()))
     }
 
-    /// Records the workspace in the store, before the tasks after this boundary are
-    /// dispatched. A failure is logged: the execution goes on here, but a node taking it
-    /// over would find an older workspace.
-    async fn snapshot(&mut self) {
-        let Some(snapshots) = self.snapshots.as_mut() else { return };
+    /// Stores the workspace, whose manifest the commit recording this boundary attaches
+    /// (before the tasks after it are dispatched). A failure is logged: the execution goes on
+    /// here, but a node taking it over would find an older workspace.
+    async fn snapshot(&mut self) -> Option<Attachment> {
+        let snapshots = self.snapshots.as_mut()?;
         let id = &self.exec.record().id;
-        if let Err(error) = snapshots.take(&*self.shared.store, id, &self.workspace).await {
+        snapshots.prepare(&*self.shared.store, id, &self.workspace).await.unwrap_or_else(|error| {
             tracing::warn!(execution = %id, "cannot record the workspace for a takeover: {error}");
-        }
+            None
+        })
     }
 
     /// Stops driving the execution without writing anything more: what was committed stays

@@ -1,6 +1,7 @@
 //! Workspaces that follow an execution to another machine. With snapshots on (servers sharing
 //! a PostgreSQL database), the driver records its workspace in the shared store each time a
-//! task run ends, before the next tasks are dispatched: every file as a content-addressed
+//! task run ends, in the commit that records the end (so the two land together, fenced by the
+//! lease), before the next tasks are dispatched: every file as a content-addressed
 //! artifact (stored once, whatever the number of snapshots or executions holding it), and a
 //! manifest (paths, kinds, executable bits, link targets, contents' digests) attached to the
 //! execution. A node that takes the execution over, with no workspace of its own for it,
@@ -17,7 +18,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Store, StoreError};
+use crate::store::{Attachment, Store, StoreError};
 
 /// The execution-level artifact name of the manifest.
 pub(crate) const MANIFEST: &str = "sluice/workspace-manifest.json";
@@ -53,13 +54,16 @@ enum Found {
 }
 
 impl Snapshots {
-    /// Records `workspace` for `execution_id` in the store, if it changed since the last time.
-    pub(crate) async fn take<S: Store>(
+    /// Stores `workspace`'s changed files and its manifest in the store, and returns the
+    /// manifest's attachment to `execution_id` when it differs from the last one committed:
+    /// it goes in the batch that records the task's end, so a node taking the execution over
+    /// finds the workspace that batch left, and a node that lost the lease attaches nothing.
+    pub(crate) async fn prepare<S: Store>(
         &mut self,
         store: &S,
         execution_id: &str,
         workspace: &Path,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<Attachment>, StoreError> {
         let root = workspace.to_owned();
         let found = tokio::task::spawn_blocking(move || walk(&root))
             .await
@@ -87,15 +91,20 @@ impl Snapshots {
             });
         }
         if manifest.entries.is_empty() && self.last.is_none() {
-            return Ok(());
+            return Ok(None);
         }
         let bytes = serde_json::to_vec(&manifest).map_err(|e| StoreError::Database(e.to_string()))?;
         let stored = store.put_artifact(&bytes).await?;
-        if self.last.as_ref() != Some(&stored.sha256) {
-            store.attach_artifact(execution_id, None, MANIFEST, &stored).await?;
-            self.last = Some(stored.sha256);
+        if self.last.as_ref() == Some(&stored.sha256) {
+            return Ok(None);
         }
-        Ok(())
+        let name = MANIFEST.to_owned();
+        Ok(Some(Attachment { execution_id: execution_id.to_owned(), task_run: None, name, artifact: stored }))
+    }
+
+    /// The attachment [`Snapshots::prepare`] returned was committed.
+    pub(crate) fn committed(&mut self, attachment: &Attachment) {
+        self.last = Some(attachment.artifact.sha256.clone());
     }
 }
 

@@ -1,6 +1,8 @@
 //! Artifacts: content-addressed blobs stored once, and the names executions attach them under.
 
-use sluice_engine::{ArtifactRef, Store, StoreError};
+use std::time::Duration;
+
+use sluice_engine::{ArtifactRef, Attachment, CommitBatch, Lease, Store, StoreError};
 
 use crate::common::*;
 
@@ -65,4 +67,59 @@ async fn attaching_an_artifact_that_was_never_put_is_not_found() {
     let missing = ArtifactRef { sha256: "ab".repeat(32), size: 3 };
     let error = store.attach_artifact("e1", None, "x", &missing).await.unwrap_err();
     assert!(matches!(&error, StoreError::NotFound(m) if m.contains(&missing.sha256)), "{error:?}");
+}
+
+fn attachment(execution: &str, task_run: Option<&str>, name: &str, artifact: &ArtifactRef) -> Attachment {
+    let (execution_id, name) = (execution.to_owned(), name.to_owned());
+    Attachment { execution_id, task_run: task_run.map(key), name, artifact: artifact.clone() }
+}
+
+/// A batch's attachments land with its rows, replace a name attached before, and fail the
+/// batch whole when their blob was never put or the batch's lease is held by another node.
+#[tokio::test]
+async fn artifacts_attached_by_a_commit_land_with_its_rows_or_not_at_all() {
+    let (_db, store) = open_store().await;
+    let old = store.put_artifact(b"before").await.unwrap();
+    let new = store.put_artifact(b"after").await.unwrap();
+    store.attach_artifact("e1", None, "manifest", &old).await.unwrap();
+    let lease =
+        Lease { execution_id: "e1".into(), node: "a".into(), epoch: 1, ttl: Duration::from_secs(600) };
+    let batch = CommitBatch {
+        executions: vec![execution("e1", "ns", "flow", at(1, 0))],
+        task_runs: vec![("e1".to_owned(), task_run("build", at(2, 0)))],
+        lease: Some(lease.clone()),
+        artifacts: vec![
+            attachment("e1", None, "manifest", &new),
+            attachment("e1", Some("build[0]"), "report.xml", &old),
+        ],
+        ..CommitBatch::default()
+    };
+    store.commit(batch).await.unwrap();
+    let expected = vec![
+        (None, "manifest".to_owned(), new.clone()),
+        (Some(key("build[0]")), "report.xml".to_owned(), old.clone()),
+    ];
+    assert_eq!(store.artifacts("e1").await.unwrap(), expected);
+
+    // A blob never put: neither the attachments nor the rows beside them land.
+    let missing = ArtifactRef { sha256: "ab".repeat(32), size: 3 };
+    let batch = CommitBatch {
+        task_runs: vec![("e1".to_owned(), task_run("test", at(3, 0)))],
+        lease: Some(lease.clone()),
+        artifacts: vec![attachment("e1", None, "manifest", &old), attachment("e1", None, "gone", &missing)],
+        ..CommitBatch::default()
+    };
+    store.commit(batch).await.unwrap_err();
+    assert_eq!(store.artifacts("e1").await.unwrap(), expected);
+    assert_eq!(store.task_runs("e1").await.unwrap().len(), 1);
+
+    // Under a lease another node holds now: refused whole, the newer manifest stays.
+    assert_eq!(store.take_lease("e1", "b", Duration::from_secs(600)).await.unwrap().epoch, 2);
+    let stale = CommitBatch {
+        lease: Some(lease),
+        artifacts: vec![attachment("e1", None, "manifest", &old)],
+        ..CommitBatch::default()
+    };
+    assert!(matches!(store.commit(stale).await, Err(StoreError::LeaseLost(_))));
+    assert_eq!(store.artifacts("e1").await.unwrap(), expected);
 }

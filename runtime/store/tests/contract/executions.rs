@@ -35,6 +35,7 @@ async fn a_failing_row_leaves_nothing_of_its_batch() {
         ],
         logs: vec![log("e-new", None, "INFO", "started")],
         lease: None,
+        artifacts: Vec::new(),
     };
     let error = store.commit(batch.clone()).await.unwrap_err();
     assert!(
@@ -65,6 +66,7 @@ async fn a_failing_log_line_rolls_back_the_task_runs_before_it() {
         task_runs: vec![("e1".to_owned(), task_run("a", at(0, 1)))],
         logs: vec![log("e1", None, "INFO", "fine"), log("nobody", None, "INFO", "orphan")],
         lease: None,
+        artifacts: Vec::new(),
     };
     assert!(store.commit(batch).await.is_err());
     assert_eq!(store.get_execution("e1").await.unwrap(), None);
@@ -88,6 +90,7 @@ async fn upserts_replace_rows_whole_and_keep_creation_order() {
             task_runs: runs.to_vec(),
             logs: Vec::new(),
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
@@ -109,6 +112,7 @@ async fn upserts_replace_rows_whole_and_keep_creation_order() {
             ],
             logs: Vec::new(),
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
@@ -138,6 +142,7 @@ async fn upserts_replace_rows_whole_and_keep_creation_order() {
             ],
             logs: Vec::new(),
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
@@ -195,6 +200,7 @@ async fn a_row_given_twice_in_a_batch_ends_as_its_last_version() {
             ],
             logs: Vec::new(),
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
@@ -370,6 +376,7 @@ async fn a_cancelled_commit_lands_whole_or_not_at_all() {
             task_runs: (0..50).map(|n| (id.clone(), task_run(&format!("t{n}"), at(round, 1)))).collect(),
             logs: vec![log(&id, None, "INFO", "started")],
             lease: None,
+            artifacts: Vec::new(),
         };
         // Poll once, so the statements reach the connection, then drop the caller.
         {

@@ -26,6 +26,7 @@ async fn with_logs() -> (TestDb, TestStore) {
             task_runs: Vec::new(),
             logs: vec![log("e2", Some("build"), "ERROR", "other execution")],
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
@@ -127,7 +128,13 @@ async fn each_execution_numbers_its_own_lines_in_order() {
             .collect()
     };
     store
-        .commit(CommitBatch { executions, task_runs: Vec::new(), logs: interleaved(0), lease: None })
+        .commit(CommitBatch {
+            executions,
+            task_runs: Vec::new(),
+            logs: interleaved(0),
+            lease: None,
+            artifacts: Vec::new(),
+        })
         .await
         .unwrap();
     store.commit(CommitBatch { logs: interleaved(1), ..CommitBatch::default() }).await.unwrap();

@@ -78,6 +78,7 @@ async fn task_runs_with_fields_set_and_unset_round_trip() {
             ],
             logs: Vec::new(),
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
@@ -99,6 +100,7 @@ async fn log_lines_with_and_without_task_run_round_trip() {
             task_runs: Vec::new(),
             logs: vec![engine_line.clone(), plugin_line.clone()],
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
@@ -149,6 +151,7 @@ async fn unknown_task_run_states_are_corrupt_and_name_the_row() {
             task_runs: vec![("e1".to_owned(), run)],
             logs: Vec::new(),
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
@@ -195,6 +198,7 @@ async fn awkward_text_round_trips() {
             task_runs: vec![(execution.id.clone(), run.clone())],
             logs: vec![line.clone()],
             lease: None,
+            artifacts: Vec::new(),
         })
         .await
         .unwrap();
