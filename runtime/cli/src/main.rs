@@ -41,6 +41,9 @@ enum Command {
     /// Serve the HTTP API (flows, executions, logs) on the store in the data dir, until
     /// SIGTERM or Ctrl-C.
     Server(commands::server::ServerArgs),
+    /// Run the executions the servers on the database hand over (and those of nodes that
+    /// died), until SIGTERM or Ctrl-C; answers health and metrics only.
+    Worker(commands::worker::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,7 +60,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if matches!(cli.command, Command::Run(_) | Command::Server(_))
+    if matches!(cli.command, Command::Run(_) | Command::Server(_) | Command::Worker(_))
         && let Err(err) = sluice_engine::setup::workspace_retention()
     {
         eprintln!("error: {err:#}");
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => commands::validate::run(args, &data_dir).await,
             Command::Schema => commands::schema::run(&data_dir).await.map(|()| ExitCode::SUCCESS),
             Command::Server(args) => commands::server::run(args, &data_dir).await,
+            Command::Worker(args) => commands::worker::run(args, &data_dir).await,
         }
     });
     match result {

@@ -178,6 +178,9 @@ async fn bench<S: Store>(
             node: "test".to_owned(),
             workspace_snapshots: false,
             lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
+            runs_executions: true,
+            worker_tags: Vec::new(),
+            max_executions: None,
         },
     );
     let (chain_yaml, fan_yaml) = (chain(1000), fan_out(1000));

@@ -111,6 +111,9 @@ pub struct EngineBuilder {
     public_url: Option<String>,
     node: Option<String>,
     workspace_snapshots: bool,
+    runs_executions: bool,
+    worker_tags: Vec<String>,
+    max_executions: Option<usize>,
 }
 
 impl EngineBuilder {
@@ -155,6 +158,9 @@ impl EngineBuilder {
             public_url: None,
             node: None,
             workspace_snapshots: false,
+            runs_executions: true,
+            worker_tags: Vec::new(),
+            max_executions: None,
         })
     }
 
@@ -183,6 +189,28 @@ impl EngineBuilder {
         self
     }
 
+    /// Hands every execution to the nodes that run them instead of driving any here (a server
+    /// started with `--api-only`, see [`EngineConfig::runs_executions`]).
+    pub fn api_only(mut self, api_only: bool) -> Self {
+        self.runs_executions = !api_only;
+        self
+    }
+
+    /// The worker tags this node holds (see [`EngineConfig::worker_tags`]).
+    pub fn worker_tags(mut self, mut tags: Vec<String>) -> Self {
+        tags.sort();
+        tags.dedup();
+        self.worker_tags = tags;
+        self
+    }
+
+    /// At most this many claimed executions driven at once (see
+    /// [`EngineConfig::max_executions`]).
+    pub fn max_executions(mut self, max: Option<usize>) -> Self {
+        self.max_executions = max;
+        self
+    }
+
     /// The engine on `store`, with its workspaces under `state_dir`, secrets from the
     /// environment, and the workspace retention of [`workspace_retention`].
     pub fn build<S: Store>(self, store: Arc<S>, state_dir: &Path) -> Result<Engine<S>, SetupError> {
@@ -194,6 +222,9 @@ impl EngineBuilder {
             node: self.node.unwrap_or_else(crate::node::run_node),
             workspace_snapshots: self.workspace_snapshots,
             lease_ttl: crate::scheduler::DEFAULT_LEASE_TTL,
+            runs_executions: self.runs_executions,
+            worker_tags: self.worker_tags,
+            max_executions: self.max_executions,
         };
         Ok(Engine::new(store, self.sandbox, self.plugins, Arc::new(EnvSecrets), config))
     }

@@ -271,15 +271,25 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes over up to `limit` unfinished executions, oldest first, whose lease expired or
     /// that have none (and, with `reclaim_own`, those `node` itself held: a restarted node
-    /// takes its work back at once). Each lease passes to `node` for `ttl`, its epoch one
-    /// higher. Two nodes claiming at once never both get one execution.
+    /// takes its work back at once), among those whose worker tags
+    /// ([`Store::set_worker_tags`]) are all in `tags`. Each lease passes to `node` for `ttl`,
+    /// its epoch one higher. Two nodes claiming at once never both get one execution.
     fn claim_leases(
         &self,
         node: &str,
+        tags: &[String],
         ttl: Duration,
         limit: u32,
         reclaim_own: bool,
     ) -> impl Future<Output = Result<Vec<Lease>, StoreError>> + Send;
+
+    /// Records the worker tags an execution's tasks ask for, before its first commit: only a
+    /// node holding them all claims it.
+    fn set_worker_tags(
+        &self,
+        execution_id: &str,
+        tags: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Takes the lease of one execution whatever its state or holder, the epoch one higher
     /// (a rerun of a finished execution drives it again here).

@@ -56,6 +56,9 @@ async fn engine(dir: &Path) -> (Engine<SqliteStore>, Plugins) {
         node: "test".to_owned(),
         workspace_snapshots: false,
         lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
+        runs_executions: true,
+        worker_tags: Vec::new(),
+        max_executions: None,
     };
     (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)
 }

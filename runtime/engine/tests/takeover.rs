@@ -64,6 +64,9 @@ async fn engine(dir: &Path, node: &str) -> (Engine<SqliteStore>, Plugins) {
         node: node.to_owned(),
         workspace_snapshots: true,
         lease_ttl: TTL,
+        runs_executions: true,
+        worker_tags: Vec::new(),
+        max_executions: None,
     };
     (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)
 }

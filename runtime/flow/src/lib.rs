@@ -21,6 +21,7 @@ mod suggest;
 pub mod template;
 mod units;
 mod validate;
+mod worker_tags;
 
 pub use diagnostic::Diagnostic;
 pub use load::{LockedFlow, load};
@@ -31,3 +32,4 @@ pub use schema::flow_json_schema;
 pub use source_map::{SourceMap, Span};
 pub use units::parse_size;
 pub use validate::{CatalogTask, TaskCatalog, validate};
+pub use worker_tags::{MAX_WORKER_TAG, check_worker_tag, holds_worker_tags, parse_worker_tags};

@@ -120,6 +120,9 @@ pub struct Task {
     pub depends_on: Vec<String>,
     pub allow: Allow,
     pub limits: TaskLimits,
+    /// What a worker must be tagged with (`sluice worker --tags`) to run the task, as in
+    /// `[docker]`: the execution goes to a worker holding every tag its tasks ask for.
+    pub worker_tags: Vec<String>,
     pub pointer: Pointer,
 }
 
@@ -139,6 +142,7 @@ impl Task {
             depends_on: Vec::new(),
             allow: Allow::default(),
             limits: TaskLimits::default(),
+            worker_tags: Vec::new(),
             pointer: pointer.to_owned(),
         }
     }
@@ -359,6 +363,14 @@ impl Task {
 }
 
 impl Flow {
+    /// The worker tags its tasks ask for, sorted, each once: a node runs the execution only
+    /// if it holds them all.
+    pub fn worker_tags(&self) -> Vec<String> {
+        let tags: std::collections::BTreeSet<&String> =
+            self.all_tasks().into_iter().flat_map(|t| &t.worker_tags).collect();
+        tags.into_iter().cloned().collect()
+    }
+
     /// Every task of the flow, depth first, main tasks then `errors` then `finally`.
     pub fn all_tasks(&self) -> Vec<&Task> {
         fn walk<'a>(tasks: &'a [Task], out: &mut Vec<&'a Task>) {

@@ -276,6 +276,29 @@ fn sizes() {
 }
 
 #[test]
+fn worker_tags_on_plugin_tasks() {
+    let flow = with_tasks(
+        "  - {id: a, type: core.log, message: m, workerTags: [linux, docker]}\n  \
+         - {id: b, type: flow.parallel, tasks: [{id: c, type: core.log, message: m, workerTags: [docker, gpu]}]}\n",
+    );
+    assert_eq!(flow.tasks[0].worker_tags, ["linux", "docker"]);
+    assert_eq!(flow.worker_tags(), ["docker", "gpu", "linux"], "every task's, sorted, each once");
+    assert_eq!(with_tasks("  - {id: a, type: core.log, message: m}\n").worker_tags(), Vec::<String>::new());
+    let bad = errors("id: f\nnamespace: n\ntasks: [{id: t, type: core.log, workerTags: [Docker]}]\n");
+    assert_eq!(
+        bad,
+        [(
+            "/tasks/0/workerTags".to_string(),
+            "invalid worker tag `Docker`: it must start with a lowercase letter or a digit".to_string()
+        )]
+    );
+    let native = errors("id: f\nnamespace: n\ntasks: [{id: t, type: flow.sleep, duration: 1s, workerTags: [x]}]\n");
+    assert_eq!(native[0].1, "`workerTags` has no effect on task `t` (`flow.sleep`)");
+    let not_a_list = errors("id: f\nnamespace: n\ntasks: [{id: t, type: core.log, workerTags: docker}]\n");
+    assert_eq!(not_a_list[0].0, "/tasks/0/workerTags");
+}
+
+#[test]
 fn retry_defaults_and_kinds() {
     let retry = |body: &str| {
         with_tasks(&format!("  - {{id: t, type: core.log, message: m, retry: {body}}}\n")).tasks[0]

@@ -94,6 +94,29 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What a worker (`sluice worker`) answers: its health and metrics, nothing of the API.
+pub const WORKER_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+
+/// The router of a worker: [`WORKER_PATHS`] only; anything else is a 404 problem document.
+pub fn worker_router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for r in routes().into_iter().filter(|r| WORKER_PATHS.contains(&r.path)) {
+        router = router.route(r.path, r.handler);
+    }
+    router
+        .fallback(not_found_on_a_worker)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(map_response(problem_for_every_error))
+        .with_state(state)
+}
+
+async fn not_found_on_a_worker(uri: Uri) -> Response {
+    let paths = WORKER_PATHS.join(", ");
+    let message =
+        format!("{} is not served by a worker, which answers only {paths}: ask a server", uri.path());
+    ApiError::NotFound(message).into_response()
+}
+
 /// An unknown path: a problem document, or for a browser asking for a page outside the API, the
 /// UI's page with a 404 status (its script says what is not there).
 async fn not_found(uri: Uri, headers: HeaderMap) -> Response {

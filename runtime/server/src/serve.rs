@@ -4,7 +4,7 @@ use std::future::Future;
 
 use tokio::net::TcpListener;
 
-use crate::routes::router;
+use crate::routes::{router, worker_router};
 use crate::state::AppState;
 
 /// Serves until `shutdown` resolves; then stops the triggers (no schedule or flow trigger
@@ -24,4 +24,22 @@ pub async fn serve(
         drain.await;
     };
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+}
+
+/// [`serve`] for a worker (`sluice worker`): health and metrics only, and of the triggers only
+/// the flow triggers (the executions it drives end here); schedules and webhooks are the
+/// servers'.
+pub async fn serve_worker(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let triggers = crate::triggers::start_flow_triggers(state.trigger_context());
+    let shutdown = async move {
+        shutdown.await;
+        triggers.stop().await;
+        drain.await;
+    };
+    axum::serve(listener, worker_router(state)).with_graceful_shutdown(shutdown).await
 }

@@ -91,11 +91,16 @@ impl Store for ServerStore {
     async fn claim_leases(
         &self,
         node: &str,
+        tags: &[String],
         ttl: Duration,
         limit: u32,
         reclaim_own: bool,
     ) -> Result<Vec<Lease>, StoreError> {
-        delegate!(self, |s| s.claim_leases(node, ttl, limit, reclaim_own))
+        delegate!(self, |s| s.claim_leases(node, tags, ttl, limit, reclaim_own))
+    }
+
+    async fn set_worker_tags(&self, execution_id: &str, tags: &[String]) -> Result<(), StoreError> {
+        delegate!(self, |s| s.set_worker_tags(execution_id, tags))
     }
 
     async fn take_lease(&self, execution_id: &str, node: &str, ttl: Duration) -> Result<Lease, StoreError> {

@@ -103,6 +103,7 @@ pub(crate) async fn renew(db: impl PgExecutor<'_>, leases: &[Lease]) -> Result<V
 pub(crate) async fn claim(
     db: impl PgExecutor<'_>,
     node: &str,
+    tags: &[String],
     ttl: Duration,
     limit: u32,
     reclaim_own: bool,
@@ -117,6 +118,8 @@ pub(crate) async fn claim(
              FROM executions AS e LEFT JOIN execution_leases AS l ON l.execution_id = e.id \
              WHERE e.state <> ALL($3) \
                AND (l.execution_id IS NULL OR l.expires_at < {NOW_MS} OR ($4 AND l.node = $1)) \
+               AND NOT EXISTS (SELECT 1 FROM execution_worker_tags AS w \
+                   WHERE w.execution_id = e.id AND NOT w.tags <@ $6::text[]) \
              ORDER BY e.created_at, e.id LIMIT $5), \
          claimed AS ( \
              INSERT INTO execution_leases (execution_id, node, epoch, expires_at) \
@@ -133,6 +136,7 @@ pub(crate) async fn claim(
     .bind(terminal)
     .bind(reclaim_own)
     .bind(i64::from(limit))
+    .bind(tags)
     .fetch_all(db)
     .await
     .map_err(db_error)?;
@@ -211,4 +215,22 @@ pub(crate) async fn take_controls(
             Ok((id, control))
         })
         .collect()
+}
+
+/// Records the worker tags execution `execution_id` asks for (see `claim`).
+pub(crate) async fn set_worker_tags(
+    db: impl PgExecutor<'_>,
+    execution_id: &str,
+    tags: &[String],
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO execution_worker_tags (execution_id, tags) VALUES ($1, $2) \
+         ON CONFLICT (execution_id) DO UPDATE SET tags = excluded.tags",
+    )
+    .bind(execution_id.as_bytes())
+    .bind(tags)
+    .execute(db)
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }

@@ -44,11 +44,16 @@ impl Store for PostgresStore {
     async fn claim_leases(
         &self,
         node: &str,
+        tags: &[String],
         ttl: std::time::Duration,
         limit: u32,
         reclaim_own: bool,
     ) -> Result<Vec<Lease>, StoreError> {
-        leases::claim(&self.pool, node, ttl, limit, reclaim_own).await
+        leases::claim(&self.pool, node, tags, ttl, limit, reclaim_own).await
+    }
+
+    async fn set_worker_tags(&self, execution_id: &str, tags: &[String]) -> Result<(), StoreError> {
+        leases::set_worker_tags(&self.pool, execution_id, tags).await
     }
 
     async fn take_lease(

@@ -82,6 +82,7 @@ pub(crate) async fn renew(writer: &Writer, leases: &[Lease]) -> Result<Vec<Strin
 pub(crate) async fn claim(
     writer: &Writer,
     node: &str,
+    tags: &[String],
     ttl: Duration,
     limit: u32,
     reclaim_own: bool,
@@ -96,6 +97,8 @@ pub(crate) async fn claim(
          FROM executions AS e LEFT JOIN execution_leases AS l ON l.execution_id = e.id \
          WHERE e.state NOT IN (SELECT value FROM json_each(?3)) \
            AND (l.execution_id IS NULL OR l.expires_at < {NOW_MS} OR (?4 AND l.node = ?1)) \
+           AND NOT EXISTS (SELECT 1 FROM execution_worker_tags AS w, json_each(w.tags) AS t \
+               WHERE w.execution_id = e.id AND t.value NOT IN (SELECT value FROM json_each(?6))) \
          ORDER BY e.created_at, e.id LIMIT ?5 \
          ON CONFLICT (execution_id) DO UPDATE SET node = excluded.node, epoch = excluded.epoch, \
              expires_at = excluded.expires_at \
@@ -106,6 +109,7 @@ pub(crate) async fn claim(
     .bind(&terminal)
     .bind(reclaim_own)
     .bind(i64::from(limit))
+    .bind(serde_json::to_string(tags).map_err(|e| StoreError::Database(e.to_string()))?)
     .fetch_all(&mut *connection)
     .await
     .map_err(db_error)?;
@@ -210,4 +214,23 @@ pub(crate) async fn take_controls(
             Ok((id, control))
         })
         .collect()
+}
+
+/// Records the worker tags execution `execution_id` asks for (see `claim`).
+pub(crate) async fn set_worker_tags(
+    writer: &Writer,
+    execution_id: &str,
+    tags: &[String],
+) -> Result<(), StoreError> {
+    let tags = serde_json::to_string(tags).map_err(|e| StoreError::Database(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO execution_worker_tags (execution_id, tags) VALUES (?1, ?2) \
+         ON CONFLICT (execution_id) DO UPDATE SET tags = excluded.tags",
+    )
+    .bind(execution_id)
+    .bind(tags)
+    .execute(&mut *writer.lock().await?)
+    .await
+    .map_err(db_error)?;
+    Ok(())
 }

@@ -90,8 +90,11 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
     .fetch_all(&raw_pool)
     .await
     .unwrap();
-    assert_eq!(schema_version(), 3);
-    assert_eq!(applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(), vec![(1, true), (2, true), (3, true)]);
+    assert_eq!(schema_version(), 4);
+    assert_eq!(
+        applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(),
+        vec![(1, true), (2, true), (3, true), (4, true)]
+    );
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
             .fetch_all(&raw_pool)
@@ -105,6 +108,7 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
             "execution_controls",
             "execution_labels",
             "execution_leases",
+            "execution_worker_tags",
             "executions",
             "flows",
             "logs",
@@ -147,13 +151,13 @@ async fn a_newer_schema_is_refused_with_a_clear_error() {
     let error = SqliteStore::open(&path).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "database error: the database has schema version 9999, but this sluice knows versions up to 3: \
+        "database error: the database has schema version 9999, but this sluice knows versions up to 4: \
          open it with the newer sluice that wrote it"
     );
 }
 
 /// A database of schema version 2 (before leases) with an unfinished execution: opening it
-/// applies migration 3, and the execution, leased by no one, goes to the first claimer.
+/// applies migrations 3 and 4, and the execution, leased by no one, goes to the first claimer.
 #[tokio::test]
 async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable() {
     let dir = tempfile::tempdir().unwrap();
@@ -167,11 +171,12 @@ async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable
     sqlx::query("DROP TABLE execution_leases").execute(&raw_pool).await.unwrap();
     sqlx::query("DROP TABLE execution_controls").execute(&raw_pool).await.unwrap();
     sqlx::query("DROP TABLE nodes").execute(&raw_pool).await.unwrap();
-    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 3").execute(&raw_pool).await.unwrap();
+    sqlx::query("DROP TABLE execution_worker_tags").execute(&raw_pool).await.unwrap();
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 3").execute(&raw_pool).await.unwrap();
     raw_pool.close().await;
 
     let upgraded = SqliteStore::open(&path).await.unwrap();
-    let claimed = upgraded.claim_leases("n1", Duration::from_secs(60), 10, false).await.unwrap();
+    let claimed = upgraded.claim_leases("n1", &[], Duration::from_secs(60), 10, false).await.unwrap();
     let expected =
         Lease { execution_id: "old".into(), node: "n1".into(), epoch: 1, ttl: Duration::from_secs(60) };
     assert_eq!(claimed, vec![expected]);

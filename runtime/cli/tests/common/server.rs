@@ -1,5 +1,5 @@
-//! The real `sluice server` binary on 127.0.0.1:0 with a temp data dir, for tests that drive it
-//! over HTTP. Shared by the server test files (`mod common;`).
+//! The real `sluice server` (or `sluice worker`) binary on 127.0.0.1:0 with a temp data dir,
+//! for tests that drive it over HTTP. Shared by the server test files (`mod common;`).
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -33,10 +33,25 @@ impl Server {
 
     /// [`Server::start_with`] listening on `bind` (`127.0.0.1:8080`).
     pub fn start_bound(data_dir: &Path, bind: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_command("server", data_dir, bind, args, env)
+    }
+
+    /// `sluice worker` with extra arguments, its health and metrics on a free port.
+    pub fn start_worker(data_dir: &Path, args: &[&str]) -> Server {
+        Server::start_command("worker", data_dir, "127.0.0.1:0", args, &[])
+    }
+
+    fn start_command(
+        command: &str,
+        data_dir: &Path,
+        bind: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["server", "--bind", bind])
+            .args([command, "--bind", bind])
             .args(args)
             .envs(env.iter().copied())
             .stderr(Stdio::piped())

@@ -115,12 +115,18 @@ impl<S: Store> Shared<S> {
         reclaim_own: bool,
     ) -> Result<Vec<ExecutionHandle>, StoreError> {
         let mut handles = Vec::new();
+        if !self.config.runs_executions {
+            return Ok(handles);
+        }
         let mut waiting: Vec<Waiting> = Vec::new();
         loop {
-            let node = &self.config.node;
-            let leases =
-                self.store.claim_leases(node, self.config.lease_ttl, CLAIM_BATCH, reclaim_own).await?;
-            let full = leases.len() == CLAIM_BATCH as usize;
+            let limit = self.claimable();
+            if limit == 0 {
+                break;
+            }
+            let (node, tags, ttl) = (&self.config.node, &self.config.worker_tags, self.config.lease_ttl);
+            let leases = self.store.claim_leases(node, tags, ttl, limit, reclaim_own).await?;
+            let full = leases.len() == limit as usize;
             for lease in leases {
                 if !self.settle_live_driver(&lease).await {
                     continue;
@@ -140,6 +146,15 @@ impl<S: Store> Shared<S> {
         }
         self.start_admitted(self.admission.admit_waiting());
         Ok(handles)
+    }
+
+    /// How many executions one claim may take: [`CLAIM_BATCH`], or fewer when
+    /// [`crate::EngineConfig::max_executions`] leaves less room beside those driven here.
+    fn claimable(&self) -> u32 {
+        let Some(max) = self.config.max_executions else { return CLAIM_BATCH };
+        let live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = live.values().filter(|l| l.lease.is_some()).count();
+        u32::try_from(max.saturating_sub(held)).unwrap_or(u32::MAX).min(CLAIM_BATCH)
     }
 
     /// Settles a claimed execution that is still live here (its renewals failed until the

@@ -14,6 +14,7 @@ mod drain;
 mod driver;
 mod evaluate;
 mod execution_info;
+mod hand_off;
 mod leases;
 mod plugins;
 mod recover;
@@ -73,6 +74,16 @@ pub struct EngineConfig {
     /// How long a lease holds unrenewed: the executions of a node that died (or was cut off)
     /// are taken over by another this long after its last renewal.
     pub lease_ttl: Duration,
+    /// Whether this node drives executions. False for a server started with `--api-only`: it
+    /// hands every execution it creates to the workers (see `hand_off`).
+    pub runs_executions: bool,
+    /// The worker tags this node holds (`--tags`), sorted: it runs (and claims) only the
+    /// executions whose tasks ask for none it lacks.
+    pub worker_tags: Vec<String>,
+    /// At most this many executions claimed to drive here at once (`--max-executions`), so
+    /// that workers share the work handed to them; None claims whatever is free. Executions
+    /// this node starts itself are not held back.
+    pub max_executions: Option<usize>,
 }
 
 /// The default [`EngineConfig::lease_ttl`]: a dead node's work is taken over within about 6 s.

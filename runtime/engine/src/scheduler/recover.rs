@@ -129,8 +129,9 @@ pub(crate) async fn restore_one<S: Store>(
         }
     };
     let workspace = workspace_dir(&shared.config.workspaces, &exec.record().id);
-    // Taken over from another machine: its workspace as the last task boundary left it.
-    if shared.config.workspace_snapshots && !tokio::fs::try_exists(&workspace).await.unwrap_or(true) {
+    // Taken over from another machine (or handed here by a node that does not run it): its
+    // workspace as the last task boundary left it, if a snapshot of it was recorded.
+    if !tokio::fs::try_exists(&workspace).await.unwrap_or(true) {
         match snapshot::restore(&*shared.store, &exec.record().id, &workspace).await {
             Ok(true) => {
                 tracing::info!(execution = %exec.record().id, "workspace rebuilt from its last snapshot")

@@ -1,5 +1,6 @@
 //! Starting an execution: its inputs checked and typed, its `file` inputs copied into the
-//! workspace, its `variables` rendered, and its driver registered as live and spawned.
+//! workspace, its `variables` rendered, and its driver registered as live and spawned (or the
+//! execution handed to the nodes that run executions, see `hand_off`).
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
@@ -12,6 +13,7 @@ use super::context::ExecutionScope;
 use super::dispatch::now;
 use super::driver::{Begin, Driver, Hold};
 use super::evaluate::located;
+use super::hand_off;
 use super::workspace::workspace_dir;
 use super::{ExecutionHandle, Shared, StartError, StartRequest};
 use crate::machine::Execution;
@@ -56,6 +58,13 @@ pub(crate) async fn start<S: Store>(
         started_at: None,
         ended_at: None,
     };
+    let wanted = flow.worker_tags();
+    if !wanted.is_empty() {
+        shared.store.set_worker_tags(&id, &wanted).await?;
+    }
+    if !hand_off::runs_here(&shared, &wanted) {
+        return hand_off::hand_off(&shared, record, &workspace).await;
+    }
     let exec = Execution::new(flow.clone(), record.clone());
     let redact = secret_values(&flow.inputs, &typed);
     let mut scope = ExecutionScope::new(&exec, typed, created);

@@ -56,6 +56,9 @@ pub async fn harness_with_source(secrets: Arc<dyn Secrets>) -> Harness {
             node: "test".to_owned(),
             workspace_snapshots: false,
             lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
+            runs_executions: true,
+            worker_tags: Vec::new(),
+            max_executions: None,
         },
     );
     Harness { engine, plugins, dir }

@@ -19,7 +19,7 @@ pub const FLOW: [&str; 15] = [
 ];
 
 /// Keys every task may have; on a plugin task every other key is the plugin's config.
-pub const TASK_COMMON: [&str; 11] = [
+pub const TASK_COMMON: [&str; 12] = [
     "id",
     "type",
     "description",
@@ -31,10 +31,11 @@ pub const TASK_COMMON: [&str; 11] = [
     "dependsOn",
     "allow",
     "limits",
+    "workerTags",
 ];
 
 /// Common keys that only make sense on a task that runs a component.
-pub const PLUGIN_ONLY: [&str; 3] = ["allow", "limits", "retry"];
+pub const PLUGIN_ONLY: [&str; 4] = ["allow", "limits", "retry", "workerTags"];
 
 /// The native task types and the keys each adds to the common ones.
 pub const NATIVE: [(&str, &[&str]); 9] = [

@@ -60,9 +60,25 @@ fn task(r: &mut Reader, node: &Node<'_>) -> Option<Task> {
             .unwrap_or_default(),
         allow: fields.get("allow").and_then(|n| policy::allow(r, &n, &context)).unwrap_or_default(),
         limits: fields.get("limits").and_then(|n| policy::limits(r, &n, &context)).unwrap_or_default(),
+        worker_tags: fields.get("workerTags").and_then(|n| worker_tags(r, &n)).unwrap_or_default(),
         kind: kind.unwrap_or(TaskKind::Sequential { tasks: Vec::new() }),
         pointer: node.pointer.clone(),
     })
+}
+
+/// `workerTags`: names as `sluice worker --tags` takes them.
+fn worker_tags(r: &mut Reader, node: &Node<'_>) -> Option<Vec<String>> {
+    let tags = r.strings(node, "a list of worker tags, as in `[docker, linux]`")?;
+    for tag in &tags {
+        if let Err(why) = crate::check_worker_tag(tag) {
+            r.report(
+                Diagnostic::at(&node.pointer, format!("invalid worker tag `{tag}`: {why}")).with_hint(
+                    "use lowercase letters, digits, `-`, `_` and `.`, as in `docker` or `gpu-a100`",
+                ),
+            );
+        }
+    }
+    Some(tags)
 }
 
 fn kind(r: &mut Reader, fields: &Fields<'_>, type_name: &str, context: &str) -> Option<TaskKind> {

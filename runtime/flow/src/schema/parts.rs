@@ -150,6 +150,14 @@ pub fn common_task_properties(plugin: bool) -> Map<String, Value> {
     if plugin {
         properties.insert("allow".into(), reference("allow"));
         properties.insert("limits".into(), reference("limits"));
+        properties.insert(
+            "workerTags".into(),
+            json!({
+                "description": "Tags a worker must hold (`sluice worker --tags`) to run the task's execution.",
+                "type": "array",
+                "items": { "type": "string", "pattern": crate::worker_tags::WORKER_TAG_PATTERN }
+            }),
+        );
     }
     properties
 }

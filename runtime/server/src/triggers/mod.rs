@@ -88,6 +88,12 @@ pub fn start(context: TriggerContext) -> TriggerRuntime {
     TriggerRuntime { stop, tasks }
 }
 
+/// Only the flow-trigger listener: a worker's triggers.
+pub fn start_flow_triggers(context: TriggerContext) -> TriggerRuntime {
+    let (stop, stopped) = watch::channel(false);
+    TriggerRuntime { stop, tasks: vec![tokio::spawn(flow::listen(context, stopped))] }
+}
+
 impl TriggerRuntime {
     /// Stops firing; returns once both loops have ended (a start in progress completes).
     pub async fn stop(self) {

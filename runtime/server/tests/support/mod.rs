@@ -45,6 +45,9 @@ pub async fn engine(dir: &Path, secrets: &[(&str, &str)]) -> Engine<ServerStore>
             node: "test".to_owned(),
             workspace_snapshots: false,
             lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
+            runs_executions: true,
+            worker_tags: Vec::new(),
+            max_executions: None,
         },
     )
 }

@@ -40,7 +40,7 @@ async fn a_commit_under_a_lease_taken_over_is_refused_whole_and_the_new_owner_go
     let (_db, store) = open_store().await;
     create(&store, "e1", 1, Some(lease("e1", "a", 1, Duration::ZERO))).await;
     let_expire().await;
-    let claimed = store.claim_leases("b", LONG, 10, false).await.unwrap();
+    let claimed = store.claim_leases("b", &[], LONG, 10, false).await.unwrap();
     assert_eq!(claimed, vec![lease("e1", "b", 2, LONG)]);
 
     let stale = CommitBatch {
@@ -74,11 +74,11 @@ async fn renewals_extend_held_leases_and_name_the_lost_ones() {
     // `held` is renewed before anyone claims; `taken` is claimed by b first.
     let renewed = store.renew_leases(&[lease("held", "a", 1, LONG)]).await.unwrap();
     assert!(renewed.is_empty());
-    assert_eq!(ids(&store.claim_leases("b", LONG, 10, false).await.unwrap()), ["taken"]);
+    assert_eq!(ids(&store.claim_leases("b", &[], LONG, 10, false).await.unwrap()), ["taken"]);
 
     let given = [lease("held", "a", 1, LONG), lease("taken", "a", 1, LONG), lease("unwritten", "a", 1, LONG)];
     assert_eq!(store.renew_leases(&given).await.unwrap(), ["taken"], "a lease not written yet is not lost");
-    assert!(store.claim_leases("c", LONG, 10, false).await.unwrap().is_empty(), "both are held now");
+    assert!(store.claim_leases("c", &[], LONG, 10, false).await.unwrap().is_empty(), "both are held now");
 }
 
 #[tokio::test]
@@ -99,14 +99,17 @@ async fn claims_take_unfinished_executions_whose_lease_expired_or_is_missing_old
         .unwrap();
     let_expire().await;
 
-    let claimed = store.claim_leases("b", LONG, 10, false).await.unwrap();
+    let claimed = store.claim_leases("b", &[], LONG, 10, false).await.unwrap();
     assert_eq!(claimed, vec![lease("legacy", "b", 1, LONG), lease("expired", "b", 2, LONG)]);
-    assert!(store.claim_leases("b", LONG, 10, false).await.unwrap().is_empty(), "nothing else is free");
+    assert!(store.claim_leases("b", &[], LONG, 10, false).await.unwrap().is_empty(), "nothing else is free");
 
     // A restarted node takes back its own at once, even unexpired; others' stay.
-    assert!(store.claim_leases("a", LONG, 10, false).await.unwrap().is_empty());
-    assert_eq!(store.claim_leases("a", LONG, 10, true).await.unwrap(), vec![lease("live", "a", 2, LONG)]);
-    assert_eq!(ids(&store.claim_leases("b", LONG, 10, true).await.unwrap()), ["legacy", "expired"]);
+    assert!(store.claim_leases("a", &[], LONG, 10, false).await.unwrap().is_empty());
+    assert_eq!(
+        store.claim_leases("a", &[], LONG, 10, true).await.unwrap(),
+        vec![lease("live", "a", 2, LONG)]
+    );
+    assert_eq!(ids(&store.claim_leases("b", &[], LONG, 10, true).await.unwrap()), ["legacy", "expired"]);
 }
 
 #[tokio::test]
@@ -116,8 +119,8 @@ async fn a_claim_takes_at_most_its_limit() {
         create(&store, &format!("e{n}"), n, Some(lease(&format!("e{n}"), "a", 1, Duration::ZERO))).await;
     }
     let_expire().await;
-    assert_eq!(ids(&store.claim_leases("b", LONG, 2, false).await.unwrap()), ["e0", "e1"]);
-    assert_eq!(ids(&store.claim_leases("b", LONG, 10, false).await.unwrap()), ["e2", "e3", "e4"]);
+    assert_eq!(ids(&store.claim_leases("b", &[], LONG, 2, false).await.unwrap()), ["e0", "e1"]);
+    assert_eq!(ids(&store.claim_leases("b", &[], LONG, 10, false).await.unwrap()), ["e2", "e3", "e4"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -136,7 +139,7 @@ async fn of_many_concurrent_claimers_each_expired_execution_goes_to_exactly_one(
             let node = format!("node{c}");
             let mut mine = Vec::new();
             loop {
-                let got = store.claim_leases(&node, LONG, 3, false).await.unwrap();
+                let got = store.claim_leases(&node, &[], LONG, 3, false).await.unwrap();
                 if got.is_empty() {
                     return mine;
                 }
@@ -225,7 +228,30 @@ async fn the_cluster_status_counts_live_nodes_held_leases_and_executions_awaitin
     assert_eq!(status, sluice_engine::ClusterStatus { nodes_alive: 1, leases: 1, awaiting_takeover: 2 });
 
     store.heartbeat("b", LONG).await.unwrap();
-    store.claim_leases("b", LONG, 10, false).await.unwrap();
+    store.claim_leases("b", &[], LONG, 10, false).await.unwrap();
     let status = store.cluster_status().await.unwrap();
     assert_eq!(status, sluice_engine::ClusterStatus { nodes_alive: 2, leases: 3, awaiting_takeover: 0 });
+}
+
+fn tags(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_claim_takes_only_the_executions_whose_worker_tags_the_node_holds() {
+    let (_db, store) = open_store().await;
+    // Recorded before the first commit, as a node handing an execution to workers does.
+    store.set_worker_tags("docker", &tags(&["docker"])).await.unwrap();
+    store.set_worker_tags("gpu", &tags(&["docker", "gpu"])).await.unwrap();
+    for (n, id) in ["plain", "docker", "gpu"].into_iter().enumerate() {
+        create(&store, id, n as i64, None).await;
+    }
+    assert_eq!(ids(&store.claim_leases("a", &[], LONG, 10, false).await.unwrap()), ["plain"]);
+    let linux = tags(&["docker", "linux"]);
+    assert_eq!(ids(&store.claim_leases("b", &linux, LONG, 10, false).await.unwrap()), ["docker"]);
+    assert!(store.claim_leases("b", &linux, LONG, 10, false).await.unwrap().is_empty());
+    // Tags written again replace the old ones.
+    store.set_worker_tags("gpu", &tags(&["gpu"])).await.unwrap();
+    let gpu = tags(&["gpu"]);
+    assert_eq!(ids(&store.claim_leases("c", &gpu, LONG, 10, false).await.unwrap()), ["gpu"]);
 }

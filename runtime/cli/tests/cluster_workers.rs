@@ -1,0 +1,190 @@
+//! `sluice server --api-only` and `sluice worker` processes on one PostgreSQL database (a
+//! cluster this test binary starts, see `runtime/store-postgres/tests/common/cluster.rs`). The
+//! server runs nothing: each execution it starts is committed for the workers, which share
+//! them (`--max-executions`), take over those of a worker killed mid-task, and run an
+//! execution whose tasks ask for `workerTags:` only on a worker holding them. A `file` input
+//! uploaded to the server reaches the worker's workspace.
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../../store-postgres/tests/common/cluster.rs"]
+mod cluster;
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::server::Server;
+use serde_json::{Value, json};
+use sluice_engine::{ExecutionState, Store, TaskRunState};
+
+const NAPS: &str = "id: naps\nnamespace: cluster\ntasks:\n  - id: before\n    type: test.noop\n  - id: nap\n    type: test.sleep\n    ms: 2500\n  - id: after\n    type: test.noop\n";
+
+/// One task asks for a Docker host; the file input was uploaded to the API server.
+const TAGGED: &str = r#"id: tagged
+namespace: cluster
+inputs:
+  - id: notes
+    type: file
+tasks:
+  - id: read
+    type: test.read-file
+    path: "{{ inputs.notes }}"
+    workerTags: [docker]
+"#;
+
+const INTERRUPTED: &str = "interrupted: its server stopped or lost the execution";
+
+async fn database() -> String {
+    tokio::task::spawn_blocking(|| cluster::cluster().create_database()).await.unwrap()
+}
+
+fn install_test_plugin(dir: &Path) {
+    std::fs::create_dir_all(dir.join("plugins")).unwrap();
+    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, dir.join("plugins/test.wasm")).unwrap();
+}
+
+fn api_server(dir: &Path, url: &str) -> Server {
+    install_test_plugin(dir);
+    Server::start_with(dir, &["--database", url, "--api-only"], &[])
+}
+
+fn worker(dir: &Path, url: &str, args: &[&str]) -> Server {
+    install_test_plugin(dir);
+    let mut all = vec!["--database", url];
+    all.extend_from_slice(args);
+    Server::start_worker(dir, &all)
+}
+
+/// Whether the execution's workspace is under `dir` (the node that ran it keeps it there).
+fn ran_in(dir: &Path, id: &str) -> bool {
+    dir.join("workspaces").join(id).is_dir()
+}
+
+async fn wait_in_nap(server: &Server, id: &str) {
+    for tries in 0.. {
+        let (_, doc) = server.get(&format!("/api/v1/executions/{id}")).await;
+        let runs = doc["taskRuns"].as_array().cloned().unwrap_or_default();
+        if runs.iter().any(|r| r["taskId"] == "nap" && r["state"] == "RUNNING") {
+            return;
+        }
+        assert!(tries < 300, "{id} never reached its nap: {doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `sluice_cluster_<name>` gauge of a node's `/metrics`.
+async fn gauge(node: &Server, name: &str) -> u64 {
+    let text = node.http.get(node.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let prefix = format!("sluice_cluster_{name} ");
+    let line = text.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("{prefix}in {text}"));
+    line[prefix.len()..].parse().unwrap()
+}
+
+/// Six executions started on the API-only server go three to each worker; `kill -9` of one
+/// worker mid-task sends its three to the other, which records the cut attempts and finishes
+/// them; a `?wait=true` start on the server answers with the final document.
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_share_what_an_api_only_server_hands_over_and_take_over_a_killed_ones() {
+    let url = database().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let api = api_server(dirs[0].path(), &url);
+    let first = worker(dirs[1].path(), &url, &["--max-executions", "3"]);
+    let second = worker(dirs[2].path(), &url, &["--max-executions", "3"]);
+    assert_eq!(api.post("/api/v1/flows", NAPS).await.0, 201);
+
+    let mut ids = Vec::new();
+    for _ in 0..6 {
+        let (status, doc) = api.post("/api/v1/executions/cluster/naps", "{}").await;
+        assert_eq!((status, &doc["state"]), (202, &json!("CREATED")), "{doc}");
+        ids.push(doc["executionId"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        wait_in_nap(&api, id).await;
+    }
+    let on_second: Vec<&String> = ids.iter().filter(|id| ran_in(dirs[2].path(), id)).collect();
+    let on_first = ids.iter().filter(|id| ran_in(dirs[1].path(), id)).count();
+    assert_eq!((on_first, on_second.len()), (3, 3), "each worker claims up to its --max-executions");
+    assert!(ids.iter().all(|id| !ran_in(dirs[0].path(), id)), "the API-only server keeps no workspace");
+    assert_eq!(gauge(&first, "leases").await, 6);
+
+    second.kill_hard();
+    for id in &ids {
+        api.wait_for_state(id, "SUCCESS").await;
+    }
+    let store = sluice_store_postgres::PostgresStore::connect(&url).await.unwrap();
+    for id in &ids {
+        let runs = store.task_runs(id).await.unwrap();
+        let keys: Vec<String> = runs.iter().map(|r| r.key.to_string()).collect();
+        assert_eq!(keys, ["before", "nap", "after"], "{id}");
+        for run in &runs {
+            let successes = run.attempts.iter().filter(|a| a.state == TaskRunState::Success).count();
+            assert_eq!(successes, 1, "one success recorded for {}: {run:?}", run.key);
+        }
+        let nap = &runs[1].attempts;
+        if on_second.contains(&id) {
+            assert_eq!(nap.len(), 2, "cut on the killed worker, run again: {nap:?}");
+            assert_eq!(nap[0].error.as_deref(), Some(INTERRUPTED));
+            assert!(ran_in(dirs[1].path(), id), "taken over by the other worker");
+        } else {
+            assert_eq!(nap.len(), 1, "{nap:?}");
+        }
+        assert_eq!(store.get_execution(id).await.unwrap().unwrap().state, ExecutionState::Success);
+    }
+    store.close().await;
+
+    let (status, doc) = api.post("/api/v1/executions/cluster/naps?wait=true", "{}").await;
+    assert_eq!((status, &doc["state"]), (200, &json!("SUCCESS")), "{doc}");
+    let id = doc["executionId"].as_str().unwrap();
+    assert!(ran_in(dirs[1].path(), id));
+    assert_eq!(doc["taskRuns"].as_array().map(Vec::len), Some(3), "{doc}");
+    assert_eq!(first.terminate(), 0);
+    assert_eq!(api.terminate(), 0);
+}
+
+fn upload(server: &Server, path: &str, file_name: &str, content: &str) -> reqwest::RequestBuilder {
+    let boundary = "sluice-worker-boundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"notes\"; filename=\"{file_name}\"\r\n\
+         Content-Type: text/plain\r\n\r\n{content}\r\n--{boundary}--\r\n"
+    );
+    server
+        .http
+        .post(server.url(path))
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(body)
+}
+
+/// An execution whose task asks for `workerTags: [docker]` waits (counted as awaiting a node)
+/// while only an untagged worker runs, which goes on running the others; a worker started
+/// with `--tags docker,linux` takes it and reads the file input uploaded to the server.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_execution_asking_for_worker_tags_runs_only_on_a_worker_holding_them() {
+    let url = database().await;
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let api = api_server(dirs[0].path(), &url);
+    let plain = worker(dirs[1].path(), &url, &[]);
+    assert_eq!(api.post("/api/v1/flows", TAGGED).await.0, 201);
+    assert_eq!(api.post("/api/v1/flows", NAPS).await.0, 201);
+
+    let (status, doc) =
+        api.send(upload(&api, "/api/v1/executions/cluster/tagged", "notes.md", "ship it")).await;
+    assert_eq!(status, 202, "{doc}");
+    let tagged = doc["executionId"].as_str().unwrap().to_owned();
+    let (_, doc) = api.post("/api/v1/executions/cluster/naps?wait=true", "{}").await;
+    assert_eq!(doc["state"], "SUCCESS", "the untagged worker runs what asks for nothing: {doc}");
+    let (_, doc) = api.get(&format!("/api/v1/executions/{tagged}")).await;
+    assert_eq!(doc["state"], "CREATED", "no node holds `docker` yet: {doc}");
+    assert_eq!(gauge(&api, "awaiting_takeover").await, 1);
+
+    let docker = worker(dirs[2].path(), &url, &["--tags", "docker,linux"]);
+    let doc = api.wait_for_state(&tagged, "SUCCESS").await;
+    assert_eq!(doc["outputs"]["read"], json!({"ok": true, "content": "ship it"}), "{doc}");
+    assert!(ran_in(dirs[2].path(), &tagged) && !ran_in(dirs[1].path(), &tagged));
+    let inputs: &Value = &doc["inputs"];
+    assert_eq!(inputs["notes"], "/workspace/inputs/notes/notes.md", "{doc}");
+    assert_eq!(gauge(&api, "awaiting_takeover").await, 0);
+    for node in [docker, plain, api] {
+        assert_eq!(node.terminate(), 0);
+    }
+}

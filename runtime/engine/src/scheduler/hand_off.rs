@@ -1,0 +1,80 @@
+//! Executions this node creates but does not run: a server started with `--api-only` hands
+//! every one to the workers (`sluice worker`) on its database, and any node hands over one
+//! whose tasks ask for worker tags it lacks (`workerTags:`). The execution is committed
+//! `CREATED` with no lease, its worker tags recorded first and its `file` inputs as the first
+//! workspace snapshot; the first node whose keeper can claim it (holding the tags) rebuilds
+//! the workspace and drives it from the start, as after a takeover.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::snapshot::Snapshots;
+use super::{ExecutionHandle, Finished, Shared, StartError};
+use crate::records::ExecutionRecord;
+use crate::store::{CommitBatch, Store};
+
+/// How often a caller waiting for a handed-off execution's end looks at the store.
+const WAIT_POLL: Duration = Duration::from_millis(250);
+
+/// Whether this node runs the execution of a flow whose tasks ask for `wanted` worker tags.
+pub(crate) fn runs_here<S: Store>(shared: &Shared<S>, wanted: &[String]) -> bool {
+    shared.config.runs_executions && sluice_flow::holds_worker_tags(&shared.config.worker_tags, wanted)
+}
+
+/// Commits `record` for another node to run; `workspace` (the file inputs) goes into the
+/// store and is removed here.
+pub(crate) async fn hand_off<S: Store>(
+    shared: &Arc<Shared<S>>,
+    record: ExecutionRecord,
+    workspace: &Path,
+) -> Result<ExecutionHandle, StartError> {
+    let id = record.id.clone();
+    let manifest = Snapshots::default().prepare(&*shared.store, &id, workspace).await?;
+    let batch = CommitBatch {
+        executions: vec![record],
+        artifacts: manifest.into_iter().collect(),
+        ..CommitBatch::default()
+    };
+    shared.store.commit(batch).await?;
+    if let Err(error) = tokio::fs::remove_dir_all(workspace).await {
+        tracing::warn!(path = %workspace.display(), "cannot remove the workspace of a handed-off execution: {error}");
+    }
+    tracing::info!(execution = %id, "handed to the nodes that run executions");
+    Ok(watch_from_store(shared.clone(), id))
+}
+
+/// A handle on an execution another node drives: recorded already, and finished once the
+/// store says it ended (looked at only while someone holds the handle).
+fn watch_from_store<S: Store>(shared: Arc<Shared<S>>, id: String) -> ExecutionHandle {
+    let (done_tx, done) = watch::channel(None);
+    let (_, recorded) = watch::channel(true);
+    let execution_id = id.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = done_tx.closed() => return,
+                () = tokio::time::sleep(WAIT_POLL) => {}
+            }
+            match ended(&*shared.store, &execution_id).await {
+                Ok(Some(finished)) => {
+                    let _ = done_tx.send(Some(Arc::new(finished)));
+                    return;
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(execution = %execution_id, "cannot read the execution: {error}"),
+            }
+        }
+    });
+    ExecutionHandle { id, done, recorded }
+}
+
+async fn ended<S: Store>(store: &S, id: &str) -> Result<Option<Finished>, crate::store::StoreError> {
+    let Some(record) = store.get_execution(id).await?.filter(|r| r.state.is_terminal()) else {
+        return Ok(None);
+    };
+    let task_runs = store.task_runs(id).await?;
+    Ok(Some(Finished { record, task_runs }))
+}
