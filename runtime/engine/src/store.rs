@@ -300,6 +300,20 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
 
+    /// Tells the nodes' lease keepers that there is work to claim or a control to take (an
+    /// execution handed over, see [`Store::wait_for_work`]). A store that cannot tell them
+    /// does nothing: they find it on their next round.
+    fn announce_work(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
+    /// Until another node announces work ([`Store::announce_work`], or a control sent), at
+    /// most `longest`: the lease keeper's pause between rounds. Without a way to be told (the
+    /// embedded SQLite), the whole pause.
+    fn wait_for_work(&self, longest: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(longest)
+    }
+
     /// Records that `node` is alive, for `ttl` from now.
     fn heartbeat(&self, node: &str, ttl: Duration) -> impl Future<Output = Result<(), StoreError>> + Send;
 

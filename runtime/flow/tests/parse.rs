@@ -292,7 +292,8 @@ fn worker_tags_on_plugin_tasks() {
             "invalid worker tag `Docker`: it must start with a lowercase letter or a digit".to_string()
         )]
     );
-    let native = errors("id: f\nnamespace: n\ntasks: [{id: t, type: flow.sleep, duration: 1s, workerTags: [x]}]\n");
+    let native =
+        errors("id: f\nnamespace: n\ntasks: [{id: t, type: flow.sleep, duration: 1s, workerTags: [x]}]\n");
     assert_eq!(native[0].1, "`workerTags` has no effect on task `t` (`flow.sleep`)");
     let not_a_list = errors("id: f\nnamespace: n\ntasks: [{id: t, type: core.log, workerTags: docker}]\n");
     assert_eq!(not_a_list[0].0, "/tasks/0/workerTags");

@@ -107,6 +107,14 @@ impl Store for ServerStore {
         delegate!(self, |s| s.take_lease(execution_id, node, ttl))
     }
 
+    async fn announce_work(&self) -> Result<(), StoreError> {
+        delegate!(self, |s| s.announce_work())
+    }
+
+    async fn wait_for_work(&self, longest: Duration) {
+        delegate!(self, |s| s.wait_for_work(longest))
+    }
+
     async fn heartbeat(&self, node: &str, ttl: Duration) -> Result<(), StoreError> {
         delegate!(self, |s| s.heartbeat(node, ttl))
     }

@@ -23,6 +23,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pub(crate) pool: PgPool,
+    pub(crate) wake: std::sync::Arc<crate::wake::Wake>,
 }
 
 impl PostgresStore {
@@ -50,7 +51,7 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| connect_error(&target, e))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, wake: Default::default() })
     }
 
     /// Waits for running statements and closes every connection. Calls after this fail with

@@ -34,6 +34,7 @@ mod schedules;
 mod schema;
 mod store_impl;
 mod task_runs;
+mod wake;
 
 pub use connect::PostgresStore;
 pub use executions::DEFAULT_LIST_LIMIT;

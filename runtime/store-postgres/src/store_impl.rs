@@ -5,7 +5,9 @@ use sluice_engine::{
     LogFilter, ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
 };
 
-use crate::{PostgresStore, artifacts, commit, executions, flows, leases, logs, nodes, schedules, task_runs};
+use crate::{
+    PostgresStore, artifacts, commit, executions, flows, leases, logs, nodes, schedules, task_runs, wake,
+};
 
 impl Store for PostgresStore {
     async fn save_flow(&self, namespace: &str, id: &str, source: &str) -> Result<FlowRevision, StoreError> {
@@ -74,7 +76,16 @@ impl Store for PostgresStore {
     }
 
     async fn send_control(&self, execution_id: &str, control: &serde_json::Value) -> Result<(), StoreError> {
-        leases::send_control(&self.pool, execution_id, control).await
+        leases::send_control(&self.pool, execution_id, control).await?;
+        wake::announce(&self.pool).await
+    }
+
+    async fn announce_work(&self) -> Result<(), StoreError> {
+        wake::announce(&self.pool).await
+    }
+
+    async fn wait_for_work(&self, longest: std::time::Duration) {
+        self.wake.wait(&self.pool, longest).await;
     }
 
     async fn take_controls(

@@ -3,7 +3,8 @@
 //! whose tasks ask for worker tags it lacks (`workerTags:`). The execution is committed
 //! `CREATED` with no lease, its worker tags recorded first and its `file` inputs as the first
 //! workspace snapshot; the first node whose keeper can claim it (holding the tags) rebuilds
-//! the workspace and drives it from the start, as after a takeover.
+//! the workspace and drives it from the start, as after a takeover. The workers' keepers are
+//! woken at once on PostgreSQL (`LISTEN`/`NOTIFY`); on SQLite they find it within a round.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,6 +40,9 @@ pub(crate) async fn hand_off<S: Store>(
         ..CommitBatch::default()
     };
     shared.store.commit(batch).await?;
+    if let Err(error) = shared.store.announce_work().await {
+        tracing::warn!(execution = %id, "cannot wake the workers; they find it on their next round: {error}");
+    }
     if let Err(error) = tokio::fs::remove_dir_all(workspace).await {
         tracing::warn!(path = %workspace.display(), "cannot remove the workspace of a handed-off execution: {error}");
     }

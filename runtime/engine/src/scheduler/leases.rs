@@ -62,8 +62,14 @@ impl Drop for LeaseKeeper {
 
 async fn keep<S: Store>(shared: Weak<Shared<S>>, round: Duration, keeper: Keeper) {
     let mut failing = false;
+    // Held apart from `shared`, so that waiting does not keep the engine alive.
+    let Some(store) = shared.upgrade().map(|s| s.store.clone()) else { return };
     loop {
-        tokio::time::sleep(round).await;
+        // A node that takes work over is woken early when work is announced.
+        match keeper {
+            Keeper::TakeOver => store.wait_for_work(round).await,
+            Keeper::RenewOnly => tokio::time::sleep(round).await,
+        }
         let Some(shared) = shared.upgrade() else { return };
         // A server reports itself alive; a `sluice run` is no member of the cluster.
         let mut result = match keeper {
