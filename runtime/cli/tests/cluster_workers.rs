@@ -3,7 +3,8 @@
 //! server runs nothing: each execution it starts is committed for the workers, which share
 //! them (`--max-executions`), take over those of a worker killed mid-task, and run an
 //! execution whose tasks ask for `workerTags:` only on a worker holding them. A `file` input
-//! uploaded to the server reaches the worker's workspace.
+//! uploaded to the server reaches the worker's workspace. A plugin deployed once through the
+//! server (`POST /api/v1/plugins`) is loaded by every worker from the database.
 
 #![allow(clippy::unwrap_used)]
 
@@ -39,21 +40,22 @@ async fn database() -> String {
     tokio::task::spawn_blocking(|| cluster::cluster().create_database()).await.unwrap()
 }
 
-fn install_test_plugin(dir: &Path) {
-    std::fs::create_dir_all(dir.join("plugins")).unwrap();
-    std::fs::copy(test_programs_artifacts::TEST_PROGRAMS, dir.join("plugins/test.wasm")).unwrap();
-}
-
+/// An API-only server (no plugin files: plugins come deployed through the API).
 fn api_server(dir: &Path, url: &str) -> Server {
-    install_test_plugin(dir);
     Server::start_with(dir, &["--database", url, "--api-only"], &[])
 }
 
 fn worker(dir: &Path, url: &str, args: &[&str]) -> Server {
-    install_test_plugin(dir);
     let mut all = vec!["--database", url];
     all.extend_from_slice(args);
     Server::start_worker(dir, &all)
+}
+
+/// Whether the node compiled the component of `digest` (`sha256:<hex>`) into its cache.
+fn compiled_in(dir: &Path, digest: &str) -> bool {
+    let hex = digest.trim_start_matches("sha256:");
+    let cache = std::fs::read_dir(dir.join("cache/components")).unwrap();
+    cache.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).any(|name| name.starts_with(hex))
 }
 
 /// Whether the execution's workspace is under `dir` (the node that ran it keeps it there).
@@ -81,9 +83,21 @@ async fn gauge(node: &Server, name: &str) -> u64 {
     line[prefix.len()..].parse().unwrap()
 }
 
-/// Six executions started on the API-only server go three to each worker; `kill -9` of one
-/// worker mid-task sends its three to the other, which records the cut attempts and finishes
-/// them; a `?wait=true` start on the server answers with the final document.
+/// The test plugin, deployed through `api`: its summary.
+async fn deploy_test_plugin(api: &Server) -> Value {
+    let wasm = std::fs::read(test_programs_artifacts::TEST_PROGRAMS).unwrap();
+    let request =
+        api.http.post(api.url("/api/v1/plugins")).header("content-type", "application/wasm").body(wasm);
+    let (status, doc) = api.send(request).await;
+    assert_eq!((status, &doc["name"], &doc["source"]), (201, &json!("test"), &json!("deployed")), "{doc}");
+    doc
+}
+
+/// The test plugin is deployed once, through the API-only server; no node has it as a file.
+/// Six executions started on the server go three to each worker, each of which loaded the
+/// plugin from the database and compiled it into its cache; `kill -9` of one worker mid-task
+/// sends its three to the other, which records the cut attempts and finishes them; a
+/// `?wait=true` start on the server answers with the final document.
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_share_what_an_api_only_server_hands_over_and_take_over_a_killed_ones() {
     let url = database().await;
@@ -91,6 +105,9 @@ async fn workers_share_what_an_api_only_server_hands_over_and_take_over_a_killed
     let api = api_server(dirs[0].path(), &url);
     let first = worker(dirs[1].path(), &url, &["--max-executions", "3"]);
     let second = worker(dirs[2].path(), &url, &["--max-executions", "3"]);
+    let (status, doc) = api.post("/api/v1/flows", NAPS).await;
+    assert_eq!(status, 422, "the test plugin is not deployed yet: {doc}");
+    let deployed = deploy_test_plugin(&api).await;
     assert_eq!(api.post("/api/v1/flows", NAPS).await.0, 201);
 
     let mut ids = Vec::new();
@@ -106,6 +123,8 @@ async fn workers_share_what_an_api_only_server_hands_over_and_take_over_a_killed
     let on_first = ids.iter().filter(|id| ran_in(dirs[1].path(), id)).count();
     assert_eq!((on_first, on_second.len()), (3, 3), "each worker claims up to its --max-executions");
     assert!(ids.iter().all(|id| !ran_in(dirs[0].path(), id)), "the API-only server keeps no workspace");
+    let digest = deployed["digest"].as_str().unwrap();
+    assert!(compiled_in(dirs[1].path(), digest) && compiled_in(dirs[2].path(), digest));
     assert_eq!(gauge(&first, "leases").await, 6);
 
     second.kill_hard();
@@ -157,13 +176,20 @@ fn upload(server: &Server, path: &str, file_name: &str, content: &str) -> reqwes
 
 /// An execution whose task asks for `workerTags: [docker]` waits (counted as awaiting a node)
 /// while only an untagged worker runs, which goes on running the others; a worker started
-/// with `--tags docker,linux` takes it and reads the file input uploaded to the server.
+/// with `--tags docker,linux` (after the plugin was deployed: it loads it as it starts) takes
+/// it and reads the file input uploaded to the server. Bytes that are not a plugin are
+/// refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_execution_asking_for_worker_tags_runs_only_on_a_worker_holding_them() {
     let url = database().await;
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let api = api_server(dirs[0].path(), &url);
     let plain = worker(dirs[1].path(), &url, &[]);
+    let not_wasm = api.http.post(api.url("/api/v1/plugins")).body("#!/bin/sh\necho hi\n");
+    let (status, doc) = api.send(not_wasm).await;
+    assert_eq!(status, 400, "{doc}");
+    assert!(doc["detail"].as_str().unwrap().starts_with("the body is not a sluice plugin"), "{doc}");
+    deploy_test_plugin(&api).await;
     assert_eq!(api.post("/api/v1/flows", TAGGED).await.0, 201);
     assert_eq!(api.post("/api/v1/flows", NAPS).await.0, 201);
 
@@ -177,6 +203,7 @@ async fn an_execution_asking_for_worker_tags_runs_only_on_a_worker_holding_them(
     assert_eq!(doc["state"], "CREATED", "no node holds `docker` yet: {doc}");
     assert_eq!(gauge(&api, "awaiting_takeover").await, 1);
 
+    // Started after the deploy: it loads the plugin from the database as it starts.
     let docker = worker(dirs[2].path(), &url, &["--tags", "docker,linux"]);
     let doc = api.wait_for_state(&tagged, "SUCCESS").await;
     assert_eq!(doc["outputs"]["read"], json!({"ok": true, "content": "ship it"}), "{doc}");

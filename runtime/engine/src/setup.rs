@@ -23,6 +23,8 @@ pub enum Origin {
     Builtin,
     /// A component file.
     File(PathBuf),
+    /// Deployed to every node through the store (`POST /api/v1/plugins`).
+    Deployed,
 }
 
 /// `built-in`, or the file's path: the `source` of a plugin in every listing. Padded (`{:<10}`)
@@ -32,6 +34,7 @@ impl fmt::Display for Origin {
         match self {
             Origin::Builtin => f.pad("built-in"),
             Origin::File(path) => f.pad(&path.display().to_string()),
+            Origin::Deployed => f.pad("deployed"),
         }
     }
 }
@@ -51,6 +54,7 @@ impl fmt::Display for DuplicatePlugin {
         let second = match &self.second {
             Origin::Builtin => "a built-in component".to_owned(),
             Origin::File(path) => path.display().to_string(),
+            Origin::Deployed => "a deployed component".to_owned(),
         };
         write!(
             f,

@@ -300,6 +300,19 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> impl Future<Output = Result<Lease, StoreError>> + Send;
 
+    /// Deploys the stored component `artifact` ([`Store::put_artifact`]) as plugin `name` to
+    /// every node on the store, replacing the one deployed under that name before. An
+    /// artifact that was never put is [`StoreError::NotFound`].
+    fn deploy_plugin(
+        &self,
+        name: &str,
+        artifact: &ArtifactRef,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Every deployed plugin: its name and its component, sorted by name.
+    fn deployed_plugins(&self)
+    -> impl Future<Output = Result<Vec<(String, ArtifactRef)>, StoreError>> + Send;
+
     /// Tells the nodes' lease keepers that there is work to claim or a control to take (an
     /// execution handed over, see [`Store::wait_for_work`]). A store that cannot tell them
     /// does nothing: they find it on their next round.

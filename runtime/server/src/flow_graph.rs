@@ -151,7 +151,7 @@ impl Graph<'_> {
         task: &str,
         config: &serde_json::Map<String, Value>,
     ) -> Vec<Value> {
-        let Some(found) = self.state.engine.plugins().get(plugin) else { return Vec::new() };
+        let Some(found) = self.state.engine.plugins().get(plugin).cloned() else { return Vec::new() };
         let Some(info) = found.info().task(task) else { return Vec::new() };
         info.capabilities
             .iter()

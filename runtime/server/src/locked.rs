@@ -1,7 +1,7 @@
 //! Validated flows by stored revision, so a start does not parse and validate the same YAML
-//! again on every request. The installed plugins do not change while the server runs; an
-//! entry is used only while its source is the one stored (a flow deleted and created again
-//! may reuse a revision number with other YAML).
+//! again on every request. An entry is used only while its source is the one stored (a flow
+//! deleted and created again may reuse a revision number with other YAML) and the plugins are
+//! the set it was validated against (a deploy changes them).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -22,9 +22,12 @@ pub(crate) fn validate(plugins: &Plugins, text: &str) -> Result<LockedFlow, ApiE
 /// Entries kept before the cache starts over; each is a few KiB.
 const CAPACITY: usize = 4096;
 
+type RevisionKey = (String, String, u32);
+
 #[derive(Default)]
 pub struct LockedFlows {
-    entries: Mutex<HashMap<(String, String, u32), LockedFlow>>,
+    /// By (namespace, id, revision): the plugins' generation it was validated against, and it.
+    entries: Mutex<HashMap<RevisionKey, (u64, LockedFlow)>>,
 }
 
 impl LockedFlows {
@@ -33,7 +36,10 @@ impl LockedFlows {
         let key = (revision.namespace.clone(), revision.id.clone(), revision.revision);
         {
             let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(locked) = entries.get(&key).filter(|l| l.source.text() == revision.source) {
+            let fresh = |(generation, locked): &&(u64, LockedFlow)| {
+                *generation == plugins.generation() && locked.source.text() == revision.source
+            };
+            if let Some((_, locked)) = entries.get(&key).filter(fresh) {
                 return Ok(locked.clone());
             }
         }
@@ -42,7 +48,7 @@ impl LockedFlows {
         if entries.len() >= CAPACITY {
             entries.clear();
         }
-        entries.insert(key, locked.clone());
+        entries.insert(key, (plugins.generation(), locked.clone()));
         Ok(locked)
     }
 }

@@ -19,6 +19,17 @@ fn json_inputs() -> Value {
     json!({"required": false, "description": "At most 1 MiB", "content": {"application/json": {"schema": {"type": "object"}}}})
 }
 
+/// A plugin's component, as built (`wasm32-wasip2`).
+fn wasm_body() -> Value {
+    json!({
+        "required": true,
+        "content": {"application/wasm": {
+            "schema": {"type": "string", "format": "binary"},
+            "description": "A WASI 0.2 component exporting the sluice task interface. At most the server's --max-upload-size"
+        }}
+    })
+}
+
 /// A start's inputs: a JSON object, or multipart when the flow has `file` inputs.
 fn start_inputs() -> Value {
     json!({
@@ -144,6 +155,7 @@ pub fn openapi() -> Value {
             },
             "/api/v1/plugins": {
                 "get": op("Installed plugins", &[], None, &[("200", ok("Plugins"))]),
+                "post": op("Deploy a plugin to every node on the database", &[], Some(wasm_body()), &[("201", ok("The deployed plugin")), ("400", problem()), ("409", problem()), ("413", problem())]),
             },
             "/api/v1/plugins/{name}": {
                 "get": op("A plugin with its task schemas", &[("name", "path")], None, &[("200", ok("The plugin")), ("404", problem())]),

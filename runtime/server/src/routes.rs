@@ -66,6 +66,7 @@ pub fn routes() -> Vec<Route> {
         route(M::POST, "/api/v1/webhooks/{namespace}/{flowId}/{key}", triggers::receive),
         route(M::GET, "/api/v1/webhooks/{namespace}/{flowId}/{key}", triggers::receive),
         route(M::GET, "/api/v1/plugins", plugins::list),
+        upload_route(M::POST, "/api/v1/plugins", plugins::deploy),
         route(M::GET, "/api/v1/plugins/{name}", plugins::get),
         route(M::GET, "/api/v1/openapi.json", openapi::document),
         route(M::GET, "/healthz", health::healthz),

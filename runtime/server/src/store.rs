@@ -99,6 +99,14 @@ impl Store for ServerStore {
         delegate!(self, |s| s.claim_leases(node, tags, ttl, limit, reclaim_own))
     }
 
+    async fn deploy_plugin(&self, name: &str, artifact: &ArtifactRef) -> Result<(), StoreError> {
+        delegate!(self, |s| s.deploy_plugin(name, artifact))
+    }
+
+    async fn deployed_plugins(&self) -> Result<Vec<(String, ArtifactRef)>, StoreError> {
+        delegate!(self, |s| s.deployed_plugins())
+    }
+
     async fn set_worker_tags(&self, execution_id: &str, tags: &[String]) -> Result<(), StoreError> {
         delegate!(self, |s| s.set_worker_tags(execution_id, tags))
     }

@@ -23,6 +23,7 @@ mod artifacts;
 mod codec;
 mod commit;
 mod connect;
+mod deployed_plugins;
 mod error;
 mod executions;
 mod flows;

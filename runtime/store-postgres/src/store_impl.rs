@@ -6,7 +6,8 @@ use sluice_engine::{
 };
 
 use crate::{
-    PostgresStore, artifacts, commit, executions, flows, leases, logs, nodes, schedules, task_runs, wake,
+    PostgresStore, artifacts, commit, deployed_plugins, executions, flows, leases, logs, nodes, schedules,
+    task_runs, wake,
 };
 
 impl Store for PostgresStore {
@@ -52,6 +53,14 @@ impl Store for PostgresStore {
         reclaim_own: bool,
     ) -> Result<Vec<Lease>, StoreError> {
         leases::claim(&self.pool, node, tags, ttl, limit, reclaim_own).await
+    }
+
+    async fn deploy_plugin(&self, name: &str, artifact: &ArtifactRef) -> Result<(), StoreError> {
+        deployed_plugins::deploy(&self.pool, name, artifact).await
+    }
+
+    async fn deployed_plugins(&self) -> Result<Vec<(String, ArtifactRef)>, StoreError> {
+        deployed_plugins::list(&self.pool).await
     }
 
     async fn set_worker_tags(&self, execution_id: &str, tags: &[String]) -> Result<(), StoreError> {

@@ -19,6 +19,7 @@
 mod artifacts;
 mod commit;
 mod connect;
+mod deployed_plugins;
 mod error;
 mod executions;
 mod flows;

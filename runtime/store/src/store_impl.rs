@@ -6,7 +6,10 @@ use sluice_engine::{
     LogFilter, ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
 };
 
-use crate::{SqliteStore, artifacts, commit, executions, flows, leases, logs, nodes, schedules, task_runs};
+use crate::{
+    SqliteStore, artifacts, commit, deployed_plugins, executions, flows, leases, logs, nodes, schedules,
+    task_runs,
+};
 
 /// Runs one read against the reader pool, or against the write connection when there is none.
 macro_rules! read {
@@ -65,6 +68,14 @@ impl Store for SqliteStore {
         reclaim_own: bool,
     ) -> Result<Vec<Lease>, StoreError> {
         leases::claim(&self.writer, node, tags, ttl, limit, reclaim_own).await
+    }
+
+    async fn deploy_plugin(&self, name: &str, artifact: &ArtifactRef) -> Result<(), StoreError> {
+        deployed_plugins::deploy(&self.writer, name, artifact).await
+    }
+
+    async fn deployed_plugins(&self) -> Result<Vec<(String, ArtifactRef)>, StoreError> {
+        read!(self, |db| deployed_plugins::list(db))
     }
 
     async fn set_worker_tags(&self, execution_id: &str, tags: &[String]) -> Result<(), StoreError> {

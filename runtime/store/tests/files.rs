@@ -90,10 +90,10 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
     .fetch_all(&raw_pool)
     .await
     .unwrap();
-    assert_eq!(schema_version(), 4);
+    assert_eq!(schema_version(), 5);
     assert_eq!(
         applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(),
-        vec![(1, true), (2, true), (3, true), (4, true)]
+        vec![(1, true), (2, true), (3, true), (4, true), (5, true)]
     );
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
@@ -104,6 +104,7 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
         tables,
         [
             "artifacts",
+            "deployed_plugins",
             "execution_artifacts",
             "execution_controls",
             "execution_labels",
@@ -151,13 +152,13 @@ async fn a_newer_schema_is_refused_with_a_clear_error() {
     let error = SqliteStore::open(&path).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "database error: the database has schema version 9999, but this sluice knows versions up to 4: \
+        "database error: the database has schema version 9999, but this sluice knows versions up to 5: \
          open it with the newer sluice that wrote it"
     );
 }
 
 /// A database of schema version 2 (before leases) with an unfinished execution: opening it
-/// applies migrations 3 and 4, and the execution, leased by no one, goes to the first claimer.
+/// applies migrations 3 to 5, and the execution, leased by no one, goes to the first claimer.
 #[tokio::test]
 async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable() {
     let dir = tempfile::tempdir().unwrap();
@@ -172,6 +173,7 @@ async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable
     sqlx::query("DROP TABLE execution_controls").execute(&raw_pool).await.unwrap();
     sqlx::query("DROP TABLE nodes").execute(&raw_pool).await.unwrap();
     sqlx::query("DROP TABLE execution_worker_tags").execute(&raw_pool).await.unwrap();
+    sqlx::query("DROP TABLE deployed_plugins").execute(&raw_pool).await.unwrap();
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 3").execute(&raw_pool).await.unwrap();
     raw_pool.close().await;
 

@@ -111,19 +111,16 @@ pub async fn run(
     // On a shared database, executions may move to a node on another machine.
     let shared_database = matches!(*store, ServerStore::Postgres(_));
     let engine = installed.workspace_snapshots(shared_database).build(store.clone(), data_dir)?;
-    // Executions that were running when this node last stopped (or crashed) continue first,
-    // with any another node left behind; after that the keeper takes over what other nodes
-    // leave (their lease expires) or hand over, and renews this one's. An API-only server
-    // drives nothing.
-    let _keeper = if api_only {
-        None
-    } else {
-        let recovered = engine.recover().await.context("recovering unfinished executions")?;
-        if !recovered.is_empty() {
-            eprintln!("continuing {} unfinished executions", recovered.len());
-        }
-        Some(engine.keep_leases(Keeper::TakeOver))
-    };
+    // The plugins deployed to the database, then the executions that were running when this
+    // node last stopped (or crashed), with any another node left behind; after that the keeper
+    // takes over what other nodes leave (their lease expires) or hand over, renews this one's,
+    // and loads plugins deployed meanwhile. An API-only server drives nothing.
+    engine.refresh_plugins().await.context("loading the plugins deployed to the database")?;
+    let recovered = engine.recover().await.context("recovering unfinished executions")?;
+    if !recovered.is_empty() {
+        eprintln!("continuing {} unfinished executions", recovered.len());
+    }
+    let _keeper = engine.keep_leases(Keeper::TakeOver);
     // Workspaces of finished executions go once past their retention, checked hourly.
     let sweeper = engine.clone();
     let sweeping = tokio::spawn(async move {

@@ -431,7 +431,8 @@ impl<S: Store> Driver<S> {
             queue.push_back(fail(format!("task `{}` is not a plugin task", run.task)));
             return;
         };
-        let Some(plugin) = self.shared.plugins.get(&task_type.plugin).cloned() else {
+        let pinned = self.flow.digests.get(&task.id).map(String::as_str);
+        let Some(plugin) = self.shared.plugins().with_digest(&task_type.plugin, pinned).cloned() else {
             queue.push_back(fail(format!("plugin `{}` is not installed", task_type.plugin)));
             return;
         };

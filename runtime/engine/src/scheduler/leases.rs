@@ -26,7 +26,7 @@ const MAX_ROUND: Duration = Duration::from_secs(1);
 pub enum Keeper {
     /// Renew only (`sluice run`: it drives what it started and nothing else).
     RenewOnly,
-    /// Renew, and take over expired leases (a server).
+    /// Renew, take over expired leases and load newly deployed plugins (a server or worker).
     TakeOver,
 }
 
@@ -78,6 +78,10 @@ async fn keep<S: Store>(shared: Weak<Shared<S>>, round: Duration, keeper: Keeper
         };
         if result.is_ok() {
             result = renew(&shared).await;
+        }
+        // Plugins deployed since the last round first: what is claimed next may use them.
+        if result.is_ok() && keeper == Keeper::TakeOver {
+            result = shared.refresh_plugins().await.map(drop);
         }
         if result.is_ok() && keeper == Keeper::TakeOver && !shared.drain.is_draining() {
             result = shared.take_over(false).await.map(drop);

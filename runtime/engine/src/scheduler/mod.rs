@@ -9,6 +9,7 @@
 mod admission;
 mod context;
 mod controls;
+mod deployed;
 mod dispatch;
 mod drain;
 mod driver;
@@ -39,6 +40,7 @@ use sluice_flow::template::{Secrets, Templates};
 use sluice_sandbox::{Limits, Sandbox};
 use tokio::sync::{broadcast, mpsc, watch};
 
+pub use deployed::DeployError;
 pub use drain::Drained;
 pub use execution_info::execution_url;
 pub use leases::{Keeper, LeaseKeeper};
@@ -216,7 +218,8 @@ impl<S: Store> Clone for Engine<S> {
 pub(crate) struct Shared<S: Store> {
     pub(crate) store: Arc<S>,
     pub(crate) sandbox: Arc<Sandbox>,
-    pub(crate) plugins: Plugins,
+    /// Swapped whole when a deployed plugin arrives (see `deployed`).
+    pub(crate) plugins: std::sync::RwLock<Plugins>,
     pub(crate) templates: Templates,
     pub(crate) secrets: Arc<dyn Secrets>,
     pub(crate) config: EngineConfig,
@@ -252,6 +255,10 @@ impl<S: Store> Shared<S> {
             Some(live) => live.control.send(message).err().map(|e| e.0),
             None => Some(message),
         }
+    }
+
+    pub(crate) fn plugins(&self) -> Plugins {
+        self.plugins.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// The lease of an execution this node creates: the first, epoch 1.
@@ -301,7 +308,7 @@ impl<S: Store> Engine<S> {
             shared: Arc::new(Shared {
                 store,
                 sandbox,
-                plugins,
+                plugins: std::sync::RwLock::new(plugins),
                 templates: Templates::new(),
                 secrets,
                 config,
@@ -317,8 +324,9 @@ impl<S: Store> Engine<S> {
         &self.shared.store
     }
 
-    pub fn plugins(&self) -> &Plugins {
-        &self.shared.plugins
+    /// The installed plugins now (a deploy may add or replace one later).
+    pub fn plugins(&self) -> Plugins {
+        self.shared.plugins()
     }
 
     /// The sandbox the tasks run in (for its statistics).

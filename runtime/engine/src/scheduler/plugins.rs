@@ -11,6 +11,12 @@ use crate::setup::{DuplicatePlugin, Origin};
 #[derive(Clone, Default)]
 pub struct Plugins {
     installed: Vec<(Arc<Plugin>, Origin)>,
+    /// Deployed components replaced by a newer deploy of their name, kept so that executions
+    /// whose flow pinned them (validated before the deploy) go on with them.
+    retired: Vec<Arc<Plugin>>,
+    /// One more with every change of the set, so that what was validated against an older
+    /// set is validated again.
+    generation: u64,
 }
 
 impl Plugins {
@@ -28,7 +34,41 @@ impl Plugins {
             }
             installed.push((plugin, origin));
         }
-        Ok(Self { installed })
+        Ok(Self { installed, retired: Vec::new(), generation: 0 })
+    }
+
+    /// Which set of plugins this is: it grows with every change.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// This set with the deployed `plugin` in place of the one deployed under its name before
+    /// (kept as retired), or added after the others.
+    pub(crate) fn with_deployed(&self, plugin: Arc<Plugin>) -> Plugins {
+        let mut next = self.clone();
+        next.generation += 1;
+        let name = plugin.info().name.clone();
+        match next.installed.iter_mut().find(|(p, _)| p.info().name == name) {
+            Some(slot) => {
+                let old = std::mem::replace(slot, (plugin, Origin::Deployed));
+                next.retired.push(old.0);
+            }
+            None => next.installed.push((plugin, Origin::Deployed)),
+        }
+        next
+    }
+
+    /// The plugin `name` with the component of `digest` (hex), the installed one or one it
+    /// replaced; any version when `digest` is None.
+    pub fn with_digest(&self, name: &str, digest: Option<&str>) -> Option<&Arc<Plugin>> {
+        let current = self.get(name);
+        match digest {
+            None => current,
+            Some(digest) => current
+                .filter(|p| p.digest().hex() == digest)
+                .or_else(|| self.retired.iter().find(|p| p.info().name == name && p.digest().hex() == digest))
+                .or(current),
+        }
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Plugin>> {

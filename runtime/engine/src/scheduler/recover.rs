@@ -54,7 +54,7 @@ pub(crate) async fn pinned_flow<S: Store>(
     let name = format!("{}.{} (revision {})", record.namespace, record.flow_id, record.revision);
     Ok(match stored {
         None => Err(format!("flow {name} no longer exists")),
-        Some(stored) => sluice_flow::load(&name, &stored.source, &shared.plugins).map_err(|diagnostics| {
+        Some(stored) => sluice_flow::load(&name, &stored.source, &shared.plugins()).map_err(|diagnostics| {
             let why = sluice_flow::render(&diagnostics, &name, &stored.source);
             format!("flow {name} is no longer valid:\n{why}")
         }),
@@ -93,7 +93,12 @@ pub(crate) async fn restore_one<S: Store>(
     lease: Lease,
     waiting: &mut Vec<Waiting>,
 ) -> Result<Option<ExecutionHandle>, StoreError> {
-    let locked = match pinned_flow(shared, &record).await? {
+    let mut pinned = pinned_flow(shared, &record).await?;
+    // A plugin deployed since this node's last look: load it and try again.
+    if pinned.is_err() && shared.refresh_plugins().await.unwrap_or(false) {
+        pinned = pinned_flow(shared, &record).await?;
+    }
+    let locked = match pinned {
         Ok(locked) => locked,
         Err(why) => return fail_unrecoverable(shared, record, lease, why).await,
     };

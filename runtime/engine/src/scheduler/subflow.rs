@@ -72,7 +72,7 @@ async fn start<S: Store>(
             format!("flow {namespace}.{flow_id} does not exist; deploy it before running this subflow")
         })?;
     let file_name = format!("{namespace}.{flow_id} (revision {})", stored.revision);
-    let locked = sluice_flow::load(&file_name, &stored.source, &shared.plugins).map_err(|diagnostics| {
+    let locked = sluice_flow::load(&file_name, &stored.source, &shared.plugins()).map_err(|diagnostics| {
         format!(
             "flow {namespace}.{flow_id} is not valid:\n{}",
             sluice_flow::render(&diagnostics, &file_name, &stored.source)

@@ -50,7 +50,7 @@ impl FlowIndex {
                 revisions
                     .into_iter()
                     .filter_map(|revision| {
-                        match sluice_flow::load(BODY_FILE_NAME, &revision.source, engine.plugins()) {
+                        match sluice_flow::load(BODY_FILE_NAME, &revision.source, &engine.plugins()) {
                             Ok(flow) if !flow.flow.triggers.is_empty() => {
                                 Some(IndexedFlow { flow, revision: revision.revision })
                             }

@@ -123,3 +123,20 @@ async fn artifacts_attached_by_a_commit_land_with_its_rows_or_not_at_all() {
     assert!(matches!(store.commit(stale).await, Err(StoreError::LeaseLost(_))));
     assert_eq!(store.artifacts("e1").await.unwrap(), expected);
 }
+
+#[tokio::test]
+async fn a_plugin_deployed_again_replaces_the_one_before_and_a_missing_blob_is_not_found() {
+    let (_db, store) = open_store().await;
+    assert_eq!(store.deployed_plugins().await.unwrap(), vec![]);
+    let first = store.put_artifact(b"\0asm first").await.unwrap();
+    let second = store.put_artifact(b"\0asm second").await.unwrap();
+    store.deploy_plugin("zeta", &first).await.unwrap();
+    store.deploy_plugin("alpha", &first).await.unwrap();
+    store.deploy_plugin("zeta", &second).await.unwrap();
+    let deployed = store.deployed_plugins().await.unwrap();
+    assert_eq!(deployed, vec![("alpha".to_owned(), first.clone()), ("zeta".to_owned(), second)]);
+    let missing = ArtifactRef { sha256: "cd".repeat(32), size: 1 };
+    let error = store.deploy_plugin("alpha", &missing).await.unwrap_err();
+    assert!(matches!(&error, StoreError::NotFound(m) if m.contains(&missing.sha256)), "{error:?}");
+    assert_eq!(store.deployed_plugins().await.unwrap()[0], ("alpha".to_owned(), first));
+}
