@@ -170,60 +170,6 @@ async fn a_stalled_server_that_comes_back_writes_nothing_over_the_new_owner() {
     assert_eq!(b.terminate(), 0);
 }
 
-/// Issue 17's cluster test, on servers (each runs what it starts): 3 servers on one database
-/// run 300 executions while one is killed (`kill -9`) mid-task and another is frozen for 20 s,
-/// losing its leases as a machine cut off from the database would, then thawed. Every
-/// execution ends SUCCESS, no task success is recorded twice, and the cut attempts are
-/// recorded as interrupted.
-#[tokio::test(flavor = "multi_thread")]
-async fn three_hundred_executions_survive_a_killed_and_a_frozen_server() {
-    let url = database().await;
-    let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let servers: Vec<Server> = dirs.iter().map(|d| server(d.path(), &url)).collect();
-    assert_eq!(servers[0].post("/api/v1/flows", &naps(4000)).await.0, 201);
-    let mut ids = Vec::new();
-    for n in 0..300 {
-        let (status, doc) = servers[n % 3].post("/api/v1/executions/cluster/naps", "{}").await;
-        assert_eq!(status, 202, "{doc}");
-        ids.push(doc["executionId"].as_str().unwrap().to_owned());
-    }
-    let mut servers = servers.into_iter();
-    let (killed, frozen, survivor) =
-        (servers.next().unwrap(), servers.next().unwrap(), servers.next().unwrap());
-    let kill_at = chrono::Utc::now();
-    killed.kill_hard();
-    frozen.signal("STOP");
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    frozen.signal("CONT");
-    for id in &ids {
-        survivor.wait_for_state(id, "SUCCESS").await;
-    }
-
-    let store = sluice_store_postgres::PostgresStore::connect(&url).await.unwrap();
-    let (mut interrupted, mut cut_by_the_kill) = (0, 0);
-    for (n, id) in ids.iter().enumerate() {
-        let attempts = succeeded_once(&store, id).await;
-        let (last, cut) = attempts.split_last().unwrap();
-        assert_eq!(last.state, TaskRunState::Success, "{attempts:?}");
-        for attempt in cut {
-            assert_eq!(attempt.error.as_deref(), Some(INTERRUPTED), "{attempts:?}");
-        }
-        interrupted += cut.len();
-        // Started on the killed server, and its nap still had more than a moment to go then.
-        let first = attempts[0].started_at;
-        let running_at_the_kill = first < kill_at && first + chrono::Duration::milliseconds(3800) > kill_at;
-        if n % 3 == 0 && running_at_the_kill {
-            assert!(!cut.is_empty(), "{id} was napping on the killed server: {attempts:?}");
-            cut_by_the_kill += 1;
-        }
-    }
-    store.close().await;
-    assert!(cut_by_the_kill > 0, "no execution was napping on the server when it was killed");
-    eprintln!("{interrupted} cut attempts recorded and run again ({cut_by_the_kill} by the kill)");
-    assert_eq!(frozen.terminate(), 0);
-    assert_eq!(survivor.terminate(), 0);
-}
-
 /// A flow whose last task reads what the first wrote, with a long task between.
 const FILES: &str = r#"id: files
 namespace: cluster

@@ -45,7 +45,7 @@ pub async fn start(
         return Err(ApiError::NotFound(format!("no flow {namespace}.{flow_id}")));
     };
     // Validated against the installed plugins (once per revision for this server).
-    let locked = state.locked.get(&state.engine.plugins(), &flow)?;
+    let locked = state.locked.get_fresh(&state.engine, &flow).await?;
     given.check_files(&locked.flow.inputs)?;
     let StartInputs { inputs, _uploads, .. } = given;
     let request = StartRequest {

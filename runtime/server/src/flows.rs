@@ -13,7 +13,7 @@ use sluice_engine::{FlowRevision, Store};
 use crate::error::{ApiError, BODY_FILE_NAME, read_body, text_body};
 use crate::labels::{LabelQuery, parse_labels};
 use crate::limits::FLOW_BODY_LIMIT;
-use crate::locked::validate;
+use crate::locked::validate_fresh;
 use crate::state::AppState;
 
 fn saved(revision: &FlowRevision) -> Value {
@@ -38,7 +38,7 @@ async fn flow_text(body: Body) -> Result<String, ApiError> {
 
 pub async fn create(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
     let text = &flow_text(body).await?;
-    let locked = validate(&state.engine.plugins(), text)?;
+    let locked = validate_fresh(&state.engine, text).await?;
     let (namespace, id) = (&locked.flow.namespace, &locked.flow.id);
     let store = state.engine.store();
     if store.get_flow(namespace, id, None).await?.is_some() {
@@ -58,7 +58,7 @@ pub async fn update(
 ) -> Result<Json<Value>, ApiError> {
     let Path((namespace, id)) = path?;
     let text = &flow_text(body).await?;
-    let locked = validate(&state.engine.plugins(), text)?;
+    let locked = validate_fresh(&state.engine, text).await?;
     if locked.flow.namespace != namespace || locked.flow.id != id {
         return Err(ApiError::BadRequest(format!(
             "the body is flow {}.{}, but the path names {namespace}.{id}",
@@ -166,6 +166,6 @@ pub async fn delete(
 }
 
 pub async fn check(State(state): State<AppState>, body: Body) -> Result<Json<Value>, ApiError> {
-    validate(&state.engine.plugins(), &flow_text(body).await?)?;
+    validate_fresh(&state.engine, &flow_text(body).await?).await?;
     Ok(Json(json!({"valid": true})))
 }

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use sluice_engine::FlowRevision;
-use sluice_engine::scheduler::Plugins;
+use sluice_engine::scheduler::{Engine, Plugins};
 use sluice_flow::LockedFlow;
 
+use crate::ServerStore;
 use crate::error::{ApiError, BODY_FILE_NAME};
 
 /// Parses and validates a flow against the installed plugins: the one check every deployed
@@ -17,6 +18,17 @@ use crate::error::{ApiError, BODY_FILE_NAME};
 pub(crate) fn validate(plugins: &Plugins, text: &str) -> Result<LockedFlow, ApiError> {
     sluice_flow::load(BODY_FILE_NAME, text, plugins)
         .map_err(|diagnostics| ApiError::invalid_flow(&diagnostics, text))
+}
+
+/// [`validate`] against this server's plugins; when that fails and a plugin was deployed
+/// through another server since this one last looked, again once it is loaded here.
+pub(crate) async fn validate_fresh(engine: &Engine<ServerStore>, text: &str) -> Result<LockedFlow, ApiError> {
+    match validate(&engine.plugins(), text) {
+        Err(error) if engine.refresh_plugins().await.unwrap_or(false) => {
+            validate(&engine.plugins(), text).map_err(|_| error)
+        }
+        result => result,
+    }
 }
 
 /// Entries kept before the cache starts over; each is a few KiB.
@@ -44,11 +56,30 @@ impl LockedFlows {
             }
         }
         let locked = validate(plugins, &revision.source)?;
+        self.insert(plugins, key, &locked);
+        Ok(locked)
+    }
+
+    /// [`LockedFlows::get`] with this server's plugins, loading plugins deployed through
+    /// another server when the revision names one not loaded here yet.
+    pub async fn get_fresh(
+        &self,
+        engine: &Engine<ServerStore>,
+        revision: &FlowRevision,
+    ) -> Result<LockedFlow, ApiError> {
+        match self.get(&engine.plugins(), revision) {
+            Err(error) if engine.refresh_plugins().await.unwrap_or(false) => {
+                self.get(&engine.plugins(), revision).map_err(|_| error)
+            }
+            result => result,
+        }
+    }
+
+    fn insert(&self, plugins: &Plugins, key: RevisionKey, locked: &LockedFlow) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= CAPACITY {
             entries.clear();
         }
         entries.insert(key, (plugins.generation(), locked.clone()));
-        Ok(locked)
     }
 }

@@ -36,7 +36,7 @@ pub async fn receive(
     let Some(stored) = state.engine.store().get_flow(&namespace, &flow_id, None).await? else {
         return Err(not_found());
     };
-    let locked = state.locked.get(&state.engine.plugins(), &stored)?;
+    let locked = state.locked.get_fresh(&state.engine, &stored).await?;
     let trigger = locked
         .flow
         .triggers
