@@ -14,18 +14,9 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::naps::{INTERRUPTED, naps, succeeded_once, wait_in_nap};
 use common::server::Server;
-use sluice_engine::{ExecutionState, Store, TaskRunState};
-
-/// Three tasks; the middle one is a sandboxed attempt that lasts `ms`.
-fn naps(ms: u32) -> String {
-    format!(
-        "id: naps\nnamespace: cluster\ntasks:\n  - id: before\n    type: test.noop\n  - id: nap\n    type: test.sleep\n    ms: {ms}\n  - id: after\n    type: test.noop\n"
-    )
-}
-
-/// What an attempt cut by its server's loss is recorded as.
-const INTERRUPTED: &str = "interrupted: its server stopped or lost the execution";
+use sluice_engine::TaskRunState;
 
 async fn database() -> String {
     tokio::task::spawn_blocking(|| cluster::cluster().create_database()).await.unwrap()
@@ -52,19 +43,6 @@ async fn start_napping(server: &Server, count: usize) -> Vec<String> {
     ids
 }
 
-/// Waits until the execution's `nap` task runs.
-async fn wait_in_nap(server: &Server, id: &str) {
-    for tries in 0.. {
-        let (_, doc) = server.get(&format!("/api/v1/executions/{id}")).await;
-        let runs = doc["taskRuns"].as_array().cloned().unwrap_or_default();
-        if runs.iter().any(|r| r["taskId"] == "nap" && r["state"] == "RUNNING") {
-            return;
-        }
-        assert!(tries < 200, "{id} never reached its nap: {doc}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The `sluice_cluster_*` gauges of a server's `/metrics`, by name.
 async fn cluster_gauges(server: &Server) -> Vec<(&'static str, u64)> {
     let text = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
@@ -77,22 +55,6 @@ async fn cluster_gauges(server: &Server) -> Vec<(&'static str, u64)> {
             (name, line[prefix.len()..].parse().unwrap())
         })
         .collect()
-}
-
-/// Each task run of the execution ended SUCCESS with one successful attempt; returns the
-/// attempts of `nap`.
-async fn succeeded_once(store: &impl Store, id: &str) -> Vec<sluice_engine::Attempt> {
-    let record = store.get_execution(id).await.unwrap().unwrap();
-    assert_eq!(record.state, ExecutionState::Success, "{record:?}");
-    let runs = store.task_runs(id).await.unwrap();
-    let keys: Vec<String> = runs.iter().map(|r| r.key.to_string()).collect();
-    assert_eq!(keys, ["before", "nap", "after"], "{id}");
-    for run in &runs {
-        assert_eq!(run.state, TaskRunState::Success, "{run:?}");
-        let successes = run.attempts.iter().filter(|a| a.state == TaskRunState::Success).count();
-        assert_eq!(successes, 1, "one success recorded for {}: {run:?}", run.key);
-    }
-    runs[1].attempts.clone()
 }
 
 /// Issue 17's failover: `kill -9` of the server driving 10 executions mid-task. The other

@@ -13,13 +13,10 @@ mod cluster;
 mod common;
 
 use std::path::Path;
-use std::time::Duration;
 
+use common::naps::{naps, succeeded_once, wait_in_nap};
 use common::server::Server;
 use serde_json::{Value, json};
-use sluice_engine::{ExecutionState, Store, TaskRunState};
-
-const NAPS: &str = "id: naps\nnamespace: cluster\ntasks:\n  - id: before\n    type: test.noop\n  - id: nap\n    type: test.sleep\n    ms: 2500\n  - id: after\n    type: test.noop\n";
 
 /// One task asks for a Docker host; the file input was uploaded to the API server.
 const TAGGED: &str = r#"id: tagged
@@ -33,8 +30,6 @@ tasks:
     path: "{{ inputs.notes }}"
     workerTags: [docker]
 "#;
-
-const INTERRUPTED: &str = "interrupted: its server stopped or lost the execution";
 
 async fn database() -> String {
     tokio::task::spawn_blocking(|| cluster::cluster().create_database()).await.unwrap()
@@ -61,18 +56,6 @@ fn compiled_in(dir: &Path, digest: &str) -> bool {
 /// Whether the execution's workspace is under `dir` (the node that ran it keeps it there).
 fn ran_in(dir: &Path, id: &str) -> bool {
     dir.join("workspaces").join(id).is_dir()
-}
-
-async fn wait_in_nap(server: &Server, id: &str) {
-    for tries in 0.. {
-        let (_, doc) = server.get(&format!("/api/v1/executions/{id}")).await;
-        let runs = doc["taskRuns"].as_array().cloned().unwrap_or_default();
-        if runs.iter().any(|r| r["taskId"] == "nap" && r["state"] == "RUNNING") {
-            return;
-        }
-        assert!(tries < 300, "{id} never reached its nap: {doc}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The `sluice_cluster_<name>` gauge of a node's `/metrics`.
@@ -105,10 +88,10 @@ async fn workers_share_what_an_api_only_server_hands_over_and_take_over_a_killed
     let api = api_server(dirs[0].path(), &url);
     let first = worker(dirs[1].path(), &url, &["--max-executions", "3"]);
     let second = worker(dirs[2].path(), &url, &["--max-executions", "3"]);
-    let (status, doc) = api.post("/api/v1/flows", NAPS).await;
+    let (status, doc) = api.post("/api/v1/flows", &naps(2500)).await;
     assert_eq!(status, 422, "the test plugin is not deployed yet: {doc}");
     let deployed = deploy_test_plugin(&api).await;
-    assert_eq!(api.post("/api/v1/flows", NAPS).await.0, 201);
+    assert_eq!(api.post("/api/v1/flows", &naps(2500)).await.0, 201);
 
     let mut ids = Vec::new();
     for _ in 0..6 {
@@ -133,22 +116,13 @@ async fn workers_share_what_an_api_only_server_hands_over_and_take_over_a_killed
     }
     let store = sluice_store_postgres::PostgresStore::connect(&url).await.unwrap();
     for id in &ids {
-        let runs = store.task_runs(id).await.unwrap();
-        let keys: Vec<String> = runs.iter().map(|r| r.key.to_string()).collect();
-        assert_eq!(keys, ["before", "nap", "after"], "{id}");
-        for run in &runs {
-            let successes = run.attempts.iter().filter(|a| a.state == TaskRunState::Success).count();
-            assert_eq!(successes, 1, "one success recorded for {}: {run:?}", run.key);
-        }
-        let nap = &runs[1].attempts;
+        let nap = succeeded_once(&store, id).await;
         if on_second.contains(&id) {
             assert_eq!(nap.len(), 2, "cut on the killed worker, run again: {nap:?}");
-            assert_eq!(nap[0].error.as_deref(), Some(INTERRUPTED));
             assert!(ran_in(dirs[1].path(), id), "taken over by the other worker");
         } else {
             assert_eq!(nap.len(), 1, "{nap:?}");
         }
-        assert_eq!(store.get_execution(id).await.unwrap().unwrap().state, ExecutionState::Success);
     }
     store.close().await;
 
@@ -191,7 +165,7 @@ async fn an_execution_asking_for_worker_tags_runs_only_on_a_worker_holding_them(
     assert!(doc["detail"].as_str().unwrap().starts_with("the body is not a sluice plugin"), "{doc}");
     deploy_test_plugin(&api).await;
     assert_eq!(api.post("/api/v1/flows", TAGGED).await.0, 201);
-    assert_eq!(api.post("/api/v1/flows", NAPS).await.0, 201);
+    assert_eq!(api.post("/api/v1/flows", &naps(2500)).await.0, 201);
 
     let (status, doc) =
         api.send(upload(&api, "/api/v1/executions/cluster/tagged", "notes.md", "ship it")).await;

@@ -2,10 +2,12 @@
 
 use std::future::Future;
 
+use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::routes::{router, worker_router};
 use crate::state::AppState;
+use crate::triggers::TriggerRuntime;
 
 /// Serves until `shutdown` resolves; then stops the triggers (no schedule or flow trigger
 /// fires after that), runs `drain` while the API still answers (starts are refused by then,
@@ -18,12 +20,7 @@ pub async fn serve(
     drain: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let triggers = crate::triggers::start(state.trigger_context());
-    let shutdown = async move {
-        shutdown.await;
-        triggers.stop().await;
-        drain.await;
-    };
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    serve_until(listener, router(state), triggers, shutdown, drain).await
 }
 
 /// [`serve`] for a worker (`sluice worker`): health and metrics only, and of the triggers only
@@ -36,10 +33,20 @@ pub async fn serve_worker(
     drain: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let triggers = crate::triggers::start_flow_triggers(state.trigger_context());
+    serve_until(listener, worker_router(state), triggers, shutdown, drain).await
+}
+
+async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    triggers: TriggerRuntime,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let shutdown = async move {
         shutdown.await;
         triggers.stop().await;
         drain.await;
     };
-    axum::serve(listener, worker_router(state)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }

@@ -2,8 +2,8 @@
 
 use sluice_engine::{ArtifactRef, StoreError};
 use sqlx::PgExecutor;
-use sqlx::error::ErrorKind;
 
+use crate::artifacts::unknown_artifact;
 use crate::error::db_error;
 use crate::leases::NOW_MS;
 
@@ -21,12 +21,7 @@ pub(crate) async fn deploy(
     .bind(&artifact.sha256)
     .execute(db)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if matches!(db.kind(), ErrorKind::ForeignKeyViolation) => {
-            StoreError::NotFound(format!("artifact {}", artifact.sha256))
-        }
-        _ => db_error(e),
-    })?;
+    .map_err(|e| unknown_artifact(e, &artifact.sha256))?;
     Ok(())
 }
 

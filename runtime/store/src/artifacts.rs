@@ -75,12 +75,7 @@ pub(crate) async fn attach(
     .bind(&artifact.sha256)
     .execute(&mut *writer.lock().await?)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if matches!(db.kind(), ErrorKind::ForeignKeyViolation) => {
-            StoreError::NotFound(format!("artifact {}", artifact.sha256))
-        }
-        _ => db_error(e),
-    })?;
+    .map_err(|e| unknown_artifact(e, &artifact.sha256))?;
     Ok(())
 }
 
@@ -115,4 +110,14 @@ pub(crate) async fn list(
             Ok((task_run, row.name, ArtifactRef { sha256: row.sha256, size }))
         })
         .collect()
+}
+
+/// A write naming artifact `sha256`: the foreign key failing means it was never put.
+pub(crate) fn unknown_artifact(error: sqlx::Error, sha256: &str) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if matches!(db.kind(), ErrorKind::ForeignKeyViolation) => {
+            StoreError::NotFound(format!("artifact {sha256}"))
+        }
+        _ => db_error(error),
+    }
 }

@@ -2,8 +2,8 @@
 
 use sluice_engine::{ArtifactRef, StoreError};
 use sqlx::SqliteExecutor;
-use sqlx::error::ErrorKind;
 
+use crate::artifacts::unknown_artifact;
 use crate::error::db_error;
 use crate::leases::NOW_MS;
 use crate::writer::Writer;
@@ -18,12 +18,7 @@ pub(crate) async fn deploy(writer: &Writer, name: &str, artifact: &ArtifactRef) 
     .bind(&artifact.sha256)
     .execute(&mut *writer.lock().await?)
     .await
-    .map_err(|e| match &e {
-        sqlx::Error::Database(db) if matches!(db.kind(), ErrorKind::ForeignKeyViolation) => {
-            StoreError::NotFound(format!("artifact {}", artifact.sha256))
-        }
-        _ => db_error(e),
-    })?;
+    .map_err(|e| unknown_artifact(e, &artifact.sha256))?;
     Ok(())
 }
 
