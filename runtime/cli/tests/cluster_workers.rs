@@ -54,6 +54,9 @@ fn compiled_in(dir: &Path, digest: &str) -> bool {
 }
 
 /// Whether the execution's workspace is under `dir` (the node that ran it keeps it there).
+/// A flow with a `secret` input.
+const SECRETIVE: &str = "id: secretive\nnamespace: cluster\ninputs:\n  - id: token\n    type: secret\ntasks:\n  - id: t\n    type: test.noop\n";
+
 fn ran_in(dir: &Path, id: &str) -> bool {
     dir.join("workspaces").join(id).is_dir()
 }
@@ -179,6 +182,13 @@ async fn an_execution_asking_for_worker_tags_runs_only_on_a_worker_holding_them(
 
     // Started after the deploy: it loads the plugin from the database as it starts.
     let docker = worker(dirs[2].path(), &url, &["--tags", "docker,linux"]);
+    // A `secret` input cannot travel to a worker (it is stored redacted): refused, not created.
+    assert_eq!(api.post("/api/v1/flows", SECRETIVE).await.0, 201);
+    let (status, doc) = api.post("/api/v1/executions/cluster/secretive", r#"{"token": "s3cr3t"}"#).await;
+    assert_eq!(status, 409, "{doc}");
+    assert!(doc["detail"].as_str().unwrap().contains("cannot be handed to another node"), "{doc}");
+    let (_, listed) = api.get("/api/v1/executions?flowId=secretive").await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
     let doc = api.wait_for_state(&tagged, "SUCCESS").await;
     assert_eq!(doc["outputs"]["read"], json!({"ok": true, "content": "ship it"}), "{doc}");
     assert!(ran_in(dirs[2].path(), &tagged) && !ran_in(dirs[1].path(), &tagged));

@@ -77,6 +77,7 @@ impl From<sluice_engine::scheduler::StartError> for ApiError {
                 ApiError::Conflict(format!("flow {name} is disabled (`disabled: true`); enable it to run it"))
             }
             StartError::ShuttingDown => ApiError::Unavailable(StartError::ShuttingDown.to_string()),
+            error @ StartError::SecretInputsElsewhere { .. } => ApiError::Conflict(error.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -10,6 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::{Map, Value};
+use sluice_flow::{Flow, InputType};
 use tokio::sync::watch;
 
 use super::snapshot::Snapshots;
@@ -23,6 +25,22 @@ const WAIT_POLL: Duration = Duration::from_millis(250);
 /// Whether this node runs the execution of a flow whose tasks ask for `wanted` worker tags.
 pub(crate) fn runs_here<S: Store>(shared: &Shared<S>, wanted: &[String]) -> bool {
     shared.config.runs_executions && sluice_flow::holds_worker_tags(&shared.config.worker_tags, wanted)
+}
+
+/// Refuses to hand over an execution given `secret` inputs: the record keeps them redacted,
+/// and the node taking it would see `******`.
+pub(crate) fn refuse_secret_inputs(flow: &Flow, typed: &Map<String, Value>) -> Result<(), StartError> {
+    let given: Vec<String> = flow
+        .inputs
+        .iter()
+        .filter(|i| i.kind == InputType::Secret && typed.get(&i.id).is_some_and(|v| !v.is_null()))
+        .map(|i| format!("`{}`", i.id))
+        .collect();
+    if given.is_empty() {
+        return Ok(());
+    }
+    let flow = format!("{}.{}", flow.namespace, flow.id);
+    Err(StartError::SecretInputsElsewhere { flow, inputs: given.join(", ") })
 }
 
 /// Commits `record` for another node to run; `workspace` (the file inputs) goes into the

@@ -141,6 +141,13 @@ pub enum StartError {
     /// The engine is draining for a shutdown; nothing was created.
     #[error("sluice is shutting down and starts no new executions; try again once it is back")]
     ShuttingDown,
+    /// The execution would go to another node (this one is `--api-only`, or lacks the worker
+    /// tags its tasks ask for), but it was given `secret` inputs, which are stored redacted
+    /// and so cannot travel; nothing was created.
+    #[error(
+        "flow {flow} was given `secret` inputs ({inputs}), which cannot be handed to another node          yet (they are stored redacted): start it on a server that runs executions itself and          holds the worker tags its tasks ask for, or pass the value as a `secret('NAME')`"
+    )]
+    SecretInputsElsewhere { flow: String, inputs: String },
 }
 
 /// Why [`Engine::resume`] resumed nothing.

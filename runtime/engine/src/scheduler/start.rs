@@ -32,6 +32,11 @@ pub(crate) async fn start<S: Store>(
         return Err(StartError::Disabled(format!("{}.{}", flow.namespace, flow.id)));
     }
     let mut typed = check_inputs(&flow.inputs, request.inputs).map_err(StartError::Inputs)?;
+    let wanted = flow.worker_tags();
+    let here = hand_off::runs_here(&shared, &wanted);
+    if !here {
+        hand_off::refuse_secret_inputs(&flow, &typed)?;
+    }
     let id = uuid::Uuid::now_v7().to_string();
     let workspace = workspace_dir(&shared.config.workspaces, &id);
     tokio::fs::create_dir_all(&workspace)
@@ -58,11 +63,10 @@ pub(crate) async fn start<S: Store>(
         started_at: None,
         ended_at: None,
     };
-    let wanted = flow.worker_tags();
     if !wanted.is_empty() {
         shared.store.set_worker_tags(&id, &wanted).await?;
     }
-    if !hand_off::runs_here(&shared, &wanted) {
+    if !here {
         return hand_off::hand_off(&shared, record, &workspace).await;
     }
     let exec = Execution::new(flow.clone(), record.clone());
