@@ -16,18 +16,10 @@ use std::time::{Duration, Instant};
 
 #[path = "../tests/common/server.rs"]
 mod server;
+#[path = "support/two_tasks.rs"]
+mod two_tasks;
 use server::Server;
-
-const FLOW: &str = "id: two
-namespace: bench
-tasks:
-  - id: first
-    type: core.log
-    message: first of two
-  - id: second
-    type: core.log
-    message: \"second, after {{ execution.id }}\"
-";
+use two_tasks::{FLOW, ms, percentile};
 
 /// VmRSS, RssAnon and RssFile in MiB.
 fn rss_mib(pid: u32) -> (f64, f64, f64) {
@@ -42,15 +34,6 @@ fn rss_mib(pid: u32) -> (f64, f64, f64) {
         kib / 1024.0
     };
     (field("VmRSS:"), field("RssAnon:"), field("RssFile:"))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
 async fn execute(client: &reqwest::Client, url: &str) -> bool {

@@ -19,34 +19,18 @@
 mod cluster;
 #[path = "../tests/common/server.rs"]
 mod server;
+#[path = "support/two_tasks.rs"]
+mod two_tasks;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use server::Server;
 use sluice_engine::{ExecutionFilter, ExecutionState, Store};
-
-const FLOW: &str = "id: two
-namespace: bench
-tasks:
-  - id: first
-    type: core.log
-    message: first of two
-  - id: second
-    type: core.log
-    message: \"second, after {{ execution.id }}\"
-";
+use two_tasks::{FLOW, ms, percentile};
 
 const BURST: usize = 2000;
 const CLIENTS: usize = 16;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
 
 /// Starts `BURST` executions through `api` and waits until all succeeded; executions/s.
 async fn burst(api: &Server, url: &str) -> f64 {
