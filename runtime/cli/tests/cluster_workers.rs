@@ -69,6 +69,27 @@ async fn gauge(node: &Server, name: &str) -> u64 {
     line[prefix.len()..].parse().unwrap()
 }
 
+/// Without PostgreSQL there is no one to share work with: a worker, or an API-only server, on
+/// the embedded SQLite refuses to start and says what to give it.
+#[test]
+fn a_worker_or_an_api_only_server_without_postgres_refuses_to_start() {
+    for command in [&["worker"][..], &["server", "--api-only"]] {
+        let dir = tempfile::tempdir().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(command)
+            .args(["--bind", "127.0.0.1:0"])
+            .env_remove("SLUICE_DATABASE_URL")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{command:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("shares the work of other nodes through PostgreSQL"), "{stderr}");
+        assert!(stderr.contains("--database postgres://"), "{stderr}");
+    }
+}
+
 /// The test plugin, deployed through `api`: its summary.
 async fn deploy_test_plugin(api: &Server) -> Value {
     let wasm = std::fs::read(test_programs_artifacts::TEST_PROGRAMS).unwrap();
@@ -132,6 +153,10 @@ async fn workers_share_what_an_api_only_server_hands_over_and_take_over_a_killed
     let (status, doc) = api.post("/api/v1/executions/cluster/naps?wait=true", "{}").await;
     assert_eq!((status, &doc["state"]), (200, &json!("SUCCESS")), "{doc}");
     let id = doc["executionId"].as_str().unwrap();
+    // A rerun continues where the workspace is: the API-only server refuses it.
+    let (status, refused) = api.post(&format!("/api/v1/executions/{id}/replay"), "").await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(refused["detail"].as_str().unwrap().contains("runs no executions (--api-only)"), "{refused}");
     assert!(ran_in(dirs[1].path(), id));
     assert_eq!(doc["taskRuns"].as_array().map(Vec::len), Some(3), "{doc}");
     assert_eq!(first.terminate(), 0);

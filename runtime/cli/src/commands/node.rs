@@ -100,6 +100,18 @@ pub async fn run(
     let public_url = setup::public_url(args.public_url.as_deref())?;
     let node = sluice_engine::node::server_node(data_dir)?;
     let api_only = matches!(front, Front::Api { api_only: true, .. });
+    let store = Arc::new(open_store(args.database.as_deref(), data_dir).await?);
+    // On a shared database, executions may move to a node on another machine.
+    let shared_database = matches!(*store, ServerStore::Postgres(_));
+    // The embedded SQLite file is this node's own: no other node would take what it hands
+    // over, nor hand it anything.
+    if !shared_database && (api_only || front == Front::Worker) {
+        let what = if api_only { "`sluice server --api-only`" } else { "`sluice worker`" };
+        anyhow::bail!(
+            "{what} shares the work of other nodes through PostgreSQL: give the servers' database \
+             with --database postgres://... (or SLUICE_DATABASE_URL)"
+        );
+    }
     let installed = EngineBuilder::load_with(data_dir, docker, None)
         .await?
         .public_url(public_url)
@@ -107,9 +119,6 @@ pub async fn run(
         .api_only(api_only)
         .worker_tags(args.tags.0.clone())
         .max_executions(args.max_executions.map(|n| n as usize));
-    let store = Arc::new(open_store(args.database.as_deref(), data_dir).await?);
-    // On a shared database, executions may move to a node on another machine.
-    let shared_database = matches!(*store, ServerStore::Postgres(_));
     let engine = installed.workspace_snapshots(shared_database).build(store.clone(), data_dir)?;
     // The plugins deployed to the database, then the executions that were running when this
     // node last stopped (or crashed), with any another node left behind; after that the keeper

@@ -49,6 +49,7 @@ impl<S: Store> Engine<S> {
         if shared.drain.is_draining() {
             return Err(RerunError::ShuttingDown);
         }
+        runs_reruns(shared, "restart")?;
         let _reserved = Reservation::take(shared, execution_id)
             .ok_or_else(|| RerunError::Refused(format!("execution {execution_id} is still running")))?;
         // Read after the reservation: a restart that got here first has committed by now.
@@ -78,6 +79,7 @@ impl<S: Store> Engine<S> {
         if shared.drain.is_draining() {
             return Err(RerunError::ShuttingDown);
         }
+        runs_reruns(shared, "replay")?;
         let original = find(shared, execution_id).await?;
         if !original.state.is_terminal() {
             return Err(RerunError::Refused(format!(
@@ -197,6 +199,17 @@ impl<S: Store> Drop for Place<'_, S> {
             self.shared.start_admitted(admitted);
         }
     }
+}
+
+/// A rerun is driven by the node asked (it continues from the workspace there): an API-only
+/// server, which runs nothing, refuses it.
+fn runs_reruns<S: Store>(shared: &Shared<S>, what: &str) -> Result<(), RerunError> {
+    if shared.config.runs_executions {
+        return Ok(());
+    }
+    Err(RerunError::Refused(format!(
+        "this server runs no executions (--api-only): ask a server that runs them for the {what}"
+    )))
 }
 
 async fn find<S: Store>(shared: &Shared<S>, id: &str) -> Result<ExecutionRecord, RerunError> {
