@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StartRequest, StaticSecrets};
 use sluice_engine::{ExecutionState, Store};
-use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
+use sluice_sandbox::{Sandbox, SandboxConfig};
 use sluice_store::SqliteStore;
 use sluice_store_postgres::PostgresStore;
 
@@ -170,18 +170,7 @@ async fn bench<S: Store>(
         sandbox,
         plugins.clone(),
         Arc::new(StaticSecrets::default()),
-        EngineConfig {
-            workspaces: dir.join("workspaces"),
-            workspace_retention: None,
-            limits: Limits::default(),
-            public_url: None,
-            node: "test".to_owned(),
-            workspace_snapshots: false,
-            lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
-            runs_executions: true,
-            worker_tags: Vec::new(),
-            max_executions: None,
-        },
+        EngineConfig::new(dir.join("workspaces"), "test"),
     );
     let (chain_yaml, fan_yaml) = (chain(1000), fan_out(1000));
     // Warm up: pooled slots, SQLite pages, prepared statements.

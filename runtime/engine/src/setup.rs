@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_sandbox::{
-    DockerEndpoint, DockerEndpointError, Limits, LoadError, Plugin, Sandbox, SandboxConfig,
-};
+use sluice_sandbox::{DockerEndpoint, DockerEndpointError, LoadError, Plugin, Sandbox, SandboxConfig};
 
 use crate::scheduler::{Engine, EngineConfig, EnvSecrets, Plugins};
 use crate::store::Store;
@@ -218,17 +216,15 @@ impl EngineBuilder {
     /// The engine on `store`, with its workspaces under `state_dir`, secrets from the
     /// environment, and the workspace retention of [`workspace_retention`].
     pub fn build<S: Store>(self, store: Arc<S>, state_dir: &Path) -> Result<Engine<S>, SetupError> {
+        let node = self.node.unwrap_or_else(crate::node::run_node);
         let config = EngineConfig {
-            workspaces: state_dir.join("workspaces"),
             workspace_retention: workspace_retention()?,
-            limits: Limits::default(),
             public_url: self.public_url,
-            node: self.node.unwrap_or_else(crate::node::run_node),
             workspace_snapshots: self.workspace_snapshots,
-            lease_ttl: crate::scheduler::DEFAULT_LEASE_TTL,
             runs_executions: self.runs_executions,
             worker_tags: self.worker_tags,
             max_executions: self.max_executions,
+            ..EngineConfig::new(state_dir.join("workspaces"), &node)
         };
         Ok(Engine::new(store, self.sandbox, self.plugins, Arc::new(EnvSecrets), config))
     }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StartRequest, StaticSecrets};
 use sluice_engine::{ExecutionState, Store, TaskRunState};
-use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
+use sluice_sandbox::{Sandbox, SandboxConfig};
 use sluice_store::SqliteStore;
 
 const FLOW: &str = "id: crash
@@ -48,18 +48,7 @@ async fn engine(dir: &Path) -> (Engine<SqliteStore>, Plugins) {
     let test = sandbox.load(&test_programs_artifacts::test_programs_bytes()).await.unwrap();
     let plugins = Plugins::new([(test, sluice_engine::setup::Origin::Builtin)]).unwrap();
     let store = Arc::new(SqliteStore::open(&dir.join("sluice.db")).await.unwrap());
-    let config = EngineConfig {
-        workspaces: dir.join("workspaces"),
-        workspace_retention: None,
-        limits: Limits::default(),
-        public_url: None,
-        node: "test".to_owned(),
-        workspace_snapshots: false,
-        lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
-        runs_executions: true,
-        worker_tags: Vec::new(),
-        max_executions: None,
-    };
+    let config = EngineConfig::new(dir.join("workspaces"), "test");
     (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)
 }
 

@@ -16,7 +16,7 @@ use serde_json::json;
 use sluice_engine::scheduler::{Engine, EngineConfig, Keeper, Plugins, StartRequest, StaticSecrets};
 use sluice_engine::{CommitBatch, ExecutionRecord, ExecutionState, Lease, Store};
 use sluice_flow::inputs::RawInput;
-use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
+use sluice_sandbox::{Sandbox, SandboxConfig};
 use sluice_store::SqliteStore;
 
 const FLOW: &str = "id: files
@@ -57,16 +57,9 @@ async fn engine(dir: &Path, node: &str) -> (Engine<SqliteStore>, Plugins) {
     let plugins = Plugins::new([(test, sluice_engine::setup::Origin::Builtin)]).unwrap();
     let store = Arc::new(SqliteStore::open(&dir.join("sluice.db")).await.unwrap());
     let config = EngineConfig {
-        workspaces: dir.join(format!("workspaces-{node}")),
-        workspace_retention: None,
-        limits: Limits::default(),
-        public_url: None,
-        node: node.to_owned(),
         workspace_snapshots: true,
         lease_ttl: TTL,
-        runs_executions: true,
-        worker_tags: Vec::new(),
-        max_executions: None,
+        ..EngineConfig::new(dir.join(format!("workspaces-{node}")), node)
     };
     (Engine::new(store, sandbox, plugins.clone(), Arc::new(StaticSecrets::default()), config), plugins)
 }

@@ -94,9 +94,12 @@ impl Metrics {
             "sluice_queue_depth{{queue=\"sandbox_slots\"}} {}",
             now.instantiation.waiting_for_slot
         );
-        let _ = writeln!(out, "# HELP sluice_running_attempts Task attempts running in the sandbox.");
-        let _ = writeln!(out, "# TYPE sluice_running_attempts gauge");
-        let _ = writeln!(out, "sluice_running_attempts {}", now.running_attempts);
+        gauge(
+            &mut out,
+            "sluice_running_attempts",
+            "Task attempts running in the sandbox.",
+            now.running_attempts,
+        );
         let i = &now.instantiation;
         let _ = writeln!(
             out,
@@ -109,32 +112,41 @@ impl Metrics {
         let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_bucket{{le=\"+Inf\"}} {}", i.count);
         let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_sum {}", i.sum_seconds);
         let _ = writeln!(out, "sluice_sandbox_instantiation_seconds_count {}", i.count);
-        let _ =
-            writeln!(out, "# HELP sluice_leases_held Executions this server drives (holds the lease of).");
-        let _ = writeln!(out, "# TYPE sluice_leases_held gauge");
-        let _ = writeln!(out, "sluice_leases_held {}", now.leases_held);
+        gauge(
+            &mut out,
+            "sluice_leases_held",
+            "Executions this process drives (holds the lease of).",
+            now.leases_held,
+        );
         let c = &now.cluster;
-        let _ = writeln!(
-            out,
-            "# HELP sluice_cluster_nodes_alive Servers on this database whose lease keeper reported within their lease ttl."
+        gauge(
+            &mut out,
+            "sluice_cluster_nodes_alive",
+            "Servers and workers on this database whose lease keeper reported within their lease ttl.",
+            c.nodes_alive,
         );
-        let _ = writeln!(out, "# TYPE sluice_cluster_nodes_alive gauge");
-        let _ = writeln!(out, "sluice_cluster_nodes_alive {}", c.nodes_alive);
-        let _ = writeln!(
-            out,
-            "# HELP sluice_cluster_leases Unexpired leases of unfinished executions, all servers."
+        gauge(
+            &mut out,
+            "sluice_cluster_leases",
+            "Unexpired leases of unfinished executions, all nodes.",
+            c.leases,
         );
-        let _ = writeln!(out, "# TYPE sluice_cluster_leases gauge");
-        let _ = writeln!(out, "sluice_cluster_leases {}", c.leases);
-        let _ = writeln!(
-            out,
-            "# HELP sluice_cluster_awaiting_takeover Unfinished executions whose lease expired (their server died or was cut off), not taken over yet."
+        gauge(
+            &mut out,
+            "sluice_cluster_awaiting_takeover",
+            "Unfinished executions whose lease expired (their node died or was cut off), or handed over and not claimed yet.",
+            c.awaiting_takeover,
         );
-        let _ = writeln!(out, "# TYPE sluice_cluster_awaiting_takeover gauge");
-        let _ = writeln!(out, "sluice_cluster_awaiting_takeover {}", c.awaiting_takeover);
         let _ = writeln!(out, "# HELP sluice_build_info The running build.");
         let _ = writeln!(out, "# TYPE sluice_build_info gauge");
         let _ = writeln!(out, "sluice_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
         out
     }
+}
+
+/// One unlabelled gauge: its HELP and TYPE lines, then its value.
+fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    let _ = writeln!(out, "{name} {value}");
 }

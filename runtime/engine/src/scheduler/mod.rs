@@ -88,6 +88,26 @@ pub struct EngineConfig {
     pub max_executions: Option<usize>,
 }
 
+impl EngineConfig {
+    /// Workspaces under `workspaces`, leases held as `node`, everything else as a single node
+    /// with no public URL wants it: no retention, default limits, no snapshots, the default
+    /// lease ttl, runs executions, holds no worker tags, claims whatever is free.
+    pub fn new(workspaces: PathBuf, node: &str) -> EngineConfig {
+        EngineConfig {
+            workspaces,
+            workspace_retention: None,
+            limits: Limits::default(),
+            public_url: None,
+            node: node.to_owned(),
+            workspace_snapshots: false,
+            lease_ttl: DEFAULT_LEASE_TTL,
+            runs_executions: true,
+            worker_tags: Vec::new(),
+            max_executions: None,
+        }
+    }
+}
+
 /// The default [`EngineConfig::lease_ttl`]: a dead node's work is taken over within about 6 s.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(5);
 

@@ -13,7 +13,7 @@ use sluice_engine::scheduler::{
 use sluice_engine::{ExecutionRecord, Store, TaskRun, TaskRunKey, TaskRunState};
 use sluice_flow::inputs::RawInput;
 use sluice_flow::template::Secrets;
-use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
+use sluice_sandbox::{Sandbox, SandboxConfig};
 use sluice_store::SqliteStore;
 
 /// The public URL the harness's engine is configured with.
@@ -49,16 +49,9 @@ pub async fn harness_with_source(secrets: Arc<dyn Secrets>) -> Harness {
         plugins.clone(),
         secrets,
         EngineConfig {
-            workspaces: dir.path().join("workspaces"),
             workspace_retention: Some(Duration::ZERO),
-            limits: Limits::default(),
             public_url: Some(PUBLIC_URL.to_owned()),
-            node: "test".to_owned(),
-            workspace_snapshots: false,
-            lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
-            runs_executions: true,
-            worker_tags: Vec::new(),
-            max_executions: None,
+            ..EngineConfig::new(dir.path().join("workspaces"), "test")
         },
     );
     Harness { engine, plugins, dir }

@@ -16,7 +16,7 @@ use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sluice_engine::scheduler::{Engine, EngineConfig, Plugins, StaticSecrets};
-use sluice_sandbox::{Limits, Sandbox, SandboxConfig};
+use sluice_sandbox::{Sandbox, SandboxConfig};
 use sluice_server::{AppState, ServerStore, router};
 use sluice_store::SqliteStore;
 use tower::ServiceExt;
@@ -37,18 +37,7 @@ pub async fn engine(dir: &Path, secrets: &[(&str, &str)]) -> Engine<ServerStore>
         sandbox,
         Plugins::new([(core, sluice_engine::setup::Origin::Builtin)]).unwrap(),
         Arc::new(StaticSecrets(secrets)),
-        EngineConfig {
-            workspaces: dir.join("ws"),
-            workspace_retention: None,
-            limits: Limits::default(),
-            public_url: None,
-            node: "test".to_owned(),
-            workspace_snapshots: false,
-            lease_ttl: sluice_engine::scheduler::DEFAULT_LEASE_TTL,
-            runs_executions: true,
-            worker_tags: Vec::new(),
-            max_executions: None,
-        },
+        EngineConfig::new(dir.join("ws"), "test"),
     )
 }
 
