@@ -1,7 +1,8 @@
 //! Several `sluice server` processes on one PostgreSQL database (a cluster this test binary
 //! starts, see `runtime/store-postgres/tests/common/cluster.rs`): a schedule ticking every
 //! second fires each second exactly once in the cluster, whichever server claims it; the logs
-//! of an execution one server runs are followed live from another.
+//! of an execution one server runs are followed live from another; a flow's `concurrency`
+//! holds across servers (queued in order, or refused).
 
 #![allow(clippy::unwrap_used)]
 
@@ -204,6 +205,70 @@ async fn an_execution_is_killed_and_resumed_through_a_server_that_does_not_run_i
     let (status, _) = b.post(&resume, r#"{"by": "bo"}"#).await;
     assert_eq!(status, 409, "a finished execution is not paused");
     for server in [a, b] {
+        assert_eq!(server.terminate(), 0);
+    }
+}
+
+const ONE_AT_A_TIME: &str = "id: one-at-a-time\nnamespace: cluster\nconcurrency:\n  limit: 1\n  behavior: queue\ntasks:\n  - id: nap\n    type: flow.sleep\n    duration: 400ms\n";
+
+const ONLY_ONE: &str = "id: only-one\nnamespace: cluster\nconcurrency:\n  limit: 1\n  behavior: cancel\ntasks:\n  - id: nap\n    type: flow.sleep\n    duration: 60s\n";
+
+/// A flow's `concurrency.limit` holds across servers: executions started alternately on two
+/// servers (each driving what it starts) run one at a time, in the order they were started,
+/// the end of one on a server starting the next on the other; over the limit with `cancel`,
+/// a server refuses the execution because of one running on the other.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flow_concurrency_limit_holds_across_servers() {
+    let url = database().await;
+    let dirs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let servers: Vec<Server> =
+        dirs.iter().map(|d| Server::start_with(d.path(), &["--database", &url], &[])).collect();
+    assert_eq!(servers[0].post("/api/v1/flows", ONE_AT_A_TIME).await.0, 201);
+    assert_eq!(servers[0].post("/api/v1/flows", ONLY_ONE).await.0, 201);
+
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        let (status, doc) = servers[n % 2].post("/api/v1/executions/cluster/one-at-a-time", "{}").await;
+        assert_eq!(status, 202, "{doc}");
+        ids.push(doc["executionId"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        servers[0].wait_for_state(id, "SUCCESS").await;
+    }
+    let store = sluice_store_postgres::PostgresStore::connect(&url).await.unwrap();
+    let mut spans = Vec::new();
+    for id in &ids {
+        let record = store.get_execution(id).await.unwrap().unwrap();
+        spans.push((record.started_at.unwrap(), record.ended_at.unwrap()));
+    }
+    for (n, pair) in spans.windows(2).enumerate() {
+        assert!(pair[1].0 >= pair[0].1, "execution {} started before execution {n} ended: {spans:?}", n + 1);
+    }
+    for (n, id) in ids.iter().enumerate() {
+        assert!(dirs[n % 2].path().join("workspaces").join(id).exists(), "run where it was started");
+    }
+
+    let (_, started) = servers[0].post("/api/v1/executions/cluster/only-one", "{}").await;
+    let running = started["executionId"].as_str().unwrap().to_owned();
+    servers[0].wait_for_state(&running, "RUNNING").await;
+    let (status, refused) = servers[1].post("/api/v1/executions/cluster/only-one?wait=true", "{}").await;
+    assert_eq!((status, &refused["state"]), (200, &json!("CANCELLED")), "{refused}");
+    assert_eq!(
+        refused["error"],
+        "cancelled (`concurrency.behavior: cancel`): flow cluster.only-one already has 1 running execution(s), \
+         its `concurrency.limit` is 1",
+        "{refused}"
+    );
+    assert_eq!(servers[1].post(&format!("/api/v1/executions/{running}/kill"), "").await.0, 202);
+    servers[0].wait_for_state(&running, "KILLED").await;
+    let (status, doc) = servers[1].post("/api/v1/executions/cluster/only-one", "{}").await;
+    assert_eq!(status, 202, "{doc}");
+    let next = doc["executionId"].as_str().unwrap().to_owned();
+    servers[1].wait_for_state(&next, "RUNNING").await;
+    assert_eq!(servers[0].post(&format!("/api/v1/executions/{next}/kill"), "").await.0, 202);
+    servers[1].wait_for_state(&next, "KILLED").await;
+    store.close().await;
+    for server in servers {
         assert_eq!(server.terminate(), 0);
     }
 }

@@ -91,6 +91,39 @@ pub struct Lease {
     pub ttl: Duration,
 }
 
+/// An execution's place under its flow's `concurrency.limit` (see [`Store::take_place`]).
+#[derive(Debug, Clone, Copy)]
+pub struct FlowPlace<'a> {
+    pub namespace: &'a str,
+    pub flow_id: &'a str,
+    pub execution_id: &'a str,
+    /// The limit of the revision asking: at most this many of the flow's executions run.
+    pub limit: u32,
+}
+
+/// How an execution asks for a place ([`Store::take_place`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceAsk {
+    /// Start if there is room, else write nothing (`cancel`, `fail`, a rerun).
+    Start,
+    /// Start if there is room, else wait in the queue (`queue`).
+    StartOrQueue,
+    /// Wait in the queue, unless it holds a place already (a QUEUED execution recovered).
+    Requeue,
+}
+
+/// What a place request got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlaceOutcome {
+    Running,
+    Queued,
+    /// No room, and nothing was written: how many of the flow's executions run and wait.
+    Over {
+        running: u64,
+        queued: u64,
+    },
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct ExecutionFilter {
     pub namespace: Option<String>,
@@ -347,6 +380,41 @@ pub trait Store: Send + Sync + 'static {
         &self,
         execution_ids: &[String],
     ) -> impl Future<Output = Result<Vec<(String, serde_json::Value)>, StoreError>> + Send;
+
+    // --- flow concurrency (across every node on the database) ---
+    //
+    // Each request runs under a lock on its flow, so two nodes admitting at once never both
+    // take the last place. A commit that records an execution's end frees its place.
+
+    /// An execution of a flow that sets a `concurrency.limit` asks for a place. Running count:
+    /// the flow's executions holding a running place, and those recorded RUNNING, PAUSED or
+    /// KILLING without one (started under a revision without a limit). There is room when
+    /// fewer than `limit` run and none waits (a newcomer does not overtake the queue). A place
+    /// taken for an execution that is never recorded (its node died first) lapses after a
+    /// minute. Asking again for an execution that holds a place replaces it, except with
+    /// [`PlaceAsk::Requeue`].
+    fn take_place(
+        &self,
+        place: &FlowPlace<'_>,
+        ask: PlaceAsk,
+    ) -> impl Future<Output = Result<PlaceOutcome, StoreError>> + Send;
+
+    /// Admits the flow's queued executions, oldest first, while fewer run than the limit each
+    /// was queued under; returns the ones admitted now.
+    fn promote_places(
+        &self,
+        namespace: &str,
+        flow_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Of these executions, the ones holding a running place (admitted, by any node).
+    fn admitted_places(
+        &self,
+        execution_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<String>, StoreError>> + Send;
+
+    /// Gives the place of an execution back (a rerun that did not go through).
+    fn release_place(&self, execution_id: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     // --- schedule triggers (server) ---
     //

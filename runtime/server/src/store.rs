@@ -5,8 +5,9 @@
 use std::time::Duration;
 
 use sluice_engine::{
-    ArtifactRef, ClusterStatus, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease,
-    LogFilter, ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+    ArtifactRef, ClusterStatus, CommitBatch, ExecutionFilter, ExecutionRecord, FlowPlace, FlowRevision,
+    Lease, LogFilter, PlaceAsk, PlaceOutcome, ScheduleState, Store, StoreError, StoredLog, TaskRun,
+    TaskRunKey, Timestamp, TriggerKey,
 };
 use sluice_store::SqliteStore;
 use sluice_store_postgres::PostgresStore;
@@ -105,6 +106,22 @@ impl Store for ServerStore {
 
     async fn deployed_plugins(&self) -> Result<Vec<(String, ArtifactRef)>, StoreError> {
         delegate!(self, |s| s.deployed_plugins())
+    }
+
+    async fn take_place(&self, place: &FlowPlace<'_>, ask: PlaceAsk) -> Result<PlaceOutcome, StoreError> {
+        delegate!(self, |s| s.take_place(place, ask))
+    }
+
+    async fn promote_places(&self, namespace: &str, flow_id: &str) -> Result<Vec<String>, StoreError> {
+        delegate!(self, |s| s.promote_places(namespace, flow_id))
+    }
+
+    async fn admitted_places(&self, execution_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        delegate!(self, |s| s.admitted_places(execution_ids))
+    }
+
+    async fn release_place(&self, execution_id: &str) -> Result<(), StoreError> {
+        delegate!(self, |s| s.release_place(execution_id))
     }
 
     async fn set_worker_tags(&self, execution_id: &str, tags: &[String]) -> Result<(), StoreError> {

@@ -5,7 +5,8 @@
 //!    run and log numbers each computes from the rows before it are not computed twice.
 //! 2. One statement whose data-modifying `WITH` parts write the executions (and their labels),
 //!    the task runs and the log lines, each table's rows arriving as column arrays unnested
-//!    (one round trip whatever the batch's size). The parts run on one snapshot; foreign keys
+//!    (one round trip whatever the batch's size), and free the `concurrency` places of the
+//!    executions that ended. The parts run on one snapshot; foreign keys
 //!    are checked at the end of the statement, so rows of a batch can refer to the execution it
 //!    creates.
 //!
@@ -28,7 +29,7 @@ use sqlx::{Acquire, PgPool, Row};
 
 use crate::error::db_error;
 use crate::locks::{self, Class};
-use crate::{artifacts, executions, leases, logs, task_runs};
+use crate::{artifacts, executions, leases, logs, places, task_runs};
 
 /// The longest wait between two tries of a commit the database could not take.
 const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -85,8 +86,9 @@ pub(crate) async fn commit(pool: &PgPool, batch: &CommitBatch) -> Result<(), Sto
 
     // The last part creates or renews the batch's lease; it counts 0 when another node holds it.
     let statement = format!(
-        "WITH {}, {}, {}, {} SELECT (SELECT count(*) FROM lease)",
+        "WITH {}, {}, {}, {}, {} SELECT (SELECT count(*) FROM lease)",
         executions::UPSERT,
+        places::free(),
         task_runs::UPSERT,
         logs::APPEND,
         leases::upsert()

@@ -31,6 +31,7 @@ mod leases;
 mod locks;
 mod logs;
 mod nodes;
+mod places;
 mod schedules;
 mod schema;
 mod store_impl;

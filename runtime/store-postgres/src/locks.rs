@@ -17,6 +17,8 @@ pub(crate) enum Class {
     Flow = 0x5100_0001,
     /// One execution's task run and log sequence numbers.
     Execution = 0x5100_0002,
+    /// One flow's places under its `concurrency.limit`.
+    Places = 0x5100_0003,
 }
 
 /// A stable 32-bit hash of the parts (length-prefixed, so `("ab", "c")` and `("a", "bc")`

@@ -1,13 +1,14 @@
 //! [`Store`] for [`PostgresStore`]: every call takes a connection of the pool.
 
 use sluice_engine::{
-    ArtifactRef, ClusterStatus, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease,
-    LogFilter, ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+    ArtifactRef, ClusterStatus, CommitBatch, ExecutionFilter, ExecutionRecord, FlowPlace, FlowRevision,
+    Lease, LogFilter, PlaceAsk, PlaceOutcome, ScheduleState, Store, StoreError, StoredLog, TaskRun,
+    TaskRunKey, Timestamp, TriggerKey,
 };
 
 use crate::{
-    PostgresStore, artifacts, commit, deployed_plugins, executions, flows, leases, logs, nodes, schedules,
-    task_runs, wake,
+    PostgresStore, artifacts, commit, deployed_plugins, executions, flows, leases, logs, nodes, places,
+    schedules, task_runs, wake,
 };
 
 impl Store for PostgresStore {
@@ -61,6 +62,22 @@ impl Store for PostgresStore {
 
     async fn deployed_plugins(&self) -> Result<Vec<(String, ArtifactRef)>, StoreError> {
         deployed_plugins::list(&self.pool).await
+    }
+
+    async fn take_place(&self, place: &FlowPlace<'_>, ask: PlaceAsk) -> Result<PlaceOutcome, StoreError> {
+        places::take(&self.pool, place, ask).await
+    }
+
+    async fn promote_places(&self, namespace: &str, flow_id: &str) -> Result<Vec<String>, StoreError> {
+        places::promote(&self.pool, namespace, flow_id).await
+    }
+
+    async fn admitted_places(&self, execution_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        places::admitted(&self.pool, execution_ids).await
+    }
+
+    async fn release_place(&self, execution_id: &str) -> Result<(), StoreError> {
+        places::release(&self.pool, execution_id).await
     }
 
     async fn set_worker_tags(&self, execution_id: &str, tags: &[String]) -> Result<(), StoreError> {

@@ -2,7 +2,8 @@
 //!
 //! The write connection gets a temporary view, `commit_batch`, whose INSTEAD OF INSERT
 //! trigger writes a batch: it checks the batch's lease (failing it whole when another node
-//! holds it), then writes executions, their leases, task runs, logs, then artifact attachments
+//! holds it), then writes executions (freeing the `concurrency` places of those that ended),
+//! their leases, task runs, logs, then artifact attachments
 //! (so rows of a batch can refer to the execution it creates), each table's rows arriving as
 //! one JSON array. A commit
 //! is then a single prepared `INSERT INTO commit_batch` in autocommit mode:
@@ -21,7 +22,7 @@ use sluice_engine::{CommitBatch, StoreError};
 use tokio::sync::oneshot;
 
 use crate::writer::Writer;
-use crate::{artifacts, executions, leases, logs, task_runs};
+use crate::{artifacts, executions, leases, logs, places, task_runs};
 
 /// The statement every commit runs.
 const INSERT: &str =
@@ -38,10 +39,11 @@ pub(crate) fn install(connection: &rusqlite::Connection) -> rusqlite::Result<()>
         "CREATE TEMP VIEW commit_batch (executions, task_runs, logs, leases, artifacts) \
              AS SELECT NULL, NULL, NULL, NULL, NULL WHERE false;\n\
          CREATE TEMP TRIGGER commit_batch_insert INSTEAD OF INSERT ON commit_batch BEGIN\n\
-         {};\n{};\n{};\n{};\n{};\n{};\n{};\nEND",
+         {};\n{};\n{};\n{};\n{};\n{};\n{};\n{};\nEND",
         leases::check_json_rows(),
         executions::UPSERT_JSON_ROWS,
         executions::UPDATE_INDEXED_JSON_ROWS,
+        places::free_json_rows(),
         leases::upsert_json_rows(),
         task_runs::UPSERT_JSON_ROWS,
         logs::APPEND_JSON_ROWS,

@@ -26,6 +26,7 @@ mod flows;
 mod leases;
 mod logs;
 mod nodes;
+mod places;
 pub mod records;
 mod schedules;
 mod schema;

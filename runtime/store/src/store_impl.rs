@@ -2,13 +2,14 @@
 //! pool (or the write connection of an in-memory store).
 
 use sluice_engine::{
-    ArtifactRef, ClusterStatus, CommitBatch, ExecutionFilter, ExecutionRecord, FlowRevision, Lease,
-    LogFilter, ScheduleState, Store, StoreError, StoredLog, TaskRun, TaskRunKey, Timestamp, TriggerKey,
+    ArtifactRef, ClusterStatus, CommitBatch, ExecutionFilter, ExecutionRecord, FlowPlace, FlowRevision,
+    Lease, LogFilter, PlaceAsk, PlaceOutcome, ScheduleState, Store, StoreError, StoredLog, TaskRun,
+    TaskRunKey, Timestamp, TriggerKey,
 };
 
 use crate::{
-    SqliteStore, artifacts, commit, deployed_plugins, executions, flows, leases, logs, nodes, schedules,
-    task_runs,
+    SqliteStore, artifacts, commit, deployed_plugins, executions, flows, leases, logs, nodes, places,
+    schedules, task_runs,
 };
 
 /// Runs one read against the reader pool, or against the write connection when there is none.
@@ -76,6 +77,25 @@ impl Store for SqliteStore {
 
     async fn deployed_plugins(&self) -> Result<Vec<(String, ArtifactRef)>, StoreError> {
         read!(self, |db| deployed_plugins::list(db))
+    }
+
+    async fn take_place(&self, place: &FlowPlace<'_>, ask: PlaceAsk) -> Result<PlaceOutcome, StoreError> {
+        places::take(&self.writer, place, ask).await
+    }
+
+    async fn promote_places(&self, namespace: &str, flow_id: &str) -> Result<Vec<String>, StoreError> {
+        if !read!(self, |db| places::any_queued(db, namespace, flow_id))? {
+            return Ok(Vec::new());
+        }
+        places::promote(&self.writer, namespace, flow_id).await
+    }
+
+    async fn admitted_places(&self, execution_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        read!(self, |db| places::admitted(db, execution_ids))
+    }
+
+    async fn release_place(&self, execution_id: &str) -> Result<(), StoreError> {
+        places::release(&self.writer, execution_id).await
     }
 
     async fn set_worker_tags(&self, execution_id: &str, tags: &[String]) -> Result<(), StoreError> {

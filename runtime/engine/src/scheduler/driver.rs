@@ -142,7 +142,7 @@ impl<S: Store> Driver<S> {
         let mut queue = VecDeque::new();
         let mut restored = None;
         match begin {
-            Begin::New { variables } => queue.push_back(self.first_event(variables)),
+            Begin::New { variables } => queue.push_back(self.first_event(variables).await),
             Begin::Restored(step) => restored = Some(step),
         }
         loop {
@@ -185,15 +185,22 @@ impl<S: Store> Driver<S> {
     }
 
     /// Start, queue or refuse a new execution.
-    fn first_event(&self, variables: Result<(), String>) -> Event {
-        let now = now();
+    async fn first_event(&self, variables: Result<(), String>) -> Event {
         if let Err(reason) = variables {
-            return Event::Refuse { now, state: ExecutionState::Failed, reason };
+            return Event::Refuse { now: now(), state: ExecutionState::Failed, reason };
         }
-        match self.shared.admission.admit(self.exec.flow(), &self.exec.record().id) {
-            Decision::Start => Event::Start { now },
-            Decision::Queue => Event::Queue { now },
-            Decision::Refuse(state, reason) => Event::Refuse { now, state, reason },
+        let (store, id) = (&*self.shared.store, &self.exec.record().id);
+        let decision = self.shared.admission.admit(store, self.exec.flow(), id).await;
+        let now = now();
+        match decision {
+            Ok(Decision::Start) => Event::Start { now },
+            Ok(Decision::Queue) => Event::Queue { now },
+            Ok(Decision::Refuse(state, reason)) => Event::Refuse { now, state, reason },
+            Err(error) => Event::Refuse {
+                now,
+                state: ExecutionState::Failed,
+                reason: format!("cannot take a place under the flow's `concurrency`: {error}"),
+            },
         }
     }
 
@@ -560,12 +567,11 @@ impl<S: Store> Driver<S> {
         }
     }
 
-    /// No longer live here; its place under the flow's `concurrency` goes to the next queued.
+    /// No longer live (nor waiting under the flow's `concurrency`) here.
     fn unregister(&self) {
         let id = &self.exec.record().id;
         self.shared.live.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
-        let admitted = self.shared.admission.release(&flow_key(self.exec.flow()), id);
-        self.shared.start_admitted(admitted);
+        self.shared.admission.forget(id);
     }
 
     async fn finish(mut self) {
@@ -577,6 +583,14 @@ impl<S: Store> Driver<S> {
         }
         self.commit(&Turn::default()).await;
         self.announce_end();
+        // Its end is committed (its place freed): whoever waits for one may start.
+        let key = flow_key(self.exec.flow());
+        match self.shared.admission.promote(&*self.shared.store, &key).await {
+            Ok(admitted) => self.shared.start_admitted(admitted),
+            Err(error) => tracing::warn!(
+                "cannot admit the executions queued behind this one ({error}); the keeper tries again"
+            ),
+        }
     }
 
     /// Tells whoever holds the execution's handle how it ended.

@@ -79,6 +79,9 @@ async fn keep<S: Store>(shared: Weak<Shared<S>>, round: Duration, keeper: Keeper
         if result.is_ok() {
             result = renew(&shared).await;
         }
+        if result.is_ok() {
+            result = shared.start_waiting().await;
+        }
         // Plugins deployed since the last round first: what is claimed next may use them.
         if result.is_ok() && keeper == Keeper::TakeOver {
             result = shared.refresh_plugins().await.map(drop);
@@ -154,7 +157,7 @@ impl<S: Store> Shared<S> {
         for wait in waiting {
             reattach(self.clone(), wait).await?;
         }
-        self.start_admitted(self.admission.admit_waiting());
+        self.start_waiting().await?;
         Ok(handles)
     }
 

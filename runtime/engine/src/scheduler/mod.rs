@@ -298,6 +298,13 @@ impl<S: Store> Shared<S> {
         }
     }
 
+    /// Starts this node's queued executions that were admitted meanwhile, by any node.
+    pub(crate) async fn start_waiting(&self) -> Result<(), StoreError> {
+        let admitted = self.admission.admitted_here(&*self.store).await?;
+        self.start_admitted(admitted);
+        Ok(())
+    }
+
     /// Starts queued executions that `concurrency` just admitted.
     pub(crate) fn start_admitted(&self, admitted: Vec<String>) {
         for id in admitted {
@@ -361,7 +368,7 @@ impl<S: Store> Engine<S> {
         &self.shared.sandbox
     }
 
-    /// Executions of this process waiting in QUEUED under their flow's `concurrency`.
+    /// Executions of this node waiting in QUEUED under their flow's `concurrency`.
     pub fn queued_executions(&self) -> usize {
         self.shared.admission.queued()
     }

@@ -12,7 +12,6 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use sluice_flow::TaskKind;
 
-use super::admission::flow_key;
 use super::context::ExecutionScope;
 use super::dispatch::now;
 use super::driver::{Begin, Control, Hold};
@@ -120,18 +119,15 @@ pub(crate) async fn restore_one<S: Store>(
         }
     }
     let (scope, variables) = restored_scope(shared, &locked, &exec);
-    // Places under the flow's `concurrency`: queued ones queue again (the store lists them in
-    // creation order), a created one asks like a new one, the others hold theirs.
+    // Places under the flow's `concurrency`: queued ones wait again (keeping their turn), a
+    // created one asks like a new one, the others hold theirs in the store.
     let begin = match exec.record().state {
         ExecutionState::Queued => {
-            shared.admission.requeue(exec.flow(), &exec.record().id);
+            shared.admission.requeue(&*shared.store, exec.flow(), &exec.record().id).await?;
             Begin::Restored(step)
         }
         ExecutionState::Created => Begin::New { variables },
-        _ => {
-            shared.admission.occupy(flow_key(exec.flow()), &exec.record().id);
-            Begin::Restored(step)
-        }
+        _ => Begin::Restored(step),
     };
     let workspace = workspace_dir(&shared.config.workspaces, &exec.record().id);
     // Taken over from another machine (or handed here by a node that does not run it): its

@@ -13,7 +13,6 @@ use serde_json::json;
 use sluice_flow::{InputType, LockedFlow};
 use tokio::sync::{mpsc, watch};
 
-use super::admission::{FlowKey, flow_key};
 use super::dispatch::now;
 use super::driver::{Begin, Control, Hold};
 use super::recover::{pinned_flow, restored_scope};
@@ -57,7 +56,7 @@ impl<S: Store> Engine<S> {
         let locked = pinned_flow(shared, &record).await?.map_err(RerunError::Refused)?;
         let runs = shared.store.task_runs(execution_id).await?;
         let restart = rerun::restart(&locked.flow, record, runs, now()).map_err(RerunError::Refused)?;
-        let place = Place::take(shared, &locked, execution_id, "restart")?;
+        let place = Place::take(shared, &locked, execution_id, "restart").await?;
         // Ended, it is driven nowhere: this node takes its lease to drive it again.
         let lease =
             shared.store.take_lease(execution_id, &shared.config.node, shared.config.lease_ttl).await?;
@@ -101,7 +100,7 @@ impl<S: Store> Engine<S> {
         let copied = rerun::replay(&locked.flow, runs, from_task).map_err(RerunError::Refused)?;
 
         let id = uuid::Uuid::now_v7().to_string();
-        let place = Place::take(shared, &locked, &id, "replay")?;
+        let place = Place::take(shared, &locked, &id, "replay").await?;
         let from = workspace_dir(&shared.config.workspaces, execution_id);
         let to = workspace_dir(&shared.config.workspaces, &id);
         let copy = tokio::task::spawn_blocking(move || {
@@ -173,30 +172,42 @@ impl<S: Store> Drop for Reservation<'_, S> {
 }
 
 /// A place under the flow's `concurrency`, given back when dropped unless a driver took it
-/// over (the driver frees it when the execution ends).
-struct Place<'a, S: Store> {
-    shared: &'a Shared<S>,
-    key: FlowKey,
+/// over (the commit recording the execution's end frees it then).
+struct Place<S: Store> {
+    store: std::sync::Arc<S>,
     id: String,
-    kept: bool,
+    /// Whether a place was taken (the flow has a limit) and is still to be given back.
+    held: bool,
 }
 
-impl<'a, S: Store> Place<'a, S> {
-    fn take(shared: &'a Shared<S>, locked: &LockedFlow, id: &str, what: &str) -> Result<Self, RerunError> {
-        shared.admission.admit_rerun(&locked.flow, id, what).map_err(RerunError::Refused)?;
-        Ok(Place { shared, key: flow_key(&locked.flow), id: id.to_owned(), kept: false })
+impl<S: Store> Place<S> {
+    async fn take(shared: &Shared<S>, locked: &LockedFlow, id: &str, what: &str) -> Result<Self, RerunError> {
+        let held = shared
+            .admission
+            .admit_rerun(&*shared.store, &locked.flow, id, what)
+            .await?
+            .map_err(RerunError::Refused)?;
+        Ok(Place { store: shared.store.clone(), id: id.to_owned(), held })
     }
 
     fn keep(mut self) {
-        self.kept = true;
+        self.held = false;
     }
 }
 
-impl<S: Store> Drop for Place<'_, S> {
+impl<S: Store> Drop for Place<S> {
     fn drop(&mut self) {
-        if !self.kept {
-            let admitted = self.shared.admission.release(&self.key, &self.id);
-            self.shared.start_admitted(admitted);
+        if !self.held {
+            return;
+        }
+        // Left alone, the place would lapse only after a minute (see `Store::take_place`).
+        let (store, id) = (self.store.clone(), std::mem::take(&mut self.id));
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(error) = store.release_place(&id).await {
+                    tracing::warn!(execution = %id, "cannot give back the place of a rerun that failed: {error}");
+                }
+            });
         }
     }
 }

@@ -16,5 +16,6 @@ mod executions;
 mod flows;
 mod leases;
 mod logs;
+mod places;
 mod roundtrip;
 mod schedules;

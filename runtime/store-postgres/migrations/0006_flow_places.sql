@@ -1,0 +1,16 @@
+-- Places under a flow's `concurrency.limit`, shared by every node on the database: an
+-- execution of a limited flow holds a row from its admission (or its queueing) until the commit
+-- that records its end deletes it. `seq` orders the queue. No foreign key: a new execution
+-- takes its place before its first commit writes it. Requests lock the flow (advisory lock).
+CREATE TABLE flow_places (
+    seq          BIGSERIAL NOT NULL PRIMARY KEY,
+    execution_id BYTEA     NOT NULL UNIQUE,
+    namespace    BYTEA     NOT NULL,
+    flow_id      BYTEA     NOT NULL,
+    queued       BOOLEAN   NOT NULL,
+    -- The limit the execution asked under: a queued one is admitted while fewer run.
+    place_limit  BIGINT    NOT NULL,
+    -- Milliseconds by the database's clock.
+    taken_at     BIGINT    NOT NULL
+);
+CREATE INDEX flow_places_by_flow ON flow_places (namespace, flow_id, queued, seq);
