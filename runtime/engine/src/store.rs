@@ -360,6 +360,14 @@ pub trait Store: Send + Sync + 'static {
         tokio::time::sleep(longest)
     }
 
+    /// The ids of the executions whose end any node commits from now on, where the store can
+    /// tell (PostgreSQL's `NOTIFY`); None: a watcher looks at the store now and then instead.
+    /// A receiver that lags, or a listener that reconnects, may miss some: watchers look at the
+    /// store now and then all the same.
+    fn ends(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+
     /// Records that `node` is alive, for `ttl` from now.
     fn heartbeat(&self, node: &str, ttl: Duration) -> impl Future<Output = Result<(), StoreError>> + Send;
 

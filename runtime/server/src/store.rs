@@ -108,6 +108,13 @@ impl Store for ServerStore {
         delegate!(self, |s| s.deployed_plugins())
     }
 
+    fn ends(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        match self {
+            ServerStore::Sqlite(store) => store.ends(),
+            ServerStore::Postgres(store) => store.ends(),
+        }
+    }
+
     async fn take_place(&self, place: &FlowPlace<'_>, ask: PlaceAsk) -> Result<PlaceOutcome, StoreError> {
         delegate!(self, |s| s.take_place(place, ask))
     }

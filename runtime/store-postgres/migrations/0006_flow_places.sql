@@ -14,3 +14,12 @@ CREATE TABLE flow_places (
     taken_at     BIGINT    NOT NULL
 );
 CREATE INDEX flow_places_by_flow ON flow_places (namespace, flow_id, queued, seq);
+
+-- Raised by a commit whose lease another node holds now (see `commit.rs`): the statement fails,
+-- so nothing of the batch lands. SQLSTATE SL001 tells it apart from other errors.
+CREATE OR REPLACE FUNCTION sluice_lease_lost(execution_id BYTEA) RETURNS INTEGER LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'sluice: execution % is driven by another node now', convert_from(execution_id, 'UTF8')
+        USING ERRCODE = 'SL001';
+END
+$$;

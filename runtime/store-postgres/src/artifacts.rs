@@ -34,6 +34,36 @@ pub(crate) async fn get(db: impl PgExecutor<'_>, sha256: &str) -> Result<Option<
         .map_err(db_error)
 }
 
+/// The commit statement's part for the batch's attachments, bound by [`attachment_columns`]
+/// as `$41` to `$44`.
+pub(crate) const ATTACH: &str = "\
+    artifacts_attached AS (INSERT INTO execution_artifacts (execution_id, task_run, name, sha256) \
+    SELECT * FROM unnest($41::bytea[], $42::bytea[], $43::bytea[], $44::text[]) \
+    ON CONFLICT (execution_id, task_run, name) DO UPDATE SET sha256 = excluded.sha256 RETURNING 1)";
+
+/// Binds `$41` to `$44` of [`ATTACH`].
+pub(crate) fn bind_attachments<'q>(
+    attachments: &[sluice_engine::Attachment],
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    let ids: Vec<Vec<u8>> = attachments.iter().map(|a| a.execution_id.as_bytes().to_vec()).collect();
+    // '' stands for "the execution itself", as in `attach`.
+    let runs: Vec<Vec<u8>> = attachments
+        .iter()
+        .map(|a| a.task_run.as_ref().map(|k| k.to_string().into_bytes()).unwrap_or_default())
+        .collect();
+    let names: Vec<Vec<u8>> = attachments.iter().map(|a| a.name.as_bytes().to_vec()).collect();
+    let digests: Vec<String> = attachments.iter().map(|a| a.artifact.sha256.clone()).collect();
+    query.bind(ids).bind(runs).bind(names).bind(digests)
+}
+
+/// Whether the error is an attachment naming an artifact that was never put.
+pub(crate) fn is_unknown_artifact(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if matches!(db.kind(), ErrorKind::ForeignKeyViolation)
+            && db.table() == Some("execution_artifacts"))
+}
+
 /// Attaching the same name again (for the same task run) points it at the new artifact and
 /// keeps its place. An artifact that was never put is [`StoreError::NotFound`].
 pub(crate) async fn attach(

@@ -1,35 +1,34 @@
-//! The hot path: everything one engine step changed, in one transaction of two statements.
+//! The hot path: everything one engine step changed, in one statement run in autocommit (one
+//! round trip, and the commit's WAL flush).
 //!
-//! 1. The advisory locks of every execution the batch touches (see `locks`), in ascending key
-//!    order: commits to one execution, from any server, run one after the other, so the task
-//!    run and log numbers each computes from the rows before it are not computed twice.
-//! 2. One statement whose data-modifying `WITH` parts write the executions (and their labels),
-//!    the task runs and the log lines, each table's rows arriving as column arrays unnested
-//!    (one round trip whatever the batch's size), and free the `concurrency` places of the
-//!    executions that ended. The parts run on one snapshot; foreign keys
-//!    are checked at the end of the statement, so rows of a batch can refer to the execution it
-//!    creates.
+//! Its data-modifying `WITH` parts write the executions (and their labels), free the
+//! `concurrency` places of those that ended (and announce their ends, see `wake`), write the task runs, the log lines, the lease and
+//! the artifact attachments, each table's rows arriving as column arrays unnested (one round
+//! trip whatever the batch's size). The parts run on one snapshot; foreign keys are checked at
+//! the end of the statement, so rows of a batch can refer to the execution it creates.
 //!
-//! The lock is its own statement because a statement's snapshot is taken when it starts: the
-//! writing statement, started after the locks are held, sees every commit before it.
+//! The lease part creates or renews the batch's lease only where this node holds it; when it
+//! wrote nothing (another node holds it now), the final `SELECT` raises (`sluice_lease_lost`,
+//! migration 6) and the whole statement is undone: nothing of the batch lands, and the commit
+//! fails with `LeaseLost`.
 //!
-//! The statement also checks and renews the batch's lease (see `leases`): when another node
-//! holds it, the transaction rolls back and the commit fails with `LeaseLost`. The batch's
-//! artifact attachments, if any, follow in the same transaction.
+//! Task runs and log lines are numbered from the rows before them (`MAX(seq) + n`), without a
+//! lock: commits to one execution come from its lease holder, one after the other. Two that do
+//! run at once (two stores writing one execution, or a stale holder racing the new owner)
+//! compute the same numbers, and the unique keys fail the second, which is undone whole and
+//! runs again on a snapshot that holds the first (optimistic, where a lock would cost every
+//! commit two more round trips).
 //!
-//! A failing row fails the statement and the transaction rolls back: nothing of the batch
-//! lands. A caller cancelled midway drops the transaction, which sqlx rolls back before the
-//! connection is used again.
+//! A failing row fails the statement: nothing of the batch lands.
 
-use std::collections::HashSet;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use sluice_engine::{CommitBatch, StoreError};
-use sqlx::{Acquire, PgPool, Row};
+use sqlx::PgPool;
 
 use crate::error::db_error;
-use crate::locks::{self, Class};
-use crate::{artifacts, executions, leases, logs, places, task_runs};
+use crate::{artifacts, executions, leases, logs, places, task_runs, wake};
 
 /// The longest wait between two tries of a commit the database could not take.
 const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -67,50 +66,69 @@ pub(crate) async fn commit_waiting(pool: &PgPool, batch: &CommitBatch) -> Result
     }
 }
 
+/// The one statement of every commit (built once: sqlx prepares it once per connection).
+static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH {}, {}, {}, {}, {}, {}, {} SELECT CASE WHEN $37::bytea IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lease) \
+         THEN sluice_lease_lost($37::bytea) ELSE (SELECT count(*) FROM ends_announced) END",
+        executions::UPSERT,
+        places::free(),
+        wake::announce_ends(),
+        task_runs::UPSERT,
+        logs::APPEND,
+        leases::upsert(),
+        artifacts::ATTACH,
+    )
+});
+
 /// Writes the batch atomically: any failing row leaves nothing of the batch.
 pub(crate) async fn commit(pool: &PgPool, batch: &CommitBatch) -> Result<(), StoreError> {
     if batch.is_empty() {
         return Ok(());
     }
-    // Encoded before taking a connection, so other writers do not wait for it.
-    let executions = executions::Columns::new(&batch.executions)?;
-    let task_runs = task_runs::Columns::new(&batch.task_runs)?;
-    let logs = logs::Columns::new(&batch.logs)?;
-    let touched: HashSet<&[u8]> = (executions.ids.iter())
-        .chain(&task_runs.execution_ids)
-        .chain(&logs.execution_ids)
-        .map(Vec::as_slice)
-        .chain(batch.artifacts.iter().map(|a| a.execution_id.as_bytes()))
-        .collect();
-    let keys = touched.into_iter().map(|id| locks::key(&[&String::from_utf8_lossy(id)])).collect();
+    let mut races = 0;
+    loop {
+        // Encoded before taking a connection, so other writers do not wait for it.
+        let executions = executions::Columns::new(&batch.executions)?;
+        let task_runs = task_runs::Columns::new(&batch.task_runs)?;
+        let logs = logs::Columns::new(&batch.logs)?;
+        let query =
+            logs.bind(task_runs.bind(executions.bind(sqlx::query(sqlx::AssertSqlSafe(STATEMENT.as_str())))));
+        let query = artifacts::bind_attachments(&batch.artifacts, leases::bind(batch.lease.as_ref(), query)?);
+        match query.execute(pool).await {
+            Ok(_) => return Ok(()),
+            // Another commit to the execution took the numbers this one computed (it was undone
+            // whole): computed again, from a snapshot that holds that commit's rows.
+            Err(error) if numbering_race(&error) && races < MAX_NUMBERING_RACES => {
+                races += 1;
+                tokio::task::yield_now().await;
+            }
+            Err(error) => return Err(commit_error(batch, error)),
+        }
+    }
+}
 
-    // The last part creates or renews the batch's lease; it counts 0 when another node holds it.
-    let statement = format!(
-        "WITH {}, {}, {}, {}, {} SELECT (SELECT count(*) FROM lease)",
-        executions::UPSERT,
-        places::free(),
-        task_runs::UPSERT,
-        logs::APPEND,
-        leases::upsert()
-    );
-    let query = logs.bind(task_runs.bind(executions.bind(sqlx::query(sqlx::AssertSqlSafe(statement)))));
-    let query = leases::bind(batch.lease.as_ref(), query)?;
+/// How many times a commit computes its numbers again before it gives up.
+const MAX_NUMBERING_RACES: u32 = 100;
 
-    let mut connection = pool.acquire().await.map_err(db_error)?;
-    let mut tx = connection.begin().await.map_err(db_error)?;
-    locks::lock(&mut tx, Class::Execution, keys).await?;
-    let row = query.fetch_one(&mut *tx).await.map_err(db_error)?;
-    let leased: i64 = row.try_get(0).map_err(db_error)?;
-    if let Some(lease) = &batch.lease
-        && leased == 0
+/// Whether the statement failed on a task run or log number another commit took first.
+fn numbering_race(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db)
+        if matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation)
+            && matches!(db.constraint(), Some("logs_pkey" | "task_runs_by_creation")))
+}
+
+/// The failed statement's error as the engine's: a lost lease and an unknown artifact are told
+/// apart.
+fn commit_error(batch: &CommitBatch, error: sqlx::Error) -> StoreError {
+    if let (Some(lease), sqlx::Error::Database(db)) = (&batch.lease, &error)
+        && db.code().as_deref() == Some(leases::LOST_CODE)
     {
-        // Dropped, the transaction rolls back: nothing of the batch lands.
-        return Err(StoreError::LeaseLost(lease.execution_id.clone()));
+        return StoreError::LeaseLost(lease.execution_id.clone());
     }
-    // Rare (a workspace snapshot at a task's end), so a statement each rather than a part of
-    // the one above.
-    for a in &batch.artifacts {
-        artifacts::attach(&mut *tx, &a.execution_id, a.task_run.as_ref(), &a.name, &a.artifact).await?;
+    if artifacts::is_unknown_artifact(&error) {
+        let names: Vec<&str> = batch.artifacts.iter().map(|a| a.artifact.sha256.as_str()).collect();
+        return StoreError::NotFound(format!("artifact among {}", names.join(", ")));
     }
-    tx.commit().await.map_err(db_error)
+    db_error(error)
 }

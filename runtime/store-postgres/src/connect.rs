@@ -45,8 +45,16 @@ impl PostgresStore {
             PgConnection::connect_with(&options).await.map_err(|e| connect_error(&target, e))?;
         schema::migrate(&mut connection).await?;
         connection.close().await.map_err(|e| connect_error(&target, e))?;
+        // Generic plans: the commit's statement is one large `WITH`, whose planning for each
+        // call's parameters (PostgreSQL's default for a prepared statement's first runs, and
+        // kept when a custom plan looks cheaper) took as long as running it. No ping before
+        // each use either: that is a round trip per call, and a connection found dead fails
+        // its call as unavailable, which the callers retry (a commit at once, the keeper on its
+        // next round), while the pool replaces it.
+        let options = options.options([("plan_cache_mode", "force_generic_plan")]);
         let pool = PgPoolOptions::new()
             .max_connections(CONNECTIONS)
+            .test_before_acquire(false)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await

@@ -16,6 +16,10 @@ use crate::error::db_error;
 /// Now, in milliseconds since the Unix epoch, by the database's clock.
 pub(crate) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::int8";
 
+/// The SQLSTATE `sluice_lease_lost` raises (migration 6): the commit's lease is held by another
+/// node.
+pub(crate) const LOST_CODE: &str = "SL001";
+
 /// The commit statement's part for the batch's lease, bound by [`bind`] as `$37` to `$40`
 /// (all NULL for a batch without one): creates the lease with the execution's first batch,
 /// renews it after, and writes nothing when another node or epoch holds it, so the statement

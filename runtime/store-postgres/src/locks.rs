@@ -1,7 +1,7 @@
-//! Advisory locks: the writes that number rows take a transaction-scoped lock on what they
-//! number, so that several servers on one database (or several pool connections) never compute
-//! the same next number. Keys are a class and a 32-bit hash of the name; two names that share a
-//! hash only wait for each other.
+//! Advisory locks: writes that read what they decide on (the next revision number of a flow,
+//! the free places under a flow's limit) take a transaction-scoped lock on it, so that several
+//! servers on one database (or several pool connections) never decide alike at once. Keys are
+//! a class and a 32-bit hash of the name; two names that share a hash only wait for each other.
 
 use sha2::{Digest, Sha256};
 use sluice_engine::StoreError;
@@ -15,8 +15,6 @@ use crate::error::db_error;
 pub(crate) enum Class {
     /// One flow's revisions.
     Flow = 0x5100_0001,
-    /// One execution's task run and log sequence numbers.
-    Execution = 0x5100_0002,
     /// One flow's places under its `concurrency.limit`.
     Places = 0x5100_0003,
 }

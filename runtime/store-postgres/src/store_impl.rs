@@ -114,6 +114,10 @@ impl Store for PostgresStore {
         self.wake.wait(&self.pool, longest).await;
     }
 
+    fn ends(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.wake.ends(&self.pool))
+    }
+
     async fn take_controls(
         &self,
         execution_ids: &[String],

@@ -12,15 +12,17 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 use sluice_flow::{Flow, InputType};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use super::snapshot::Snapshots;
 use super::{ExecutionHandle, Finished, Shared, StartError};
 use crate::records::ExecutionRecord;
 use crate::store::{CommitBatch, Store};
 
-/// How often a caller waiting for a handed-off execution's end looks at the store.
+/// How often a caller waiting for a handed-off execution's end looks at the store: where the
+/// store announces ends, only in case an announcement was missed.
 const WAIT_POLL: Duration = Duration::from_millis(250);
+const WAIT_POLL_ANNOUNCED: Duration = Duration::from_secs(2);
 
 /// Whether this node runs the execution of a flow whose tasks ask for `wanted` worker tags.
 pub(crate) fn runs_here<S: Store>(shared: &Shared<S>, wanted: &[String]) -> bool {
@@ -74,11 +76,13 @@ fn watch_from_store<S: Store>(shared: Arc<Shared<S>>, id: String) -> ExecutionHa
     let (done_tx, done) = watch::channel(None);
     let (_, recorded) = watch::channel(true);
     let execution_id = id.clone();
+    // Subscribed before the handle is returned, so no end announced after goes unheard.
+    let mut ends = shared.store.ends();
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 () = done_tx.closed() => return,
-                () = tokio::time::sleep(WAIT_POLL) => {}
+                () = announced_or_due(&mut ends, &execution_id) => {}
             }
             match ended(&*shared.store, &execution_id).await {
                 Ok(Some(finished)) => {
@@ -91,6 +95,23 @@ fn watch_from_store<S: Store>(shared: Arc<Shared<S>>, id: String) -> ExecutionHa
         }
     });
     ExecutionHandle { id, done, recorded }
+}
+
+/// Until the store announces the end of `id` (or says it may have missed it), or the next look
+/// is due.
+async fn announced_or_due(ends: &mut Option<broadcast::Receiver<String>>, id: &str) {
+    let Some(receiver) = ends else { return tokio::time::sleep(WAIT_POLL).await };
+    let heard = async {
+        loop {
+            match receiver.recv().await {
+                Ok(ended) if ended == id => return,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(WAIT_POLL_ANNOUNCED, heard).await;
 }
 
 async fn ended<S: Store>(store: &S, id: &str) -> Result<Option<Finished>, crate::store::StoreError> {
