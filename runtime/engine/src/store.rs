@@ -112,6 +112,28 @@ pub enum PlaceAsk {
     Requeue,
 }
 
+impl PlaceAsk {
+    /// What a request decides, given the place the execution holds (`Some(queued)`) and how
+    /// many other executions of the flow run and wait: the outcome, and the place to write
+    /// (`Some(queued)`), if any. The stores run it under the flow's lock.
+    pub fn decide(
+        self,
+        held: Option<bool>,
+        running: u64,
+        queued: u64,
+        limit: u32,
+    ) -> (PlaceOutcome, Option<bool>) {
+        match (self, held) {
+            (PlaceAsk::Requeue, Some(true)) => (PlaceOutcome::Queued, None),
+            (PlaceAsk::Requeue, Some(false)) => (PlaceOutcome::Running, None),
+            (PlaceAsk::Requeue, None) => (PlaceOutcome::Queued, Some(true)),
+            _ if running < u64::from(limit) && queued == 0 => (PlaceOutcome::Running, Some(false)),
+            (PlaceAsk::StartOrQueue, _) => (PlaceOutcome::Queued, Some(true)),
+            (PlaceAsk::Start, _) => (PlaceOutcome::Over { running, queued }, None),
+        }
+    }
+}
+
 /// What a place request got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PlaceOutcome {
@@ -407,8 +429,9 @@ pub trait Store: Send + Sync + 'static {
         ask: PlaceAsk,
     ) -> impl Future<Output = Result<PlaceOutcome, StoreError>> + Send;
 
-    /// Admits the flow's queued executions, oldest first, while fewer run than the limit each
-    /// was queued under; returns the ones admitted now.
+    /// Admits the flow's queued executions, oldest first (by the executions' creation, then
+    /// the order they queued in), while fewer run than the limit each was queued under; returns
+    /// the ones admitted now.
     fn promote_places(
         &self,
         namespace: &str,

@@ -1,7 +1,8 @@
 -- Places under a flow's `concurrency.limit`, shared by every node on the database: an
 -- execution of a limited flow holds a row from its admission (or its queueing) until the commit
--- that records its end deletes it. `seq` orders the queue. No foreign key: a new execution
--- takes its place before its first commit writes it. Requests lock the flow (advisory lock).
+-- that records its end deletes it. The queue is in the order the executions were created
+-- (then `seq`). No foreign key: a new execution takes its place before its first commit writes
+-- it. Requests lock the flow (advisory lock).
 CREATE TABLE flow_places (
     seq          BIGSERIAL NOT NULL PRIMARY KEY,
     execution_id BYTEA     NOT NULL UNIQUE,

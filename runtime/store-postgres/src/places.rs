@@ -37,27 +37,11 @@ pub(crate) async fn take(
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
-    let outcome = match (ask, held) {
-        (PlaceAsk::Requeue, Some(true)) => PlaceOutcome::Queued,
-        (PlaceAsk::Requeue, Some(false)) => PlaceOutcome::Running,
-        (PlaceAsk::Requeue, None) => {
-            insert(&mut tx, place, true).await?;
-            PlaceOutcome::Queued
-        }
-        (PlaceAsk::Start | PlaceAsk::StartOrQueue, _) => {
-            let (running, queued) =
-                counts(&mut tx, place.namespace, place.flow_id, place.execution_id).await?;
-            if running < u64::from(place.limit) && queued == 0 {
-                insert(&mut tx, place, false).await?;
-                PlaceOutcome::Running
-            } else if ask == PlaceAsk::StartOrQueue {
-                insert(&mut tx, place, true).await?;
-                PlaceOutcome::Queued
-            } else {
-                PlaceOutcome::Over { running, queued }
-            }
-        }
-    };
+    let (running, queued) = counts(&mut tx, place.namespace, place.flow_id, place.execution_id).await?;
+    let (outcome, write) = ask.decide(held, running, queued, place.limit);
+    if let Some(queued) = write {
+        insert(&mut tx, place, queued).await?;
+    }
     tx.commit().await.map_err(db_error)?;
     Ok(outcome)
 }
@@ -85,8 +69,10 @@ pub(crate) async fn promote(
     let mut admitted = Vec::new();
     loop {
         let next: Option<(Vec<u8>, i64)> = sqlx::query_as(
-            "SELECT execution_id, place_limit FROM flow_places \
-             WHERE namespace = $1 AND flow_id = $2 AND queued ORDER BY seq LIMIT 1",
+            "SELECT p.execution_id, p.place_limit FROM flow_places AS p \
+             LEFT JOIN executions AS e ON e.id = p.execution_id \
+             WHERE p.namespace = $1 AND p.flow_id = $2 AND p.queued \
+             ORDER BY e.created_at NULLS LAST, p.seq LIMIT 1",
         )
         .bind(namespace.as_bytes())
         .bind(flow_id.as_bytes())

@@ -34,27 +34,11 @@ pub(crate) async fn take(
         .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
-    let outcome = match (ask, held) {
-        (PlaceAsk::Requeue, Some(true)) => PlaceOutcome::Queued,
-        (PlaceAsk::Requeue, Some(false)) => PlaceOutcome::Running,
-        (PlaceAsk::Requeue, None) => {
-            insert(&mut tx, place, true).await?;
-            PlaceOutcome::Queued
-        }
-        (PlaceAsk::Start | PlaceAsk::StartOrQueue, _) => {
-            let (running, queued) =
-                counts(&mut tx, place.namespace, place.flow_id, place.execution_id).await?;
-            if running < u64::from(place.limit) && queued == 0 {
-                insert(&mut tx, place, false).await?;
-                PlaceOutcome::Running
-            } else if ask == PlaceAsk::StartOrQueue {
-                insert(&mut tx, place, true).await?;
-                PlaceOutcome::Queued
-            } else {
-                PlaceOutcome::Over { running, queued }
-            }
-        }
-    };
+    let (running, queued) = counts(&mut tx, place.namespace, place.flow_id, place.execution_id).await?;
+    let (outcome, write) = ask.decide(held, running, queued, place.limit);
+    if let Some(queued) = write {
+        insert(&mut tx, place, queued).await?;
+    }
     tx.commit().await.map_err(db_error)?;
     Ok(outcome)
 }
@@ -70,8 +54,10 @@ pub(crate) async fn promote(
     let mut admitted = Vec::new();
     loop {
         let next: Option<(String, i64)> = sqlx::query_as(
-            "SELECT execution_id, place_limit FROM flow_places \
-             WHERE namespace = ?1 AND flow_id = ?2 AND queued = 1 ORDER BY seq LIMIT 1",
+            "SELECT p.execution_id, p.place_limit FROM flow_places AS p \
+             LEFT JOIN executions AS e ON e.id = p.execution_id \
+             WHERE p.namespace = ?1 AND p.flow_id = ?2 AND p.queued = 1 \
+             ORDER BY e.created_at IS NULL, e.created_at, p.seq LIMIT 1",
         )
         .bind(namespace)
         .bind(flow_id)

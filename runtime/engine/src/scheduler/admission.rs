@@ -114,13 +114,13 @@ impl Admission {
         )))
     }
 
-    /// Queues a recovered QUEUED execution again (it keeps its turn if its place is stored).
+    /// Queues a recovered QUEUED execution again in the store (it keeps its turn if its place
+    /// is stored); its driver [remembers](Admission::remember) it once live.
     pub(crate) async fn requeue<S: Store>(&self, store: &S, flow: &Flow, id: &str) -> Result<(), StoreError> {
         // A revision's limit removed since: whoever promotes next admits it at once.
         let limit = flow.concurrency.as_ref().map_or(u32::MAX, |c| c.limit);
         let place = place_of(flow, id, limit);
         patiently(|| store.take_place(&place, PlaceAsk::Requeue)).await?;
-        self.remember(flow, id);
         Ok(())
     }
 
@@ -166,7 +166,8 @@ impl Admission {
         self.queued.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
-    fn remember(&self, flow: &Flow, id: &str) {
+    /// Waits here: started once admitted.
+    pub(crate) fn remember(&self, flow: &Flow, id: &str) {
         let mut queued = self.queued.lock().unwrap_or_else(PoisonError::into_inner);
         queued.insert(id.to_owned(), flow_key(flow));
     }

@@ -121,6 +121,7 @@ pub(crate) async fn restore_one<S: Store>(
     let (scope, variables) = restored_scope(shared, &locked, &exec);
     // Places under the flow's `concurrency`: queued ones wait again (keeping their turn), a
     // created one asks like a new one, the others hold theirs in the store.
+    let queued = exec.record().state == ExecutionState::Queued;
     let begin = match exec.record().state {
         ExecutionState::Queued => {
             shared.admission.requeue(&*shared.store, exec.flow(), &exec.record().id).await?;
@@ -148,7 +149,13 @@ pub(crate) async fn restore_one<S: Store>(
     }
     tracing::info!(execution = %exec.record().id, "continuing from its records");
     let hold = Hold { workspace, lease };
-    Ok(Some(spawn_driver(shared.clone(), locked, exec, scope, hold, Vec::new(), begin)))
+    let (flow, id) = (exec.flow().clone(), exec.record().id.clone());
+    let handle = spawn_driver(shared.clone(), locked, exec, scope, hold, Vec::new(), begin);
+    // Waiting here once its driver is live, so that an admission never finds it absent.
+    if queued {
+        shared.admission.remember(&flow, &id);
+    }
+    Ok(Some(handle))
 }
 
 async fn fail_unrecoverable<S: Store>(
