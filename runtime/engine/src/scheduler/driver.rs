@@ -583,14 +583,7 @@ impl<S: Store> Driver<S> {
         }
         self.commit(&Turn::default()).await;
         self.announce_end();
-        // Its end is committed (its place freed): whoever waits for one may start.
-        let key = flow_key(self.exec.flow());
-        match self.shared.admission.promote(&*self.shared.store, &key).await {
-            Ok(admitted) => self.shared.start_admitted(admitted),
-            Err(error) => tracing::warn!(
-                "cannot admit the executions queued behind this one ({error}); the keeper tries again"
-            ),
-        }
+        self.shared.admit_after_end(&flow_key(self.exec.flow())).await;
     }
 
     /// Tells whoever holds the execution's handle how it ended.

@@ -305,6 +305,17 @@ impl<S: Store> Shared<S> {
         Ok(())
     }
 
+    /// After an execution of `key` ended here (its end committed, its place freed): admits
+    /// whoever waits for a place and starts those of this node.
+    pub(crate) async fn admit_after_end(&self, key: &admission::FlowKey) {
+        match self.admission.promote(&*self.store, key).await {
+            Ok(admitted) => self.start_admitted(admitted),
+            Err(error) => tracing::warn!(
+                "cannot admit the executions queued behind an ended one ({error}); the keeper tries again"
+            ),
+        }
+    }
+
     /// Starts queued executions that `concurrency` just admitted.
     pub(crate) fn start_admitted(&self, admitted: Vec<String>) {
         for id in admitted {
