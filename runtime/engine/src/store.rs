@@ -45,8 +45,10 @@ pub struct CommitBatch {
     /// Appended.
     pub logs: Vec<LogRecord>,
     /// The lease the writer holds on the execution the batch belongs to: checked (a batch
-    /// whose lease another node holds now is refused whole with [`StoreError::LeaseLost`]),
-    /// created with the execution's first batch, and renewed by every batch.
+    /// whose lease another node holds now is refused whole with [`StoreError::LeaseLost`])
+    /// and created with the execution's first batch. Renewing it is the node's keeper's
+    /// ([`Store::renew_leases`]); a store may also renew it with each batch (SQLite does:
+    /// its row is rewritten in the same write anyway).
     pub lease: Option<Lease>,
     /// Attached (or attached again, replacing the blob under the name) with the rows, so that
     /// what they record and the artifacts they refer to land together or not at all. The

@@ -2,15 +2,17 @@
 //! round trip, and the commit's WAL flush).
 //!
 //! Its data-modifying `WITH` parts write the executions (and their labels), free the
-//! `concurrency` places of those that ended (and announce their ends, see `wake`), write the task runs, the log lines, the lease and
-//! the artifact attachments, each table's rows arriving as column arrays unnested (one round
-//! trip whatever the batch's size). The parts run on one snapshot; foreign keys are checked at
-//! the end of the statement, so rows of a batch can refer to the execution it creates.
+//! `concurrency` places of those that ended (and announce their ends, see `wake`), write the
+//! task runs, the log lines and the artifact attachments, and check the lease, each table's
+//! rows arriving as column arrays unnested (one round trip whatever the batch's size). Only the
+//! parts a batch has rows for are in its statement ([`Parts`]). The parts run on one snapshot;
+//! foreign keys are checked at the end of the statement, so rows of a batch can refer to the
+//! execution it creates.
 //!
-//! The lease part creates or renews the batch's lease only where this node holds it; when it
-//! wrote nothing (another node holds it now), the final `SELECT` raises (`sluice_lease_lost`,
-//! migration 6) and the whole statement is undone: nothing of the batch lands, and the commit
-//! fails with `LeaseLost`.
+//! The lease parts find and lock the batch's lease where this node holds it, or create it with
+//! the execution's first batch; when they find none (another node holds it now), the final
+//! `SELECT` raises (`sluice_lease_lost`, migration 6) and the whole statement is undone:
+//! nothing of the batch lands, and the commit fails with `LeaseLost`.
 //!
 //! Task runs and log lines are numbered from the rows before them (`MAX(seq) + n`), without a
 //! lock: commits to one execution come from its lease holder, one after the other. Two that do
@@ -21,7 +23,7 @@
 //!
 //! A failing row fails the statement: nothing of the batch lands.
 
-use std::sync::LazyLock;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use sluice_engine::{CommitBatch, StoreError};
@@ -66,20 +68,75 @@ pub(crate) async fn commit_waiting(pool: &PgPool, batch: &CommitBatch) -> Result
     }
 }
 
-/// The one statement of every commit (built once: sqlx prepares it once per connection).
-static STATEMENT: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "WITH {}, {}, {}, {}, {}, {}, {} SELECT CASE WHEN $37::bytea IS NOT NULL AND NOT EXISTS (SELECT 1 FROM lease) \
-         THEN sluice_lease_lost($37::bytea) ELSE (SELECT count(*) FROM ends_announced) END",
-        executions::UPSERT,
-        places::free(),
-        wake::announce_ends(),
-        task_runs::UPSERT,
-        logs::APPEND,
-        leases::upsert(),
-        artifacts::ATTACH,
-    )
-});
+/// The statement for the parts a batch writes (see [`Parts`]), built once for each kind of
+/// batch (sqlx prepares each once per connection). Every kind binds all parameters, so the
+/// numbering stays fixed; a part left out simply does not read its own.
+fn statement(parts: Parts) -> &'static str {
+    static STATEMENTS: [OnceLock<String>; Parts::KINDS] = [const { OnceLock::new() }; Parts::KINDS];
+    STATEMENTS[usize::from(parts.0)].get_or_init(|| parts.statement())
+}
+
+/// Which tables a batch writes. A part with no rows still costs its time in the statement (an
+/// empty scan, a lock, a conflict check): a chained task's commit needs only its task runs,
+/// log lines and lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Parts(u8);
+
+impl Parts {
+    const EXECUTIONS: u8 = 1;
+    const TASK_RUNS: u8 = 2;
+    const LOGS: u8 = 4;
+    const LEASE: u8 = 8;
+    const ARTIFACTS: u8 = 16;
+    const KINDS: usize = 32;
+
+    fn of(batch: &CommitBatch) -> Parts {
+        let mut parts = 0;
+        for (present, part) in [
+            (!batch.executions.is_empty(), Self::EXECUTIONS),
+            (!batch.task_runs.is_empty(), Self::TASK_RUNS),
+            (!batch.logs.is_empty(), Self::LOGS),
+            (batch.lease.is_some(), Self::LEASE),
+            (!batch.artifacts.is_empty(), Self::ARTIFACTS),
+        ] {
+            if present {
+                parts |= part;
+            }
+        }
+        Parts(parts)
+    }
+
+    fn has(self, part: u8) -> bool {
+        self.0 & part != 0
+    }
+
+    fn statement(self) -> String {
+        let mut with = Vec::new();
+        if self.has(Self::EXECUTIONS) {
+            with.extend([executions::UPSERT.to_owned(), places::free(), wake::announce_ends()]);
+        }
+        if self.has(Self::TASK_RUNS) {
+            with.push(task_runs::UPSERT.to_owned());
+        }
+        if self.has(Self::LOGS) {
+            with.push(logs::APPEND.to_owned());
+        }
+        if self.has(Self::LEASE) {
+            with.push(leases::check());
+        }
+        if self.has(Self::ARTIFACTS) {
+            with.push(artifacts::ATTACH.to_owned());
+        }
+        // A `SELECT` part runs only where it is read: the ends are announced by counting them.
+        let ends = if self.has(Self::EXECUTIONS) { "(SELECT count(*) FROM ends_announced)" } else { "0" };
+        let result = if self.has(Self::LEASE) {
+            format!("CASE WHEN {} THEN sluice_lease_lost($37::bytea) ELSE {ends} END", leases::IS_LOST)
+        } else {
+            ends.to_owned()
+        };
+        format!("WITH {} SELECT {result}", with.join(", "))
+    }
+}
 
 /// Writes the batch atomically: any failing row leaves nothing of the batch.
 pub(crate) async fn commit(pool: &PgPool, batch: &CommitBatch) -> Result<(), StoreError> {
@@ -92,8 +149,9 @@ pub(crate) async fn commit(pool: &PgPool, batch: &CommitBatch) -> Result<(), Sto
         let executions = executions::Columns::new(&batch.executions)?;
         let task_runs = task_runs::Columns::new(&batch.task_runs)?;
         let logs = logs::Columns::new(&batch.logs)?;
-        let query =
-            logs.bind(task_runs.bind(executions.bind(sqlx::query(sqlx::AssertSqlSafe(STATEMENT.as_str())))));
+        let query = logs.bind(
+            task_runs.bind(executions.bind(sqlx::query(sqlx::AssertSqlSafe(statement(Parts::of(batch)))))),
+        );
         let query = artifacts::bind_attachments(&batch.artifacts, leases::bind(batch.lease.as_ref(), query)?);
         match query.execute(pool).await {
             Ok(_) => return Ok(()),

@@ -1,5 +1,5 @@
-//! Execution leases (see [`sluice_engine::Lease`]): checked and renewed by each commit (the
-//! part of the commit statement below), renewed in bulk by the node's keeper, and claimed
+//! Execution leases (see [`sluice_engine::Lease`]): checked by each commit (the parts of the
+//! commit statement below), renewed in bulk by the node's keeper, and claimed
 //! when they expire. Times are milliseconds by the database's clock (`clock_timestamp()`), so
 //! servers on machines whose clocks differ still agree on what has expired.
 
@@ -20,21 +20,28 @@ pub(crate) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000):
 /// node.
 pub(crate) const LOST_CODE: &str = "SL001";
 
-/// The commit statement's part for the batch's lease, bound by [`bind`] as `$37` to `$40`
-/// (all NULL for a batch without one): creates the lease with the execution's first batch,
-/// renews it after, and writes nothing when another node or epoch holds it, so the statement
-/// returns no `lease` row and the commit rolls back.
-pub(crate) fn upsert() -> String {
+/// The commit statement's parts for the batch's lease, bound by [`bind`] as `$37` to `$40`:
+/// `lease_held` finds the lease this node holds and locks it (`FOR SHARE`) until the commit, so
+/// a claim by another node waits for the commit or, claimed first, leaves nothing to find;
+/// `lease_created` writes it with the execution's first batch (when no node holds one yet).
+/// Neither rewrites a held lease: renewing is the keeper's, once a round for all of them,
+/// which spares each commit a new row version and its index entries. When both find nothing
+/// (another node or epoch holds it), [`LOST`] raises and the whole statement is undone.
+pub(crate) fn check() -> String {
     format!(
-        "lease AS (INSERT INTO execution_leases (execution_id, node, epoch, expires_at) \
-         SELECT $37::bytea, $38::bytea, $39::int8, {NOW_MS} + $40::int8 WHERE $37::bytea IS NOT NULL \
-         ON CONFLICT (execution_id) DO UPDATE SET expires_at = excluded.expires_at \
-         WHERE execution_leases.node = excluded.node AND execution_leases.epoch = excluded.epoch \
-         RETURNING 1)"
+        "lease_held AS (SELECT 1 FROM execution_leases WHERE execution_id = $37::bytea \
+         AND node = $38::bytea AND epoch = $39::int8 FOR SHARE), \
+         lease_created AS (INSERT INTO execution_leases (execution_id, node, epoch, expires_at) \
+         SELECT $37::bytea, $38::bytea, $39::int8, {NOW_MS} + $40::int8 \
+         ON CONFLICT (execution_id) DO NOTHING RETURNING 1)"
     )
 }
 
-/// Binds `$37` to `$40` of [`upsert`].
+/// True when the commit's lease is another's (see [`check`]).
+pub(crate) const IS_LOST: &str =
+    "NOT EXISTS (SELECT 1 FROM lease_held) AND NOT EXISTS (SELECT 1 FROM lease_created)";
+
+/// Binds `$37` to `$40` of [`check`].
 pub(crate) fn bind<'q>(
     lease: Option<&Lease>,
     query: Query<'q, Postgres, PgArguments>,

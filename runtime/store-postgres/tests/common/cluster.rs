@@ -7,7 +7,9 @@
 //! - The cluster lives in `$TMPDIR/sluice-pg-<pid>`: `initdb` (trust authentication for the
 //!   `postgres` role, UTF-8, C locale, no fsync), then `pg_ctl start` on a free port of
 //!   127.0.0.1 with its socket in the same directory, durability settings off (the tests never
-//!   outlive it; [`durable_cluster`] keeps them, for benchmarks). No system service is involved.
+//!   outlive it; [`durable_cluster`] keeps them, for benchmarks). `$SLUICE_PG_OPTIONS` is
+//!   added to the server's options (e.g. `-c shared_preload_libraries=pg_stat_statements`, to
+//!   see where a bench's time goes). No system service is involved.
 //! - As root, `initdb` and the server refuse to run, so they run as the `postgres` user (which
 //!   Debian's package creates) through `runuser`, in a directory given to that user.
 //! - Stopping: a watchdog (`sh`, in a process group of its own so a Ctrl-C of the tests does
@@ -92,8 +94,9 @@ impl Cluster {
                 if durable { "" } else { "-c fsync=off -c synchronous_commit=off -c full_page_writes=off" };
             let options = format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 {fast} -c max_connections=400 \
-                 -c max_prepared_transactions=8",
-                dir.display()
+                 -c max_prepared_transactions=8 {}",
+                dir.display(),
+                std::env::var("SLUICE_PG_OPTIONS").unwrap_or_default()
             );
             let mut start = owner.command(&bin.join("pg_ctl"));
             start.arg("-D").arg(&data).arg("-l").arg(&log).args(["-w", "-t", "60", "-o", &options, "start"]);
