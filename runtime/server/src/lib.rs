@@ -33,3 +33,4 @@ pub use routes::{Route, WORKER_PATHS, router, routes, worker_router};
 pub use serve::{serve, serve_worker};
 pub use state::AppState;
 pub use store::ServerStore;
+pub use ui::ui_version;

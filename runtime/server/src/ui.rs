@@ -72,7 +72,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn index(headers: HeaderMap) -> Response {
-    serve(find("index.html").expect("index.html is embedded"), &headers)
+    serve(find("index.html").expect("index.html is embedded"), &headers, Caching::Revalidate)
 }
 
 /// Marks the UI's 404 page, which the layer that turns error answers into problem documents
@@ -90,32 +90,93 @@ pub fn missing_page(path: &str, headers: &HeaderMap) -> Option<Response> {
     if !wants_html || path.starts_with("/api/") || path.starts_with("/ui/") {
         return None;
     }
-    let mut response = serve(find("index.html").expect("index.html is embedded"), &HeaderMap::new());
+    let index = find("index.html").expect("index.html is embedded");
+    let mut response = serve(index, &HeaderMap::new(), Caching::Revalidate);
     *response.status_mut() = StatusCode::NOT_FOUND;
     response.extensions_mut().insert(UiPage);
     Some(response)
 }
 
+/// An asset, under `/ui/v-<version>/` (what the pages load) or straight under `/ui/`.
 async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
-    let asset = find(&path).ok_or_else(|| ApiError::NotFound(format!("no UI file {path}")))?;
-    Ok(serve(asset, &headers))
+    let (path, caching) = match path.strip_prefix("v-").and_then(|rest| rest.split_once('/')) {
+        Some((version, rest)) if version == ui_version() => (rest, Caching::Immutable),
+        // A page loaded from an earlier binary: today's file, revalidated.
+        Some((_, rest)) => (rest, Caching::Revalidate),
+        None => (path.as_str(), Caching::Revalidate),
+    };
+    let asset = find(path).ok_or_else(|| ApiError::NotFound(format!("no UI file {path}")))?;
+    Ok(serve(asset, &headers, caching))
 }
 
-fn find(path: &str) -> Option<&'static Asset> {
-    ASSETS.iter().find(|a| a.path == path)
+/// How long a browser may keep an answer.
+#[derive(Clone, Copy)]
+enum Caching {
+    /// Asked again each time (`no-cache`), answered 304 while the binary is the same.
+    Revalidate,
+    /// Kept for good: the URL names the UI's version, so a new binary's files are new URLs.
+    Immutable,
 }
 
-/// The asset with an ETag of its content: browsers revalidate (`no-cache`) and get a 304 while
-/// the binary is the same, so a new version is never hidden behind a stale cache.
-fn serve(asset: &'static Asset, headers: &HeaderMap) -> Response {
-    let etag = etag(asset);
+/// The UI's version: a hash of every embedded file. The pages load the assets under
+/// `/ui/v-<version>/`, cached for good, so a page load asks the server for nothing but
+/// `index.html` and its data (revalidating each module cost a round trip per import level).
+pub fn ui_version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let mut hash = Sha256::new();
+        for asset in ASSETS {
+            hash.update(asset.path.as_bytes());
+            hash.update([0]);
+            hash.update(Sha256::digest(asset.bytes));
+        }
+        hex::encode(hash.finalize())[..12].to_owned()
+    })
+}
+
+/// An asset ready to serve: `index.html` points at the versioned URLs, and each has the ETag
+/// of its bytes.
+struct Prepared {
+    path: &'static str,
+    content_type: &'static str,
+    bytes: Vec<u8>,
+    etag: String,
+}
+
+fn find(path: &str) -> Option<&'static Prepared> {
+    static PREPARED: OnceLock<Vec<Prepared>> = OnceLock::new();
+    let prepared = PREPARED.get_or_init(|| {
+        let versioned = format!("\"/ui/v-{}/", ui_version());
+        ASSETS
+            .iter()
+            .map(|asset| {
+                let bytes = if asset.path == "index.html" {
+                    String::from_utf8_lossy(asset.bytes).replace("\"/ui/", &versioned).into_bytes()
+                } else {
+                    asset.bytes.to_vec()
+                };
+                let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&bytes))[..16]);
+                Prepared { path: asset.path, content_type: asset.content_type, bytes, etag }
+            })
+            .collect()
+    });
+    prepared.iter().find(|a| a.path == path)
+}
+
+/// The asset with an ETag of its content, revalidated or kept for good as `caching` says.
+fn serve(asset: &'static Prepared, headers: &HeaderMap, caching: Caching) -> Response {
+    let etag = &asset.etag;
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag.clone())]).into_response();
     }
-    let mut response = asset.bytes.into_response();
+    let mut response = asset.bytes.as_slice().into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let cache = match caching {
+        Caching::Revalidate => "no-cache",
+        Caching::Immutable => "public, max-age=31536000, immutable",
+    };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     // The pages load only their own scripts and styles and talk only to this server.
     h.insert(
@@ -124,17 +185,8 @@ fn serve(asset: &'static Asset, headers: &HeaderMap) -> Response {
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
         ),
     );
-    h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a valid header value"));
+    h.insert(header::ETAG, HeaderValue::from_str(etag).expect("hex is a valid header value"));
     response
-}
-
-fn etag(asset: &'static Asset) -> String {
-    static TAGS: OnceLock<Vec<String>> = OnceLock::new();
-    let tags = TAGS.get_or_init(|| {
-        ASSETS.iter().map(|a| format!("\"{}\"", &hex::encode(Sha256::digest(a.bytes))[..16])).collect()
-    });
-    let index = ASSETS.iter().position(|a| std::ptr::eq(a, asset)).expect("an embedded asset");
-    tags[index].clone()
 }
 
 #[cfg(test)]

@@ -393,7 +393,7 @@ async fn draining_is_not_ready_and_refuses_what_would_run_but_answers_reads() {
 /// shared link works), assets come with their type and an ETag to revalidate against, and an
 /// unknown asset is a problem document like any other 404.
 #[tokio::test]
-async fn the_ui_pages_answer_index_html_and_its_assets_revalidate() {
+async fn the_ui_pages_answer_index_html_whose_versioned_assets_are_kept_for_good() {
     let api = api().await;
     let get = |path: &str, etag: Option<&str>| {
         let mut request = Request::get(path);
@@ -409,19 +409,36 @@ async fn the_ui_pages_answer_index_html_and_its_assets_revalidate() {
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert_eq!(response.headers()["content-type"], "text/html; charset=utf-8", "{path}");
         let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        let version = sluice_server::ui_version();
+        let body = String::from_utf8_lossy(&body).into_owned();
         assert!(
-            String::from_utf8_lossy(&body).contains(r#"<script type="module" src="/ui/app.js">"#),
+            body.contains(&format!(r#"<script type="module" src="/ui/v-{version}/app.js">"#)),
+            "{path}: {body}"
+        );
+        assert!(
+            body.contains(&format!(r#"<link rel="stylesheet" href="/ui/v-{version}/style.css">"#)),
             "{path}"
         );
     }
-    let script = get("/ui/app.js", None).await.unwrap();
+    // What the pages load: under the version, kept for good.
+    let version = sluice_server::ui_version();
+    assert_eq!(version.len(), 12);
+    let script = get(&format!("/ui/v-{version}/pages/flow/editor.js"), None).await.unwrap();
     assert_eq!(script.status(), StatusCode::OK);
     assert_eq!(script.headers()["content-type"], "text/javascript; charset=utf-8");
-    assert_eq!(script.headers()["cache-control"], "no-cache");
+    assert_eq!(script.headers()["cache-control"], "public, max-age=31536000, immutable");
     assert!(script.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"));
-    let etag = script.headers()["etag"].to_str().unwrap().to_string();
-    let again = get("/ui/app.js", Some(&etag)).await.unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    // Without a version, or with another binary's: today's file, revalidated.
+    for path in ["/ui/app.js".to_owned(), "/ui/v-0123456789ab/app.js".to_owned()] {
+        let script = get(&path, None).await.unwrap();
+        assert_eq!(script.status(), StatusCode::OK, "{path}");
+        assert_eq!(script.headers()["cache-control"], "no-cache", "{path}");
+        let etag = script.headers()["etag"].to_str().unwrap().to_string();
+        let again = get(&path, Some(&etag)).await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+    }
+    let index = get("/", None).await.unwrap();
+    assert_eq!(index.headers()["cache-control"], "no-cache", "a new binary's index is seen at once");
     // A browser asking for a page that does not exist gets the UI (which says so) with a 404;
     // anything else, a problem document.
     let page = Request::get("/nowhere").header("accept", "text/html,application/xhtml+xml;q=0.9");
@@ -430,7 +447,9 @@ async fn the_ui_pages_answer_index_html_and_its_assets_revalidate() {
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
     let missing = get("/nowhere", None).await.unwrap();
     assert_eq!(missing.headers()["content-type"], "application/problem+json");
-    let missing = get("/ui/nope.js", None).await.unwrap();
-    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
-    assert_eq!(missing.headers()["content-type"], "application/problem+json");
+    for path in ["/ui/nope.js".to_owned(), format!("/ui/v-{version}/nope.js")] {
+        let missing = get(&path, None).await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(missing.headers()["content-type"], "application/problem+json", "{path}");
+    }
 }

@@ -92,7 +92,7 @@ export function loading() {
   return h('p.muted', {role: 'status'}, 'Loading…');
 }
 
-/** Loads a page's own stylesheet once (`/ui/pages/execution.css`). */
+/** Loads a page's own stylesheet once, by its path (from `import.meta.url`, so under the UI's versioned prefix). */
 export function useStyle(href) {
   if (!document.querySelector(`link[rel="stylesheet"][href="${href}"]`)) {
     document.head.append(h('link', {rel: 'stylesheet', href}));

@@ -54,8 +54,8 @@ import {flowTasks} from './execution/graph.js';
 import {executionTopology} from './execution/topology.js';
 
 export async function render(root, params, query) {
-  useStyle('/ui/pages/flow.css'); // the topology's drawing, as on the flow page
-  useStyle('/ui/pages/execution.css');
+  useStyle(new URL('./flow.css', import.meta.url).pathname); // the topology's drawing, as on the flow page
+  useStyle(new URL('./execution.css', import.meta.url).pathname);
   // The view is a polite live region; this page updates every second while the execution runs,
   // so only its own status messages (the action answers) speak.
   root.setAttribute('aria-live', 'off');

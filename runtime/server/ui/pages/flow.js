@@ -36,7 +36,7 @@ import {topology} from './flow/topology.js';
 const DEBOUNCE_MS = 300;
 
 export async function render(root, {namespace, id}) {
-  useStyle('/ui/pages/flow.css');
+  useStyle(new URL('./flow.css', import.meta.url).pathname);
   const flowPath = api('flows', namespace, id);
   const [flow, graph, revisions, triggers, executions] = await Promise.all([
     get(flowPath),

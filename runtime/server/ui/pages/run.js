@@ -20,7 +20,7 @@ import {navigate} from '../app.js';
 import {h, fill, link, errorBox, useStyle} from '../dom.js';
 
 export async function render(root, {namespace, id}) {
-  useStyle('/ui/pages/flow.css');
+  useStyle(new URL('./flow.css', import.meta.url).pathname);
   const flowPath = api('flows', namespace, id);
   const graph = await get(`${flowPath}/graph`);
   const page = `/flows/${encodeURIComponent(namespace)}/${encodeURIComponent(id)}`;
