@@ -135,6 +135,23 @@ async fn an_execution_with_a_long_log_shows_every_line_once_reading_it_in_pages(
     sorted.sort_unstable();
     sorted.dedup();
     assert_eq!(sorted.len(), seqs.len(), "no line twice: {seqs:?}");
+    // The page's first reads were asked for by the router before the page's module loaded,
+    // and each once: the page took those answers instead of asking again.
+    let requests = browser
+        .eval(
+            "(() => { const all = performance.getEntriesByType('resource'); \
+             const at = (end) => all.filter((e) => new URL(e.name).pathname + new URL(e.name).search === end || e.name.endsWith(end)); \
+             return {module: at('/pages/execution.js').map((e) => e.startTime), \
+             document: at(`/api/v1/executions/${location.pathname.split('/')[2]}`).map((e) => e.startTime), \
+             logs: at(`/api/v1/executions/${location.pathname.split('/')[2]}/logs?limit=200`).map((e) => e.startTime)}; })()",
+        )
+        .await;
+    let starts = |name: &str| -> Vec<f64> {
+        requests[name].as_array().unwrap().iter().map(|t| t.as_f64().unwrap()).collect()
+    };
+    let (module, document, logs) = (starts("module"), starts("document"), starts("logs"));
+    assert_eq!((module.len(), document.len(), logs.len()), (1, 1, 1), "each asked for once: {requests}");
+    assert!(document[0] <= module[0] && logs[0] <= module[0], "asked for before the page's module: {requests}");
     browser.screenshot("execution-long-log").await;
     browser.close().await;
 }

@@ -37,6 +37,7 @@ static ASSETS: &[Asset] = assets! {
     "app.js" => JS,
     "api.js" => JS,
     "dom.js" => JS,
+    "reads.js" => JS,
     "pages/flows.js" => JS,
     "pages/executions.js" => JS,
     "pages/plugins.js" => JS,

@@ -21,7 +21,27 @@ async function request(method, path, body, headers = {}) {
   return doc;
 }
 
-export const get = (path) => request('GET', path);
+/** A GET, or the answer of the same GET asked for early ([`early`]), which it takes. */
+export function get(path) {
+  const asked = early.get(path);
+  early.delete(path);
+  return asked && performance.now() - asked.at < EARLY_FOR_MS ? asked.answer : request('GET', path);
+}
+
+/** Answers asked for before their page wanted them, by path; each is taken once. */
+const early = new Map();
+/** An early answer older than this is not used (the page asks again). */
+const EARLY_FOR_MS = 2000;
+
+/** Asks for `paths` now, for a page about to `get` them; earlier unused ones are dropped. */
+export function askEarly(paths) {
+  early.clear();
+  for (const path of paths) {
+    const answer = request('GET', path);
+    answer.catch(() => {}); // the page that takes it sees the failure; unused, it is no error
+    early.set(path, {answer, at: performance.now()});
+  }
+}
 export const post = (path, body, type = 'application/json') =>
   request('POST', path, typeof body === 'string' || body instanceof FormData ? body : JSON.stringify(body ?? {}),
     body instanceof FormData ? {} : {'content-type': type});

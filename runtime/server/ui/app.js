@@ -4,16 +4,20 @@
 // A page module exports `render(root, params, query)`; it fills `root` and may return a
 // function that stops what it started (SSE streams, timers) when the view changes.
 
+import {askEarly} from './api.js';
 import {errorBox, fill, loading} from './dom.js';
+import {executionReads, flowReads, flowsReads, pluginsReads} from './reads.js';
 
+const none = () => ({});
+// Path, page module, its parameters, the navigation section, what it reads first.
 const ROUTES = [
-  [/^\/flows\/?$/, () => import('./pages/flows.js'), () => ({}), 'flows'],
-  [/^\/flows\/([^/]+)\/([^/]+)\/run\/?$/, () => import('./pages/run.js'), (m) => ({namespace: m[1], id: m[2]}), 'flows'],
-  [/^\/flows\/([^/]+)\/([^/]+)\/?$/, () => import('./pages/flow.js'), (m) => ({namespace: m[1], id: m[2]}), 'flows'],
-  [/^\/executions\/?$/, () => import('./pages/executions.js'), () => ({}), 'executions'],
-  [/^\/executions\/([^/]+)\/?$/, () => import('./pages/execution.js'), (m) => ({id: m[1]}), 'executions'],
-  [/^\/plugins\/?$/, () => import('./pages/plugins.js'), () => ({}), 'plugins'],
-  [/^\/plugins\/([^/]+)\/?$/, () => import('./pages/plugins.js'), (m) => ({name: m[1]}), 'plugins'],
+  [/^\/flows\/?$/, () => import('./pages/flows.js'), () => ({}), 'flows', flowsReads],
+  [/^\/flows\/([^/]+)\/([^/]+)\/run\/?$/, () => import('./pages/run.js'), (m) => ({namespace: m[1], id: m[2]}), 'flows', none],
+  [/^\/flows\/([^/]+)\/([^/]+)\/?$/, () => import('./pages/flow.js'), (m) => ({namespace: m[1], id: m[2]}), 'flows', flowReads],
+  [/^\/executions\/?$/, () => import('./pages/executions.js'), () => ({}), 'executions', none],
+  [/^\/executions\/([^/]+)\/?$/, () => import('./pages/execution.js'), (m) => ({id: m[1]}), 'executions', executionReads],
+  [/^\/plugins\/?$/, () => import('./pages/plugins.js'), () => ({}), 'plugins', pluginsReads],
+  [/^\/plugins\/([^/]+)\/?$/, () => import('./pages/plugins.js'), (m) => ({name: m[1]}), 'plugins', pluginsReads],
 ];
 
 const view = document.getElementById('view');
@@ -38,8 +42,9 @@ async function show() {
     fill(view, errorBox({problem: {title: 'Not found', detail: `no page ${path}`}}));
     return;
   }
-  const [pattern, load, paramsOf] = route;
+  const [pattern, load, paramsOf, , reads] = route;
   const params = Object.fromEntries(Object.entries(paramsOf(path.match(pattern))).map(([k, v]) => [k, decodeURIComponent(v)]));
+  askEarly(Object.values(reads(params)));
   fill(view, loading());
   try {
     const page = await load();

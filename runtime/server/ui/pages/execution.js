@@ -47,7 +47,8 @@
 import {api, follow, get} from '../api.js';
 import {h, fill, link, stateBadge, time, duration, errorBox, useStyle, TERMINAL} from '../dom.js';
 import {gantt} from './execution/gantt.js';
-import {logView, FIRST_PAGE} from './execution/logs.js';
+import {logView} from './execution/logs.js';
+import {executionReads} from '../reads.js';
 import {gateCards, outputsSection, jsonTree, longText} from './execution/outputs.js';
 import {actions} from './execution/actions.js';
 import {flowTasks} from './execution/graph.js';
@@ -62,8 +63,9 @@ export async function render(root, params, query) {
   const id = params.id;
   // The first page of logs is asked for at once, not after the document (one round trip less
   // before the first lines show); a failure here is left to the log view's own read.
-  const firstPage = get(`${api('executions', id, 'logs')}?limit=${FIRST_PAGE}`).catch(() => null);
-  let execution = await get(api('executions', id));
+  const reads = executionReads({id});
+  const firstPage = get(reads.logs).catch(() => null);
+  let execution = await get(reads.execution);
   const runs = new Map(execution.taskRuns.map((r) => [r.id, r]));
 
   const header = headerView();

@@ -29,6 +29,7 @@
 import {api, get, post, put} from '../api.js';
 import {navigate} from '../app.js';
 import {h, fill, link, stateBadge, time, errorBox, useStyle} from '../dom.js';
+import {flowReads} from '../reads.js';
 import {createEditor} from './flow/editor.js';
 import {renderDiff} from './flow/diff.js';
 import {topology} from './flow/topology.js';
@@ -37,13 +38,14 @@ const DEBOUNCE_MS = 300;
 
 export async function render(root, {namespace, id}) {
   useStyle(new URL('./flow.css', import.meta.url).pathname);
-  const flowPath = api('flows', namespace, id);
+  const reads = flowReads({namespace, id});
+  const flowPath = reads.flow;
   const [flow, graph, revisions, triggers, executions] = await Promise.all([
     get(flowPath),
-    settle(get(`${flowPath}/graph`)),
-    settle(get(`${flowPath}/revisions`)),
-    settle(get(`${flowPath}/triggers`)),
-    settle(get(`${api('executions')}?${new URLSearchParams({namespace, flowId: id, limit: '50'})}`)),
+    settle(get(reads.graph)),
+    settle(get(reads.revisions)),
+    settle(get(reads.triggers)),
+    settle(get(reads.executions)),
   ]);
   const page = `/flows/${encodeURIComponent(namespace)}/${encodeURIComponent(id)}`;
   let saved = flow.source;

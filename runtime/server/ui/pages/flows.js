@@ -1,11 +1,13 @@
 // Flows: by namespace (a tree, collapsible), searched by id or `key:value` label, each with the
 // state of its last execution.
 
-import {api, get} from '../api.js';
+import {get} from '../api.js';
 import {h, fill, link, stateBadge, time} from '../dom.js';
+import {flowsReads} from '../reads.js';
 
 export async function render(root, _params, query) {
-  const [flows, recent] = await Promise.all([get(api('flows')), get(`${api('executions')}?limit=500`)]);
+  const reads = flowsReads();
+  const [flows, recent] = await Promise.all([get(reads.flows), get(reads.recent)]);
   const last = new Map();
   for (const e of recent) {
     const key = `${e.namespace}/${e.flowId}`;

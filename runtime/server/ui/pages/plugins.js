@@ -1,12 +1,13 @@
 // Plugins: every installed plugin and its tasks; a plugin's page renders each task's config
 // schema as a reference (names, types, defaults, descriptions) with its capabilities and digest.
 
-import {api, get} from '../api.js';
+import {get} from '../api.js';
 import {h, fill, link} from '../dom.js';
+import {pluginsReads} from '../reads.js';
 
 export async function render(root, params) {
   if (params.name) return plugin(root, params.name);
-  const plugins = await get(api('plugins'));
+  const plugins = await get(pluginsReads({}).plugins);
   fill(root, h('h1', 'Plugins'),
     h('table.plugins',
       h('thead', h('tr', ['Plugin', 'Version', 'Tasks', 'Source', 'Digest'].map((t) => h('th', {scope: 'col'}, t)))),
@@ -19,7 +20,7 @@ export async function render(root, params) {
 }
 
 async function plugin(root, name) {
-  const doc = await get(api('plugins', name));
+  const doc = await get(pluginsReads({name}).plugins);
   fill(root,
     h('p', link('/plugins', '← Plugins')),
     h('h1', doc.name, ' ', h('span.muted', doc.version)),

@@ -9,11 +9,12 @@
 
 import {api, follow, get} from '../../api.js';
 import {h, fill, errorBox} from '../../dom.js';
+import {FIRST_LOG_LINES} from '../../reads.js';
 
 const LINE = 20;
 const MARGIN = 30;
-// Lines per read of the stored log: the first page small, so it arrives within a frame or two.
-export const FIRST_PAGE = 200;
+// Lines per read of the stored log: the first page small (`FIRST_LOG_LINES`), so it arrives
+// within a frame or two.
 const PAGE = 5000;
 const LEVELS = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
 
@@ -302,7 +303,7 @@ export function logView({executionId, query, onRun, firstPage = null}) {
       reading = true;
       schedule();
       try {
-        for (let size = FIRST_PAGE; !destroyed; size = PAGE) {
+        for (let size = FIRST_LOG_LINES; !destroyed; size = PAGE) {
           const query = new URLSearchParams({limit: String(size)});
           if (readSeq) query.set('afterSeq', String(readSeq));
           // The first page may have been asked for already, beside the execution's document.
