@@ -26,7 +26,7 @@ pub(crate) const LOST_CODE: &str = "SL001";
 /// `lease_created` writes it with the execution's first batch (when no node holds one yet).
 /// Neither rewrites a held lease: renewing is the keeper's, once a round for all of them,
 /// which spares each commit a new row version and its index entries. When both find nothing
-/// (another node or epoch holds it), [`LOST`] raises and the whole statement is undone.
+/// (another node or epoch holds it), [`IS_LOST`] holds: the statement raises and is undone.
 pub(crate) fn check() -> String {
     format!(
         "lease_held AS (SELECT 1 FROM execution_leases WHERE execution_id = $37::bytea \
