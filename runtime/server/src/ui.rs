@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 use crate::error::ApiError;
@@ -140,7 +141,8 @@ pub fn ui_version() -> &'static str {
 struct Prepared {
     path: &'static str,
     content_type: &'static str,
-    bytes: Vec<u8>,
+    /// Embedded as they are, but for `index.html`'s rewritten URLs.
+    bytes: Cow<'static, [u8]>,
     etag: String,
 }
 
@@ -152,9 +154,11 @@ fn find(path: &str) -> Option<&'static Prepared> {
             .iter()
             .map(|asset| {
                 let bytes = if asset.path == "index.html" {
-                    String::from_utf8_lossy(asset.bytes).replace("\"/ui/", &versioned).into_bytes()
+                    Cow::Owned(
+                        String::from_utf8_lossy(asset.bytes).replace("\"/ui/", &versioned).into_bytes(),
+                    )
                 } else {
-                    asset.bytes.to_vec()
+                    Cow::Borrowed(asset.bytes)
                 };
                 let etag = format!("\"{}\"", &hex::encode(Sha256::digest(&bytes))[..16]);
                 Prepared { path: asset.path, content_type: asset.content_type, bytes, etag }
@@ -170,7 +174,7 @@ fn serve(asset: &'static Prepared, headers: &HeaderMap, caching: Caching) -> Res
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag.clone())]).into_response();
     }
-    let mut response = asset.bytes.as_slice().into_response();
+    let mut response = asset.bytes.as_ref().into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     let cache = match caching {
