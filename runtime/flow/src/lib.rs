@@ -26,6 +26,7 @@ mod worker_tags;
 pub use diagnostic::Diagnostic;
 pub use load::{LockedFlow, load};
 pub use model::*;
+pub use parse::reader::is_name_segment;
 pub use parse::{Parsed, parse};
 pub use render::{render, render_source, underlined_columns};
 pub use schema::flow_json_schema;

@@ -368,7 +368,8 @@ impl Reader {
     }
 }
 
-fn is_name_segment(s: &str) -> bool {
+/// A segment of an id or namespace: letters, digits, `_` and `-`, starting with a letter or digit.
+pub fn is_name_segment(s: &str) -> bool {
     s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
