@@ -41,6 +41,12 @@ enum Command {
     /// Serve the HTTP API (flows, executions, logs) on the store in the data dir, until
     /// SIGTERM or Ctrl-C.
     Server(commands::server::ServerArgs),
+    /// Make, list and revoke API tokens on the servers' database.
+    #[command(subcommand)]
+    Token(commands::token::TokenCommand),
+    /// Check and export the audit log on the servers' database.
+    #[command(subcommand)]
+    Audit(commands::audit::AuditCommand),
     /// Run the executions the servers on the database hand over (and those of nodes that
     /// died), until SIGTERM or Ctrl-C; answers health and metrics only.
     Worker(commands::worker::WorkerArgs),
@@ -76,6 +82,8 @@ fn main() -> ExitCode {
             Command::Schema => commands::schema::run(&data_dir).await.map(|()| ExitCode::SUCCESS),
             Command::Server(args) => commands::server::run(args, &data_dir).await,
             Command::Worker(args) => commands::worker::run(args, &data_dir).await,
+            Command::Token(cmd) => commands::token::run(cmd, &data_dir).await,
+            Command::Audit(cmd) => commands::audit::run(cmd, &data_dir).await,
         }
     });
     match result {

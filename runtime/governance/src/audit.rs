@@ -120,6 +120,15 @@ pub struct AuditFilter {
     pub limit: Option<u32>,
 }
 
+/// An [`AuditFilter::action`] as the stores match it: an exact action, or (ending with a dot)
+/// the prefix of a kind of action.
+pub fn action_match(action: Option<&str>) -> (Option<&str>, Option<&str>) {
+    match action {
+        Some(kind) if kind.ends_with('.') => (None, Some(kind)),
+        exact => (exact, None),
+    }
+}
+
 /// Where the chain is broken: the first entry that does not fit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChainBreak {

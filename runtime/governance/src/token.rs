@@ -4,7 +4,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sluice_engine::Timestamp;
+use sluice_engine::{StoreError, Timestamp};
 
 use crate::role::Grants;
 
@@ -78,6 +78,14 @@ impl NewToken {
 /// so a fast hash is enough (there is nothing to guess that a slow hash would protect).
 pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// What a store answers when a live token has the name already.
+pub fn name_taken(name: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "a token named `{name}` exists already: revoke it first (`sluice token revoke {name}`) or pick \
+         another name"
+    ))
 }
 
 /// A token's name: 1 to 64 letters, digits, `_`, `-` and `.`, starting with a letter or digit.

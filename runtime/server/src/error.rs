@@ -39,6 +39,10 @@ pub enum ApiError {
     /// A webhook request whose signature is missing or wrong.
     #[error("{0}")]
     Unauthorized(String),
+    /// A request without a token (or with one that is unknown, expired or revoked) on a server
+    /// that needs one: a 401 that says how to authenticate (`WWW-Authenticate: Bearer`).
+    #[error("{0}")]
+    NeedsToken(String),
     /// A webhook that cannot take any request until the operator configures it (its signing
     /// secret is not set): refused as a 4xx, since nothing is wrong with the server itself, and
     /// logged for the operator.
@@ -139,7 +143,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::NeedsToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -157,7 +161,7 @@ impl ApiError {
             ApiError::NotFound(_) => ("not-found", "Not found"),
             ApiError::Conflict(_) => ("conflict", "Conflict"),
             ApiError::MethodNotAllowed(_) => ("method-not-allowed", "Method not allowed"),
-            ApiError::Unauthorized(_) => ("unauthorized", "Unauthorized"),
+            ApiError::Unauthorized(_) | ApiError::NeedsToken(_) => ("unauthorized", "Unauthorized"),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden"),
             ApiError::PayloadTooLarge(_) => ("payload-too-large", "Payload too large"),
             ApiError::Unavailable(_) => ("unavailable", "Service unavailable"),
@@ -177,6 +181,7 @@ impl ApiError {
             | ApiError::Conflict(detail)
             | ApiError::MethodNotAllowed(detail)
             | ApiError::Unauthorized(detail)
+            | ApiError::NeedsToken(detail)
             | ApiError::Forbidden(detail)
             | ApiError::PayloadTooLarge(detail)
             | ApiError::Unavailable(detail)
@@ -208,9 +213,11 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (self.status(), self.problem().to_string()).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if matches!(self, ApiError::NeedsToken(_)) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"sluice\""));
+        }
         response
     }
 }

@@ -11,13 +11,17 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_engine::scheduler::StartRequest;
-use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, Store, TaskRunKey, Timestamp};
+use sluice_engine::{ExecutionFilter, ExecutionRecord, ExecutionState, Store, TaskRunKey};
+use sluice_governance::Role;
 
+use crate::audit::record;
+use crate::auth::Caller;
 use crate::document::{execution_document, execution_summary};
 use crate::error::{ApiError, read_body};
 use crate::labels::{LabelQuery, parse_labels};
 use crate::limits::INPUTS_BODY_LIMIT;
 use crate::state::AppState;
+use crate::time_bound::time_bound;
 use crate::upload::{StartInputs, json_inputs, start_inputs};
 
 /// Default and largest page of `GET /executions`.
@@ -32,6 +36,7 @@ pub struct StartQuery {
 
 pub async fn start(
     State(state): State<AppState>,
+    caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<StartQuery>, QueryRejection>,
     request: axum::extract::Request,
@@ -58,6 +63,8 @@ pub async fn start(
     };
     let mut handle = state.engine.start(request).await?;
     let id = handle.id.clone();
+    let details = json!({"flow": format!("{namespace}.{flow_id}"), "revision": flow.revision});
+    record(&state, &caller, "execution.start", format!("execution:{id}"), details).await;
     if !query.wait {
         // The answer gives the id: a GET with it must find the execution.
         handle.recorded().await;
@@ -90,8 +97,11 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
+/// Only the executions of namespaces the caller may see: a page is counted before that, so a
+/// token that sees some namespaces only may get short pages unless it asks for one namespace.
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query?;
@@ -116,52 +126,38 @@ pub async fn list(
         offset: query.offset.unwrap_or(0),
         limit,
     };
+    if let Some(namespace) = &filter.namespace {
+        caller.require(Role::Viewer, namespace)?;
+    }
     let records = state.engine.store().list_executions(&filter).await?;
-    Ok(Json(Value::Array(records.iter().map(execution_summary).collect())))
+    let visible = records.iter().filter(|r| caller.may(Role::Viewer, &r.namespace));
+    Ok(Json(Value::Array(visible.map(execution_summary).collect())))
 }
 
-/// An `after`/`before` bound: an RFC 3339 time (`2026-05-01T10:00:00Z`, `...+02:00`). A `+` left
-/// unencoded in a query string arrives as a space; as RFC 3339 has no other space before an
-/// offset, `... 02:00` is read as `...+02:00`.
-fn time_bound(name: &str, text: &str) -> Result<Timestamp, ApiError> {
-    let text = text.trim_start();
-    let restored;
-    let text = match text.rsplit_once(' ') {
-        Some((time, offset)) if is_offset(offset) && time.contains(':') => {
-            restored = format!("{time}+{offset}");
-            &restored
-        }
-        _ => text,
-    };
-    chrono::DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&chrono::Utc)).map_err(|_| {
-        ApiError::BadRequest(format!(
-            "`{name}={text}` is not an RFC 3339 time: write it like 2026-05-01T10:00:00Z, or with an \
-             offset encoded as %2B (`+` in a query string means a space): 2026-05-01T12:00:00%2B02:00"
-        ))
-    })
-}
-
-/// `hh:mm`.
-fn is_offset(text: &str) -> bool {
-    let b = text.as_bytes();
-    b.len() == 5 && b[2] == b':' && [0, 1, 3, 4].iter().all(|&i| b[i].is_ascii_digit())
-}
-
-pub(crate) async fn find(state: &AppState, id: &str) -> Result<ExecutionRecord, ApiError> {
-    state
+/// The execution, if the caller may act on it as `role`.
+pub(crate) async fn find(
+    state: &AppState,
+    caller: &Caller,
+    role: Role,
+    id: &str,
+) -> Result<ExecutionRecord, ApiError> {
+    let record = state
         .engine
         .store()
         .get_execution(id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no execution {id}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no execution {id}")))?;
+    caller.require(role, &record.namespace)?;
+    Ok(record)
 }
 
 pub async fn get(
     State(state): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = path?;
-    let record = find(&state, &id).await?;
+    let record = find(&state, &caller, Role::Viewer, &id).await?;
     let runs = state.engine.store().task_runs(&id).await?;
     let mut doc = execution_summary(&record);
     let mut full = execution_document(&record, &runs);
@@ -172,14 +168,16 @@ pub async fn get(
 
 pub async fn kill(
     State(state): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = path?;
-    let record = find(&state, &id).await?;
+    let record = find(&state, &caller, Role::Runner, &id).await?;
     // Here, or through the store for the server that drives it.
     if !state.engine.kill_anywhere(&id).await? {
         return Err(ApiError::Conflict(format!("execution {id} is not running (it is {})", record.state)));
     }
+    record_on(&state, &caller, "execution.kill", &record).await;
     Ok((StatusCode::ACCEPTED, Json(json!({"executionId": id, "state": "KILLING"}))).into_response())
 }
 
@@ -191,6 +189,7 @@ pub struct ResumeQuery {
 
 pub async fn resume(
     State(state): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<ResumeQuery>, QueryRejection>,
     body: Body,
@@ -203,7 +202,18 @@ pub async fn resume(
         None => None,
     };
     let inputs = json_inputs(&body)?;
-    find(&state, &id).await?;
+    let record = find(&state, &caller, Role::Runner, &id).await?;
     state.engine.resume(&id, run, inputs).await?;
+    record_on(&state, &caller, "execution.resume", &record).await;
     Ok((StatusCode::ACCEPTED, Json(json!({"executionId": id}))).into_response())
+}
+
+/// Appends what `caller` did to an execution (with its flow and state then).
+pub(crate) async fn record_on(state: &AppState, caller: &Caller, action: &str, execution: &ExecutionRecord) {
+    let details = json!({
+        "flow": format!("{}.{}", execution.namespace, execution.flow_id),
+        "revision": execution.revision,
+        "stateBefore": execution.state,
+    });
+    record(state, caller, action, format!("execution:{}", execution.id), details).await;
 }

@@ -9,7 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_engine::{FlowRevision, Store};
+use sluice_governance::Role;
 
+use crate::audit::record;
+use crate::auth::Caller;
 use crate::error::{ApiError, BODY_FILE_NAME, read_body, text_body};
 use crate::labels::{LabelQuery, parse_labels};
 use crate::limits::FLOW_BODY_LIMIT;
@@ -36,10 +39,11 @@ async fn flow_text(body: Body) -> Result<String, ApiError> {
     Ok(text_body(&bytes)?.to_owned())
 }
 
-pub async fn create(State(state): State<AppState>, body: Body) -> Result<Response, ApiError> {
+pub async fn create(State(state): State<AppState>, caller: Caller, body: Body) -> Result<Response, ApiError> {
     let text = &flow_text(body).await?;
     let locked = validate_fresh(&state.engine, text).await?;
     let (namespace, id) = (&locked.flow.namespace, &locked.flow.id);
+    caller.require(Role::Editor, namespace)?;
     let store = state.engine.store();
     if store.get_flow(namespace, id, None).await?.is_some() {
         return Err(ApiError::Conflict(format!(
@@ -48,11 +52,14 @@ pub async fn create(State(state): State<AppState>, body: Body) -> Result<Respons
     }
     let revision = store.save_flow(namespace, id, text).await?;
     state.triggers.flows_changed();
+    let details = json!({"revision": {"before": null, "after": revision.revision}});
+    record(&state, &caller, "flow.create", format!("flow:{namespace}.{id}"), details).await;
     Ok((StatusCode::CREATED, Json(saved(&revision))).into_response())
 }
 
 pub async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
@@ -65,8 +72,12 @@ pub async fn update(
             locked.flow.namespace, locked.flow.id
         )));
     }
-    let revision = state.engine.store().save_flow(&namespace, &id, text).await?;
+    let store = state.engine.store();
+    let before = store.get_flow(&namespace, &id, None).await?.map(|f| f.revision);
+    let revision = store.save_flow(&namespace, &id, text).await?;
     state.triggers.flows_changed();
+    let details = json!({"revision": {"before": before, "after": revision.revision}});
+    record(&state, &caller, "flow.update", format!("flow:{namespace}.{id}"), details).await;
     Ok(Json(saved(&revision)))
 }
 
@@ -117,15 +128,17 @@ pub struct ListQuery {
     labels: LabelQuery,
 }
 
+/// Only the flows of namespaces the caller may see.
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(query) = query?;
     let wanted = parse_labels(&query.labels)?;
     let flows = state.engine.store().list_flows(query.namespace.as_deref()).await?;
     let mut listed = Vec::new();
-    for flow in &flows {
+    for flow in flows.iter().filter(|f| caller.may(Role::Viewer, &f.namespace)) {
         // A stored flow always parsed once; one that no longer does has no labels to match.
         let labels = sluice_flow::parse(BODY_FILE_NAME, &flow.source)
             .map(|parsed| parsed.flow.labels)
@@ -154,11 +167,16 @@ pub async fn revisions(
 
 pub async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Path((namespace, id)) = path?;
-    if state.engine.store().delete_flow(&namespace, &id).await? {
+    let store = state.engine.store();
+    let before = store.get_flow(&namespace, &id, None).await?.map(|f| f.revision);
+    if store.delete_flow(&namespace, &id).await? {
         state.triggers.flows_changed();
+        let details = json!({"revision": {"before": before, "after": null}});
+        record(&state, &caller, "flow.delete", format!("flow:{namespace}.{id}"), details).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no flow {namespace}.{id}")))

@@ -3,6 +3,8 @@
 //! [`router`] is the whole API as an axum `Router` (tests call it directly); [`serve`] runs it
 //! on a listener. Errors are RFC 9457 problem documents ([`ApiError`]).
 
+mod audit;
+pub mod auth;
 mod document;
 mod error;
 mod executions;
@@ -21,6 +23,8 @@ mod routes;
 mod serve;
 mod state;
 mod store;
+mod time_bound;
+mod tokens;
 pub mod triggers;
 mod ui;
 mod upload;
@@ -33,4 +37,5 @@ pub use routes::{Route, WORKER_PATHS, router, routes, worker_router};
 pub use serve::{serve, serve_worker};
 pub use state::AppState;
 pub use store::ServerStore;
+pub use tokens::{expiry as token_expiry, token_document};
 pub use ui::ui_version;

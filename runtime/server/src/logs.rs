@@ -29,6 +29,9 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use crate::document::{execution_summary, task_run_document};
 use crate::error::ApiError;
+use sluice_governance::Role;
+
+use crate::auth::Caller;
 use crate::executions::find;
 use crate::state::AppState;
 
@@ -97,13 +100,14 @@ fn line(log: &StoredLog) -> Value {
 
 pub async fn list(
     State(state): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Path(id) = path?;
     let Query(query) = query?;
     let filter = query.filter()?;
-    find(&state, &id).await?;
+    find(&state, &caller, Role::Viewer, &id).await?;
     let logs = state.engine.store().logs(&id, &filter).await?;
     Ok(Json(Value::Array(logs.iter().map(line).collect())))
 }
@@ -177,6 +181,7 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
 
 pub async fn follow(
     State(state): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<LogQuery>, QueryRejection>,
     headers: HeaderMap,
@@ -193,7 +198,7 @@ pub async fn follow(
     if let Some(seq) = last_event_id(&headers)? {
         filter.after_seq = Some(seq);
     }
-    find(&state, &id).await?;
+    find(&state, &caller, Role::Viewer, &id).await?;
     let mut wake = Wake::new(&state);
     let (tx, sse) = event_stream();
     tokio::spawn(async move {
@@ -244,10 +249,11 @@ struct Sent {
 
 pub async fn follow_states(
     State(state): State<AppState>,
+    caller: Caller,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
     let Path(id) = path?;
-    find(&state, &id).await?;
+    find(&state, &caller, Role::Viewer, &id).await?;
     let mut wake = Wake::new(&state);
     let (tx, sse) = event_stream();
     tokio::spawn(async move {

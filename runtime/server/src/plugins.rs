@@ -12,6 +12,8 @@ use sluice_engine::document::{plugin_document, plugin_summary};
 use sluice_engine::scheduler::DeployError;
 use sluice_engine::setup::Origin;
 
+use crate::audit::record;
+use crate::auth::Caller;
 use crate::error::{ApiError, read_body};
 use crate::state::AppState;
 
@@ -37,6 +39,7 @@ pub async fn get(
 /// built-in plugin or a plugin file installed on this server.
 pub async fn deploy(
     State(state): State<AppState>,
+    caller: Caller,
     body: Body,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let wasm = read_body(body, state.limits.upload_bytes(), "a plugin component").await?;
@@ -45,5 +48,8 @@ pub async fn deploy(
         DeployError::Installed { .. } => ApiError::Conflict(error.to_string()),
         DeployError::Store(store) => store.into(),
     })?;
-    Ok((StatusCode::CREATED, Json(plugin_summary(&plugin, &Origin::Deployed))))
+    let summary = plugin_summary(&plugin, &Origin::Deployed);
+    let details = serde_json::json!({"digest": summary["digest"], "version": summary["version"]});
+    record(&state, &caller, "plugin.deploy", format!("plugin:{}", plugin.info().name), details).await;
+    Ok((StatusCode::CREATED, Json(summary)))
 }

@@ -48,5 +48,7 @@ async fn serve_until(
         triggers.stop().await;
         drain.await;
     };
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    // The peer's address goes into the audit log.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service).with_graceful_shutdown(shutdown).await
 }

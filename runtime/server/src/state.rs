@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use sluice_engine::scheduler::Engine;
 
+use crate::auth::Auth;
 use crate::limits::BodyLimits;
 use crate::locked::LockedFlows;
 use crate::metrics::Metrics;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub locked: Arc<LockedFlows>,
     /// How large an upload may be.
     pub limits: BodyLimits,
+    /// Who may do what (see [`crate::auth`]).
+    pub auth: Arc<Auth>,
 }
 
 impl AppState {
@@ -30,12 +33,24 @@ impl AppState {
         let metrics = Arc::new(Metrics::default());
         metrics.clone().follow(engine.subscribe());
         let triggers = Arc::new(Triggers::new(Arc::new(SystemClock)));
-        AppState { engine, metrics, triggers, locked: Arc::default(), limits: BodyLimits::default() }
+        AppState {
+            engine,
+            metrics,
+            triggers,
+            locked: Arc::default(),
+            limits: BodyLimits::default(),
+            auth: Arc::default(),
+        }
     }
 
     /// What the trigger loops get of it: the engine and the triggers' shared part.
     pub fn trigger_context(&self) -> TriggerContext {
         TriggerContext { engine: self.engine.clone(), triggers: self.triggers.clone() }
+    }
+
+    pub fn with_auth(mut self, auth: Auth) -> AppState {
+        self.auth = Arc::new(auth);
+        self
     }
 
     pub fn with_limits(mut self, limits: BodyLimits) -> AppState {

@@ -9,6 +9,7 @@ use sluice_engine::{
     Lease, LogFilter, PlaceAsk, PlaceOutcome, ScheduleState, Store, StoreError, StoredLog, TaskRun,
     TaskRunKey, Timestamp, TriggerKey,
 };
+use sluice_governance::{AuditEntry, AuditFilter, GovernanceStore, NewAuditEntry, TokenRecord};
 use sluice_store::SqliteStore;
 use sluice_store_postgres::PostgresStore;
 
@@ -235,5 +236,35 @@ impl Store for ServerStore {
         execution_id: &str,
     ) -> Result<(), StoreError> {
         delegate!(self, |s| s.set_schedule_execution(key, execution_id))
+    }
+}
+
+impl GovernanceStore for ServerStore {
+    async fn create_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        delegate!(self, |s| s.create_token(token))
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        delegate!(self, |s| s.token(hash))
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        delegate!(self, |s| s.tokens())
+    }
+
+    async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool, StoreError> {
+        delegate!(self, |s| s.revoke_token(name, at))
+    }
+
+    async fn has_tokens(&self) -> Result<bool, StoreError> {
+        delegate!(self, |s| s.has_tokens())
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        delegate!(self, |s| s.append_audit(entry))
+    }
+
+    async fn audit_entries(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>, StoreError> {
+        delegate!(self, |s| s.audit_entries(filter))
     }
 }

@@ -27,6 +27,7 @@ mod deployed_plugins;
 mod error;
 mod executions;
 mod flows;
+mod governance;
 mod leases;
 mod locks;
 mod logs;

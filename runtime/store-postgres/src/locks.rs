@@ -17,6 +17,8 @@ pub(crate) enum Class {
     Flow = 0x5100_0001,
     /// One flow's places under its `concurrency.limit`.
     Places = 0x5100_0003,
+    /// The audit log's head: one appender at a time, so the chain has no fork.
+    Audit = 0x5100_0004,
 }
 
 /// A stable 32-bit hash of the parts (length-prefixed, so `("ab", "c")` and `("a", "bc")`

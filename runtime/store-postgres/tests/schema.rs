@@ -25,7 +25,7 @@ async fn applied(url: &str) -> Vec<(i64, bool)> {
 async fn the_migrations_run_on_a_fresh_database_and_not_again() {
     let url = new_database().await;
     let store = PostgresStore::connect(&url).await.unwrap();
-    assert_eq!(schema_version(), 6);
+    assert_eq!(schema_version(), 7);
     assert_eq!(applied(&url).await, vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true)]);
     store.save_flow("ns", "flow", "tasks: []").await.unwrap();
     store.close().await;

@@ -16,6 +16,20 @@
 //!
 //! See [`SqliteStore`] for the durability guarantees.
 
+/// Runs one read against the reader pool, or against the write connection when there is none.
+macro_rules! read {
+    ($store:expr, |$db:ident| $call:expr) => {
+        match &$store.readers {
+            Some($db) => $call.await,
+            None => {
+                let mut connection = $store.writer.lock().await?;
+                let $db = &mut *connection;
+                $call.await
+            }
+        }
+    };
+}
+
 mod artifacts;
 mod commit;
 mod connect;
@@ -23,6 +37,7 @@ mod deployed_plugins;
 mod error;
 mod executions;
 mod flows;
+mod governance;
 mod leases;
 mod logs;
 mod nodes;

@@ -12,20 +12,6 @@ use crate::{
     schedules, task_runs,
 };
 
-/// Runs one read against the reader pool, or against the write connection when there is none.
-macro_rules! read {
-    ($store:expr, |$db:ident| $call:expr) => {
-        match &$store.readers {
-            Some($db) => $call.await,
-            None => {
-                let mut connection = $store.writer.lock().await?;
-                let $db = &mut *connection;
-                $call.await
-            }
-        }
-    };
-}
-
 impl Store for SqliteStore {
     async fn save_flow(&self, namespace: &str, id: &str, source: &str) -> Result<FlowRevision, StoreError> {
         flows::save(&self.writer, namespace, id, source).await

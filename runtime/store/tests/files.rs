@@ -90,7 +90,7 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
     .fetch_all(&raw_pool)
     .await
     .unwrap();
-    assert_eq!(schema_version(), 6);
+    assert_eq!(schema_version(), 7);
     assert_eq!(
         applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(),
         vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true)]

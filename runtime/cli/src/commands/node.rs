@@ -12,6 +12,7 @@ use anyhow::Context;
 use clap::Args;
 use sluice_engine::scheduler::Keeper;
 use sluice_engine::setup::{self, EngineBuilder};
+use sluice_server::auth::{Auth, AuthStart, FIRST_ADMIN, start_auth};
 use sluice_server::{AppState, ServerStore};
 use sluice_store::SqliteStore;
 
@@ -44,6 +45,10 @@ pub struct NodeArgs {
     /// workers share them. Unset, whatever is free.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_executions: Option<u32>,
+    /// `/metrics` answers only requests with a token (any role); unset, it is open like
+    /// `/healthz`.
+    #[arg(long)]
+    pub metrics_need_token: bool,
 }
 
 /// `--tags`, checked and sorted.
@@ -63,7 +68,7 @@ pub enum Front {
 const DATABASE_SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
 
 /// The store `--database` (or `$SLUICE_DATABASE_URL`) names, else SQLite under the data dir.
-async fn open_store(database: Option<&str>, data_dir: &Path) -> anyhow::Result<ServerStore> {
+pub(crate) async fn open_store(database: Option<&str>, data_dir: &Path) -> anyhow::Result<ServerStore> {
     let from_env = std::env::var("SLUICE_DATABASE_URL").ok().filter(|url| !url.is_empty());
     let Some(url) = database.map(str::to_owned).or(from_env) else {
         let store = SqliteStore::open(&data_dir.join("sluice.db")).await.context("opening the store")?;
@@ -163,12 +168,20 @@ pub async fn run(
     };
     let mut serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match front {
         Front::Api { max_upload_size, .. } => {
-            let state =
-                AppState::new(engine).with_limits(sluice_server::BodyLimits { upload: max_upload_size });
+            let given = std::env::var("SLUICE_ADMIN_TOKEN").ok();
+            let (auth, start) = start_auth(&store, address, given, args.metrics_need_token)
+                .await
+                .context("setting up the API's authentication")?;
+            tell_auth(&start, address);
+            let state = AppState::new(engine)
+                .with_limits(sluice_server::BodyLimits { upload: max_upload_size })
+                .with_auth(auth);
             Box::pin(sluice_server::serve(listener, state, stop_signal(), drain))
         }
         Front::Worker => {
-            Box::pin(sluice_server::serve_worker(listener, AppState::new(engine), stop_signal(), drain))
+            let auth = Auth::new(true, args.metrics_need_token);
+            let state = AppState::new(engine).with_auth(auth);
+            Box::pin(sluice_server::serve_worker(listener, state, stop_signal(), drain))
         }
     };
     tokio::select! {
@@ -185,6 +198,24 @@ pub async fn run(
     store.close().await;
     eprintln!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says at start how the API authenticates.
+fn tell_auth(start: &AuthStart, address: SocketAddr) {
+    match start {
+        AuthStart::Open => eprintln!(
+            "auth is off: bound to loopback ({address}) with no token made, anyone on this machine may \
+             use the API; `sluice token create` turns it on"
+        ),
+        AuthStart::On => eprintln!("auth is on: requests need a token (`Authorization: Bearer ...`)"),
+        AuthStart::MadeAdmin(token) => {
+            eprintln!(
+                "auth is on: made the first admin token `{FIRST_ADMIN}`; it is shown this once, keep it \
+                 (or give your own with SLUICE_ADMIN_TOKEN):"
+            );
+            eprintln!("{token}");
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM.

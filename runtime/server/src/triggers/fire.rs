@@ -10,6 +10,8 @@ use sluice_flow::inputs::RawInput;
 use sluice_flow::template::{Context, Templates};
 use sluice_flow::{LockedFlow, Trigger};
 
+use sluice_governance::NewAuditEntry;
+
 use crate::ServerStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,5 +55,16 @@ pub async fn fire(
         trigger: Some(document),
         parent: None,
     };
-    Ok(engine.start(request).await?)
+    let (namespace, flow_id) = (request.flow.flow.namespace.clone(), request.flow.flow.id.clone());
+    let handle = engine.start(request).await?;
+    let entry = NewAuditEntry {
+        at: chrono::Utc::now(),
+        actor: format!("trigger:{namespace}.{flow_id}/{}", trigger.id),
+        action: "execution.start".to_owned(),
+        target: format!("execution:{}", handle.id),
+        source: String::new(),
+        details: json!({"flow": format!("{namespace}.{flow_id}"), "revision": revision}),
+    };
+    crate::audit::append(engine.store(), entry).await;
+    Ok(handle)
 }

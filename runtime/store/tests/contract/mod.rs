@@ -14,6 +14,7 @@ mod artifacts;
 mod concurrent_commits;
 mod executions;
 mod flows;
+mod governance;
 mod leases;
 mod logs;
 mod places;

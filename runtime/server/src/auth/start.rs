@@ -1,0 +1,72 @@
+//! How a server's auth starts: on by default, open only on loopback before any token exists.
+
+use std::net::SocketAddr;
+
+use sluice_engine::StoreError;
+use sluice_governance::token::token_hash;
+use sluice_governance::{GovernanceStore, Grant, Grants, NewAuditEntry, NewToken, Role};
+
+use super::Auth;
+use crate::ServerStore;
+
+/// The name of the admin token a server makes (or is given) on its first start.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// What the operator must be told at start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AuthStart {
+    /// Bound to loopback with no token: anyone on this machine may do anything.
+    Open,
+    /// Tokens are needed.
+    On,
+    /// Tokens are needed, and this is the first admin token, made now: shown this once.
+    MadeAdmin(String),
+}
+
+/// Decides the auth of a server bound to `bind`. `given_admin` (from `SLUICE_ADMIN_TOKEN`) is
+/// stored as the admin token unless the store knows it already. Bound beyond loopback with no
+/// token at all, the server makes the first admin token rather than run open.
+pub async fn start_auth(
+    store: &ServerStore,
+    bind: SocketAddr,
+    given_admin: Option<String>,
+    metrics_need_token: bool,
+) -> Result<(Auth, AuthStart), StoreError> {
+    let loopback = bind.ip().is_loopback();
+    let admin = || Grants(vec![Grant { role: Role::Admin, namespace: sluice_governance::NamespacePattern::everything() }]);
+    let now = chrono::Utc::now();
+    let mut made = None;
+    if let Some(token) = given_admin.filter(|t| !t.trim().is_empty()) {
+        let token = token.trim().to_owned();
+        if store.token(&token_hash(&token)).await?.is_none() {
+            let new = NewToken::from_token(FIRST_ADMIN, token, admin(), now, None);
+            store.create_token(&new.record).await?;
+            record_made(store, &new, "SLUICE_ADMIN_TOKEN").await;
+        }
+    } else if !loopback && !store.has_tokens().await? {
+        let new = NewToken::generate(FIRST_ADMIN, admin(), now, None).map_err(StoreError::Database)?;
+        store.create_token(&new.record).await?;
+        record_made(store, &new, "first start").await;
+        made = Some(new.token);
+    }
+    let auth = Auth::new(!loopback, metrics_need_token);
+    let on = auth.is_on(store).await?;
+    let start = match (made, on) {
+        (Some(token), _) => AuthStart::MadeAdmin(token),
+        (None, true) => AuthStart::On,
+        (None, false) => AuthStart::Open,
+    };
+    Ok((auth, start))
+}
+
+async fn record_made(store: &ServerStore, token: &NewToken, why: &str) {
+    let entry = NewAuditEntry {
+        at: token.record.created_at,
+        actor: "server".to_owned(),
+        action: "token.create".to_owned(),
+        target: format!("token:{}", token.record.name),
+        source: String::new(),
+        details: serde_json::json!({"grants": token.record.grants, "why": why}),
+    };
+    crate::audit::append(store, entry).await;
+}
