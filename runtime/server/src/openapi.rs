@@ -3,6 +3,8 @@
 use axum::Json;
 use serde_json::{Map, Value, json};
 
+use crate::auth::Access;
+
 fn problem() -> Value {
     json!({"description": "A problem (RFC 9457)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
 }
@@ -89,7 +91,36 @@ fn flow_doc() -> Value {
     }})
 }
 
+fn json_body(description: &str) -> Value {
+    json!({"required": true, "description": description, "content": {"application/json": {"schema": {"type": "object"}}}})
+}
+
+/// Each operation says how it authenticates, from the route's [`Access`]: none, or a bearer
+/// token or the session cookie, with the 401 and 403 answers that come with them.
+fn add_security(doc: &mut Value) {
+    for route in crate::routes() {
+        let method = route.method.as_str().to_ascii_lowercase();
+        let Some(op) = doc["paths"][route.path].get_mut(&method) else { continue };
+        let needs = [json!({"bearer": []}), json!({"cookie": []})];
+        match route.access {
+            Access::Open => op["security"] = json!([]),
+            Access::Metrics => op["security"] = json!([{}, needs[0], needs[1]]),
+            _ => {
+                op["security"] = json!(needs);
+                op["responses"]["401"] = problem();
+                op["responses"]["403"] = problem();
+            }
+        }
+    }
+}
+
 pub fn openapi() -> Value {
+    let mut doc = described();
+    add_security(&mut doc);
+    doc
+}
+
+fn described() -> Value {
     let ns_id = [("namespace", "path"), ("id", "path")];
     let exec = [("id", "path")];
     let text = json!({"description": "Plain text", "content": {"text/plain": {}}});
@@ -160,6 +191,21 @@ pub fn openapi() -> Value {
             "/api/v1/plugins/{name}": {
                 "get": op("A plugin with its task schemas", &[("name", "path")], None, &[("200", ok("The plugin")), ("404", problem())]),
             },
+            "/api/v1/tokens": {
+                "get": op("Every API token (never the token itself, nor its hash), revoked ones included", &[], None, &[("200", ok("Tokens: name, grants, createdAt, expiresAt, revokedAt"))]),
+                "post": op("Make a token: {name, grants: [\"editor:acme.*\"], expiresIn: \"90d\"}; the answer holds the token, shown this once", &[], Some(json_body("{name, grants, expiresIn}")), &[("201", ok("The token and its record")), ("400", problem()), ("409", problem())]),
+            },
+            "/api/v1/tokens/{name}": {
+                "delete": op("Revoke the live token of this name", &[("name", "path")], None, &[("204", json!({"description": "Revoked"})), ("404", problem())]),
+            },
+            "/api/v1/audit": {
+                "get": op("Audit log entries, oldest first, each with the hash of the one before (`action` ending with a dot: a kind of action)", &[("actor", "query"), ("action", "query"), ("target", "query"), ("since", "query"), ("until", "query"), ("after", "query"), ("limit", "query")], None, &[("200", ok("Entries: seq, at, actor, action, target, source, details, prevHash, hash")), ("400", problem())]),
+            },
+            "/api/v1/session": {
+                "get": op("Who the request's token or session cookie is, and whether the server needs one", &[], None, &[("200", ok("{auth, token, grants}")), ("401", problem())]),
+                "post": op("Log in with a token: sets it as an HttpOnly, SameSite=Strict cookie", &[], Some(json_body("{token}")), &[("200", ok("{auth, token, grants}")), ("400", problem()), ("401", problem())]),
+                "delete": op("Log out: clears the cookie", &[], None, &[("204", json!({"description": "Logged out"}))]),
+            },
             "/api/v1/openapi.json": {
                 "get": op("This document", &[], None, &[("200", ok("OpenAPI 3.1"))]),
             },
@@ -167,7 +213,12 @@ pub fn openapi() -> Value {
             "/readyz": {"get": op("Readiness: 503 while draining for a shutdown", &[], None, &[("200", text.clone()), ("503", problem())])},
             "/metrics": {"get": op("Prometheus metrics", &[], None, &[("200", text)])},
         },
-        "components": {"schemas": {"Problem": {
+        "components": {
+          "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "An API token (`sluice token create`)"},
+            "cookie": {"type": "apiKey", "in": "cookie", "name": "sluice_token", "description": "The web UI's session (POST /api/v1/session)"}
+          },
+          "schemas": {"Problem": {
             "type": "object",
             "required": ["type", "title", "status"],
             "properties": {

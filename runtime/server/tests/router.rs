@@ -8,6 +8,7 @@ mod support;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use serde_json::{Value, json};
+use sluice_server::auth::Access;
 use support::{HELLO, api, bad_request, conflict, not_found};
 use tower::ServiceExt;
 
@@ -351,7 +352,16 @@ async fn the_openapi_document_describes_exactly_the_routes() {
     let bodies: Vec<&String> = start["requestBody"]["content"].as_object().unwrap().keys().collect();
     assert_eq!(bodies, ["application/json", "multipart/form-data"]);
     let answers: Vec<&String> = start["responses"].as_object().unwrap().keys().collect();
-    assert_eq!(answers, ["200", "202", "400", "404", "409", "413", "422", "503"]);
+    assert_eq!(answers, ["200", "202", "400", "401", "403", "404", "409", "413", "422", "503"]);
+    // Every route that needs a token says so, with its 401 and 403; the open ones need none.
+    for route in sluice_server::routes() {
+        let op = &doc["paths"][route.path][route.method.as_str().to_ascii_lowercase()];
+        if !matches!(route.access, Access::Open | Access::Metrics) {
+            assert!(op["responses"]["401"].is_object(), "{} {}", route.method, route.path);
+            assert!(op["responses"]["403"].is_object(), "{} {}", route.method, route.path);
+        }
+        assert_eq!(op["security"] == json!([]), route.access == Access::Open, "{} {}", route.method, route.path);
+    }
     for (path, method) in [("/api/v1/flows", "post"), ("/api/v1/webhooks/{namespace}/{flowId}/{key}", "post")]
     {
         assert!(doc["paths"][path][method]["responses"]["413"].is_object(), "{method} {path}");
