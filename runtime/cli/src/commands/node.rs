@@ -147,6 +147,18 @@ pub async fn run(
     });
     let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("binding {bind}"))?;
     let address = listener.local_addr().context("reading the bound address")?;
+    // Decided (and said) before "listening", so that what the operator must keep comes first.
+    let auth = match front {
+        Front::Api { .. } => {
+            let given = std::env::var("SLUICE_ADMIN_TOKEN").ok();
+            let (auth, start) = start_auth(&store, address, given, args.metrics_need_token)
+                .await
+                .context("setting up the API's authentication")?;
+            tell_auth(&start, address);
+            auth
+        }
+        Front::Worker => Auth::new(true, args.metrics_need_token),
+    };
     // Loading and recovering leave freed memory behind; an idle node should not keep it.
     crate::memory::trim();
     eprintln!("listening on http://{address}");
@@ -168,18 +180,12 @@ pub async fn run(
     };
     let mut serve: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> = match front {
         Front::Api { max_upload_size, .. } => {
-            let given = std::env::var("SLUICE_ADMIN_TOKEN").ok();
-            let (auth, start) = start_auth(&store, address, given, args.metrics_need_token)
-                .await
-                .context("setting up the API's authentication")?;
-            tell_auth(&start, address);
             let state = AppState::new(engine)
                 .with_limits(sluice_server::BodyLimits { upload: max_upload_size })
                 .with_auth(auth);
             Box::pin(sluice_server::serve(listener, state, stop_signal(), drain))
         }
         Front::Worker => {
-            let auth = Auth::new(true, args.metrics_need_token);
             let state = AppState::new(engine).with_auth(auth);
             Box::pin(sluice_server::serve_worker(listener, state, stop_signal(), drain))
         }

@@ -19,6 +19,8 @@ pub struct Server {
     pub child: Child,
     pub base: String,
     pub http: reqwest::Client,
+    /// What it printed on stderr before "listening on" (how auth starts, a first admin token).
+    pub preamble: Vec<String>,
 }
 
 impl Server {
@@ -58,11 +60,13 @@ impl Server {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut preamble = Vec::new();
         let base = loop {
             let line = lines.next().expect("the server exited before listening").unwrap();
             if let Some(address) = line.strip_prefix("listening on ") {
                 break address.to_owned();
             }
+            preamble.push(line);
         };
         // Keep draining stderr so the server never blocks on a full pipe (shown with
         // SLUICE_TEST_SERVER_LOG=1, to debug a test).
@@ -74,7 +78,7 @@ impl Server {
                 }
             }
         });
-        Server { child, base, http: reqwest::Client::new() }
+        Server { child, base, http: reqwest::Client::new(), preamble }
     }
 
     pub fn url(&self, path: &str) -> String {
