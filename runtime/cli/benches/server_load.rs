@@ -7,8 +7,10 @@
 //!    not as a lower rate. Latency counts from the scheduled send time.
 //! 3. Saturation: closed loops of 1..64 concurrent clients, 5 s each; the best throughput.
 //!
-//! `cargo bench -p sluice-cli --bench server_load [-- RATE SECONDS]`. The load generator runs
-//! on the same machine as the server and takes CPU from it: the numbers are a lower bound.
+//! `cargo bench -p sluice-cli --bench server_load [-- RATE SECONDS [auth]]`. With `auth`, the
+//! server needs a token (given as `SLUICE_ADMIN_TOKEN`) and every request bears it, so each is
+//! looked up (cached) and each start appends to the audit log. The load generator runs on the
+//! same machine as the server and takes CPU from it: the numbers are a lower bound.
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,6 +37,9 @@ fn rss_mib(pid: u32) -> (f64, f64, f64) {
     };
     (field("VmRSS:"), field("RssAnon:"), field("RssFile:"))
 }
+
+/// The token the `auth` runs give the server and bear.
+const TOKEN: &str = "sluice_bench-token-0123456789abcdefghijklmnopqrstuv";
 
 async fn execute(client: &reqwest::Client, url: &str) -> bool {
     match client.post(url).body("{}").send().await {
@@ -129,12 +134,15 @@ fn main() {
     let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let rate: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
     let seconds: u32 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    let auth = args.next().as_deref() == Some("auth");
 
     let data = tempfile::tempdir().unwrap();
     // The first start compiles the built-in plugins into the data dir's cache; a server is
     // measured as it usually starts, with that cache warm.
     drop(Server::start(data.path()));
-    let server = Server::start(data.path());
+    let env: &[(&str, &str)] = if auth { &[("SLUICE_ADMIN_TOKEN", TOKEN)] } else { &[] };
+    let server = Server::start_with(data.path(), &[], env);
+    println!("auth: {}", if auth { "on (a bearer token on every request, audit entries)" } else { "off" });
     std::thread::sleep(Duration::from_secs(2));
     let (rss, anon, file) = rss_mib(server.child.id());
     println!(
@@ -143,7 +151,12 @@ fn main() {
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1024).build().unwrap();
+        let mut headers = reqwest::header::HeaderMap::new();
+        if auth {
+            headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {TOKEN}").parse().unwrap());
+        }
+        let client =
+            reqwest::Client::builder().pool_max_idle_per_host(1024).default_headers(headers).build().unwrap();
         let deployed = client.post(format!("{}/api/v1/flows", server.base)).body(FLOW).send().await.unwrap();
         assert_eq!(deployed.status().as_u16(), 201);
         let url = format!("{}/api/v1/executions/bench/two?wait=true", server.base);

@@ -27,7 +27,13 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
-async fn status(server: &Server, method: reqwest::Method, path: &str, token: Option<&str>, body: &str) -> u16 {
+async fn status(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> u16 {
     let mut request = server.http.request(method, server.url(path)).body(body.to_owned());
     if let Some(token) = token {
         request = request.bearer_auth(token);
@@ -40,7 +46,8 @@ async fn a_server_beyond_loopback_makes_its_first_admin_token_and_the_cli_manage
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start_bound(dir.path(), "0.0.0.0:0", &[], &[]);
     assert!(server.preamble.iter().any(|l| l.starts_with("auth is on: made the first admin token `admin`")));
-    let admin = server.preamble.iter().find(|l| l.starts_with("sluice_")).expect("the token, printed").clone();
+    let admin =
+        server.preamble.iter().find(|l| l.starts_with("sluice_")).expect("the token, printed").clone();
     let get = reqwest::Method::GET;
     let post = reqwest::Method::POST;
     assert_eq!(status(&server, get.clone(), "/api/v1/flows", None, "").await, 401);
@@ -49,7 +56,18 @@ async fn a_server_beyond_loopback_makes_its_first_admin_token_and_the_cli_manage
     // A token made with the CLI, on the database the server runs on.
     let made = sluice(
         dir.path(),
-        &["token", "create", "--name", "ci", "--role", "runner", "--namespace", "examples.*", "--expires", "1h"],
+        &[
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--role",
+            "runner",
+            "--namespace",
+            "examples.*",
+            "--expires",
+            "1h",
+        ],
     );
     assert!(made.status.success(), "{}", stderr(&made));
     assert!(stderr(&made).starts_with("made token `ci` (runner:examples.*); it is shown this once"));
@@ -66,7 +84,11 @@ async fn a_server_beyond_loopback_makes_its_first_admin_token_and_the_cli_manage
     assert_eq!((rows[1][0], rows[1][1], rows[1][4]), ("ci", "live", "runner:examples.*"));
     let bad = sluice(dir.path(), &["token", "create", "--name", "x", "--role", "boss"]);
     assert_eq!(bad.status.code(), Some(2), "a usage error");
-    assert!(stderr(&bad).contains("unknown role `boss`: use one of viewer, runner, editor, admin"), "{}", stderr(&bad));
+    assert!(
+        stderr(&bad).contains("unknown role `boss`: use one of viewer, runner, editor, admin"),
+        "{}",
+        stderr(&bad)
+    );
 
     let revoked = sluice(dir.path(), &["token", "revoke", "ci"]);
     assert!(revoked.status.success(), "{}", stderr(&revoked));
@@ -84,15 +106,16 @@ async fn a_server_beyond_loopback_makes_its_first_admin_token_and_the_cli_manage
 
     let verified = sluice(dir.path(), &["audit", "verify"]);
     assert!(verified.status.success(), "{}", stderr(&verified));
-    assert!(stdout(&verified).starts_with("the audit log holds: 5 entries, head 5 "), "{}", stdout(&verified));
+    assert!(
+        stdout(&verified).starts_with("the audit log holds: 5 entries, head 5 "),
+        "{}",
+        stdout(&verified)
+    );
     let export = dir.path().join("audit.jsonl");
     let exported = sluice(dir.path(), &["audit", "export", "--output", export.to_str().unwrap()]);
     assert!(exported.status.success(), "{}", stderr(&exported));
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&export)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&export).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let actions: Vec<(&str, &str)> =
         lines.iter().map(|l| (l["actor"].as_str().unwrap(), l["action"].as_str().unwrap())).collect();
     let user = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()));
@@ -126,7 +149,11 @@ async fn a_server_beyond_loopback_makes_its_first_admin_token_and_the_cli_manage
 async fn on_loopback_a_server_runs_open_until_a_token_exists_and_takes_a_given_admin_token() {
     let dir = tempfile::tempdir().unwrap();
     let open = Server::start(dir.path());
-    assert!(open.preamble.iter().any(|l| l.starts_with("auth is off: bound to loopback")), "{:?}", open.preamble);
+    assert!(
+        open.preamble.iter().any(|l| l.starts_with("auth is off: bound to loopback")),
+        "{:?}",
+        open.preamble
+    );
     assert_eq!(status(&open, reqwest::Method::GET, "/api/v1/flows", None, "").await, 200);
     open.terminate();
 

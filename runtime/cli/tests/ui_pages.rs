@@ -232,3 +232,53 @@ fn with_commas(n: usize) -> String {
     }
     out
 }
+
+/// A server that needs a token: every page asks for one, the token goes to the server once and
+/// comes back as a cookie that no script on the page can read, and that cookie carries the API
+/// reads and the live streams of the pages after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_that_needs_a_token_asks_for_it_once_and_keeps_it_where_scripts_cannot_read_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "sluice_ui-test-token-0123456789abcdefghijklmnopq";
+    let server = Server::start_with(dir.path(), &[], &[("SLUICE_ADMIN_TOKEN", token)]);
+    let hello = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/flows/hello.yaml"),
+    )
+    .unwrap();
+    let api = |method: reqwest::Method, path: &str| {
+        server.http.request(method, server.url(path)).bearer_auth(token)
+    };
+    let deployed = api(reqwest::Method::POST, "/api/v1/flows").body(hello).send().await.unwrap();
+    assert_eq!(deployed.status().as_u16(), 201);
+    let done: serde_json::Value = api(reqwest::Method::POST, "/api/v1/executions/examples/hello?wait=true")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = done["executionId"].as_str().unwrap();
+
+    let browser = Browser::start(&server.base).await;
+    browser.open(&format!("/executions/{id}")).await;
+    browser.wait_for("form.login").await;
+    assert!(browser.text("main").await.contains("this server needs a token"));
+    browser.type_into("#token", "sluice_wrong").await;
+    browser.click("form.login button").await;
+    browser.wait_for_text("main .error", "the token is not one this server knows").await;
+    browser.eval("document.querySelector('#token').value = ''").await;
+    browser.type_into("#token", token).await;
+    browser.click("form.login button").await;
+    // The page it was asked for, live state and all.
+    browser.wait_for_text("#execution-state", "SUCCESS").await;
+    assert_eq!(browser.path().await, format!("/executions/{id}"));
+    browser.wait_for_text("#session", "admin").await;
+    assert_eq!(browser.eval("return document.cookie").await, json!(""), "the cookie is HttpOnly");
+    browser.open("/flows").await;
+    browser.wait_for_text("tr[data-flow] td:first-child", "hello").await;
+
+    browser.click("#session button").await;
+    browser.open("/flows").await;
+    browser.wait_for("form.login").await;
+    browser.close().await;
+}

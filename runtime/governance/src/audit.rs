@@ -173,8 +173,7 @@ impl Verifier {
         }
         if entry.computed_hash() != entry.hash {
             return Err(problem(
-                "its content does not match its hash: it was altered, or moved from another place"
-                    .to_owned(),
+                "its content does not match its hash: it was altered, or moved from another place".to_owned(),
             ));
         }
         if entry.prev_hash != self.prev_hash {

@@ -19,14 +19,21 @@ pub trait GovernanceStore: Send + Sync + 'static {
     fn tokens(&self) -> impl Future<Output = Result<Vec<TokenRecord>, StoreError>> + Send;
 
     /// Revokes the token of this name that is not revoked yet; false when there is none.
-    fn revoke_token(&self, name: &str, at: Timestamp) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn revoke_token(
+        &self,
+        name: &str,
+        at: Timestamp,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Whether any token has been made (revoked ones count: auth, once on, stays on).
     fn has_tokens(&self) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Appends an entry after the newest one, numbered and chained; concurrent appenders (other
     /// servers on the database included) are serialised, so the chain has no fork.
-    fn append_audit(&self, entry: NewAuditEntry) -> impl Future<Output = Result<AuditEntry, StoreError>> + Send;
+    fn append_audit(
+        &self,
+        entry: NewAuditEntry,
+    ) -> impl Future<Output = Result<AuditEntry, StoreError>> + Send;
 
     /// Entries matching the filter, oldest first.
     fn audit_entries(

@@ -56,7 +56,8 @@ pub async fn replay(
     let execution = find(&state, &caller, Role::Runner, &id).await?;
     let handle = state.engine.replay(&id, query.from_task.as_deref()).await.map_err(api_error)?;
     let details = json!({"replayOf": id, "fromTask": query.from_task, "flow": format!("{}.{}", execution.namespace, execution.flow_id)});
-    crate::audit::record(&state, &caller, "execution.replay", format!("execution:{}", handle.id), details).await;
+    crate::audit::record(&state, &caller, "execution.replay", format!("execution:{}", handle.id), details)
+        .await;
     let body =
         json!({"executionId": handle.id, "state": "RUNNING", "replayOf": id, "fromTask": query.from_task});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())

@@ -67,22 +67,32 @@ pub async fn create(
         Some(text) => Some(expiry(now, text).map_err(|e| ApiError::BadRequest(format!("expiresIn: {e}")))?),
         None => None,
     };
-    let made = NewToken::generate(&body.name, Grants(grants), now, expires_at).map_err(ApiError::BadRequest)?;
+    let made =
+        NewToken::generate(&body.name, Grants(grants), now, expires_at).map_err(ApiError::BadRequest)?;
     state.engine.store().create_token(&made.record).await.map_err(|error| match error {
         sluice_engine::StoreError::Conflict(message) => ApiError::Conflict(message),
         other => other.into(),
     })?;
     state.auth.token_made();
     let target = format!("token:{}", made.record.name);
-    record(&state, &caller, "token.create", target, json!({"grants": made.record.grants, "expiresAt": expires_at}))
-        .await;
+    record(
+        &state,
+        &caller,
+        "token.create",
+        target,
+        json!({"grants": made.record.grants, "expiresAt": expires_at}),
+    )
+    .await;
     let mut document = token_document(&made.record);
     document["token"] = json!(made.token);
     Ok((StatusCode::CREATED, Json(document)))
 }
 
 /// When a token made at `now` to live `text` (`90d`) expires.
-pub fn expiry(now: chrono::DateTime<chrono::Utc>, text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+pub fn expiry(
+    now: chrono::DateTime<chrono::Utc>,
+    text: &str,
+) -> Result<chrono::DateTime<chrono::Utc>, String> {
     let duration = sluice_flow::duration::parse_duration(text)?;
     chrono::Duration::from_std(duration)
         .ok()

@@ -94,13 +94,15 @@ const SELF_CHECKED: [&str; 1] = ["/api/v1/session"];
 /// The request the matrix sends to a route: its path filled in, a body that reaches the
 /// namespace check, and the namespace the route acts in (None: a list or a global read).
 fn request_for(route: &sluice_server::Route, execution: &str) -> (String, String, Option<&'static str>) {
-    let mut path = route.path.replace("{namespace}", NS).replace("{flowId}", "hello").replace("{key}", "nokey");
+    let mut path =
+        route.path.replace("{namespace}", NS).replace("{flowId}", "hello").replace("{key}", "nokey");
     let mut namespace = path.contains("/team").then_some(NS);
     if path.starts_with("/api/v1/executions/{id}") {
         path = path.replace("{id}", execution);
         namespace = Some(NS);
     }
-    path = path.replace("{id}", "hello").replace("/plugins/{name}", "/plugins/core").replace("{name}", "nobody");
+    path =
+        path.replace("{id}", "hello").replace("/plugins/{name}", "/plugins/core").replace("{name}", "nobody");
     let body = match (route.method.as_str(), route.path) {
         ("POST", "/api/v1/flows") => {
             namespace = Some(NS);
@@ -121,17 +123,18 @@ fn expected(access: Access, namespace: Option<&str>, grant: (Role, &str)) -> Out
     let allowed = match access {
         Access::Open | Access::Metrics => true,
         Access::Everywhere(role) => held >= role && pattern == "*",
-        Access::InPath(role) | Access::InHandler(role) => {
-            held >= role && namespace.is_none_or(covers)
-        }
+        Access::InPath(role) | Access::InHandler(role) => held >= role && namespace.is_none_or(covers),
     };
     if allowed { Outcome::Through } else { Outcome::Forbidden }
 }
 
+/// Who the matrix sends as: a name, the token, and its one grant (role over pattern).
+type Caller = (String, Option<String>, Option<(Role, &'static str)>);
+
 #[tokio::test]
 async fn every_route_answers_each_role_as_its_access_says() {
     let f = fixture().await;
-    let mut callers: Vec<(String, Option<String>, Option<(Role, &str)>)> =
+    let mut callers: Vec<Caller> =
         vec![("no token".into(), None, None), ("an unknown token".into(), Some("sluice_nope".into()), None)];
     for role in Role::ALL {
         for pattern in [NS, "other", "*"] {
@@ -174,12 +177,7 @@ async fn an_open_server_needs_tokens_once_one_exists_and_says_how() {
     let f = fixture().await;
     let answer = f.api.get("/api/v1/flows").await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-    let response = f
-        .api
-        .app
-        .clone()
-        .oneshot_get("/api/v1/flows")
-        .await;
+    let response = f.api.app.clone().oneshot_get("/api/v1/flows").await;
     assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"sluice\"");
     assert_eq!(
         answer.problem(401)["detail"],
@@ -192,7 +190,10 @@ async fn an_open_server_needs_tokens_once_one_exists_and_says_how() {
     let bad = call(&f.api, "GET", "/api/v1/flows", "", Some("sluice_guess")).await;
     assert_eq!(bad.problem(401)["detail"], "the token is not one this server knows");
     let malformed = f.api.send(
-        Request::get("/api/v1/flows").header(header::AUTHORIZATION, "Basic YTpi").body(Body::empty()).unwrap(),
+        Request::get("/api/v1/flows")
+            .header(header::AUTHORIZATION, "Basic YTpi")
+            .body(Body::empty())
+            .unwrap(),
     );
     assert_eq!(malformed.await.problem(401)["detail"], "the Authorization header is not `Bearer <token>`");
 }
@@ -232,15 +233,31 @@ async fn revoked_and_expired_tokens_are_refused_at_once() {
     f.api.state.engine.store().create_token(&old.record).await.unwrap();
     let expired = call(&f.api, "GET", "/api/v1/flows", "", Some(&old.token)).await;
     let detail = expired.problem(401)["detail"].as_str().unwrap().to_owned();
-    assert!(detail.starts_with("token `old` expired at ") && detail.ends_with("`sluice token create`"), "{detail}");
+    assert!(
+        detail.starts_with("token `old` expired at ") && detail.ends_with("`sluice token create`"),
+        "{detail}"
+    );
 
-    let bad = call(&f.api, "POST", "/api/v1/tokens", r#"{"name": "x", "grants": ["boss:acme"]}"#, Some(&f.root)).await;
-    assert_eq!(bad.problem(400)["detail"], "grants: unknown role `boss`: use one of viewer, runner, editor, admin");
-    let taken = call(&f.api, "POST", "/api/v1/tokens", r#"{"name": "root", "grants": ["viewer"]}"#, Some(&f.root)).await;
-    assert!(taken.problem(409)["detail"].as_str().unwrap().starts_with("a token named `root` exists already"));
+    let bad =
+        call(&f.api, "POST", "/api/v1/tokens", r#"{"name": "x", "grants": ["boss:acme"]}"#, Some(&f.root))
+            .await;
+    assert_eq!(
+        bad.problem(400)["detail"],
+        "grants: unknown role `boss`: use one of viewer, runner, editor, admin"
+    );
+    let taken =
+        call(&f.api, "POST", "/api/v1/tokens", r#"{"name": "root", "grants": ["viewer"]}"#, Some(&f.root))
+            .await;
+    assert!(
+        taken.problem(409)["detail"].as_str().unwrap().starts_with("a token named `root` exists already")
+    );
     let listed = call(&f.api, "GET", "/api/v1/tokens", "", Some(&f.root)).await.json();
-    let names: Vec<(&str, bool)> =
-        listed.as_array().unwrap().iter().map(|t| (t["name"].as_str().unwrap(), t["revokedAt"].is_null())).collect();
+    let names: Vec<(&str, bool)> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["revokedAt"].is_null()))
+        .collect();
     // Oldest first: `old` was made two days ago.
     assert_eq!(names, [("old", true), ("root", true), ("ci", false)]);
     assert!(!listed.to_string().contains(&old.record.hash), "no hash in the list");
@@ -251,14 +268,17 @@ async fn a_token_sees_only_the_namespaces_it_holds() {
     let f = fixture().await;
     let viewer = make_token(&f.api, Some(&f.root), "other-viewer", &["viewer:other"]).await;
     let flows = call(&f.api, "GET", "/api/v1/flows", "", Some(&viewer)).await.json();
-    let namespaces: Vec<&str> = flows.as_array().unwrap().iter().map(|f| f["namespace"].as_str().unwrap()).collect();
+    let namespaces: Vec<&str> =
+        flows.as_array().unwrap().iter().map(|f| f["namespace"].as_str().unwrap()).collect();
     assert_eq!(namespaces, ["other"]);
     let executions = call(&f.api, "GET", "/api/v1/executions", "", Some(&viewer)).await.json();
-    let ids: Vec<&str> = executions.as_array().unwrap().iter().map(|e| e["executionId"].as_str().unwrap()).collect();
+    let ids: Vec<&str> =
+        executions.as_array().unwrap().iter().map(|e| e["executionId"].as_str().unwrap()).collect();
     assert_eq!(ids, [f.other_execution.as_str()]);
     let asked = call(&f.api, "GET", "/api/v1/executions?namespace=team", "", Some(&viewer)).await;
     assert_eq!(asked.status, StatusCode::FORBIDDEN);
-    let read = call(&f.api, "GET", &format!("/api/v1/executions/{}", f.other_execution), "", Some(&viewer)).await;
+    let read =
+        call(&f.api, "GET", &format!("/api/v1/executions/{}", f.other_execution), "", Some(&viewer)).await;
     assert_eq!(read.status, StatusCode::OK);
 }
 
@@ -266,25 +286,29 @@ async fn a_token_sees_only_the_namespaces_it_holds() {
 async fn the_ui_logs_in_with_a_cookie_that_scripts_cannot_read_nor_other_sites_send() {
     let f = fixture().await;
     let viewer = make_token(&f.api, Some(&f.root), "alice", &["viewer:team"]).await;
-    let login = f
-        .api
-        .app
-        .clone()
-        .oneshot_post_json("/api/v1/session", &json!({"token": viewer}))
-        .await;
+    let login = f.api.app.clone().oneshot_post_json("/api/v1/session", &json!({"token": viewer})).await;
     assert_eq!(login.status(), StatusCode::OK);
     let cookie = login.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
     assert_eq!(cookie, format!("sluice_token={viewer}; Path=/; HttpOnly; SameSite=Strict"));
     let with_cookie = |uri: String| {
-        Request::get(uri).header(header::COOKIE, format!("theme=dark; sluice_token={viewer}")).body(Body::empty()).unwrap()
+        Request::get(uri)
+            .header(header::COOKIE, format!("theme=dark; sluice_token={viewer}"))
+            .body(Body::empty())
+            .unwrap()
     };
     let read = f.api.send(with_cookie(format!("/api/v1/executions/{}", f.team_execution))).await;
     assert_eq!(read.status, StatusCode::OK, "{}", read.body);
     let other = f.api.send(with_cookie(format!("/api/v1/executions/{}", f.other_execution))).await;
     assert_eq!(other.status, StatusCode::FORBIDDEN);
     let me = f.api.send(with_cookie("/api/v1/session".into())).await.json();
-    assert_eq!(me, json!({"auth": true, "token": "alice", "grants": [{"role": "viewer", "namespace": "team"}]}));
-    assert_eq!(f.api.get("/api/v1/session").await.json(), json!({"auth": true, "token": null, "grants": null}));
+    assert_eq!(
+        me,
+        json!({"auth": true, "token": "alice", "grants": [{"role": "viewer", "namespace": "team"}]})
+    );
+    assert_eq!(
+        f.api.get("/api/v1/session").await.json(),
+        json!({"auth": true, "token": null, "grants": null})
+    );
 
     let wrong = f.api.app.clone().oneshot_post_json("/api/v1/session", &json!({"token": "sluice_x"})).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
@@ -312,7 +336,9 @@ async fn changes_and_actions_leave_chained_audit_entries_naming_their_actor() {
     let changed = team_flow().replace("Greets someone", "Greets anyone");
     let put = call(&f.api, "PUT", "/api/v1/flows/team/hello", &changed, Some(&editor)).await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
-    let kill = call(&f.api, "POST", &format!("/api/v1/executions/{}/kill", f.team_execution), "", Some(&editor)).await;
+    let kill =
+        call(&f.api, "POST", &format!("/api/v1/executions/{}/kill", f.team_execution), "", Some(&editor))
+            .await;
     assert_eq!(kill.status, StatusCode::CONFLICT, "it ended already: nothing to record");
     let started = call(&f.api, "POST", "/api/v1/executions/team/hello", "", Some(&editor)).await;
     let started_id = started.json()["executionId"].as_str().unwrap().to_owned();
@@ -330,8 +356,12 @@ async fn changes_and_actions_leave_chained_audit_entries_naming_their_actor() {
 
     // Everything before: the open server's changes, then the tokens root made.
     let all = call(&f.api, "GET", "/api/v1/audit", "", Some(&f.root)).await.json();
-    let all: Vec<(&str, &str)> =
-        all.as_array().unwrap().iter().map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap())).collect();
+    let all: Vec<(&str, &str)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["actor"].as_str().unwrap(), e["action"].as_str().unwrap()))
+        .collect();
     assert_eq!(
         all[..6],
         [

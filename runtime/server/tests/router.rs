@@ -360,7 +360,13 @@ async fn the_openapi_document_describes_exactly_the_routes() {
             assert!(op["responses"]["401"].is_object(), "{} {}", route.method, route.path);
             assert!(op["responses"]["403"].is_object(), "{} {}", route.method, route.path);
         }
-        assert_eq!(op["security"] == json!([]), route.access == Access::Open, "{} {}", route.method, route.path);
+        assert_eq!(
+            op["security"] == json!([]),
+            route.access == Access::Open,
+            "{} {}",
+            route.method,
+            route.path
+        );
     }
     for (path, method) in [("/api/v1/flows", "post"), ("/api/v1/webhooks/{namespace}/{flowId}/{key}", "post")]
     {

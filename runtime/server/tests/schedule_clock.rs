@@ -42,6 +42,7 @@ fn state_with(engine: &Engine<ServerStore>, clock: Arc<FakeClock>) -> AppState {
         triggers: Arc::new(Triggers::new(clock)),
         locked: Arc::default(),
         limits: BodyLimits::default(),
+        auth: Arc::default(),
     }
 }
 

@@ -4,8 +4,8 @@
 // A page module exports `render(root, params, query)`; it fills `root` and may return a
 // function that stops what it started (SSE streams, timers) when the view changes.
 
-import {askEarly} from './api.js';
-import {errorBox, fill, loading} from './dom.js';
+import {askEarly, del, get} from './api.js';
+import {errorBox, fill, h, loading} from './dom.js';
 import {executionReads, flowReads, flowsReads, pluginsReads} from './reads.js';
 
 const none = () => ({});
@@ -62,8 +62,30 @@ async function show() {
     stop = typeof cleanup === 'function' ? cleanup : null;
     if (!location.hash) view.focus({preventScroll: true});
   } catch (error) {
-    if (mine === generation) fill(view, errorBox(error));
+    if (mine !== generation) return;
+    if (error && error.status === 401) {
+      const root = document.createElement('div');
+      root.className = 'page';
+      const login = await import('./pages/login.js');
+      login.render(root, error.problem, () => { session(); show(); });
+      fill(view, root);
+      return;
+    }
+    fill(view, errorBox(error));
     console.error(error);
+  }
+}
+
+/** The header's account corner: the token's name and a way out, when logged in. */
+async function session() {
+  const corner = document.getElementById('session');
+  try {
+    const me = await get('/api/v1/session');
+    if (!me.token) return fill(corner);
+    fill(corner, h('span.muted', me.token), ' ',
+      h('button.link', {type: 'button', onclick: async () => { await del('/api/v1/session'); fill(corner); show(); }}, 'Log out'));
+  } catch {
+    fill(corner);
   }
 }
 
@@ -84,3 +106,4 @@ document.addEventListener('click', (event) => {
 });
 window.addEventListener('popstate', show);
 show();
+session();

@@ -17,7 +17,9 @@ use crate::locks::{self, Class};
 
 type TokenRow = (String, Vec<u8>, String, i64, Option<i64>, Option<i64>);
 
-fn token_from_row((hash, name, grants, created_at, expires_at, revoked_at): TokenRow) -> Result<TokenRecord, StoreError> {
+fn token_from_row(
+    (hash, name, grants, created_at, expires_at, revoked_at): TokenRow,
+) -> Result<TokenRecord, StoreError> {
     let row = format!("token `{}`", lossy(&name));
     let grants: Grants = json_from_db(&row, "grants", &grants)?;
     Ok(TokenRecord {
@@ -90,12 +92,13 @@ impl GovernanceStore for PostgresStore {
     }
 
     async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
-            .bind(name.as_bytes())
-            .bind(timestamp_to_db(at)?)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_at = $2 WHERE name = $1 AND revoked_at IS NULL")
+                .bind(name.as_bytes())
+                .bind(timestamp_to_db(at)?)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
     }
 

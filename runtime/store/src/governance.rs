@@ -15,7 +15,9 @@ use crate::records::{
 
 type TokenRow = (String, String, String, i64, Option<i64>, Option<i64>);
 
-fn token_from_row((hash, name, grants, created_at, expires_at, revoked_at): TokenRow) -> Result<TokenRecord, StoreError> {
+fn token_from_row(
+    (hash, name, grants, created_at, expires_at, revoked_at): TokenRow,
+) -> Result<TokenRecord, StoreError> {
     let grants: Grants = json_from_db(format_args!("token `{name}`"), "grants", &grants)?;
     Ok(TokenRecord {
         name,
@@ -31,7 +33,9 @@ const TOKEN_COLUMNS: &str = "hash, name, grants, created_at, expires_at, revoked
 
 type AuditRow = (i64, i64, String, String, String, String, String, String, String);
 
-fn entry_from_row((seq, at, actor, action, target, source, details, prev_hash, hash): AuditRow) -> AuditEntry {
+fn entry_from_row(
+    (seq, at, actor, action, target, source, details, prev_hash, hash): AuditRow,
+) -> AuditEntry {
     AuditEntry {
         seq: u64::try_from(seq).unwrap_or(0),
         at: timestamp_from_db(at),
@@ -81,12 +85,13 @@ impl GovernanceStore for SqliteStore {
     }
 
     async fn revoke_token(&self, name: &str, at: Timestamp) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE api_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL")
-            .bind(name)
-            .bind(timestamp_to_db(at)?)
-            .execute(&mut *self.writer.lock().await?)
-            .await
-            .map_err(db_error)?;
+        let done =
+            sqlx::query("UPDATE api_tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL")
+                .bind(name)
+                .bind(timestamp_to_db(at)?)
+                .execute(&mut *self.writer.lock().await?)
+                .await
+                .map_err(db_error)?;
         Ok(done.rows_affected() > 0)
     }
 

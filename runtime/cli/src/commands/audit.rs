@@ -50,7 +50,8 @@ pub async fn run(command: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitC
             let mut verifier = Verifier::default();
             let mut after = 0;
             loop {
-                let filter = AuditFilter { after_seq: Some(after), limit: Some(PAGE), ..AuditFilter::default() };
+                let filter =
+                    AuditFilter { after_seq: Some(after), limit: Some(PAGE), ..AuditFilter::default() };
                 let page = store.audit_entries(&filter).await?;
                 for entry in &page {
                     if let Err(broken) = verifier.check(entry) {

@@ -96,7 +96,12 @@ fn actor() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned()))
 }
 
-async fn audit(store: &ServerStore, action: &str, target: String, details: serde_json::Value) -> anyhow::Result<()> {
+async fn audit(
+    store: &ServerStore,
+    action: &str,
+    target: String,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
     let entry = NewAuditEntry {
         at: chrono::Utc::now(),
         actor: actor(),
@@ -115,7 +120,9 @@ pub async fn run(command: TokenCommand, data_dir: &Path) -> anyhow::Result<ExitC
             let grants = grants(&args)?;
             let now = chrono::Utc::now();
             let expires_at = match &args.expires {
-                Some(text) => Some(sluice_server::token_expiry(now, text).map_err(|e| anyhow::anyhow!("--expires: {e}"))?),
+                Some(text) => Some(
+                    sluice_server::token_expiry(now, text).map_err(|e| anyhow::anyhow!("--expires: {e}"))?,
+                ),
                 None => None,
             };
             let made = NewToken::generate(&args.name, grants, now, expires_at).map_err(anyhow::Error::msg)?;

@@ -13,7 +13,10 @@ pub enum Identity {
     Open,
     /// A route that needs no token (health, webhooks, the session login): nobody in particular.
     Anonymous,
-    Token { name: String, grants: Grants },
+    Token {
+        name: String,
+        grants: Grants,
+    },
 }
 
 /// The identity and where the request came from.

@@ -27,9 +27,9 @@ use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 pub use caller::{Caller, Identity};
-pub use start::{AuthStart, FIRST_ADMIN, start_auth};
 use sluice_governance::token::token_hash;
 use sluice_governance::{GovernanceStore, Role, TokenRecord};
+pub use start::{AuthStart, FIRST_ADMIN, start_auth};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -124,7 +124,10 @@ impl Auth {
         let hash = token_hash(token);
         let cached = {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            cache.get(&hash).filter(|(_, at)| at.elapsed() < TOKEN_CACHE_FOR).map(|(record, _)| record.clone())
+            cache
+                .get(&hash)
+                .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_FOR)
+                .map(|(record, _)| record.clone())
         };
         let record = match cached {
             Some(record) => record,
@@ -163,9 +166,7 @@ fn presented_token(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
                 Ok(Some(token.trim()))
             }
-            _ => Err(ApiError::NeedsToken(
-                "the Authorization header is not `Bearer <token>`".to_owned(),
-            )),
+            _ => Err(ApiError::NeedsToken("the Authorization header is not `Bearer <token>`".to_owned())),
         };
     }
     Ok(session::cookie_token(headers))

@@ -79,7 +79,8 @@ pub async fn logout() -> Response {
 /// `GET`: who the request's token (or cookie) is, and whether the server needs one; a 401 for
 /// a token it does not take.
 pub async fn current(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
-    let identity = match identify(&state, Access::InHandler(sluice_governance::Role::Viewer), &headers).await {
+    let identity = match identify(&state, Access::InHandler(sluice_governance::Role::Viewer), &headers).await
+    {
         Ok(identity) => identity,
         Err(ApiError::NeedsToken(_)) if super::presented_token(&headers)?.is_none() => {
             return Ok(Json(who(&Identity::Anonymous, true)));

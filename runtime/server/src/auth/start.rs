@@ -33,7 +33,12 @@ pub async fn start_auth(
     metrics_need_token: bool,
 ) -> Result<(Auth, AuthStart), StoreError> {
     let loopback = bind.ip().is_loopback();
-    let admin = || Grants(vec![Grant { role: Role::Admin, namespace: sluice_governance::NamespacePattern::everything() }]);
+    let admin = || {
+        Grants(vec![Grant {
+            role: Role::Admin,
+            namespace: sluice_governance::NamespacePattern::everything(),
+        }])
+    };
     let now = chrono::Utc::now();
     let mut made = None;
     if let Some(token) = given_admin.filter(|t| !t.trim().is_empty()) {

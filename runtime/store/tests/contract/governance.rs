@@ -88,7 +88,9 @@ async fn audit_entries_are_numbered_chained_and_filtered() {
     let mut appends = tokio::task::JoinSet::new();
     for i in 0..20 {
         let store = if i % 2 == 0 { store.clone() } else { other.clone() };
-        appends.spawn(async move { store.append_audit(entry(i, "token:ci", "execution.start", "execution:e1")).await });
+        appends.spawn(async move {
+            store.append_audit(entry(i, "token:ci", "execution.start", "execution:e1")).await
+        });
     }
     while let Some(appended) = appends.join_next().await {
         appended.unwrap().unwrap();
@@ -105,9 +107,15 @@ async fn audit_entries_are_numbered_chained_and_filtered() {
     };
     assert_eq!(seqs(AuditFilter { actor: Some("token:ops".into()), ..Default::default() }).await, [2, 4]);
     assert_eq!(seqs(AuditFilter { action: Some("flow.".into()), ..Default::default() }).await, [1, 2]);
-    assert_eq!(seqs(AuditFilter { action: Some("flow".into()), ..Default::default() }).await, Vec::<u64>::new());
+    assert_eq!(
+        seqs(AuditFilter { action: Some("flow".into()), ..Default::default() }).await,
+        Vec::<u64>::new()
+    );
     assert_eq!(seqs(AuditFilter { action: Some("execution.kill".into()), ..Default::default() }).await, [4]);
-    assert_eq!(seqs(AuditFilter { target: Some("execution:e1".into()), ..Default::default() }).await, [3, 4, 5]);
+    assert_eq!(
+        seqs(AuditFilter { target: Some("execution:e1".into()), ..Default::default() }).await,
+        [3, 4, 5]
+    );
     let window = AuditFilter { since: Some(at(1)), until: Some(at(3)), ..Default::default() };
     assert_eq!(seqs(window).await, [2, 3, 4]);
     assert_eq!(seqs(AuditFilter { after_seq: Some(3), limit: Some(1), ..Default::default() }).await, [4]);
