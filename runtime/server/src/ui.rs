@@ -49,6 +49,7 @@ static ASSETS: &[Asset] = assets! {
     "pages/flow/diff.js" => JS,
     "pages/flow/topology.js" => JS,
     "pages/run.js" => JS,
+    "pages/login.js" => JS,
     "pages/execution.js" => JS,
     "pages/execution.css" => "text/css; charset=utf-8",
     "pages/execution/gantt.js" => JS,

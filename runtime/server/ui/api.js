@@ -10,6 +10,11 @@ export class ApiError extends Error {
   }
 }
 
+/** Where the UI logs in and out. */
+export const SESSION = '/api/v1/session';
+/** The event a 401 answer raises on `window`, with the error as its detail. */
+export const NEEDS_TOKEN = 'sluice:needs-token';
+
 async function request(method, path, body, headers = {}) {
   const response = await fetch(path, {method, body, headers: {accept: 'application/json', ...headers}});
   const text = await response.text();
@@ -17,7 +22,12 @@ async function request(method, path, body, headers = {}) {
   if (text) {
     try { doc = JSON.parse(text); } catch { doc = text; }
   }
-  if (!response.ok) throw new ApiError(response.status, typeof doc === 'object' ? doc : null);
+  if (!response.ok) {
+    const error = new ApiError(response.status, typeof doc === 'object' ? doc : null);
+    // Whichever page asked, the server wants a token: the router shows the login form.
+    if (response.status === 401 && path !== SESSION) dispatchEvent(new CustomEvent(NEEDS_TOKEN, {detail: error}));
+    throw error;
+  }
   return doc;
 }
 

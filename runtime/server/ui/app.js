@@ -4,7 +4,7 @@
 // A page module exports `render(root, params, query)`; it fills `root` and may return a
 // function that stops what it started (SSE streams, timers) when the view changes.
 
-import {askEarly, del, get} from './api.js';
+import {NEEDS_TOKEN, SESSION, askEarly, del, get} from './api.js';
 import {errorBox, fill, h, loading} from './dom.js';
 import {executionReads, flowReads, flowsReads, pluginsReads} from './reads.js';
 
@@ -62,28 +62,36 @@ async function show() {
     stop = typeof cleanup === 'function' ? cleanup : null;
     if (!location.hash) view.focus({preventScroll: true});
   } catch (error) {
-    if (mine !== generation) return;
-    if (error && error.status === 401) {
-      const root = document.createElement('div');
-      root.className = 'page';
-      const login = await import('./pages/login.js');
-      login.render(root, error.problem, () => { session(); show(); });
-      fill(view, root);
-      return;
-    }
+    if (mine !== generation || error?.status === 401) return; // the login form is up
     fill(view, errorBox(error));
     console.error(error);
   }
+}
+
+/** In place of the page: the login form, then the page again. */
+async function askForToken(event) {
+  if (document.querySelector('form.login')) return;
+  if (stop) {
+    try { stop(); } catch { /* as in show */ }
+    stop = null;
+  }
+  const mine = ++generation;
+  const login = await import('./pages/login.js');
+  if (mine !== generation) return;
+  const root = document.createElement('div');
+  root.className = 'page';
+  login.render(root, event.detail.problem, () => { session(); show(); });
+  fill(view, root);
 }
 
 /** The header's account corner: the token's name and a way out, when logged in. */
 async function session() {
   const corner = document.getElementById('session');
   try {
-    const me = await get('/api/v1/session');
+    const me = await get(SESSION);
     if (!me.token) return fill(corner);
     fill(corner, h('span.muted', me.token), ' ',
-      h('button.link', {type: 'button', onclick: async () => { await del('/api/v1/session'); fill(corner); show(); }}, 'Log out'));
+      h('button.link', {type: 'button', onclick: async () => { await del(SESSION); fill(corner); show(); }}, 'Log out'));
   } catch {
     fill(corner);
   }
@@ -105,5 +113,6 @@ document.addEventListener('click', (event) => {
   navigate(url.pathname + url.search + url.hash);
 });
 window.addEventListener('popstate', show);
+window.addEventListener(NEEDS_TOKEN, askForToken);
 show();
 session();

@@ -2,18 +2,18 @@
 // goes to POST /api/v1/session, which answers with an HttpOnly cookie: this script never
 // keeps the token, and no script on the page can read it back.
 
-import {ApiError, post} from '../api.js';
+import {ApiError, SESSION, post} from '../api.js';
 import {errorBox, fill, h} from '../dom.js';
 
 /** Fills `root` with the login form; `done` runs once the server took the token. */
 export function render(root, problem, done) {
-  const field = h('input#token', {type: 'password', name: 'token', autocomplete: 'off', required: true,
+  const field = h('input', {id: 'token', type: 'password', name: 'token', autocomplete: 'off', required: true,
     spellcheck: 'false', placeholder: 'sluice_…'});
   const message = h('div');
   const form = h('form.login', {onsubmit: async (event) => {
     event.preventDefault();
     try {
-      await post('/api/v1/session', {token: field.value.trim()});
+      await post(SESSION, {token: field.value.trim()});
       field.value = '';
       done();
     } catch (error) {
