@@ -1,6 +1,14 @@
 //! The secrets grant: the resolved secret values of a run, which must never leave it in clear.
 //! The host replaces them with [`REDACTED`] in every line it logs for the run, and never cuts a
 //! line inside one (each half would escape the replacement).
+//!
+//! A secret also leaves in disguise: base64 (an `Authorization: Basic` header holds
+//! `base64("user:" + secret)`) or percent-encoded (in a URL or a form). Each secret is matched in
+//! those forms too; the base64 one at each of the three alignments a secret can have inside a
+//! longer encoded text, keeping only the characters that come from the secret's own bits.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
 /// What a secret value is replaced with.
 pub const REDACTED: &str = "******";
@@ -14,9 +22,14 @@ pub struct Redactor {
 impl Redactor {
     /// Empty values are dropped: replacing "" would mark every gap between characters.
     pub fn new(secrets: &[String]) -> Redactor {
-        let mut secrets: Vec<String> = secrets.iter().filter(|s| !s.is_empty()).cloned().collect();
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        Redactor { secrets }
+        let mut all: Vec<String> = Vec::new();
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            all.push(secret.clone());
+            all.extend(disguises(secret));
+        }
+        all.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        all.dedup();
+        Redactor { secrets: all }
     }
 
     /// `text` with every secret value replaced.
@@ -70,6 +83,42 @@ impl Redactor {
     }
 }
 
+/// The shortest base64 fragment matched: a shorter one would match unrelated encoded text.
+const MIN_FRAGMENT: usize = 6;
+
+/// The encoded forms of `secret` that differ from it.
+fn disguises(secret: &str) -> Vec<String> {
+    let mut forms = Vec::new();
+    for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
+        for align in 0..3usize {
+            let mut bytes = vec![0u8; align];
+            bytes.extend_from_slice(secret.as_bytes());
+            let encoded = engine.encode(&bytes);
+            // The characters holding the padding bytes' bits, and a last one holding bits of
+            // whatever follows the secret, are not the secret's.
+            let start = [0, 2, 3][align];
+            let end = if bytes.len() % 3 == 0 { encoded.len() } else { encoded.len() - 1 };
+            if end >= start + MIN_FRAGMENT {
+                forms.push(encoded[start..end].to_owned());
+            }
+        }
+    }
+    // Percent-encoding of everything but the unreserved characters (RFC 3986), with `%20` or,
+    // as forms write it, `+` for a space.
+    let mut percent = String::new();
+    for byte in secret.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => percent.push(byte as char),
+            _ => percent.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    forms.push(percent.replace("%20", "+"));
+    forms.push(percent.to_ascii_lowercase().replace("%20", "+"));
+    forms.push(percent);
+    forms.retain(|form| form != secret);
+    forms
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +135,32 @@ mod tests {
         let mut value = serde_json::json!({"a-tok": ["x tok", 1], "b": {"tok": null}});
         redactor.redact_json(&mut value);
         assert_eq!(value, serde_json::json!({"a-******": ["x ******", 1], "b": {"******": null}}));
+    }
+
+    #[test]
+    fn a_secret_is_found_in_base64_at_any_alignment_and_percent_encoded() {
+        let secret = "hunter2-is-my/password";
+        let redactor = Redactor::new(&[secret.into()]);
+        for prefix in ["", "u:", "ab:", "user:"] {
+            let basic = STANDARD_NO_PAD.encode(format!("{prefix}{secret}"));
+            let line = format!("Authorization: Basic {basic}=");
+            let redacted = redactor.redacted(&line);
+            assert!(redacted.contains(REDACTED), "{prefix:?}: {redacted}");
+            // What is left is the prefix's characters and the two ends', none of the secret's.
+            let left = redacted.trim_start_matches("Authorization: Basic ").replace(REDACTED, "");
+            assert!(left.len() <= STANDARD_NO_PAD.encode(prefix).len() + 3, "{prefix:?}: {redacted}");
+        }
+        let url_safe = URL_SAFE_NO_PAD.encode(format!("x{secret}"));
+        assert!(redactor.redacted(&url_safe).contains(REDACTED));
+        assert_eq!(
+            redactor.redacted("GET /login?password=hunter2-is-my%2Fpassword&x=1"),
+            "GET /login?password=******&x=1"
+        );
+        assert_eq!(redactor.redacted("p=hunter2-is-my%2fpassword"), "p=******");
+        let spaced = Redactor::new(&["two words".into()]);
+        assert_eq!(spaced.redacted("q=two+words and q=two%20words"), "q=****** and q=******");
+        // Short secrets have no base64 fragment long enough to be told from other text.
+        assert_eq!(Redactor::new(&["abc".into()]).secrets, ["abc"]);
     }
 
     #[test]
