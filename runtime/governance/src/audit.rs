@@ -65,6 +65,15 @@ impl AuditEntry {
         entry
     }
 
+    /// The entry `new` becomes after `last` (the newest entry's number and hash, None for an
+    /// empty log).
+    pub fn after(last: Option<(u64, String)>, new: NewAuditEntry) -> AuditEntry {
+        match last {
+            Some((seq, hash)) => AuditEntry::chain(seq + 1, new, hash),
+            None => AuditEntry::chain(1, new, GENESIS.to_owned()),
+        }
+    }
+
     /// The hash its fields give (which equals [`AuditEntry::hash`] unless it was altered).
     pub fn computed_hash(&self) -> String {
         let mut hasher = Sha256::new();

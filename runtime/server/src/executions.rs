@@ -58,7 +58,8 @@ pub async fn start(
         revision: flow.revision,
         inputs,
         labels: BTreeMap::new(),
-        trigger: Some(json!({"type": "api"})),
+        // Who started it stays with the execution (its document and the UI show it).
+        trigger: Some(json!({"type": "api", "actor": caller.actor()})),
         parent: None,
     };
     let mut handle = state.engine.start(request).await?;

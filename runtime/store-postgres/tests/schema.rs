@@ -26,14 +26,17 @@ async fn the_migrations_run_on_a_fresh_database_and_not_again() {
     let url = new_database().await;
     let store = PostgresStore::connect(&url).await.unwrap();
     assert_eq!(schema_version(), 7);
-    assert_eq!(applied(&url).await, vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true)]);
+    assert_eq!(
+        applied(&url).await,
+        vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true), (7, true)]
+    );
     store.save_flow("ns", "flow", "tasks: []").await.unwrap();
     store.close().await;
 
     let again = PostgresStore::connect(&url).await.unwrap();
     assert_eq!(
         applied(&url).await,
-        vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true)],
+        vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true), (7, true)],
         "the second connect applies nothing"
     );
     assert_eq!(again.get_flow("ns", "flow", None).await.unwrap().unwrap().revision, 1);
@@ -51,7 +54,10 @@ async fn servers_starting_together_migrate_once() {
     for connect in connects {
         connect.await.unwrap().unwrap();
     }
-    assert_eq!(applied(&url).await, vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true)]);
+    assert_eq!(
+        applied(&url).await,
+        vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true), (7, true)]
+    );
 }
 
 #[tokio::test]
@@ -71,7 +77,7 @@ async fn a_newer_schema_is_refused_with_a_clear_error() {
     let error = PostgresStore::connect(&url).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "database error: the database has schema version 99, but this sluice knows versions up to 6: \
+        "database error: the database has schema version 99, but this sluice knows versions up to 7: \
          open it with the newer sluice that wrote it"
     );
 }
@@ -98,7 +104,7 @@ async fn a_bad_url_or_an_unreachable_server_is_a_clear_error() {
 }
 
 /// A database of schema version 2 (before leases) with an unfinished execution: connecting
-/// applies migrations 3 to 6, and the execution, leased by no one, goes to the first claimer.
+/// applies migrations 3 to 7, and the execution, leased by no one, goes to the first claimer.
 #[tokio::test]
 async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable() {
     let url = new_database().await;
@@ -111,7 +117,7 @@ async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable
     store.close().await;
     let mut connection = PgConnection::connect(&url).await.unwrap();
     sqlx::query(
-        "DROP TABLE execution_leases, execution_controls, nodes, execution_worker_tags, deployed_plugins, flow_places",
+        "DROP TABLE execution_leases, execution_controls, nodes, execution_worker_tags, deployed_plugins, flow_places, api_tokens, audit_log",
     )
     .execute(&mut connection)
     .await
@@ -120,7 +126,10 @@ async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable
     connection.close().await.unwrap();
 
     let upgraded = PostgresStore::connect(&url).await.unwrap();
-    assert_eq!(applied(&url).await, vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true)]);
+    assert_eq!(
+        applied(&url).await,
+        vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true), (7, true)]
+    );
     let ttl = std::time::Duration::from_secs(60);
     let claimed = upgraded.claim_leases("n1", &[], ttl, 10, false).await.unwrap();
     let expected = sluice_engine::Lease { execution_id: "old".into(), node: "n1".into(), epoch: 1, ttl };

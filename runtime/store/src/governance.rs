@@ -1,7 +1,7 @@
 //! [`GovernanceStore`] on SQLite: API tokens and the audit log (migration 7).
 
 use sluice_engine::{StoreError, Timestamp};
-use sluice_governance::audit::{GENESIS, action_match};
+use sluice_governance::audit::action_match;
 use sluice_governance::token::name_taken;
 use sluice_governance::{AuditEntry, AuditFilter, GovernanceStore, Grants, NewAuditEntry, TokenRecord};
 use sqlx::Connection;
@@ -109,11 +109,8 @@ impl GovernanceStore for SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db_error)?;
-        let (seq, prev_hash) = match last {
-            Some((seq, hash)) => (u64::try_from(seq).unwrap_or(0) + 1, hash),
-            None => (1, GENESIS.to_owned()),
-        };
-        let entry = AuditEntry::chain(seq, entry, prev_hash);
+        let last = last.map(|(seq, hash)| (u64::try_from(seq).unwrap_or(0), hash));
+        let entry = AuditEntry::after(last, entry);
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
         )))

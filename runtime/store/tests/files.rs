@@ -93,7 +93,7 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
     assert_eq!(schema_version(), 7);
     assert_eq!(
         applied.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(),
-        vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true)]
+        vec![(1, true), (2, true), (3, true), (4, true), (5, true), (6, true), (7, true)]
     );
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY name")
@@ -103,7 +103,9 @@ async fn the_migration_runs_on_a_fresh_file_and_not_again() {
     assert_eq!(
         tables,
         [
+            "api_tokens",
             "artifacts",
+            "audit_log",
             "deployed_plugins",
             "execution_artifacts",
             "execution_controls",
@@ -153,13 +155,13 @@ async fn a_newer_schema_is_refused_with_a_clear_error() {
     let error = SqliteStore::open(&path).await.unwrap_err();
     assert_eq!(
         error.to_string(),
-        "database error: the database has schema version 9999, but this sluice knows versions up to 6: \
+        "database error: the database has schema version 9999, but this sluice knows versions up to 7: \
          open it with the newer sluice that wrote it"
     );
 }
 
 /// A database of schema version 2 (before leases) with an unfinished execution: opening it
-/// applies migrations 3 to 6, and the execution, leased by no one, goes to the first claimer.
+/// applies migrations 3 to 7, and the execution, leased by no one, goes to the first claimer.
 #[tokio::test]
 async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,6 +178,8 @@ async fn an_older_schema_is_upgraded_and_its_unfinished_executions_are_claimable
     sqlx::query("DROP TABLE execution_worker_tags").execute(&raw_pool).await.unwrap();
     sqlx::query("DROP TABLE deployed_plugins").execute(&raw_pool).await.unwrap();
     sqlx::query("DROP TABLE flow_places").execute(&raw_pool).await.unwrap();
+    sqlx::query("DROP TABLE api_tokens").execute(&raw_pool).await.unwrap();
+    sqlx::query("DROP TABLE audit_log").execute(&raw_pool).await.unwrap();
     sqlx::query("DELETE FROM _sqlx_migrations WHERE version >= 3").execute(&raw_pool).await.unwrap();
     raw_pool.close().await;
 

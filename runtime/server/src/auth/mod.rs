@@ -193,7 +193,11 @@ async fn identify(state: &AppState, access: Access, headers: &HeaderMap) -> Resu
 }
 
 /// Checks what can be checked before the handler runs.
-fn check(caller: &Caller, access: Access, params: Option<&RawPathParams>) -> Result<(), ApiError> {
+fn check(
+    caller: &Caller,
+    access: Access,
+    params: Result<RawPathParams, RawPathParamsRejection>,
+) -> Result<(), ApiError> {
     match access {
         Access::Open => Ok(()),
         Access::Metrics => match caller.identity {
@@ -203,10 +207,10 @@ fn check(caller: &Caller, access: Access, params: Option<&RawPathParams>) -> Res
         Access::InHandler(role) => caller.require_somewhere(role),
         Access::Everywhere(role) => caller.require_everywhere(role),
         Access::InPath(role) => {
-            let namespace = params
-                .and_then(|params| params.iter().find(|(name, _)| *name == "namespace").map(|(_, v)| v));
-            match namespace {
-                Some(namespace) => caller.require(role, namespace),
+            // A path that does not decode is the client's (the handler would refuse it too).
+            let params = params.map_err(|rejection| ApiError::BadRequest(rejection.body_text()))?;
+            match params.iter().find(|(name, _)| *name == "namespace") {
+                Some((_, namespace)) => caller.require(role, namespace),
                 None => Err(ApiError::Internal("a route checked by namespace has none in its path".into())),
             }
         }
@@ -230,7 +234,7 @@ pub async fn authorize(
         Err(error) => return error.into_response(),
     };
     let caller = Caller { identity, source };
-    if let Err(error) = check(&caller, access, params.as_ref().ok()) {
+    if let Err(error) = check(&caller, access, params) {
         return error.into_response();
     }
     request.extensions_mut().insert(caller);

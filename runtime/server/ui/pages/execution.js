@@ -241,7 +241,7 @@ function trigger(e) {
       parts.push(' of ', executionLink(t.executionId, t.executionId.slice(0, 13) + '…'), ' from task ', h('code', t.fromTask));
       break;
     case 'api':
-      parts.push(h('span.muted', ' started through the API'));
+      parts.push(h('span.muted', ' started through the API'), t.actor ? [' by ', h('code', t.actor)] : null);
       break;
     case 'cli':
       parts.push(h('span.muted', ' started by sluice run'));
