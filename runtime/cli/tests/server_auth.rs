@@ -166,4 +166,11 @@ async fn on_loopback_a_server_runs_open_until_a_token_exists_and_takes_a_given_a
     assert_eq!(status(&server, reqwest::Method::GET, "/metrics", Some(given), "").await, 200);
     assert_eq!(status(&server, reqwest::Method::GET, "/healthz", None, "").await, 200);
     server.terminate();
+
+    // A new token given replaces the one before.
+    let rotated = "sluice_rotated-by-the-operator-0123456789abcdef";
+    let server = Server::start_with(dir.path(), &[], &[("SLUICE_ADMIN_TOKEN", rotated)]);
+    assert_eq!(status(&server, reqwest::Method::GET, "/api/v1/tokens", Some(rotated), "").await, 200);
+    assert_eq!(status(&server, reqwest::Method::GET, "/api/v1/tokens", Some(given), "").await, 401);
+    server.terminate();
 }

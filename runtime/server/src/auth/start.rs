@@ -24,7 +24,8 @@ pub enum AuthStart {
 }
 
 /// Decides the auth of a server bound to `bind`. `given_admin` (from `SLUICE_ADMIN_TOKEN`) is
-/// stored as the admin token unless the store knows it already. Bound beyond loopback with no
+/// stored as the admin token unless the store knows it already (replacing, i.e. revoking, the
+/// admin token before it). Bound beyond loopback with no
 /// token at all, the server makes the first admin token rather than run open.
 pub async fn start_auth(
     store: &ServerStore,
@@ -44,14 +45,24 @@ pub async fn start_auth(
     if let Some(token) = given_admin.filter(|t| !t.trim().is_empty()) {
         let token = token.trim().to_owned();
         if store.token(&token_hash(&token)).await?.is_none() {
+            // A new token given replaces the admin token given (or made) before.
+            if store.revoke_token(FIRST_ADMIN, now).await? {
+                record(store, "token.revoke", serde_json::json!({"why": "SLUICE_ADMIN_TOKEN changed"})).await;
+            }
             let new = NewToken::from_token(FIRST_ADMIN, token, admin(), now, None);
             store.create_token(&new.record).await?;
-            record_made(store, &new, "SLUICE_ADMIN_TOKEN").await;
+            record(
+                store,
+                "token.create",
+                serde_json::json!({"grants": new.record.grants, "why": "SLUICE_ADMIN_TOKEN"}),
+            )
+            .await;
         }
     } else if !loopback && !store.has_tokens().await? {
         let new = NewToken::generate(FIRST_ADMIN, admin(), now, None).map_err(StoreError::Database)?;
         store.create_token(&new.record).await?;
-        record_made(store, &new, "first start").await;
+        record(store, "token.create", serde_json::json!({"grants": new.record.grants, "why": "first start"}))
+            .await;
         made = Some(new.token);
     }
     let auth = Auth::new(!loopback, metrics_need_token);
@@ -64,14 +75,15 @@ pub async fn start_auth(
     Ok((auth, start))
 }
 
-async fn record_made(store: &ServerStore, token: &NewToken, why: &str) {
+/// An entry for what the server did to its admin token.
+async fn record(store: &ServerStore, action: &str, details: serde_json::Value) {
     let entry = NewAuditEntry {
-        at: token.record.created_at,
+        at: chrono::Utc::now(),
         actor: "server".to_owned(),
-        action: "token.create".to_owned(),
-        target: format!("token:{}", token.record.name),
+        action: action.to_owned(),
+        target: format!("token:{FIRST_ADMIN}"),
         source: String::new(),
-        details: serde_json::json!({"grants": token.record.grants, "why": why}),
+        details,
     };
     crate::audit::append(store, entry).await;
 }
