@@ -31,6 +31,21 @@ pub struct NewAuditEntry {
     pub details: serde_json::Value,
 }
 
+impl NewAuditEntry {
+    /// An entry for what `actor` does now, from no address (the server's own actions; a
+    /// request's caller sets `source`).
+    pub fn now(actor: String, action: &str, target: String, details: serde_json::Value) -> NewAuditEntry {
+        NewAuditEntry {
+            at: chrono::Utc::now(),
+            actor,
+            action: action.to_owned(),
+            target,
+            source: String::new(),
+            details,
+        }
+    }
+}
+
 /// A stored entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {

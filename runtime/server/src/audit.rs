@@ -30,12 +30,8 @@ pub async fn append(store: &ServerStore, entry: NewAuditEntry) {
 /// Appends what `caller` did through the API.
 pub async fn record(state: &AppState, caller: &Caller, action: &str, target: String, details: Value) {
     let entry = NewAuditEntry {
-        at: chrono::Utc::now(),
-        actor: caller.actor(),
-        action: action.to_owned(),
-        target,
         source: caller.source.clone(),
-        details,
+        ..NewAuditEntry::now(caller.actor(), action, target, details)
     };
     append(state.engine.store(), entry).await;
 }

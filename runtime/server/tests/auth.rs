@@ -34,6 +34,16 @@ async fn call(api: &Api, method: &str, uri: &str, body: &str, token: Option<&str
     api.send(request.body(Body::from(body.to_owned())).unwrap()).await
 }
 
+/// The whole response (headers included), where [`Api::send`] keeps the status and body.
+async fn response(api: &Api, request: Request<Body>) -> axum::response::Response {
+    use tower::ServiceExt;
+    api.app.clone().oneshot(request).await.unwrap()
+}
+
+fn login_request(body: &Value) -> Request<Body> {
+    Request::post("/api/v1/session").body(Body::from(body.to_string())).unwrap()
+}
+
 /// Makes a token through the API with `admin`'s token (None while the server is open).
 async fn make_token(api: &Api, admin: Option<&str>, name: &str, grants: &[&str]) -> String {
     let body = json!({"name": name, "grants": grants}).to_string();
@@ -177,7 +187,7 @@ async fn an_open_server_needs_tokens_once_one_exists_and_says_how() {
     let f = fixture().await;
     let answer = f.api.get("/api/v1/flows").await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
-    let response = f.api.app.clone().oneshot_get("/api/v1/flows").await;
+    let response = response(&f.api, Request::get("/api/v1/flows").body(Body::empty()).unwrap()).await;
     assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer realm=\"sluice\"");
     assert_eq!(
         answer.problem(401)["detail"],
@@ -196,17 +206,6 @@ async fn an_open_server_needs_tokens_once_one_exists_and_says_how() {
             .unwrap(),
     );
     assert_eq!(malformed.await.problem(401)["detail"], "the Authorization header is not `Bearer <token>`");
-}
-
-trait OneshotGet {
-    async fn oneshot_get(self, uri: &str) -> axum::response::Response;
-}
-
-impl OneshotGet for axum::Router {
-    async fn oneshot_get(self, uri: &str) -> axum::response::Response {
-        use tower::ServiceExt;
-        self.oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap()
-    }
 }
 
 #[tokio::test]
@@ -286,7 +285,7 @@ async fn a_token_sees_only_the_namespaces_it_holds() {
 async fn the_ui_logs_in_with_a_cookie_that_scripts_cannot_read_nor_other_sites_send() {
     let f = fixture().await;
     let viewer = make_token(&f.api, Some(&f.root), "alice", &["viewer:team"]).await;
-    let login = f.api.app.clone().oneshot_post_json("/api/v1/session", &json!({"token": viewer})).await;
+    let login = response(&f.api, login_request(&json!({"token": viewer}))).await;
     assert_eq!(login.status(), StatusCode::OK);
     let cookie = login.headers()[header::SET_COOKIE].to_str().unwrap().to_owned();
     assert_eq!(cookie, format!("sluice_token={viewer}; Path=/; HttpOnly; SameSite=Strict"));
@@ -310,23 +309,11 @@ async fn the_ui_logs_in_with_a_cookie_that_scripts_cannot_read_nor_other_sites_s
         json!({"auth": true, "token": null, "grants": null})
     );
 
-    let wrong = f.api.app.clone().oneshot_post_json("/api/v1/session", &json!({"token": "sluice_x"})).await;
+    let wrong = response(&f.api, login_request(&json!({"token": "sluice_x"}))).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get(header::SET_COOKIE).is_none());
     let logout = call(&f.api, "DELETE", "/api/v1/session", "", None).await;
     assert_eq!(logout.status, StatusCode::NO_CONTENT);
-}
-
-trait OneshotPost {
-    async fn oneshot_post_json(self, uri: &str, body: &Value) -> axum::response::Response;
-}
-
-impl OneshotPost for axum::Router {
-    async fn oneshot_post_json(self, uri: &str, body: &Value) -> axum::response::Response {
-        use tower::ServiceExt;
-        let request = Request::post(uri).body(Body::from(body.to_string())).unwrap();
-        self.oneshot(request).await.unwrap()
-    }
 }
 
 #[tokio::test]

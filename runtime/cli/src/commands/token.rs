@@ -102,14 +102,7 @@ async fn audit(
     target: String,
     details: serde_json::Value,
 ) -> anyhow::Result<()> {
-    let entry = NewAuditEntry {
-        at: chrono::Utc::now(),
-        actor: actor(),
-        action: action.to_owned(),
-        target,
-        source: String::new(),
-        details,
-    };
+    let entry = NewAuditEntry::now(actor(), action, target, details);
     store.append_audit(entry).await.context("recording it in the audit log")?;
     Ok(())
 }

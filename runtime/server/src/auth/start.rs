@@ -77,13 +77,6 @@ pub async fn start_auth(
 
 /// An entry for what the server did to its admin token.
 async fn record(store: &ServerStore, action: &str, details: serde_json::Value) {
-    let entry = NewAuditEntry {
-        at: chrono::Utc::now(),
-        actor: "server".to_owned(),
-        action: action.to_owned(),
-        target: format!("token:{FIRST_ADMIN}"),
-        source: String::new(),
-        details,
-    };
+    let entry = NewAuditEntry::now("server".to_owned(), action, format!("token:{FIRST_ADMIN}"), details);
     crate::audit::append(store, entry).await;
 }

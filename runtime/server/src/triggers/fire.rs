@@ -57,14 +57,12 @@ pub async fn fire(
     };
     let (namespace, flow_id) = (request.flow.flow.namespace.clone(), request.flow.flow.id.clone());
     let handle = engine.start(request).await?;
-    let entry = NewAuditEntry {
-        at: chrono::Utc::now(),
-        actor: format!("trigger:{namespace}.{flow_id}/{}", trigger.id),
-        action: "execution.start".to_owned(),
-        target: format!("execution:{}", handle.id),
-        source: String::new(),
-        details: json!({"flow": format!("{namespace}.{flow_id}"), "revision": revision}),
-    };
+    let entry = NewAuditEntry::now(
+        format!("trigger:{namespace}.{flow_id}/{}", trigger.id),
+        "execution.start",
+        format!("execution:{}", handle.id),
+        json!({"flow": format!("{namespace}.{flow_id}"), "revision": revision}),
+    );
     crate::audit::append(engine.store(), entry).await;
     Ok(handle)
 }
